@@ -1,0 +1,60 @@
+"""The CityHelix web application: one FastAPI app carrying every pillar's routers.
+
+Its lifespan owns the shared resources (database engine, migrations); tests build
+several apps with different `Settings` in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from cityhelix.db.engine import create_engine
+from cityhelix.db.migrate import upgrade_async
+from cityhelix.hub import api as hub_api
+from cityhelix.hub.errors import HubError
+from cityhelix.limits import BodyLimit
+from cityhelix.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    """The app for `settings` (the environment's by default); migrates on start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_async(settings.database_url)
+        engine = create_engine(settings)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="CityHelix",
+        version="0.1.0",
+        description=(
+            "Open smart-city platform. The data hub speaks OGC SensorThings API 1.1 under "
+            "`/v1.1` (see docs/sensorthings.md)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(hub_api.router)
+
+    @app.exception_handler(HubError)
+    async def _hub_error(_request: Request, error: HubError) -> Response:
+        return hub_api.hub_error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, error: RequestValidationError) -> Response:
+        return hub_api.error_response(400, str(error))
+
+    return app

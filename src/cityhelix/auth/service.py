@@ -1,0 +1,120 @@
+"""Users and tokens: create, list, revoke, authenticate; and the audit trail of writes."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cityhelix.auth.principal import Principal, Role
+from cityhelix.auth.tables import audit_log, users
+from cityhelix.auth.tokens import hash_token, new_token
+from cityhelix.settings import Settings
+
+
+class UserError(ValueError):
+    """A user cannot be created or revoked as asked (duplicate name, unknown user)."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def create_user(engine: AsyncEngine, name: str, role: Role) -> str:
+    """Create a user and return its token; only the token's hash is kept."""
+    if not name.strip():
+        raise UserError("a user name may not be empty")
+    token = new_token()
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(users).values(
+                    name=name,
+                    role=role.value,
+                    token_hash=hash_token(token),
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        raise UserError(f"a user named {name!r} exists already") from None
+    return token
+
+
+async def list_users(engine: AsyncEngine) -> Sequence[User]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(users).order_by(users.c.name))
+        return [User(r.id, r.name, Role(r.role), r.created_at, r.revoked_at) for r in rows]
+
+
+async def revoke_user(engine: AsyncEngine, name: str) -> None:
+    """Revoke a user's token at once; the user stays listed, for the audit trail."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(users)
+            .where(users.c.name == name, users.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        if result.rowcount == 0:
+            raise UserError(f"no active user named {name!r}")
+
+
+async def authenticate(
+    engine: AsyncEngine, settings: Settings, token: str, name: str | None = None
+) -> Principal | None:
+    """The principal holding `token` (and named `name`, when given), or None."""
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return Principal(name or "admin", Role.ADMIN)
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(users.c.id, users.c.name, users.c.role).where(
+                    users.c.token_hash == hash_token(token), users.c.revoked_at.is_(None)
+                )
+            )
+        ).first()
+    if row is None or (name is not None and name != row.name):
+        return None
+    return Principal(row.name, Role(row.role), row.id)
+
+
+async def record_write(
+    connection: AsyncConnection,
+    principal: Principal,
+    method: str,
+    path: str,
+    entries: Sequence[tuple[str, int]],
+) -> None:
+    """Audit one write request inside its own transaction: who, when, what."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "at": now,
+            "user_name": principal.name,
+            "method": method,
+            "path": path,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+        }
+        for entity_type, entity_id in entries
+    ] or [
+        {
+            "at": now,
+            "user_name": principal.name,
+            "method": method,
+            "path": path,
+            "entity_type": None,
+            "entity_id": None,
+        }
+    ]
+    await connection.execute(insert(audit_log), rows)

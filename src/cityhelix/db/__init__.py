@@ -1,0 +1,1 @@
+"""Shared storage ground: engine, metadata, column types, the dialect seam and migrations."""

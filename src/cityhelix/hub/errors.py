@@ -1,0 +1,51 @@
+"""The data hub's errors: one small hierarchy, mapped to SensorThings JSON errors in `api`.
+
+Every message names the offending field or token and what was expected, because the
+reader is an integrator looking at a curl answer, not at our logs.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of the hub's errors; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadRequest(HubError):
+    """The request body or URL is malformed or breaks the data model (400)."""
+
+
+class BadQuery(BadRequest):
+    """A query option ($filter, $orderby, ...) cannot be parsed or names something unknown."""
+
+    def __init__(
+        self, message: str, *, token: str | None = None, position: int | None = None
+    ) -> None:
+        super().__init__(message, field=token)
+        self.token = token
+        self.position = position
+
+
+class NotFound(HubError):
+    """The addressed entity or path does not exist (404)."""
+
+    status = 404
+
+
+class Forbidden(HubError):
+    """The caller is known but may not write this entity (403)."""
+
+    status = 403
+
+
+class Conflict(HubError):
+    """The write would break a uniqueness or integrity rule (409)."""
+
+    status = 409

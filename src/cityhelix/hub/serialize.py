@@ -1,0 +1,50 @@
+"""Entities as SensorThings JSON: properties, `@iot.id`, `@iot.selfLink`, navigation links.
+
+Driven by the registry, so every entity type is written by the same few lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhelix.hub.model import EntityType, Kind
+from cityhelix.hub.values import from_row
+
+
+def self_link(base_url: str, entity_type: EntityType, entity_id: int) -> str:
+    return f"{base_url}/{entity_type.set_name}({entity_id})"
+
+
+def entity_json(
+    entity_type: EntityType,
+    row: Any,
+    base_url: str,
+    *,
+    select: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """One entity as JSON; `select` limits the members written (None: all of them)."""
+    link = self_link(base_url, entity_type, row.id)
+    document: dict[str, Any] = {}
+
+    def wanted(name: str) -> bool:
+        return select is None or name in select
+
+    if wanted("@iot.id"):
+        document["@iot.id"] = row.id
+    if wanted("@iot.selfLink"):
+        document["@iot.selfLink"] = link
+    for prop in entity_type.properties:
+        if not wanted(prop.name):
+            continue
+        value = from_row(prop, row)
+        # optional members without a value are left out, except those the standard
+        # defines as present-but-null (an Observation's resultTime)
+        optional = not prop.required and prop.kind is not Kind.INSTANT
+        if value is None and optional and select is None:
+            continue
+        document[prop.name] = value
+    for navigation in entity_type.navigations:
+        key = f"{navigation.name}@iot.navigationLink"
+        if select is None or key in select or navigation.name in select:
+            document[key] = f"{link}/{navigation.name}"
+    return document

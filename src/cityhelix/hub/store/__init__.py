@@ -1,0 +1,1 @@
+"""Reads and writes of SensorThings entities through SQLAlchemy Core and the dialect seam."""

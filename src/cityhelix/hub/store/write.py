@@ -1,0 +1,696 @@
+"""Create, update and delete SensorThings entities, deep inserts included, in one transaction.
+
+The caller owns the transaction: a `Writer` only issues statements on the connection it
+is given, so a failed deep insert is rolled back whole by the caller. Tenants are checked
+here, where the links are known: a tenant writes only its own Things and what hangs under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, insert, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cityhelix.auth.principal import Principal
+from cityhelix.hub.errors import BadRequest, Forbidden, NotFound
+from cityhelix.hub.model import (
+    BY_NAME,
+    COMPLEX_OBSERVATION,
+    DATASTREAM,
+    FEATURE_OF_INTEREST,
+    HISTORICAL_LOCATION,
+    LOCATION,
+    MULTI_DATASTREAM,
+    OBSERVATION,
+    THING,
+    EntityType,
+    Navigation,
+)
+from cityhelix.hub.query.compile import table_of
+from cityhelix.hub.tables import (
+    BY_TABLE,
+    datastreams,
+    features_of_interest,
+    historical_locations,
+    location_historical_locations,
+    locations,
+    multi_datastream_observed_properties,
+    multi_datastreams,
+    observations,
+    thing_locations,
+    things,
+)
+from cityhelix.hub.values import geometry_columns, to_columns
+
+#: catalogue entities a tenant may create only inside a deep insert under its own Thing
+_SHARED_CATALOGUE = frozenset({"Sensor", "ObservedProperty", "FeatureOfInterest"})
+
+
+@dataclass(frozen=True)
+class Written:
+    """One entity the request touched, for the response, the audit and the event bus."""
+
+    entity_type: EntityType
+    id: int
+    action: str  # "create", "update" or "delete"
+
+
+@dataclass
+class Writer:
+    """Writes entities on one connection inside the caller's transaction."""
+
+    connection: AsyncConnection
+    principal: Principal
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    written: list[Written] = field(default_factory=list)
+    _known: set[tuple[str, int]] = field(default_factory=set)
+    _thing_owners: dict[int, int | None] = field(default_factory=dict)
+    _feature_by_datastream: dict[tuple[str, int], int] = field(default_factory=dict)
+    _stream_times: dict[tuple[str, int], list[datetime | None]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ create
+
+    async def create(
+        self, entity_type: EntityType, body: object, *, nested: bool = False, where: str = ""
+    ) -> int:
+        """Insert `body` (deep) or link it when it is `{"@iot.id": n}`; return its id."""
+        where = where or entity_type.name
+        if not isinstance(body, dict):
+            raise BadRequest(
+                f"{where}: expected a JSON object, got {type(body).__name__}", field=where
+            )
+        if "@iot.id" in body:
+            return await self._existing_id(entity_type, body["@iot.id"], where)
+        if self.principal.is_tenant and entity_type.name in _SHARED_CATALOGUE and not nested:
+            raise Forbidden(f"a tenant creates {entity_type.set_name} only inside a Thing it owns")
+        columns, links = self._columns_and_links(entity_type, body, where, replace=True)
+        if entity_type is MULTI_DATASTREAM:
+            columns.setdefault("observation_type", COMPLEX_OBSERVATION)
+        if entity_type is OBSERVATION and "phenomenon_time_start" not in columns:
+            columns["phenomenon_time_start"] = self.now
+            columns["phenomenon_time_end"] = None
+        for navigation in entity_type.navigations:
+            if navigation.source_fk is None:
+                continue
+            value = links.pop(navigation.name, None)
+            if value is not None:
+                columns[navigation.source_fk] = await self.create(
+                    BY_NAME[navigation.target],
+                    value,
+                    nested=True,
+                    where=f"{where}/{navigation.name}",
+                )
+        await self._complete_required_links(entity_type, columns, links, where)
+        await self._check_create_allowed(entity_type, columns, links, nested)
+        if entity_type is THING and self.principal.is_tenant:
+            columns["owner_id"] = self.principal.user_id
+        table = table_of(entity_type)
+        entity_id: int = (
+            await self.connection.execute(insert(table).values(columns).returning(table.c.id))
+        ).scalar_one()
+        self._known.add((entity_type.table, entity_id))
+        if entity_type is THING:
+            self._thing_owners[entity_id] = columns.get("owner_id")
+        self.written.append(Written(entity_type, entity_id, "create"))
+        if entity_type is OBSERVATION:
+            self._note_stream_time(columns)
+        await self._write_to_many_links(entity_type, entity_id, links, where, creating=True)
+        return entity_id
+
+    def _columns_and_links(
+        self, entity_type: EntityType, body: dict[str, Any], where: str, *, replace: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Validate the members of `body`: property columns, and navigation values apart."""
+        columns: dict[str, Any] = {}
+        links: dict[str, Any] = {}
+        for key, value in body.items():
+            if key.startswith("@iot.") or key.endswith("@iot.navigationLink"):
+                continue
+            prop = entity_type.find_property(key)
+            if prop is not None:
+                if not prop.derived:
+                    columns.update(to_columns(prop, value, body))
+                continue
+            if entity_type.find_navigation(key) is not None:
+                links[key] = value
+                continue
+            raise BadRequest(
+                f"{where}: unknown property {key!r}; a {entity_type.name} has "
+                + ", ".join(p.name for p in entity_type.properties)
+                + " and the links "
+                + ", ".join(n.name for n in entity_type.navigations),
+                field=key,
+            )
+        for prop in entity_type.properties:
+            if prop.derived or prop.name in body:
+                continue
+            if prop.required and replace:
+                raise BadRequest(
+                    f"{where}: missing mandatory property {prop.name!r}", field=prop.name
+                )
+        return columns, links
+
+    async def _complete_required_links(
+        self, entity_type: EntityType, columns: dict[str, Any], links: dict[str, Any], where: str
+    ) -> None:
+        if entity_type is OBSERVATION:
+            has_single = columns.get("datastream_id") is not None
+            has_multi = columns.get("multi_datastream_id") is not None
+            if has_single == has_multi:
+                raise BadRequest(
+                    f"{where}: an Observation needs exactly one of Datastream or MultiDatastream",
+                    field="Datastream",
+                )
+            if has_multi:
+                await self._check_multi_result(columns, where)
+            if columns.get("feature_of_interest_id") is None:
+                columns["feature_of_interest_id"] = await self._generated_feature(columns, where)
+            return
+        for navigation in entity_type.navigations:
+            if not navigation.required:
+                continue
+            present = (
+                columns.get(navigation.source_fk) is not None
+                if navigation.source_fk
+                else bool(links.get(navigation.name))
+            )
+            if not present:
+                raise BadRequest(
+                    f"{where}: a {entity_type.name} must be linked to a {navigation.target} "
+                    f"({navigation.name!r} is missing)",
+                    field=navigation.name,
+                )
+
+    async def _write_to_many_links(
+        self,
+        entity_type: EntityType,
+        entity_id: int,
+        links: dict[str, Any],
+        where: str,
+        *,
+        creating: bool,
+    ) -> None:
+        for name, value in links.items():
+            navigation = entity_type.find_navigation(name)
+            assert navigation is not None
+            if navigation.source_fk is not None:
+                continue
+            items = value if isinstance(value, list) else None
+            if items is None:
+                raise BadRequest(f"{where}/{name}: expected a JSON array of entities", field=name)
+            target = BY_NAME[navigation.target]
+            if navigation.target_fk is not None:
+                back = _back_link(navigation, target)
+                for index, item in enumerate(items):
+                    child_where = f"{where}/{name}[{index}]"
+                    if isinstance(item, dict) and "@iot.id" in item:
+                        child_id = await self._existing_id(target, item["@iot.id"], child_where)
+                        await self._check_may_update(target, child_id)
+                        await self.connection.execute(
+                            update(table_of(target))
+                            .where(table_of(target).c.id == child_id)
+                            .values({navigation.target_fk: entity_id})
+                        )
+                        continue
+                    if not isinstance(item, dict):
+                        raise BadRequest(f"{child_where}: expected a JSON object", field=name)
+                    await self.create(
+                        target,
+                        {**item, back.name: {"@iot.id": entity_id}},
+                        nested=True,
+                        where=child_where,
+                    )
+                continue
+            ids = [
+                await self.create(target, item, nested=True, where=f"{where}/{name}[{index}]")
+                for index, item in enumerate(items)
+            ]
+            await self._link(entity_type, entity_id, navigation, ids, where, creating=creating)
+
+    async def _link(
+        self,
+        entity_type: EntityType,
+        entity_id: int,
+        navigation: Navigation,
+        ids: list[int],
+        where: str,
+        *,
+        creating: bool,
+    ) -> None:
+        """Write link-table rows; a Thing's new Locations replace the old and are historised."""
+        if entity_type is THING and navigation.name == "Locations":
+            await self._set_thing_locations(entity_id, ids)
+            return
+        if entity_type is LOCATION and navigation.name == "Things":
+            for thing_id in ids:
+                await self._check_thing_owned(thing_id)
+                await self._set_thing_locations(thing_id, [entity_id])
+            return
+        if entity_type is MULTI_DATASTREAM and navigation.name == "ObservedProperties":
+            if not creating:
+                raise BadRequest(
+                    f"{where}: the ObservedProperties of a MultiDatastream are fixed at creation",
+                    field=navigation.name,
+                )
+            await self._check_multi_shape(entity_id, len(ids), where)
+            rows = [
+                {"multi_datastream_id": entity_id, "observed_property_id": op, "rank": rank}
+                for rank, op in enumerate(ids)
+            ]
+            if rows:
+                await self.connection.execute(insert(multi_datastream_observed_properties), rows)
+            return
+        assert navigation.link_table and navigation.link_source and navigation.link_target
+        link = BY_TABLE[navigation.link_table]
+        for other in dict.fromkeys(ids):
+            exists = await self.connection.scalar(
+                select(func.count())
+                .select_from(link)
+                .where(
+                    link.c[navigation.link_source] == entity_id,
+                    link.c[navigation.link_target] == other,
+                )
+            )
+            if not exists:
+                await self.connection.execute(
+                    insert(link).values(
+                        {navigation.link_source: entity_id, navigation.link_target: other}
+                    )
+                )
+
+    async def _set_thing_locations(self, thing_id: int, location_ids: list[int]) -> None:
+        location_ids = list(dict.fromkeys(location_ids))
+        await self.connection.execute(
+            delete(thing_locations).where(thing_locations.c.thing_id == thing_id)
+        )
+        if not location_ids:
+            return
+        await self.connection.execute(
+            insert(thing_locations),
+            [{"thing_id": thing_id, "location_id": lid} for lid in location_ids],
+        )
+        historical_id = (
+            await self.connection.execute(
+                insert(historical_locations)
+                .values(time=self.now, thing_id=thing_id)
+                .returning(historical_locations.c.id)
+            )
+        ).scalar_one()
+        await self.connection.execute(
+            insert(location_historical_locations),
+            [{"location_id": lid, "historical_location_id": historical_id} for lid in location_ids],
+        )
+        self.written.append(Written(HISTORICAL_LOCATION, historical_id, "create"))
+
+    # ------------------------------------------------------------------ observations
+
+    async def _generated_feature(self, columns: dict[str, Any], where: str) -> int:
+        """The FeatureOfInterest made from the Thing's Location, reused while it is the same."""
+        if columns.get("datastream_id") is not None:
+            stream_table, key = datastreams, ("datastreams", columns["datastream_id"])
+        else:
+            stream_table, key = (
+                multi_datastreams,
+                ("multi_datastreams", columns["multi_datastream_id"]),
+            )
+        cached = self._feature_by_datastream.get(key)
+        if cached is not None:
+            return cached
+        location = (
+            await self.connection.execute(
+                select(locations)
+                .join(thing_locations, thing_locations.c.location_id == locations.c.id)
+                .join(stream_table, stream_table.c.thing_id == thing_locations.c.thing_id)
+                .where(stream_table.c.id == key[1])
+                .order_by(locations.c.id)
+                .limit(1)
+            )
+        ).first()
+        if location is None:
+            raise BadRequest(
+                f"{where}: no FeatureOfInterest given and the Datastream's Thing has no "
+                "Location to generate one from",
+                field="FeatureOfInterest",
+            )
+        feature_id = await self.connection.scalar(
+            select(features_of_interest.c.id).where(
+                features_of_interest.c.location_id == location.id
+            )
+        )
+        if feature_id is None:
+            values = {
+                "name": location.name,
+                "description": location.description,
+                "encoding_type": location.encoding_type,
+                "feature": location.location,
+                "properties": location.properties,
+                "location_id": location.id,
+            } | geometry_columns("feature", location.location, location.encoding_type, "location")
+            feature_id = (
+                await self.connection.execute(
+                    insert(features_of_interest).values(values).returning(features_of_interest.c.id)
+                )
+            ).scalar_one()
+            self.written.append(Written(FEATURE_OF_INTEREST, feature_id, "create"))
+        self._feature_by_datastream[key] = feature_id
+        return int(feature_id)
+
+    async def _check_multi_result(self, columns: dict[str, Any], where: str) -> None:
+        width = await self.connection.scalar(
+            select(func.count()).where(
+                multi_datastream_observed_properties.c.multi_datastream_id
+                == columns["multi_datastream_id"]
+            )
+        )
+        result = columns.get("result_json")
+        if not isinstance(result, list) or len(result) != width:
+            raise BadRequest(
+                f"{where}: the result of a MultiDatastream Observation must be an array of "
+                f"{width} values, one per ObservedProperty",
+                field="result",
+            )
+
+    async def _check_multi_shape(self, entity_id: int, width: int, where: str) -> None:
+        row = (
+            await self.connection.execute(
+                select(
+                    multi_datastreams.c.unit_of_measurements,
+                    multi_datastreams.c.multi_observation_data_types,
+                ).where(multi_datastreams.c.id == entity_id)
+            )
+        ).one()
+        if (
+            width == 0
+            or len(row.unit_of_measurements) != width
+            or len(row.multi_observation_data_types) != width
+        ):
+            raise BadRequest(
+                f"{where}: unitOfMeasurements, multiObservationDataTypes and ObservedProperties "
+                f"must have the same length (got {len(row.unit_of_measurements)}, "
+                f"{len(row.multi_observation_data_types)}, {width})",
+                field="ObservedProperties",
+            )
+
+    def _note_stream_time(self, columns: dict[str, Any]) -> None:
+        if columns.get("datastream_id") is not None:
+            key = ("datastreams", columns["datastream_id"])
+        else:
+            key = ("multi_datastreams", columns["multi_datastream_id"])
+        start = columns["phenomenon_time_start"]
+        end = columns.get("phenomenon_time_end") or start
+        result_time = columns.get("result_time")
+        span = self._stream_times.setdefault(key, [start, end, result_time, result_time])
+        span[0] = min(span[0], start) if span[0] else start
+        span[1] = max(span[1], end) if span[1] else end
+        if result_time is not None:
+            span[2] = min(span[2], result_time) if span[2] else result_time
+            span[3] = max(span[3], result_time) if span[3] else result_time
+
+    async def finish(self) -> None:
+        """Fold the Observations written into their Datastreams' derived time ranges."""
+        for (table_name, stream_id), (start, end, r_start, r_end) in self._stream_times.items():
+            table = BY_TABLE[table_name]
+            values: dict[str, Any] = {
+                "phenomenon_time_start": _least(table.c.phenomenon_time_start, start),
+                "phenomenon_time_end": _greatest(table.c.phenomenon_time_end, end),
+            }
+            if r_start is not None:
+                values["result_time_start"] = _least(table.c.result_time_start, r_start)
+                values["result_time_end"] = _greatest(table.c.result_time_end, r_end)
+            await self.connection.execute(
+                update(table).where(table.c.id == stream_id).values(values)
+            )
+        self._stream_times.clear()
+
+    async def recompute_stream_times(self, streams: Iterable[tuple[str, int]]) -> None:
+        """Derive the time ranges again from scratch (after an Observation left a stream)."""
+        for table_name, stream_id in streams:
+            table = BY_TABLE[table_name]
+            fk = (
+                observations.c.datastream_id
+                if table is datastreams
+                else observations.c.multi_datastream_id
+            )
+            span = (
+                await self.connection.execute(
+                    select(
+                        func.min(observations.c.phenomenon_time_start),
+                        func.max(
+                            func.coalesce(
+                                observations.c.phenomenon_time_end,
+                                observations.c.phenomenon_time_start,
+                            )
+                        ),
+                        func.min(observations.c.result_time),
+                        func.max(observations.c.result_time),
+                    ).where(fk == stream_id)
+                )
+            ).one()
+            await self.connection.execute(
+                update(table)
+                .where(table.c.id == stream_id)
+                .values(
+                    phenomenon_time_start=span[0],
+                    phenomenon_time_end=span[1],
+                    result_time_start=span[2],
+                    result_time_end=span[3],
+                )
+            )
+
+    # ------------------------------------------------------------------ update, delete
+
+    async def update(
+        self, entity_type: EntityType, entity_id: int, body: object, *, replace: bool
+    ) -> None:
+        """PATCH (`replace=False`) or PUT (`replace=True`) one entity, links included."""
+        where = f"{entity_type.name}({entity_id})"
+        if not isinstance(body, dict):
+            raise BadRequest(f"{where}: expected a JSON object", field=where)
+        await self._existing_id(entity_type, entity_id, where)
+        if "@iot.id" in body and body["@iot.id"] != entity_id:
+            raise BadRequest(f"{where}: @iot.id cannot be changed", field="@iot.id")
+        await self._check_may_update(entity_type, entity_id)
+        table = table_of(entity_type)
+        if not replace and entity_type.find_property("encodingType") and "encodingType" not in body:
+            # a new geometry is read with the encoding the entity already has
+            current = await self.connection.scalar(
+                select(table.c.encoding_type).where(table.c.id == entity_id)
+            )
+            body = {**body, "encodingType": current}
+        columns, links = self._columns_and_links(entity_type, body, where, replace=replace)
+        if replace:
+            for prop in entity_type.properties:
+                if not prop.derived and prop.name not in body:
+                    columns.update(to_columns(prop, None, body) if prop.nullable else {})
+        old_streams = await self._observation_streams(entity_type, entity_id)
+        for navigation in entity_type.navigations:
+            if navigation.source_fk is None or navigation.name not in links:
+                continue
+            value = links.pop(navigation.name)
+            if value is None:
+                raise BadRequest(
+                    f"{where}: {navigation.name} cannot be unset", field=navigation.name
+                )
+            columns[navigation.source_fk] = await self.create(
+                BY_NAME[navigation.target], value, nested=True, where=f"{where}/{navigation.name}"
+            )
+            if navigation.target == "Thing":
+                await self._check_thing_owned(columns[navigation.source_fk])
+        if entity_type is OBSERVATION and {"datastream_id", "multi_datastream_id"} & columns.keys():
+            raise BadRequest(
+                f"{where}: an Observation cannot move to another Datastream; delete and create it",
+                field="Datastream",
+            )
+        if entity_type is LOCATION and "location" in columns:
+            # a moved Location no longer describes the features generated from it
+            await self.connection.execute(
+                update(features_of_interest)
+                .where(features_of_interest.c.location_id == entity_id)
+                .values(location_id=None)
+            )
+        if columns:
+            await self.connection.execute(
+                update(table).where(table.c.id == entity_id).values(columns)
+            )
+        await self._write_to_many_links(entity_type, entity_id, links, where, creating=False)
+        if entity_type is OBSERVATION:
+            await self.recompute_stream_times(old_streams)
+        self.written.append(Written(entity_type, entity_id, "update"))
+
+    async def delete(self, entity_type: EntityType, entity_id: int) -> None:
+        """Delete one entity; the database cascades to what cannot live without it."""
+        where = f"{entity_type.name}({entity_id})"
+        await self._existing_id(entity_type, entity_id, where)
+        await self._check_may_update(entity_type, entity_id)
+        streams = await self._observation_streams(entity_type, entity_id)
+        if entity_type is LOCATION:
+            linked = select(location_historical_locations.c.historical_location_id).where(
+                location_historical_locations.c.location_id == entity_id
+            )
+            await self.connection.execute(
+                delete(historical_locations).where(historical_locations.c.id.in_(linked))
+            )
+        table = table_of(entity_type)
+        await self.connection.execute(delete(table).where(table.c.id == entity_id))
+        await self.recompute_stream_times(streams)
+        self.written.append(Written(entity_type, entity_id, "delete"))
+
+    async def _observation_streams(
+        self, entity_type: EntityType, entity_id: int
+    ) -> list[tuple[str, int]]:
+        """The streams whose derived times depend on this Observation or FeatureOfInterest."""
+        if entity_type is OBSERVATION:
+            condition = observations.c.id == entity_id
+        elif entity_type is FEATURE_OF_INTEREST:
+            condition = observations.c.feature_of_interest_id == entity_id
+        else:
+            return []
+        rows = await self.connection.execute(
+            select(observations.c.datastream_id, observations.c.multi_datastream_id)
+            .where(condition)
+            .distinct()
+        )
+        return [
+            ("datastreams", r.datastream_id)
+            if r.datastream_id is not None
+            else ("multi_datastreams", r.multi_datastream_id)
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ checks
+
+    async def _existing_id(self, entity_type: EntityType, raw: object, where: str) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise BadRequest(
+                f"{where}: @iot.id must be an integer, got {raw!r}", field=f"{where}/@iot.id"
+            )
+        key = (entity_type.table, raw)
+        if key in self._known:
+            return raw
+        table = table_of(entity_type)
+        found = await self.connection.scalar(select(table.c.id).where(table.c.id == raw))
+        if found is None:
+            if where == f"{entity_type.name}({raw})":
+                raise NotFound(f"no {entity_type.name} with id {raw}")
+            raise BadRequest(
+                f"{where}: links to {entity_type.name} {raw}, which does not exist",
+                field=where,
+            )
+        self._known.add(key)
+        return raw
+
+    async def _check_create_allowed(
+        self,
+        entity_type: EntityType,
+        columns: dict[str, Any],
+        links: dict[str, Any],
+        nested: bool,
+    ) -> None:
+        if self.principal.writes_all_of_hub:
+            return
+        if not self.principal.is_tenant:
+            raise Forbidden(
+                f"the role {self.principal.role.value!r} may not write SensorThings data"
+            )
+        if entity_type is THING or entity_type.name in _SHARED_CATALOGUE:
+            return
+        if entity_type in (DATASTREAM, MULTI_DATASTREAM, HISTORICAL_LOCATION):
+            await self._check_thing_owned(columns["thing_id"])
+            return
+        if entity_type is OBSERVATION:
+            for thing_id in await self._things_of_stream(columns):
+                await self._check_thing_owned(thing_id)
+            return
+        if entity_type is LOCATION and (nested or links.get("Things")):
+            return  # checked as each Thing is linked
+        raise Forbidden(f"a tenant creates {entity_type.set_name} only under a Thing it owns")
+
+    async def _things_of_stream(self, columns: dict[str, Any]) -> list[int]:
+        if columns.get("datastream_id") is not None:
+            table, stream_id = datastreams, columns["datastream_id"]
+        else:
+            table, stream_id = multi_datastreams, columns["multi_datastream_id"]
+        return [await self._thing_id(table, stream_id)]
+
+    async def _thing_id(self, table: Any, entity_id: int) -> int:
+        thing_id: int = (
+            await self.connection.execute(select(table.c.thing_id).where(table.c.id == entity_id))
+        ).scalar_one()
+        return thing_id
+
+    async def _check_may_update(self, entity_type: EntityType, entity_id: int) -> None:
+        if self.principal.writes_all_of_hub:
+            return
+        if not self.principal.is_tenant or entity_type.name in _SHARED_CATALOGUE:
+            raise Forbidden(
+                f"the role {self.principal.role.value!r} may not change {entity_type.set_name}"
+            )
+        for thing_id in await self._owning_things(entity_type, entity_id):
+            await self._check_thing_owned(thing_id)
+
+    async def _owning_things(self, entity_type: EntityType, entity_id: int) -> list[int]:
+        if entity_type is THING:
+            return [entity_id]
+        if entity_type in (DATASTREAM, MULTI_DATASTREAM, HISTORICAL_LOCATION):
+            table = table_of(entity_type)
+            return [await self._thing_id(table, entity_id)]
+        if entity_type is OBSERVATION:
+            row = (
+                await self.connection.execute(
+                    select(observations.c.datastream_id, observations.c.multi_datastream_id).where(
+                        observations.c.id == entity_id
+                    )
+                )
+            ).one()
+            return await self._things_of_stream(row._asdict())
+        if entity_type is LOCATION:
+            ids = list(
+                await self.connection.scalars(
+                    select(thing_locations.c.thing_id).where(
+                        thing_locations.c.location_id == entity_id
+                    )
+                )
+            )
+            if not ids:
+                raise Forbidden("a tenant may not change a Location that no Thing of its own uses")
+            return ids
+        raise Forbidden(f"a tenant may not change {entity_type.set_name}")
+
+    async def _check_thing_owned(self, thing_id: int) -> None:
+        if self.principal.writes_all_of_hub:
+            return
+        if thing_id not in self._thing_owners:
+            self._thing_owners[thing_id] = await self.connection.scalar(
+                select(things.c.owner_id).where(things.c.id == thing_id)
+            )
+        owner = self._thing_owners[thing_id]
+        if owner is None or owner != self.principal.user_id:
+            raise Forbidden(
+                f"Thing {thing_id} belongs to another owner; a tenant writes only its own"
+            )
+
+
+def _back_link(navigation: Navigation, target: EntityType) -> Navigation:
+    """The to-one link on `target` that a to-many `navigation` is the inverse of."""
+    for candidate in target.navigations:
+        if candidate.source_fk == navigation.target_fk:
+            return candidate
+    raise AssertionError(f"no inverse of {navigation.name}")  # pragma: no cover
+
+
+def _least(column: Any, value: datetime | None) -> Any:
+    return case(
+        (or_(column.is_(None), column > literal(value, column.type)), literal(value, column.type)),
+        else_=column,
+    )
+
+
+def _greatest(column: Any, value: datetime | None) -> Any:
+    return case(
+        (or_(column.is_(None), column < literal(value, column.type)), literal(value, column.type)),
+        else_=column,
+    )

@@ -1,0 +1,235 @@
+"""Property values between the wire (JSON) and the columns, one codec per `model.Kind`.
+
+Parsing is where bad input is caught: each error names the property and what was
+expected. Times go out in UTC with a `Z`, intervals as `start/end` (ISO 8601).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from shapely.errors import GEOSException
+from shapely.geometry import shape
+
+from cityhelix.hub.errors import BadRequest
+from cityhelix.hub.model import Kind, Property
+from cityhelix.hub.tables import RESULT_FLOAT, RESULT_INTEGER, RESULT_JSON, RESULT_STRING
+
+GEOJSON_ENCODINGS = frozenset({"application/geo+json", "application/vnd.geo+json"})
+_GEOJSON_TYPES = frozenset(
+    {
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "Polygon",
+        "MultiPolygon",
+        "GeometryCollection",
+        "Feature",
+    }
+)
+#: JSON integers beyond this lose precision as floats; they are kept as JSON instead
+_EXACT_FLOAT_LIMIT = 2**53
+
+
+def parse_time(text: object, field: str) -> datetime:
+    """An ISO 8601 instant with a time zone offset, as an aware datetime."""
+    if not isinstance(text, str):
+        raise BadRequest(
+            f"{field}: expected an ISO 8601 time string, got {_kind(text)}", field=field
+        )
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadRequest(
+            f"{field}: {text!r} is not an ISO 8601 time (e.g. 2026-01-31T08:00:00Z)", field=field
+        ) from None
+    if value.tzinfo is None:
+        raise BadRequest(f"{field}: {text!r} has no time zone offset; add Z or +hh:mm", field=field)
+    return value.astimezone(UTC)
+
+
+def parse_interval(text: object, field: str) -> tuple[datetime, datetime]:
+    """An ISO 8601 interval `start/end` with start <= end."""
+    if not isinstance(text, str) or text.count("/") != 1:
+        raise BadRequest(
+            f"{field}: expected an ISO 8601 interval 'start/end', got {text!r}", field=field
+        )
+    start_text, end_text = text.split("/")
+    start, end = parse_time(start_text, field), parse_time(end_text, field)
+    if end < start:
+        raise BadRequest(f"{field}: interval {text!r} ends before it starts", field=field)
+    return start, end
+
+
+def format_time(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with milliseconds and `Z`, the form SensorThings clients expect."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond % 1000:
+        text += f".{value.microsecond:06d}"
+    elif value.microsecond:
+        text += f".{value.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def format_interval(start: datetime | None, end: datetime | None) -> str | None:
+    if start is None:
+        return None
+    if end is None:
+        return format_time(start)
+    return f"{format_time(start)}/{format_time(end)}"
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def geometry_columns(column: str, value: object, encoding: object, field: str) -> dict[str, Any]:
+    """The stored geometry and bounding box of a GeoJSON value (empty for other encodings)."""
+    columns: dict[str, Any] = {
+        f"{column}_geom": None,
+        f"{column}_xmin": None,
+        f"{column}_ymin": None,
+        f"{column}_xmax": None,
+        f"{column}_ymax": None,
+    }
+    if encoding not in GEOJSON_ENCODINGS:
+        return columns
+    if not isinstance(value, dict) or value.get("type") not in _GEOJSON_TYPES:
+        raise BadRequest(
+            f"{field}: expected a GeoJSON geometry object with a 'type' such as 'Point', "
+            f"got {_kind(value)}",
+            field=field,
+        )
+    geometry = value.get("geometry") if value["type"] == "Feature" else value
+    try:
+        parsed = shape(geometry)
+    except (GEOSException, ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
+        raise BadRequest(f"{field}: invalid GeoJSON geometry: {error}", field=field) from None
+    if parsed.is_empty:
+        raise BadRequest(f"{field}: the GeoJSON geometry is empty", field=field)
+    xmin, ymin, xmax, ymax = parsed.bounds
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        raise BadRequest(f"{field}: coordinates must be finite numbers", field=field)
+    columns.update(
+        {
+            f"{column}_geom": orjson.dumps(geometry).decode(),
+            f"{column}_xmin": xmin,
+            f"{column}_ymin": ymin,
+            f"{column}_xmax": xmax,
+            f"{column}_ymax": ymax,
+        }
+    )
+    return columns
+
+
+def result_columns(value: object) -> dict[str, Any]:
+    """Spread a result over the typed columns so that numbers filter and sort as numbers."""
+    columns: dict[str, Any] = {"result_number": None, "result_string": None, "result_json": None}
+    if isinstance(value, bool) or value is None:
+        columns.update(result_type=RESULT_JSON, result_json=value)
+    elif isinstance(value, int) and abs(value) <= _EXACT_FLOAT_LIMIT:
+        columns.update(result_type=RESULT_INTEGER, result_number=float(value))
+    elif isinstance(value, float) and math.isfinite(value):
+        columns.update(result_type=RESULT_FLOAT, result_number=value)
+    elif isinstance(value, str):
+        columns.update(result_type=RESULT_STRING, result_string=value)
+    else:
+        columns.update(result_type=RESULT_JSON, result_json=value)
+    return columns
+
+
+def result_value(row: Any) -> Any:
+    """The result as it was sent, read back from the typed columns of `row`."""
+    kind = row.result_type
+    if kind == RESULT_INTEGER:
+        return int(row.result_number)
+    if kind == RESULT_FLOAT:
+        return row.result_number
+    if kind == RESULT_STRING:
+        return row.result_string
+    return row.result_json
+
+
+def to_columns(prop: Property, value: object, body: dict[str, Any]) -> dict[str, Any]:
+    """Validate one wire value of `prop` and return the column values it sets."""
+    field = prop.name
+    if value is None:
+        if not prop.nullable:
+            raise BadRequest(f"{field}: may not be null", field=field)
+        return _null_columns(prop)
+    column = prop.column
+    match prop.kind:
+        case Kind.TEXT:
+            if not isinstance(value, str):
+                raise BadRequest(f"{field}: expected a string, got {_kind(value)}", field=field)
+            return {column: value}
+        case Kind.JSON:
+            if field in ("properties", "unitOfMeasurement", "parameters") and not isinstance(
+                value, dict
+            ):
+                raise BadRequest(
+                    f"{field}: expected a JSON object, got {_kind(value)}", field=field
+                )
+            if field in ("unitOfMeasurements", "multiObservationDataTypes") and not isinstance(
+                value, list
+            ):
+                raise BadRequest(f"{field}: expected a JSON array, got {_kind(value)}", field=field)
+            return {column: value}
+        case Kind.INSTANT:
+            return {column: parse_time(value, field)}
+        case Kind.INTERVAL:
+            start, end = parse_interval(value, field)
+            return {f"{column}_start": start, f"{column}_end": end}
+        case Kind.INSTANT_OR_INTERVAL:
+            if isinstance(value, str) and "/" in value:
+                start, end = parse_interval(value, field)
+                return {f"{column}_start": start, f"{column}_end": end}
+            return {f"{column}_start": parse_time(value, field), f"{column}_end": None}
+        case Kind.RESULT:
+            return result_columns(value)
+        case Kind.GEOMETRY:
+            return {column: value} | geometry_columns(
+                column, value, body.get("encodingType", "application/geo+json"), field
+            )
+    raise AssertionError(prop.kind)  # pragma: no cover - every Kind is handled above
+
+
+def _null_columns(prop: Property) -> dict[str, Any]:
+    column = prop.column
+    match prop.kind:
+        case Kind.INTERVAL | Kind.INSTANT_OR_INTERVAL:
+            return {f"{column}_start": None, f"{column}_end": None}
+        case Kind.RESULT:
+            return result_columns(None)
+        case Kind.GEOMETRY:
+            return {column: None} | geometry_columns(column, None, None, prop.name)
+    return {column: None}
+
+
+def from_row(prop: Property, row: Any) -> Any:
+    """The wire value of `prop` read from a result row of the entity's table."""
+    column = prop.column
+    match prop.kind:
+        case Kind.INSTANT:
+            return format_time(getattr(row, column))
+        case Kind.INTERVAL | Kind.INSTANT_OR_INTERVAL:
+            return format_interval(getattr(row, f"{column}_start"), getattr(row, f"{column}_end"))
+        case Kind.RESULT:
+            return result_value(row)
+    return getattr(row, column)

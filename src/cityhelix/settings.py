@@ -1,0 +1,38 @@
+"""The one settings object of CityHelix: everything configurable comes from the environment.
+
+Nothing else in the code reads `os.environ`; services receive a `Settings` instance so that
+tests can build several apps with different settings in one process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables prefixed `CITYHELIX_`, e.g. `CITYHELIX_DATABASE_URL`."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYHELIX_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./data/cityhelix.db"
+    admin_token: SecretStr | None = None
+    public_read: bool = True
+    #: the root URL clients see, used in selfLinks; empty means "from the request"
+    public_url: str = ""
+    page_size: int = Field(default=100, ge=1, le=100_000)
+    max_top: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    database_pool_size: int = Field(default=10, ge=1)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,128 @@
+"""Fixtures that build the real thing: a migrated database on each backend, the app, clients.
+
+Every test that takes `client` runs twice, on SQLite and on PostgreSQL (a database made
+for this run and dropped after it). PostgreSQL is not optional: when it cannot be
+reached the tests fail, they do not skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.app import create_app
+from cityhelix.auth.principal import Role
+from cityhelix.auth.service import create_user
+from cityhelix.db.metadata import metadata
+from cityhelix.settings import Settings
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "CITYHELIX_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+ADMIN_TOKEN = "test-admin-token-0123456789"
+BACKENDS = ("sqlite", "postgresql")
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    settings: Settings
+
+
+async def _postgres_admin(statement: str) -> None:
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+def _run_outside_loop(statement: str) -> None:
+    """Run one admin statement on its own loop (fixtures may be set up inside a loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _postgres_admin(statement)).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped at the end."""
+    name = f"cityhelix_test_{uuid.uuid4().hex[:10]}"
+    _run_outside_loop(f'CREATE DATABASE "{name}"')
+    host_part = POSTGRES_ADMIN_DSN.removeprefix("postgresql://").rsplit("/", 1)[0]
+    yield f"postgresql+asyncpg://{host_part}/{name}"
+    _run_outside_loop(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "cityhelix.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else sqlite_url
+    settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, page_size=100)
+    return Backend(request.param, url, settings)
+
+
+@pytest.fixture(scope="session")
+async def running_app(backend: Backend) -> AsyncIterator[object]:
+    app = create_app(backend.settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def _empty_all_tables(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in metadata.sorted_tables)
+            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                await connection.execute(delete(table))
+
+
+@pytest.fixture
+async def engine(running_app: object) -> AsyncIterator[AsyncEngine]:
+    """The app's engine, on tables emptied before each test."""
+    engine: AsyncEngine = running_app.state.engine  # type: ignore[attr-defined]
+    await _empty_all_tables(engine)
+    yield engine
+
+
+@pytest.fixture
+async def client(running_app: object, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to the app, anonymous; pass `headers=auth(...)` to write."""
+    transport = httpx.ASGITransport(app=running_app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def tokens(engine: AsyncEngine) -> dict[str, str]:
+    """A token per role (and a second tenant), made through the auth service."""
+    made = {role.value: await create_user(engine, f"user-{role.value}", role) for role in Role}
+    made["tenant2"] = await create_user(engine, "user-tenant2", Role.TENANT)
+    return made
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
