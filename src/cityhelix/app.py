@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
+from cityhelix.events.bus import EventBus
 from cityhelix.hub import api as hub_api
 from cityhelix.hub.errors import HubError
 from cityhelix.limits import BodyLimit
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.bus = EventBus()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(hub_api.router)
 

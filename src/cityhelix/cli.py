@@ -38,6 +38,22 @@ def serve(
 
 
 @app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    seed: Annotated[int, typer.Option(help="Seed of the demo province.")] = 7,
+    interval: Annotated[float, typer.Option(help="Seconds between simulated readings.")] = 5.0,
+) -> None:
+    """Serve a live demo province: load it on first start, then simulate fresh readings."""
+    from cityhelix.demo.run import run_demo
+
+    try:
+        asyncio.run(run_demo(get_settings(), host=host, port=port, seed=seed, interval_s=interval))
+    except KeyboardInterrupt:
+        console.print("demo stopped")
+
+
+@app.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the newest version."""
     settings = get_settings()

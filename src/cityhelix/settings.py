@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     max_top: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
+    #: an external broker, e.g. mqtt://127.0.0.1:1883; empty runs the embedded broker
+    mqtt_url: str = ""
+    #: the embedded broker's port (and whether to run one at all: 0 turns MQTT off)
+    mqtt_port: int = Field(default=1883, ge=0, le=65535)
+    mqtt_host: str = "127.0.0.1"
 
     @property
     def is_postgresql(self) -> bool:

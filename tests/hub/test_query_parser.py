@@ -87,7 +87,9 @@ def test_substringof() -> None:
 def test_precedence_with_not_and_arithmetic() -> None:
     expected = BinaryOp(
         "and",
-        BinaryOp("gt", BinaryOp("add", FunctionCall("length", (p("name"),)), lit_int(1)), lit_int(3)),
+        BinaryOp(
+            "gt", BinaryOp("add", FunctionCall("length", (p("name"),)), lit_int(1)), lit_int(3)
+        ),
         UnaryOp("not", BinaryOp("eq", p("id"), lit_int(5))),
     )
     assert parse_filter("length(name) add 1 gt 3 and not (id eq 5)") == expected
@@ -95,8 +97,7 @@ def test_precedence_with_not_and_arithmetic() -> None:
 
 def test_datetime_range() -> None:
     expr = parse_filter(
-        "phenomenonTime ge 2026-01-01T00:00:00Z and "
-        "phenomenonTime lt 2026-01-02T00:00:00.000+07:00"
+        "phenomenonTime ge 2026-01-01T00:00:00Z and phenomenonTime lt 2026-01-02T00:00:00.000+07:00"
     )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=7)))
@@ -248,15 +249,11 @@ def test_whitespace_is_flexible() -> None:
 
 
 def test_and_binds_tighter_than_or() -> None:
-    assert parse_filter("a or b and c") == BinaryOp(
-        "or", p("a"), BinaryOp("and", p("b"), p("c"))
-    )
+    assert parse_filter("a or b and c") == BinaryOp("or", p("a"), BinaryOp("and", p("b"), p("c")))
 
 
 def test_mul_binds_tighter_than_add() -> None:
-    assert parse_filter("a add b mul c") == BinaryOp(
-        "add", p("a"), BinaryOp("mul", p("b"), p("c"))
-    )
+    assert parse_filter("a add b mul c") == BinaryOp("add", p("a"), BinaryOp("mul", p("b"), p("c")))
 
 
 def test_comparison_binds_tighter_than_equality() -> None:
@@ -266,9 +263,7 @@ def test_comparison_binds_tighter_than_equality() -> None:
 
 
 def test_left_associativity() -> None:
-    assert parse_filter("a sub b sub c") == BinaryOp(
-        "sub", BinaryOp("sub", p("a"), p("b")), p("c")
-    )
+    assert parse_filter("a sub b sub c") == BinaryOp("sub", BinaryOp("sub", p("a"), p("b")), p("c"))
 
 
 def test_unary_binds_tighter_than_binary() -> None:
@@ -279,9 +274,7 @@ def test_unary_binds_tighter_than_binary() -> None:
 
 
 def test_parentheses_override_precedence() -> None:
-    assert parse_filter("(a or b) and c") == BinaryOp(
-        "and", BinaryOp("or", p("a"), p("b")), p("c")
-    )
+    assert parse_filter("(a or b) and c") == BinaryOp("and", BinaryOp("or", p("a"), p("b")), p("c"))
 
 
 def test_function_names_are_lower_cased_and_checked() -> None:
@@ -313,7 +306,8 @@ def test_function_names_are_lower_cased_and_checked() -> None:
         ("result GT 3", "GT", 7, "expected an operator"),
         ("a AND b", "AND", 2, "expected an operator"),
         ("result gt 10)", ")", 12, "expected an operator"),
-        ("f(a,)", ")", 4, "expected an operand"),
+        ("round(a,)", ")", 8, "expected an operand"),
+        ("x eq 0001-01-01T00:00:00+07:00", "0001-01-01T00:00:00+07:00", 5, "invalid datetime"),
         ("round(a b)", "b", 8, "',' or ')'"),
         ("result/", None, 7, "expected a property name after '/'"),
         ("result/3", "3", 7, "expected a property name after '/'"),
@@ -368,8 +362,6 @@ def test_error_message_shape() -> None:
 
 
 def test_keywords_are_lower_case_only() -> None:
-    with pytest.raises(BadQuery):
-        parse_filter("a eq TRUE eq b")  # TRUE is a property, then 'eq b' is fine...
     assert parse_filter("TRUE eq 1") == BinaryOp("eq", p("TRUE"), lit_int(1))
 
 
@@ -494,9 +486,7 @@ def test_expand_paths_and_strings_do_not_split() -> None:
     assert items == (
         ExpandItem(
             ("Datastreams", "ObservedProperty"),
-            QueryOptions(
-                filter=BinaryOp("eq", p("name"), lit_str("a,b);c")), count=True, skip=2
-            ),
+            QueryOptions(filter=BinaryOp("eq", p("name"), lit_str("a,b);c")), count=True, skip=2),
         ),
         ExpandItem(("Thing",), QueryOptions()),
     )
@@ -525,18 +515,27 @@ def test_expand_paths_and_strings_do_not_split() -> None:
         ({"$Top": "1"}, "unknown query option '$Top'"),
         ({"$filter": "result gt"}, "$filter: unexpected end of input"),
         ({"$expand": ""}, "$expand: unexpected end of input"),
-        ({"$expand": "A($top=101)"}, "$expand > $top: value 101 at position 7 is above the maximum"),
+        (
+            {"$expand": "A($top=101)"},
+            "$expand > $top: value 101 at position 7 is above the maximum",
+        ),
         ({"$expand": "A($top=-1)"}, "$expand > $top: unexpected token '-1' at position 7"),
         ({"$expand": "A($top=x)"}, "$expand > $top: unexpected token 'x'"),
         ({"$expand": "A($count=1)"}, "expected true or false"),
         ({"$expand": "A($bogus=1)"}, "$expand: unknown query option '$bogus' at position 2"),
         ({"$expand": "A($resultFormat=dataArray)"}, "unknown query option '$resultFormat'"),
         ({"$expand": "A($top=1;$top=2)"}, "'$top' given twice at position 9"),
-        ({"$expand": "A()"}, "$expand: unexpected token ')' at position 2, expected a query option"),
+        (
+            {"$expand": "A()"},
+            "$expand: unexpected token ')' at position 2, expected a query option",
+        ),
         ({"$expand": "A($top=1;)"}, "expected a query option"),
         ({"$expand": "A($top 1)"}, "expected '=' after $top"),
         ({"$expand": "A($top=1"}, "$expand > $top: unexpected end of input at position 8"),
-        ({"$expand": "A($filter=x gtt 3)"}, "$expand > $filter: unexpected token 'gtt' at position 12"),
+        (
+            {"$expand": "A($filter=x gtt 3)"},
+            "$expand > $filter: unexpected token 'gtt' at position 12",
+        ),
         ({"$expand": "A)"}, "$expand: unexpected token ')' at position 1"),
         ({"$expand": "A,,B"}, "expected a navigation property name"),
         ({"$expand": "A@iot.id"}, "expected a navigation property name"),
@@ -572,11 +571,15 @@ _ZONES = st.sampled_from(
 _DATETIMES = st.datetimes(
     min_value=datetime(1000, 1, 2), max_value=datetime(9998, 12, 30), timezones=_ZONES
 )
-_WKT = st.builds(
-    lambda x, y: f"POINT({x} {y})",
-    st.integers(-180, 180),
-    st.integers(-90, 90),
-) | st.just("POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))") | st.just("LINESTRING(0 0, 1 1)")
+_WKT = (
+    st.builds(
+        lambda x, y: f"POINT({x} {y})",
+        st.integers(-180, 180),
+        st.integers(-90, 90),
+    )
+    | st.just("POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))")
+    | st.just("LINESTRING(0 0, 1 1)")
+)
 
 
 def _interval(pair: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -592,7 +595,7 @@ _LITERALS: st.SearchStrategy[Literal] = st.one_of(
     _DATETIMES.map(lambda value: Literal(value, LiteralType.DATETIME)),
     st.dates(min_value=date(1000, 1, 1)).map(lambda value: Literal(value, LiteralType.DATE)),
     st.times().map(lambda value: Literal(value, LiteralType.TIME)),
-    st.timedeltas(min_value=timedelta(days=-10**6), max_value=timedelta(days=10**6)).map(
+    st.timedeltas(min_value=timedelta(days=-(10**6)), max_value=timedelta(days=10**6)).map(
         lambda value: Literal(value, LiteralType.DURATION)
     ),
     st.tuples(_DATETIMES, _DATETIMES).map(
@@ -609,8 +612,12 @@ _FUNCTIONS = sorted((name, count) for name, counts in FUNCTION_ARITIES.items() f
 def _extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
     binary = st.builds(
         BinaryOp,
-        st.sampled_from(sorted({"eq", "ne", "gt", "ge", "lt", "le", "and", "or"}
-                               | {"add", "sub", "mul", "div", "mod"})),
+        st.sampled_from(
+            sorted(
+                {"eq", "ne", "gt", "ge", "lt", "le", "and", "or"}
+                | {"add", "sub", "mul", "div", "mod"}
+            )
+        ),
         children,
         children,
     )
@@ -643,16 +650,14 @@ def test_orderby_round_trips(keys: list[tuple[Expr, bool]]) -> None:
 
 # --- Hypothesis: fuzz ---------------------------------------------------------------------------
 
-_FRAGMENTS = st.sampled_from(
-    [
-        "result", "gt", "eq", "and", "or", "not", "-", "add", "mod", "(", ")", ",", "/", "'",
-        "''", "'x'", "3", "-3", "2.5", "1e3", "INF", "NaN", "null", "true", "2026-01-01",
-        "2026-01-01T00:00:00Z", "T", "Z", "+07:00", "10:00", ":", ".", "@iot.id", "geo.distance",
-        "substring", "length", "now", "duration'P1D'", "duration'", "geography'POINT(1 2)'",
-        "geography'", "POINT(1", "/2026-01-02T00:00:00Z", "$top", "=", ";", "*", "desc", " ",
-        "Datastreams", "$expand", "$filter", "$select", "$orderby", "$count", "\t", "é", "\x00",
-    ]
+_FRAGMENT_TEXT = (
+    "result|gt|eq|and|or|not|-|add|mod|(|)|,|/|'|''|'x'|3|-3|2.5|1e3|INF|NaN|null|true|"
+    "2026-01-01|2026-01-01T00:00:00Z|T|Z|+07:00|10:00|:|.|@iot.id|geo.distance|substring|"
+    "length|now|duration'P1D'|duration'|geography'POINT(1 2)'|geography'|POINT(1|"
+    "/2026-01-02T00:00:00Z|$top|=|;|*|desc| |Datastreams|$expand|$filter|$select|$orderby|"
+    "$count|\t|é|\x00"
 )
+_FRAGMENTS = st.sampled_from(_FRAGMENT_TEXT.split("|"))
 _SOUPS = st.one_of(
     st.text(max_size=80),
     st.text(alphabet="()',/;=$- .:0123456789TZPDHMSaegtloqnrdx@", max_size=80),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
+from cityhelix.events.bus import EventBus
 from cityhelix.hub import service
 from cityhelix.hub.errors import BadRequest, HubError
 from cityhelix.hub.model import ENTITY_TYPES
@@ -65,6 +66,11 @@ def _engine(request: Request) -> AsyncEngine:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _bus(request: Request) -> EventBus:
+    bus: EventBus = request.app.state.bus
+    return bus
 
 
 def base_url(request: Request) -> str:
@@ -137,7 +143,9 @@ async def _dispatch(request: Request, resource: str, method: str, principal: Pri
             return Response(text, media_type="text/plain")
         return json_response(document)
     if method == "POST":
-        result = await service.create(engine, principal, path, await _body(request), request_path)
+        result = await service.create(
+            engine, principal, path, await _body(request), request_path, _bus(request)
+        )
         link = self_link(base, result.entity_type, result.id)
         created = await service.read(
             engine,
@@ -148,7 +156,13 @@ async def _dispatch(request: Request, resource: str, method: str, principal: Pri
         return json_response(created, 201, {"Location": link})
     if method in ("PATCH", "PUT"):
         result = await service.update(
-            engine, principal, path, await _body(request), request_path, replace=method == "PUT"
+            engine,
+            principal,
+            path,
+            await _body(request),
+            request_path,
+            replace=method == "PUT",
+            bus=_bus(request),
         )
         link = self_link(base, result.entity_type, result.id)
         updated = await service.read(
@@ -158,5 +172,5 @@ async def _dispatch(request: Request, resource: str, method: str, principal: Pri
             Page(base, link, {}, 1),
         )
         return json_response(updated)
-    await service.delete(engine, principal, path, request_path)
+    await service.delete(engine, principal, path, request_path, _bus(request))
     return Response(status_code=200)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
+from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import BadRequest, Conflict
 from cityhelix.hub.model import BY_NAME, EntityType
 from cityhelix.hub.query.compile import steps_condition, table_of
@@ -61,8 +62,19 @@ def _body_with_parent_link(path: ResourcePath, body: object) -> object:
     raise BadRequest(f"cannot create {target.set_name} under {parent.entity_type.name}")
 
 
+def announce(bus: EventBus | None, result: WriteResult) -> None:
+    """Tell subscribers what a committed write did, in the order it did it."""
+    if bus is not None:
+        bus.publish(EntityEvent(w.action, w.entity_type.name, w.id) for w in result.written)
+
+
 async def create(
-    engine: AsyncEngine, principal: Principal, path: ResourcePath, body: object, request_path: str
+    engine: AsyncEngine,
+    principal: Principal,
+    path: ResourcePath,
+    body: object,
+    request_path: str,
+    bus: EventBus | None = None,
 ) -> WriteResult:
     """POST: create the entity in `body` (deep insert) in one transaction, audited."""
     if not path.is_collection or path.prop is not None or path.ref:
@@ -82,7 +94,9 @@ async def create(
             await _audit(connection, principal, "POST", request_path, writer.written)
     except IntegrityError:
         raise Conflict("the write conflicts with another change; retry it") from None
-    return WriteResult(path.target, entity_id, tuple(writer.written))
+    result = WriteResult(path.target, entity_id, tuple(writer.written))
+    announce(bus, result)
+    return result
 
 
 async def update(
@@ -93,6 +107,7 @@ async def update(
     request_path: str,
     *,
     replace: bool,
+    bus: EventBus | None = None,
 ) -> WriteResult:
     """PATCH or PUT one entity addressed by `path`."""
     entity_type, entity_id = await _single(engine, path)
@@ -105,11 +120,17 @@ async def update(
             await _audit(connection, principal, method, request_path, writer.written)
     except IntegrityError:
         raise Conflict("the write conflicts with another change; retry it") from None
-    return WriteResult(entity_type, entity_id, tuple(writer.written))
+    result = WriteResult(entity_type, entity_id, tuple(writer.written))
+    announce(bus, result)
+    return result
 
 
 async def delete(
-    engine: AsyncEngine, principal: Principal, path: ResourcePath, request_path: str
+    engine: AsyncEngine,
+    principal: Principal,
+    path: ResourcePath,
+    request_path: str,
+    bus: EventBus | None = None,
 ) -> WriteResult:
     """DELETE one entity addressed by `path`, with the standard's cascades."""
     entity_type, entity_id = await _single(engine, path)
@@ -117,7 +138,9 @@ async def delete(
         writer = Writer(connection, principal)
         await writer.delete(entity_type, entity_id)
         await _audit(connection, principal, "DELETE", request_path, writer.written)
-    return WriteResult(entity_type, entity_id, tuple(writer.written))
+    result = WriteResult(entity_type, entity_id, tuple(writer.written))
+    announce(bus, result)
+    return result
 
 
 async def _single(engine: AsyncEngine, path: ResourcePath) -> tuple[EntityType, int]:

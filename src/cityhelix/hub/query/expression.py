@@ -1,7 +1,6 @@
-"""The syntax tree of SensorThings query options: frozen, hashable, fully typed dataclasses.
+"""Syntax tree of SensorThings query options: frozen, hashable, fully typed dataclasses.
 
-`parser.py` builds these from $filter/$orderby/$select/$expand text, the storage layer compiles
-them, and `to_text` prints an expression back in canonical OData syntax (it re-parses equal).
+Built by `parser`/`options`, compiled by the storage layer; `to_text` prints it back canonically.
 """
 
 from __future__ import annotations

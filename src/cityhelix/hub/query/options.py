@@ -1,6 +1,5 @@
-"""SensorThings query options ($top, $skip, $count, $filter, $orderby, $expand, $select,
-$resultFormat): the `QueryOptions` value and the code that reads and validates it from a URL's
-decoded parameters, including `$expand` items with arbitrarily nested options.
+"""The `QueryOptions` of a SensorThings request and the code reading them from decoded URL
+parameters: $top $skip $count $filter $orderby $expand (nested) $select $resultFormat.
 """
 
 from __future__ import annotations

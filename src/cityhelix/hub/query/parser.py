@@ -1,7 +1,6 @@
 """Tokenizer and precedence-climbing parser for SensorThings (OData 4.0) query expressions.
 
-It turns $filter, $orderby and $select text into the `expression` tree; every malformed input
-raises BadQuery naming the offending token, its 0-based position and what was expected.
+Bad $filter/$orderby/$select text raises BadQuery naming the token, its position and what fits.
 """
 
 from __future__ import annotations
@@ -297,7 +296,7 @@ class _Lexer:
                     raise ValueError(offset)
                 delta = timedelta(hours=hours, minutes=minutes)
                 zone = timezone(-delta if offset[0] == "-" else delta)
-            return datetime(
+            value = datetime(
                 int(year),
                 int(month),
                 int(day),
@@ -307,7 +306,9 @@ class _Lexer:
                 _micro(fraction),
                 tzinfo=zone,
             )
-        except ValueError:
+            value.astimezone(UTC)  # the instant must exist in UTC too (not before year 1)
+            return value
+        except (ValueError, OverflowError):
             raise _invalid(
                 self.where,
                 "datetime",

@@ -1,0 +1,71 @@
+"""`cityhelix demo`: serve the platform, load the demo province and keep it live.
+
+One process: the HTTP server (uvicorn), then the loader and the simulator as HTTP
+clients of that server, so the demo takes the same path as any real device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+from rich.console import Console
+
+from cityhelix.app import create_app
+from cityhelix.auth.tokens import new_token
+from cityhelix.demo.loader import load_province
+from cityhelix.demo.simulator import run_simulator
+from cityhelix.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_demo(
+    settings: Settings, *, host: str, port: int, seed: int = 7, interval_s: float = 5.0
+) -> None:
+    """Serve on host:port, load the province if the hub is empty, simulate until stopped."""
+    console = Console()
+    token = settings.admin_token.get_secret_value() if settings.admin_token else new_token()
+    settings = settings.model_copy(update={"admin_token": SecretStr(token)})
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # re-raises why the server could not start
+            return
+        await asyncio.sleep(0.05)
+    url = f"http://{host}:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    stop = asyncio.Event()
+    try:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+            summary = await load_province(client, seed=seed)
+            if summary.already_loaded:
+                console.print(f"demo province already loaded ({summary.things} Things)")
+            else:
+                console.print(
+                    f"loaded {summary.things} Things, {summary.datastreams} Datastreams, "
+                    f"{summary.observations} Observations"
+                )
+            console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
+            console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
+            console.print(f"  OpenAPI docs:     {url}/docs")
+            console.print(f"  admin token:      {token}")
+            console.print(
+                f"simulator posts fresh Observations every {interval_s:g} s; Ctrl-C stops"
+            )
+            simulating = asyncio.create_task(
+                run_simulator(client, seed=seed, interval_s=interval_s, stop=stop)
+            )
+            await asyncio.wait({serving, simulating}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.set()
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving

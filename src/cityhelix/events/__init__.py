@@ -1,0 +1,1 @@
+"""Publish/subscribe of committed changes inside the process, and adapters to brokers."""

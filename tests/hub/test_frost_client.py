@@ -1,0 +1,68 @@
+"""The published FROST Python client (frost-sta-client) against a real `cityhelix serve`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import frost_sta_client as fsc
+import pytest
+from geojson import Point
+
+from tests.conftest import ADMIN_TOKEN, Backend
+from tests.served import served
+
+
+@pytest.fixture(scope="module")
+def frost_service(backend: Backend) -> Iterator[fsc.SensorThingsService]:
+    with served(backend.url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN) as base:
+        auth = fsc.service.auth_handler.AuthHandler(username="admin", password=ADMIN_TOKEN)
+        yield fsc.SensorThingsService(f"{base}/v1.1", auth_handler=auth)
+
+
+@pytest.mark.slow
+def test_frost_client_creates_and_reads_back(frost_service: fsc.SensorThingsService) -> None:
+    location = fsc.Location(
+        name="Di An gauge site",
+        description="riverbank",
+        encoding_type="application/geo+json",
+        location=Point((106.77, 10.90)),
+    )
+    thing = fsc.Thing(name="Water gauge DA-1", description="water level", locations=[location])
+    frost_service.create(thing)
+    assert thing.id is not None
+    sensor = fsc.Sensor(
+        name="radar gauge",
+        description="radar",
+        encoding_type="application/pdf",
+        metadata="https://example.org/radar.pdf",
+    )
+    observed = fsc.ObservedProperty(
+        name="water level",
+        definition="https://qudt.org/vocab/quantitykind/Height",
+        description="water level above datum",
+    )
+    datastream = fsc.Datastream(
+        name="DA-1 level",
+        description="water level every 10 minutes",
+        observation_type="http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+        unit_of_measurement=fsc.UnitOfMeasurement(name="metre", symbol="m", definition="ucum:m"),
+        thing=thing,
+        sensor=sensor,
+        observed_property=observed,
+    )
+    frost_service.create(datastream)
+    assert datastream.id is not None
+    for minute, level in enumerate((1.2, 1.25, 1.31)):
+        observation = fsc.Observation(
+            result=level, phenomenon_time=f"2026-11-01T00:{minute:02d}:00Z", datastream=datastream
+        )
+        frost_service.create(observation)
+        assert observation.id is not None
+    read_thing = frost_service.things().find(thing.id)
+    assert read_thing.name == "Water gauge DA-1"
+    stream = frost_service.datastreams().find(datastream.id)
+    assert stream.name == "DA-1 level"
+    results = [o.result for o in stream.get_observations().query().list()]
+    assert sorted(results) == [1.2, 1.25, 1.31]
+    locations = frost_service.things().find(thing.id).get_locations().query().list()
+    assert [loc.name for loc in locations] == ["Di An gauge site"]
