@@ -6,12 +6,13 @@ the credentials, and mapping hub errors to the standard's JSON error documents.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
@@ -96,14 +97,46 @@ async def _principal(request: Request, *, write: bool) -> Principal:
     )
 
 
-async def _body(request: Request) -> object:
-    raw = await request.body()
+def parse_body(raw: bytes) -> object:
+    """The JSON body of a write; 400 naming the problem when it is empty or malformed."""
     if not raw.strip():
         raise BadRequest("the request needs a JSON body")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise BadRequest(f"malformed JSON body: {error}") from None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A protocol-neutral answer: HTTP turns it into a Response, $batch into a JSON item."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    text: bool = False  # body is plain text ($value)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a request runs against: the app's engine, settings, bus and public root."""
+
+    engine: AsyncEngine
+    settings: Settings
+    bus: EventBus
+    base: str  # the version root, e.g. http://host/v1.1
+
+
+def context(request: Request) -> Context:
+    return Context(_engine(request), _settings(request), _bus(request), base_url(request))
+
+
+def reply_response(reply: Reply) -> Response:
+    if reply.body is None:
+        return Response(status_code=reply.status, headers=reply.headers)
+    if reply.text:
+        return Response(reply.body, status_code=reply.status, media_type="text/plain")
+    return json_response(reply.body, reply.status, reply.headers)
 
 
 @router.api_route(
@@ -118,59 +151,91 @@ async def resource(request: Request, resource: str) -> Response:
     except NotAuthenticated as error:
         return error_response(401, str(error))
     try:
-        return await _dispatch(request, resource, method, principal)
+        body = parse_body(await request.body()) if method != "GET" and method != "DELETE" else None
+        if resource.strip("/") == "$batch" and method == "POST":
+            from cityhelix.hub.api_batch import run_batch
+
+            return json_response(await run_batch(context(request), principal, body))
+        reply = await handle(
+            context(request),
+            principal,
+            method,
+            resource,
+            dict(request.query_params),
+            body,
+            request.url.path,
+        )
     except HubError as error:
         return hub_error_response(error)
+    return reply_response(reply)
 
 
-async def _dispatch(request: Request, resource: str, method: str, principal: Principal) -> Response:
-    path = parse_path(resource)
-    engine, settings = _engine(request), _settings(request)
-    base = base_url(request)
-    request_path = request.url.path
-    if method == "GET":
-        options = parse_query_options(dict(request.query_params), max_top=settings.max_top)
-        page = Page(
-            base, f"{base}/{resource.strip('/')}", dict(request.query_params), settings.page_size
+async def handle(
+    ctx: Context,
+    principal: Principal,
+    method: str,
+    resource: str,
+    params: dict[str, str],
+    body: object,
+    request_path: str,
+    connection: AsyncConnection | None = None,
+) -> Reply:
+    """Answer one SensorThings request; with `connection`, inside the caller's transaction."""
+    engine, settings, base = ctx.engine, ctx.settings, ctx.base
+    bus = ctx.bus if connection is None else None
+    resource = resource.strip("/")
+    if resource == "CreateObservations" and method == "POST":
+        answers = await service.create_observations(
+            engine, principal, body, request_path, bus, connection=connection
         )
-        document = await service.read(engine, path, options, page)
-        if path.value:
-            assert path.prop is not None
-            value = document[path.prop.name]
-            if value is None:
-                return Response(status_code=204)
-            text = value if isinstance(value, str) else orjson.dumps(value).decode()
-            return Response(text, media_type="text/plain")
-        return json_response(document)
+        return Reply(201, [self_link(base, *answer) if answer else "error" for answer in answers])
+    path = parse_path(resource)
+    if path.ref and method != "GET":
+        await service.change_reference(
+            engine, principal, path, method, body, request_path, bus, connection=connection
+        )
+        return Reply(200)
+    if method == "GET":
+        options = parse_query_options(params, max_top=settings.max_top)
+        page = Page(base, f"{base}/{resource}", params, settings.page_size)
+        document = await service.read(engine, path, options, page, connection=connection)
+        if not path.value:
+            return Reply(200, document)
+        assert path.prop is not None
+        value = document[path.prop.name]
+        if value is None:
+            return Reply(204)
+        return Reply(
+            200, value if isinstance(value, str) else orjson.dumps(value).decode(), text=True
+        )
+    if method == "DELETE":
+        await service.delete(engine, principal, path, request_path, bus, connection=connection)
+        return Reply(200)
     if method == "POST":
         result = await service.create(
-            engine, principal, path, await _body(request), request_path, _bus(request)
+            engine, principal, path, body, request_path, bus, connection=connection
         )
-        link = self_link(base, result.entity_type, result.id)
-        created = await service.read(
-            engine,
-            parse_path(f"{result.entity_type.set_name}({result.id})"),
-            parse_query_options({}, max_top=1),
-            Page(base, link, {}, 1),
-        )
-        return json_response(created, 201, {"Location": link})
-    if method in ("PATCH", "PUT"):
+        status, headers = 201, {"Location": self_link(base, result.entity_type, result.id)}
+    elif method in ("PATCH", "PUT"):
         result = await service.update(
             engine,
             principal,
             path,
-            await _body(request),
+            body,
             request_path,
             replace=method == "PUT",
-            bus=_bus(request),
+            bus=bus,
+            connection=connection,
         )
-        link = self_link(base, result.entity_type, result.id)
-        updated = await service.read(
-            engine,
-            parse_path(f"{result.entity_type.set_name}({result.id})"),
-            parse_query_options({}, max_top=1),
-            Page(base, link, {}, 1),
-        )
-        return json_response(updated)
-    await service.delete(engine, principal, path, request_path, _bus(request))
-    return Response(status_code=200)
+        status, headers = 200, {}
+    else:
+        raise BadRequest(f"method {method} is not allowed on {resource}")
+    link = self_link(base, result.entity_type, result.id)
+    document = await service.read(
+        engine,
+        parse_path(f"{result.entity_type.set_name}({result.id})"),
+        parse_query_options({}, max_top=1),
+        Page(base, link, {}, 1),
+        connection=connection,
+    )
+    return Reply(status, document, headers)

@@ -6,18 +6,21 @@ the audit records and the order of checks (path, then permission, then body).
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
 from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import BadRequest, Conflict
-from cityhelix.hub.model import BY_NAME, EntityType
+from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.path import ResourcePath
@@ -35,14 +38,21 @@ class WriteResult:
 
 
 async def read(
-    engine: AsyncEngine, path: ResourcePath, options: QueryOptions, page: Page
+    engine: AsyncEngine,
+    path: ResourcePath,
+    options: QueryOptions,
+    page: Page,
+    *,
+    connection: AsyncConnection | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a GET on `path` (collection, entity, property)."""
-    async with engine.connect() as connection:
-        await check_path_exists(connection, path)
-        if path.is_collection:
-            return await read_collection(connection, path, options, page)
-        return await read_entity(connection, path, options, page.base_url)
+    if connection is None:
+        async with engine.connect() as own:
+            return await read(engine, path, options, page, connection=own)
+    await check_path_exists(connection, path)
+    if path.is_collection:
+        return await read_collection(connection, path, options, page)
+    return await read_entity(connection, path, options, page.base_url)
 
 
 def _body_with_parent_link(path: ResourcePath, body: object) -> object:
@@ -68,6 +78,21 @@ def announce(bus: EventBus | None, result: WriteResult) -> None:
         bus.publish(EntityEvent(w.action, w.entity_type.name, w.id) for w in result.written)
 
 
+@asynccontextmanager
+async def transaction(
+    engine: AsyncEngine, connection: AsyncConnection | None = None
+) -> AsyncIterator[AsyncConnection]:
+    """A transaction of its own, or the caller's (a $batch atomicity group) when given."""
+    if connection is not None:
+        yield connection
+        return
+    try:
+        async with engine.begin() as own:
+            yield own
+    except IntegrityError:
+        raise Conflict("the write conflicts with another change; retry it") from None
+
+
 async def create(
     engine: AsyncEngine,
     principal: Principal,
@@ -75,8 +100,13 @@ async def create(
     body: object,
     request_path: str,
     bus: EventBus | None = None,
+    *,
+    connection: AsyncConnection | None = None,
 ) -> WriteResult:
-    """POST: create the entity in `body` (deep insert) in one transaction, audited."""
+    """POST: create the entity in `body` (deep insert) in one transaction, audited.
+
+    With `connection`, the caller owns the transaction and announces after its commit.
+    """
     if not path.is_collection or path.prop is not None or path.ref:
         raise BadRequest("POST goes to an entity collection, e.g. /v1.1/Things")
     if path.parent is not None and path.parent.id is None:
@@ -84,19 +114,68 @@ async def create(
             "POST under a navigation link needs the parent's id, e.g. /Things(1)/Locations"
         )
     body = _body_with_parent_link(path, body)
-    try:
-        async with engine.begin() as connection:
-            if path.parent is not None:
-                await check_path_exists(connection, ResourcePath(path.steps[:-1]))
-            writer = Writer(connection, principal)
-            entity_id = await writer.create(path.target, body)
-            await writer.finish()
-            await _audit(connection, principal, "POST", request_path, writer.written)
-    except IntegrityError:
-        raise Conflict("the write conflicts with another change; retry it") from None
+    async with transaction(engine, connection) as active:
+        if path.parent is not None:
+            await check_path_exists(active, ResourcePath(path.steps[:-1]))
+        writer = Writer(active, principal)
+        entity_id = await writer.create(path.target, body)
+        await writer.finish()
+        await _audit(active, principal, "POST", request_path, writer.written)
     result = WriteResult(path.target, entity_id, tuple(writer.written))
-    announce(bus, result)
+    announce(bus if connection is None else None, result)
     return result
+
+
+async def create_observations(
+    engine: AsyncEngine,
+    principal: Principal,
+    body: object,
+    request_path: str,
+    bus: EventBus | None = None,
+    *,
+    connection: AsyncConnection | None = None,
+) -> list[tuple[EntityType, int] | None]:
+    """POST /CreateObservations: DataArray groups in; per row the created id or None.
+
+    Rows that fail validation are answered "error" and the rest is written, as the
+    standard's DataArray extension says; the whole request is one transaction.
+    """
+    if not isinstance(body, list):
+        raise BadRequest("CreateObservations expects a JSON array of DataArray groups")
+    groups = [_data_array_group(index, group) for index, group in enumerate(body)]
+    answers: list[tuple[EntityType, int] | None] = []
+    async with transaction(engine, connection) as active:
+        writer = Writer(active, principal)
+        for stream_type, stream_id, components, rows in groups:
+            ids = await writer.create_observations(stream_type, stream_id, components, rows)
+            answers.extend((OBSERVATION, i) if i is not None else None for i in ids)
+        await writer.finish()
+        await record_write(active, principal, "POST", request_path, [])
+    announce(
+        bus if connection is None else None, WriteResult(OBSERVATION, 0, tuple(writer.written))
+    )
+    return answers
+
+
+def _data_array_group(index: int, group: object) -> tuple[EntityType, int, list[str], list[Any]]:
+    where = f"CreateObservations[{index}]"
+    if not isinstance(group, dict):
+        raise BadRequest(f"{where}: expected a DataArray object")
+    links = [name for name in ("Datastream", "MultiDatastream") if name in group]
+    if len(links) != 1:
+        raise BadRequest(
+            f"{where}: needs exactly one of Datastream or MultiDatastream", field=where
+        )
+    link = group[links[0]]
+    stream_id = link.get("@iot.id") if isinstance(link, dict) else None
+    if isinstance(stream_id, bool) or not isinstance(stream_id, int):
+        raise BadRequest(f'{where}/{links[0]}: expected {{"@iot.id": <integer>}}', field=links[0])
+    components, rows = group.get("components"), group.get("dataArray")
+    if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
+        raise BadRequest(f"{where}/components: expected an array of names", field="components")
+    if not isinstance(rows, list):
+        raise BadRequest(f"{where}/dataArray: expected an array of rows", field="dataArray")
+    return BY_NAME[links[0]], stream_id, components, rows
 
 
 async def update(
@@ -108,20 +187,18 @@ async def update(
     *,
     replace: bool,
     bus: EventBus | None = None,
+    connection: AsyncConnection | None = None,
 ) -> WriteResult:
     """PATCH or PUT one entity addressed by `path`."""
-    entity_type, entity_id = await _single(engine, path)
-    try:
-        async with engine.begin() as connection:
-            writer = Writer(connection, principal)
-            await writer.update(entity_type, entity_id, body, replace=replace)
-            await writer.finish()
-            method = "PUT" if replace else "PATCH"
-            await _audit(connection, principal, method, request_path, writer.written)
-    except IntegrityError:
-        raise Conflict("the write conflicts with another change; retry it") from None
+    async with transaction(engine, connection) as active:
+        entity_type, entity_id = await _single(active, path)
+        writer = Writer(active, principal)
+        await writer.update(entity_type, entity_id, body, replace=replace)
+        await writer.finish()
+        method = "PUT" if replace else "PATCH"
+        await _audit(active, principal, method, request_path, writer.written)
     result = WriteResult(entity_type, entity_id, tuple(writer.written))
-    announce(bus, result)
+    announce(bus if connection is None else None, result)
     return result
 
 
@@ -131,31 +208,88 @@ async def delete(
     path: ResourcePath,
     request_path: str,
     bus: EventBus | None = None,
+    *,
+    connection: AsyncConnection | None = None,
 ) -> WriteResult:
     """DELETE one entity addressed by `path`, with the standard's cascades."""
-    entity_type, entity_id = await _single(engine, path)
-    async with engine.begin() as connection:
-        writer = Writer(connection, principal)
+    async with transaction(engine, connection) as active:
+        entity_type, entity_id = await _single(active, path)
+        writer = Writer(active, principal)
         await writer.delete(entity_type, entity_id)
-        await _audit(connection, principal, "DELETE", request_path, writer.written)
+        await _audit(active, principal, "DELETE", request_path, writer.written)
     result = WriteResult(entity_type, entity_id, tuple(writer.written))
-    announce(bus, result)
+    announce(bus if connection is None else None, result)
     return result
 
 
-async def _single(engine: AsyncEngine, path: ResourcePath) -> tuple[EntityType, int]:
+async def change_reference(
+    engine: AsyncEngine,
+    principal: Principal,
+    path: ResourcePath,
+    method: str,
+    body: object,
+    request_path: str,
+    bus: EventBus | None = None,
+    *,
+    connection: AsyncConnection | None = None,
+) -> None:
+    """Link (POST/PUT) or unlink (DELETE) through `$ref`, e.g. /Things(1)/Locations/$ref."""
+    owner = path.parent
+    navigation = path.steps[-1].via
+    if owner is None or owner.id is None or navigation is None:
+        raise BadRequest("$ref writes address a link of one entity, e.g. /Things(1)/Locations/$ref")
+    target = BY_NAME[navigation.target]
+    async with transaction(engine, connection) as active:
+        await check_path_exists(active, ResourcePath(path.steps[:-1]))
+        writer = Writer(active, principal)
+        if method == "DELETE":
+            target_id = path.steps[-1].id
+            if navigation.to_many and target_id is None:
+                raise BadRequest(
+                    "DELETE $ref names the linked entity, e.g. /Things(1)/Locations(2)/$ref"
+                )
+            await writer.unlink(owner.entity_type, owner.id, navigation, target_id)
+        elif (method == "POST") == navigation.to_many and method in ("POST", "PUT"):
+            target_id = _referenced_id(body, target)
+            await writer.link(owner.entity_type, owner.id, navigation, target_id)
+        else:
+            raise BadRequest(f"use POST on a to-many $ref and PUT on a to-one $ref, not {method}")
+        await writer.finish()
+        await _audit(active, principal, method, request_path, writer.written)
+    result = WriteResult(owner.entity_type, owner.id, tuple(writer.written))
+    announce(bus if connection is None else None, result)
+
+
+def _referenced_id(body: object, target: EntityType) -> int:
+    """The id in a $ref body: `{"@iot.id": 3}` or `{"@iot.selfLink": ".../Locations(3)"}`."""
+    if isinstance(body, dict):
+        if isinstance(body.get("@iot.id"), int) and not isinstance(body.get("@iot.id"), bool):
+            return int(body["@iot.id"])
+        link = body.get("@iot.selfLink")
+        if isinstance(link, str):
+            match = re.search(r"/([A-Za-z]+)\((\d+)\)/?$", link)
+            if match and match.group(1) == target.set_name:
+                return int(match.group(2))
+            raise BadRequest(
+                f"@iot.selfLink must point at one of the {target.set_name}", field="@iot.selfLink"
+            )
+    raise BadRequest(
+        'a $ref body is {"@iot.id": <id>} or {"@iot.selfLink": "<url>"}', field="@iot.id"
+    )
+
+
+async def _single(connection: AsyncConnection, path: ResourcePath) -> tuple[EntityType, int]:
     """The type and id of the one entity a write path addresses (404 when missing)."""
     if path.is_collection or path.prop is not None or path.ref:
         raise BadRequest("PATCH, PUT and DELETE address one entity, e.g. /v1.1/Things(1)")
     last = path.steps[-1]
-    async with engine.connect() as connection:
-        await check_path_exists(connection, path)
-        if last.id is not None and len(path.steps) == 1:
-            return last.entity_type, last.id
-        table = table_of(last.entity_type)
-        found: int = (
-            await connection.execute(select(table.c.id).where(steps_condition(path.steps)))
-        ).scalar_one()
+    await check_path_exists(connection, path)
+    if last.id is not None and len(path.steps) == 1:
+        return last.entity_type, last.id
+    table = table_of(last.entity_type)
+    found: int = (
+        await connection.execute(select(table.c.id).where(steps_condition(path.steps)))
+    ).scalar_one()
     return last.entity_type, found
 
 

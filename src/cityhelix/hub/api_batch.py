@@ -1,0 +1,182 @@
+"""SensorThings `$batch` in the OData 4.01 JSON format, with atomicity groups.
+
+Each request runs through `api.handle` like a plain HTTP request; the requests of one
+`atomicityGroup` share one transaction (all or nothing), and `$<id>` in a later URL or
+`@iot.id` refers to the entity an earlier request created.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from cityhelix.auth.principal import Principal
+from cityhelix.events.bus import EntityEvent
+from cityhelix.hub.api import VERSION_PATH, Context, Reply, handle
+from cityhelix.hub.errors import BadRequest, HubError
+from cityhelix.hub.model import BY_SET
+
+MAX_REQUESTS = 1000
+_REFERENCE = re.compile(r"^\$([A-Za-z0-9_.-]+)")
+
+
+def _error(status: int, message: str) -> Reply:
+    return Reply(status, {"code": status, "type": "error", "message": message})
+
+
+def _requests(body: object) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
+        raise BadRequest('a JSON $batch body is {"requests": [...]}', field="requests")
+    requests: list[dict[str, Any]] = body["requests"]
+    if len(requests) > MAX_REQUESTS:
+        raise BadRequest(f"a $batch holds at most {MAX_REQUESTS} requests", field="requests")
+    seen: set[str] = set()
+    for index, item in enumerate(requests):
+        if not isinstance(item, dict):
+            raise BadRequest(f"requests[{index}]: expected an object", field="requests")
+        for key in ("id", "method", "url"):
+            if not isinstance(item.get(key), str):
+                raise BadRequest(f"requests[{index}]: {key!r} must be a string", field=key)
+        if item["id"] in seen:
+            raise BadRequest(f"requests[{index}]: id {item['id']!r} is used twice", field="id")
+        seen.add(item["id"])
+        if item["method"].upper() not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            raise BadRequest(
+                f"requests[{index}]: unknown method {item['method']!r}", field="method"
+            )
+    return requests
+
+
+def _resolve(text: str, created: dict[str, str], base: str) -> str:
+    """`$thing1/Datastreams` -> `Things(7)/Datastreams` after request `thing1` made Thing 7."""
+    match = _REFERENCE.match(text)
+    if match and match.group(1) in created:
+        text = created[match.group(1)] + text[match.end() :]
+    if text.startswith(base):
+        text = text[len(base) :]
+    path = urlsplit(text).path
+    if path.startswith(VERSION_PATH):
+        text = text[len(VERSION_PATH) :]
+    return text.lstrip("/")
+
+
+def _resolve_body(value: Any, created: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        reference = value.get("@iot.id")
+        if isinstance(reference, str) and reference.startswith("$"):
+            target = created.get(reference[1:])
+            match = re.search(r"\((\d+)\)$", target or "")
+            if match is None:
+                raise BadRequest(f"@iot.id {reference!r} refers to no entity created earlier")
+            value = {**value, "@iot.id": int(match.group(1))}
+        return {k: _resolve_body(v, created) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_body(v, created) for v in value]
+    return value
+
+
+async def run_batch(ctx: Context, principal: Principal, body: object) -> dict[str, Any]:
+    """Answer a JSON $batch: one response per request, in request order."""
+    requests = _requests(body)
+    created: dict[str, str] = {}  # request id -> "Set(id)" of what it created
+    failed: set[str] = set()
+    responses: list[dict[str, Any]] = []
+    index = 0
+    while index < len(requests):
+        group = requests[index].get("atomicityGroup")
+        members = [requests[index]]
+        index += 1
+        while (
+            group is not None
+            and index < len(requests)
+            and requests[index].get("atomicityGroup") == group
+        ):
+            members.append(requests[index])
+            index += 1
+        if group is None:
+            reply = await _one(ctx, principal, members[0], created, failed, None)
+            responses.append(_item(members[0], reply))
+            continue
+        responses.extend(await _atomic(ctx, principal, members, created, failed))
+    return {"responses": responses}
+
+
+async def _atomic(
+    ctx: Context,
+    principal: Principal,
+    members: list[dict[str, Any]],
+    created: dict[str, str],
+    failed: set[str],
+) -> list[dict[str, Any]]:
+    replies: list[Reply] = []
+    made: dict[str, str] = {}
+    try:
+        async with ctx.engine.begin() as connection:
+            for member in members:
+                reply = await _one(ctx, principal, member, created | made, failed, connection)
+                if reply.status >= 400:
+                    raise _GroupFailed(reply)
+                replies.append(reply)
+                location = reply.headers.get("Location")
+                if location:
+                    made[member["id"]] = location.rsplit("/", 1)[-1]
+    except _GroupFailed as failure:
+        failed.update(m["id"] for m in members)
+        return [_item(m, failure.reply) for m in members]
+    created.update(made)
+    for reply in replies:
+        location = reply.headers.get("Location")
+        if location and isinstance(reply.body, dict):
+            set_name, _, rest = location.rsplit("/", 1)[-1].partition("(")
+            ctx.bus.publish([EntityEvent("create", BY_SET[set_name].name, int(rest.rstrip(")")))])
+    return [_item(m, r) for m, r in zip(members, replies, strict=True)]
+
+
+class _GroupFailed(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+async def _one(
+    ctx: Context,
+    principal: Principal,
+    request: dict[str, Any],
+    created: dict[str, str],
+    failed: set[str],
+    connection: Any,
+) -> Reply:
+    depends = request.get("dependsOn") or []
+    if any(d in failed for d in depends):
+        failed.add(request["id"])
+        return _error(424, f"a request it depends on ({', '.join(depends)}) failed")
+    method = request["method"].upper()
+    try:
+        target = _resolve(request["url"], created, ctx.base)
+        resource, _, query = target.partition("?")
+        reply = await handle(
+            ctx,
+            principal,
+            method,
+            resource,
+            dict(parse_qsl(query, keep_blank_values=True)),
+            _resolve_body(request.get("body"), created),
+            f"{VERSION_PATH}/$batch#{request['id']}",
+            connection,
+        )
+    except HubError as error:
+        reply = _error(error.status, error.message)
+    if reply.status >= 400:
+        failed.add(request["id"])
+    elif "Location" in reply.headers and connection is None:
+        created[request["id"]] = reply.headers["Location"].rsplit("/", 1)[-1]
+    return reply
+
+
+def _item(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": request["id"], "status": reply.status}
+    if reply.headers:
+        item["headers"] = {k.lower(): v for k, v in reply.headers.items()}
+    if reply.body is not None:
+        item["body"] = reply.body
+    return item
