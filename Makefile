@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
+CODE := src tests $(wildcard benchmarks)
 
 .PHONY: install demo serve test lint types fmt bench clean
 
@@ -22,8 +23,8 @@ serve: install
 	$(BIN)/cityhelix serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 types: install
 	$(BIN)/mypy
@@ -32,8 +33,8 @@ test: lint types
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 fmt: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache
