@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# the embedded MQTT broker's port (1883 is often taken by a system Mosquitto)
+MQTT_PORT ?= 1884
 CODE := src tests $(wildcard benchmarks)
 
 .PHONY: install demo serve test lint types fmt bench clean
@@ -17,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/cityhelix demo --host $(HOST) --port $(PORT)
+	CITYHELIX_MQTT_PORT=$(MQTT_PORT) $(BIN)/cityhelix demo --host $(HOST) --port $(PORT)
 
 serve: install
 	$(BIN)/cityhelix serve --host $(HOST) --port $(PORT)

@@ -74,7 +74,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else sqlite_url
-    settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, page_size=100)
+    # MQTT off: tests/hub/test_mqtt.py starts its own bridges on free ports
+    settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, page_size=100, mqtt_port=0)
     return Backend(request.param, url, settings)
 
 

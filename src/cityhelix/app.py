@@ -18,6 +18,7 @@ from cityhelix.db.migrate import upgrade_async
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import api as hub_api
 from cityhelix.hub.errors import HubError
+from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.limits import BodyLimit
 from cityhelix.settings import Settings, get_settings
 
@@ -33,7 +34,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         engine = create_engine(settings)
         app.state.engine = engine
         try:
-            yield
+            mqtt = await start_mqtt(settings, engine, app.state.bus)
+            app.state.mqtt = mqtt
+            try:
+                yield
+            finally:
+                if mqtt is not None:
+                    await mqtt.stop()
         finally:
             await engine.dispose()
 

@@ -142,3 +142,52 @@ async def test_ref_read_link_and_unlink(client: httpx.AsyncClient, admin: dict[s
         f"{thing_url}/Locations/$ref", json={"@iot.id": 999999}, headers=admin
     )
     assert dangling.status_code == 400
+
+
+MULTIPART_BATCH = (
+    "--batch_1\r\n"
+    "Content-Type: application/http\r\n"
+    "Content-Transfer-Encoding: binary\r\n\r\n"
+    "GET Things?$count=true HTTP/1.1\r\n"
+    "Host: testserver\r\n\r\n\r\n"
+    "--batch_1\r\n"
+    "Content-Type: multipart/mixed; boundary=changeset_1\r\n\r\n"
+    "--changeset_1\r\n"
+    "Content-Type: application/http\r\n"
+    "Content-Transfer-Encoding: binary\r\n"
+    "Content-ID: 1\r\n\r\n"
+    "POST Things HTTP/1.1\r\n"
+    "Host: testserver\r\n"
+    "Content-Type: application/json\r\n\r\n"
+    '{"name": "multipart thing", "description": "via changeset"}\r\n'
+    "--changeset_1\r\n"
+    "Content-Type: application/http\r\n"
+    "Content-Transfer-Encoding: binary\r\n"
+    "Content-ID: 2\r\n\r\n"
+    "POST $1/Locations HTTP/1.1\r\n"
+    "Host: testserver\r\n"
+    "Content-Type: application/json\r\n\r\n"
+    '{"name": "spot", "encodingType": "application/geo+json", '
+    '"location": {"type": "Point", "coordinates": [106.7, 11.0]}}\r\n'
+    "--changeset_1--\r\n"
+    "--batch_1--\r\n"
+)
+
+
+async def test_multipart_batch_with_changeset(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1.1/$batch",
+        content=MULTIPART_BATCH.encode(),
+        headers=admin | {"Content-Type": "multipart/mixed; boundary=batch_1"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("multipart/mixed; boundary=")
+    text = response.text
+    assert text.count("HTTP/1.1 200 OK") == 1 and text.count("HTTP/1.1 201 Created") == 2
+    assert "Content-ID: 1" in text and "Content-ID: 2" in text
+    things = (await client.get("/v1.1/Things")).json()["value"]
+    assert [t["name"] for t in things] == ["multipart thing"]
+    located = (await client.get(f"{things[0]['@iot.selfLink']}/Locations")).json()["value"]
+    assert [loc["name"] for loc in located] == ["spot"]

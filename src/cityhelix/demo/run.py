@@ -56,6 +56,10 @@ async def run_demo(
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
             console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
             console.print(f"  OpenAPI docs:     {url}/docs")
+            if not settings.mqtt_url and settings.mqtt_port:
+                console.print(
+                    f"  MQTT broker:      mqtt://{settings.mqtt_host}:{settings.mqtt_port}"
+                )
             console.print(f"  admin token:      {token}")
             console.print(
                 f"simulator posts fresh Observations every {interval_s:g} s; Ctrl-C stops"

@@ -151,11 +151,9 @@ async def resource(request: Request, resource: str) -> Response:
     except NotAuthenticated as error:
         return error_response(401, str(error))
     try:
-        body = parse_body(await request.body()) if method != "GET" and method != "DELETE" else None
         if resource.strip("/") == "$batch" and method == "POST":
-            from cityhelix.hub.api_batch import run_batch
-
-            return json_response(await run_batch(context(request), principal, body))
+            return await _batch(request, principal)
+        body = parse_body(await request.body()) if method not in ("GET", "DELETE") else None
         reply = await handle(
             context(request),
             principal,
@@ -168,6 +166,21 @@ async def resource(request: Request, resource: str) -> Response:
     except HubError as error:
         return hub_error_response(error)
     return reply_response(reply)
+
+
+async def _batch(request: Request, principal: Principal) -> Response:
+    """`$batch`: multipart/mixed (OGC 18-088 clause 11) or the OData 4.01 JSON form."""
+    from cityhelix.hub.api_batch import run_batch
+    from cityhelix.hub.api_batch_multipart import parse_multipart, render_multipart
+
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if content_type.lower().startswith("multipart/mixed"):
+        requests = parse_multipart(content_type, raw)
+        answer = await run_batch(context(request), principal, {"requests": requests})
+        media_type, payload = render_multipart(requests, answer["responses"])
+        return Response(payload, media_type=media_type)
+    return json_response(await run_batch(context(request), principal, parse_body(raw)))
 
 
 async def handle(

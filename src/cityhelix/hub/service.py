@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -22,8 +22,10 @@ from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import BadRequest, Conflict
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType
 from cityhelix.hub.query.compile import steps_condition, table_of
+from cityhelix.hub.query.expression import SelectItem
 from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.path import ResourcePath
+from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
 from cityhelix.hub.store.write import Writer, Written
 
@@ -35,6 +37,43 @@ class WriteResult:
     entity_type: EntityType
     id: int
     written: tuple[Written, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An entity as committed, read once: its GET document and the ids behind its to-one links.
+
+    Notifications (MQTT) need both: the document to send, the links to know the topics.
+    """
+
+    entity_type: EntityType
+    id: int
+    #: to-one navigation name -> id of the linked entity (absent when the link is empty)
+    links: dict[str, int]
+    _row: Any = field(repr=False, compare=False)
+
+    def document(self, base_url: str, select: tuple[SelectItem, ...] = ()) -> dict[str, Any]:
+        """The JSON of `GET /<Set>(id)`, narrowed by `$select` items when given."""
+        names = frozenset(item.path[0] for item in select)
+        wanted = None if not names or "*" in names else names
+        return entity_json(self.entity_type, self._row, base_url, select=wanted)
+
+
+async def read_snapshot(
+    engine: AsyncEngine, entity_type: EntityType, entity_id: int
+) -> Snapshot | None:
+    """The entity as committed now, or None when it was deleted since."""
+    table = table_of(entity_type)
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(table).where(table.c.id == entity_id))).first()
+    if row is None:
+        return None
+    links = {
+        navigation.name: getattr(row, navigation.source_fk)
+        for navigation in entity_type.navigations
+        if navigation.source_fk is not None and getattr(row, navigation.source_fk) is not None
+    }
+    return Snapshot(entity_type, entity_id, links, row)
 
 
 async def read(

@@ -1,0 +1,15 @@
+"""SensorThings API 1.1 over MQTT: publish to create, subscribe to receive committed changes.
+
+A protocol adapter over `hub.service`, as `hub.api` is for HTTP (see docs/ingest.md).
+
+Clients publish creations to the very topics the hub announces on, so the hub must never
+take its own announcements for creations. The embedded broker knows who published: it hands
+the hub only other clients' requests, with their principal, and relays only the hub's own
+client (known by a per-process secret, not by name). Through an external broker the hub
+marks every announcement with an MQTT 5 user property and skips marked messages: an explicit
+mark, rather than guessing from the body (`@iot.selfLink`...), which `$select` would defeat.
+"""
+
+from cityhelix.hub.mqtt.bridge import MqttBridge, MqttUnavailable, start_mqtt
+
+__all__ = ["MqttBridge", "MqttUnavailable", "start_mqtt"]

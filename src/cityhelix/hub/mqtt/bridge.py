@@ -1,0 +1,302 @@
+"""The SensorThings MQTT bridge: creations in through `hub.service`, committed changes out.
+
+One task writes creations in arrival order; one publishes each committed change, in commit
+order, to every topic that announces it; the connection to the broker is kept up in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+import aiomqtt
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.auth.principal import Principal, Role
+from cityhelix.events.broker import Publication, start_embedded_broker
+from cityhelix.events.bus import EntityEvent, EventBus, Subscription
+from cityhelix.hub import service
+from cityhelix.hub.errors import BadRequest, HubError
+from cityhelix.hub.model import BY_NAME
+from cityhelix.hub.mqtt.links import SHARE_GROUP, BrokerLink, EmbeddedLink, ExternalLink
+from cityhelix.hub.mqtt.topics import creation_path, entity_topics, select_topics
+from cityhelix.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: who creates what arrives through an external broker, which cannot say who published;
+#: an operator writes every SensorThings entity and nothing outside the hub
+INGEST_PRINCIPAL = Principal("mqtt-ingest", Role.OPERATOR)
+#: the longest wait between two attempts to reach a broker that went away
+MAX_RETRY_DELAY = 30.0
+
+
+class MqttUnavailable(RuntimeError):
+    """The broker cannot be reached (or refuses the hub) at start-up."""
+
+
+class MqttBridge:
+    """SensorThings over MQTT on one broker link.
+
+    `accepted`, `refused` and `failed` count creations: written; rejected by the hub (bad
+    topic or body, not allowed: MQTT 3.1.1 has no way to tell the publisher); lost to an
+    error or an overflowing queue.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: EventBus,
+        link: BrokerLink,
+        base_url: str,
+        *,
+        max_body_bytes: int = 16 * 1024 * 1024,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._link = link
+        self._base_url = base_url
+        self._max_body_bytes = max_body_bytes
+        self._retry_delay = retry_delay
+        self._client = link.new_client()
+        self._stack = AsyncExitStack()
+        self._events: Subscription | None = None
+        self._pending: EntityEvent | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._events_dropped = 0
+        self._processed = asyncio.Condition()
+        self.accepted = 0
+        self.refused = 0
+        self._failed = 0
+
+    @property
+    def failed(self) -> int:
+        return self._failed + self._link.publications.dropped
+
+    async def wait_processed(self, count: int) -> None:
+        """Return once `count` creations were handled, whatever came of them (tests, bench)."""
+        async with self._processed:
+            await self._processed.wait_for(
+                lambda: self.accepted + self.refused + self.failed >= count
+            )
+
+    @property
+    def link(self) -> BrokerLink:
+        """The broker this bridge works through."""
+        return self._link
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client identifier the hub uses on the broker."""
+        return self._client.identifier
+
+    async def start(self) -> None:
+        """Connect, then serve in the background; MqttUnavailable when the broker is not there."""
+        self._stack.push_async_callback(self._link.close)
+        try:
+            self._events = await self._stack.enter_async_context(self._bus.subscribe())
+            await self._connect()
+        except aiomqtt.MqttError as error:
+            await self._stack.aclose()
+            raise MqttUnavailable(
+                f"cannot reach the MQTT broker at {self._link.description}: {error}. "
+                "Check CITYHELIX_MQTT_URL (or unset it to run the embedded broker)."
+            ) from None
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self._tasks = [
+            asyncio.create_task(self._ingest(), name="cityhelix-mqtt-ingest"),
+            asyncio.create_task(self._stay_connected(), name="cityhelix-mqtt-connection"),
+        ]
+        for task in self._tasks:
+            task.add_done_callback(_report_crash)
+        logger.info("SensorThings MQTT on %s", self._link.description)
+
+    async def stop(self) -> None:
+        """Finish the creation under way, disconnect, and stop the embedded broker if any."""
+        for task in self._tasks:
+            task.cancel()
+        # a task that crashed before was reported then (_report_crash); stop regardless
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if waiting := len(self._link.publications):
+            logger.warning("stopping with %d MQTT creations not written", waiting)
+        await self._stack.aclose()
+
+    # ---------------------------------------------------------------- creations in
+
+    async def _ingest(self) -> None:
+        while True:
+            publication = await self._link.publications.get()
+            creation = asyncio.ensure_future(self._create(publication))
+            try:
+                await asyncio.shield(creation)
+            except asyncio.CancelledError:
+                # stopping: let the write under way finish, its publisher was answered already
+                await creation
+                raise
+
+    async def _create(self, publication: Publication) -> None:
+        """Write one creation exactly as an HTTP POST to the topic's path would."""
+        topic, principal = publication.topic, publication.principal
+        try:
+            path = creation_path(topic)
+            if len(publication.payload) > self._max_body_bytes:
+                raise BadRequest(f"the body is larger than {self._max_body_bytes} bytes")
+            try:
+                body = orjson.loads(publication.payload)
+            except orjson.JSONDecodeError as error:
+                raise BadRequest(f"malformed JSON body: {error}") from None
+            await service.create(self._engine, principal, path, body, f"mqtt:{topic}", self._bus)
+        except HubError as error:
+            self.refused += 1
+            logger.warning(
+                "refused MQTT creation on %s by %s (%d): %s",
+                topic,
+                principal.name,
+                error.status,
+                error.message,
+            )
+        except Exception:
+            # one bad message must not stop the ingest of all others; it is counted and
+            # logged with its traceback, never swallowed silently
+            self._failed += 1
+            logger.exception("MQTT creation on %s by %s failed", topic, principal.name)
+        else:
+            self.accepted += 1
+        async with self._processed:
+            self._processed.notify_all()
+
+    # ---------------------------------------------------------------- notifications out
+
+    async def _connect(self) -> None:
+        await self._client.__aenter__()
+        try:
+            await self._link.listen(self._client)
+        except BaseException:
+            await self._client.__aexit__(None, None, None)
+            raise
+
+    async def _stay_connected(self) -> None:
+        """Serve while connected; when the broker goes away, reconnect and carry on."""
+        while True:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._link.receive(self._client))
+                    group.create_task(self._announce())
+            except* aiomqtt.MqttError as errors:
+                logger.warning(
+                    "lost %s (%s); reconnecting", self._link.description, errors.exceptions[0]
+                )
+            finally:
+                await self._client.__aexit__(None, None, None)
+            await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        delay = self._retry_delay
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._connect()
+            except aiomqtt.MqttError as error:
+                logger.warning("still cannot reach %s: %s", self._link.description, error)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+                continue
+            logger.info("reconnected to %s", self._link.description)
+            return
+
+    async def _announce(self) -> None:
+        """Publish committed changes in commit order; one that fails to go out is retried."""
+        assert self._events is not None
+        while True:
+            if self._pending is None:
+                self._pending = await self._events.queue.get()
+                self._note_lost_events()
+            messages = await self._notifications(self._pending)
+            async with asyncio.TaskGroup() as group:
+                # all topics of one change go out together; the next change waits for them
+                for topic, payload in messages:
+                    group.create_task(
+                        self._client.publish(
+                            topic,
+                            payload,
+                            qos=1,
+                            properties=self._link.notification_properties,
+                        )
+                    )
+            self._pending = None
+
+    async def _notifications(self, event: EntityEvent) -> list[tuple[str, bytes]]:
+        """(topic, payload) of every notification `event` calls for; none for a deletion."""
+        if event.action == "delete":
+            return []
+        entity_type = BY_NAME[event.entity_type]
+        try:
+            snapshot = await service.read_snapshot(self._engine, entity_type, event.id)
+            if snapshot is None:
+                return []  # deleted since; its deletion is not announced
+            topics = entity_topics(entity_type, event.id, snapshot.links)
+            document = orjson.dumps(snapshot.document(self._base_url))
+            messages = [(topic, document) for topic in topics]
+            for narrowed in select_topics(self._link.subscribed_filters(), topics):
+                payload = orjson.dumps(snapshot.document(self._base_url, narrowed.select))
+                messages.append((narrowed.topic, payload))
+        except Exception:
+            # the change is committed whatever happens here; losing its notification is
+            # logged with the traceback and the next change goes out as usual
+            logger.exception("cannot announce %s %s(%d)", event.action, entity_type.name, event.id)
+            return []
+        return messages
+
+    def _note_lost_events(self) -> None:
+        assert self._events is not None
+        if self._events.dropped > self._events_dropped:
+            logger.warning(
+                "MQTT notifications fell behind: %d changes were not announced",
+                self._events.dropped - self._events_dropped,
+            )
+            self._events_dropped = self._events.dropped
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped", task.get_name(), exc_info=task.exception())
+
+
+async def start_mqtt(
+    settings: Settings,
+    engine: AsyncEngine,
+    bus: EventBus,
+    *,
+    http_root: str = "http://127.0.0.1:8000",
+    select_filters: tuple[str, ...] = (),
+    share_group: str = SHARE_GROUP,
+    ingest_principal: Principal = INGEST_PRINCIPAL,
+) -> MqttBridge | None:
+    """The running bridge for `settings`, or None when MQTT is off.
+
+    `settings.mqtt_url` names an external broker; otherwise the embedded one is started on
+    `settings.mqtt_port` (0: no MQTT). SelfLinks start at `settings.public_url`, else at
+    `http_root`. `select_filters` declares `?$select=` subscriptions an external broker
+    cannot report, e.g. `v1.1/+/Observations?$select=result,phenomenonTime`.
+    """
+    link: BrokerLink
+    if settings.mqtt_url:
+        link = ExternalLink(
+            settings.mqtt_url,
+            ingest_principal,
+            share_group=share_group,
+            select_filters=select_filters,
+        )
+    elif settings.mqtt_port == 0:
+        return None
+    else:
+        link = EmbeddedLink(await start_embedded_broker(settings, engine), select_filters)
+    base_url = (settings.public_url.rstrip("/") or http_root.rstrip("/")) + "/v1.1"
+    bridge = MqttBridge(engine, bus, link, base_url, max_body_bytes=settings.max_body_bytes)
+    await bridge.start()
+    return bridge

@@ -1,0 +1,483 @@
+"""The SensorThings MQTT extension through real MQTT clients, on both brokers and both backends.
+
+The embedded amqtt broker runs on a free port; Mosquitto must be running at 127.0.0.1:1883
+(`CITYHELIX_TEST_MQTT_URL` to change it): when it cannot be reached the tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import httpx
+import orjson
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from cityhelix.auth.tables import audit_log
+from cityhelix.events.broker import BrokerPortInUse, start_embedded_broker
+from cityhelix.hub.mqtt import MqttBridge, MqttUnavailable, start_mqtt
+from cityhelix.hub.mqtt.links import EmbeddedLink
+from tests.conftest import ADMIN_TOKEN, Backend, bearer
+from tests.hub.factories import (
+    datastream,
+    full_thing,
+    location,
+    observed_property,
+    sensor,
+    thing,
+)
+
+pytestmark = pytest.mark.asyncio
+
+MOSQUITTO_URL = os.environ.get("CITYHELIX_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+#: the HTTP test client's root, so that notifications and GET documents compare equal
+HTTP_ROOT = "http://testserver"
+SELECT = "$select=result,phenomenonTime"
+#: Mosquitto cannot tell the hub what clients subscribed to: the test declares it
+DECLARED_SELECT_FILTER = f"v1.1/+/Observations?{SELECT}"
+TIMEOUT = 10.0
+
+Document = dict[str, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Hub:
+    """A running bridge and how a device reaches its broker."""
+
+    kind: str
+    bridge: MqttBridge
+    host: str
+    port: int
+
+    def device(
+        self, username: str | None = "admin", password: str | None = ADMIN_TOKEN
+    ) -> aiomqtt.Client:
+        """An MQTT client, connected by `async with` (admin unless told otherwise)."""
+        return aiomqtt.Client(self.host, self.port, username=username, password=password)
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def hub(
+    request: pytest.FixtureRequest, backend: Backend, running_app: Any, engine: AsyncEngine
+) -> AsyncIterator[Hub]:
+    """The bridge next to the test app (same engine, same event bus), on the broker asked for."""
+    kind: str = request.param
+    if kind == "embedded":
+        update: dict[str, Any] = {
+            "mqtt_url": "",
+            "mqtt_host": "127.0.0.1",
+            "mqtt_port": free_port(),
+        }
+        declared: tuple[str, ...] = ()
+    else:
+        update = {"mqtt_url": MOSQUITTO_URL}
+        declared = (DECLARED_SELECT_FILTER,)
+    settings = backend.settings.model_copy(update=update)
+    bridge = await start_mqtt(
+        settings,
+        engine,
+        running_app.state.bus,
+        http_root=HTTP_ROOT,
+        select_filters=declared,
+        # its own group, so that no other hub on this Mosquitto takes our creations
+        share_group=f"cityhelix-test-{uuid.uuid4().hex[:12]}",
+    )
+    assert bridge is not None
+    if kind == "embedded":
+        host, port = "127.0.0.1", settings.mqtt_port
+    else:
+        parts = urlsplit(MOSQUITTO_URL)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 1883
+    try:
+        yield Hub(kind, bridge, host, port)
+    finally:
+        await bridge.stop()
+
+
+embedded_only = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
+
+
+async def make_datastream(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """A Thing with one Datastream, over HTTP; the Datastream's id."""
+    response = await client.post("/v1.1/Things", json=full_thing(observations=0), headers=headers)
+    assert response.status_code == 201, response.text
+    streams = await client.get(f"/v1.1/Things({response.json()['@iot.id']})/Datastreams")
+    stream_id: int = streams.json()["value"][0]["@iot.id"]
+    return stream_id
+
+
+def is_announcement(document: Document) -> bool:
+    """Sent by the hub after a commit (an external broker also relays devices' raw requests)."""
+    link = document.get("@iot.selfLink")
+    return isinstance(link, str) and link.startswith(HTTP_ROOT)
+
+
+def anything(document: Document) -> bool:
+    return True
+
+
+async def next_message(
+    subscriber: aiomqtt.Client, where: Callable[[Document], bool] = is_announcement
+) -> tuple[str, Document]:
+    """The next (topic, JSON object) on `subscriber` that satisfies `where`.
+
+    A payload that is not a JSON object (a raw request an external broker relays) reads as {}.
+    """
+    async with asyncio.timeout(TIMEOUT):
+        async for message in subscriber.messages:
+            try:
+                document = orjson.loads(message.payload)
+            except orjson.JSONDecodeError:
+                document = {}
+            if not isinstance(document, dict):
+                document = {}
+            if where(document):
+                return message.topic.value, document
+    raise AssertionError("the subscriber was disconnected")
+
+
+async def publish(device: aiomqtt.Client, topic: str, body: Any) -> None:
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    await device.publish(topic, payload, qos=1)
+
+
+def reading(result: float, hour: int = 0) -> Document:
+    return {"phenomenonTime": f"2026-11-02T{hour:02d}:00:00Z", "result": result}
+
+
+async def observations_of(client: httpx.AsyncClient, stream_id: int) -> list[Document]:
+    response = await client.get(f"/v1.1/Datastreams({stream_id})/Observations")
+    assert response.status_code == 200, response.text
+    found: list[Document] = response.json()["value"]
+    return found
+
+
+def id_in(self_link: str) -> int:
+    return int(self_link.rsplit("(", 1)[1].rstrip(")"))
+
+
+async def test_observation_published_to_a_datastream_topic_is_written_and_announced(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    async with hub.device() as subscriber, hub.device() as device:
+        await subscriber.subscribe(topic, qos=1)
+        await publish(device, topic, reading(21.5))
+        announced_on, announced = await next_message(subscriber)
+    assert announced_on == topic
+    fetched = await client.get(announced["@iot.selfLink"])
+    assert fetched.status_code == 200  # committed before it was announced
+    assert announced == fetched.json()  # the very document of an HTTP GET
+    assert [o["result"] for o in await observations_of(client, stream_id)] == [21.5]
+    assert (hub.bridge.accepted, hub.bridge.refused, hub.bridge.failed) == (1, 0, 0)
+
+
+async def test_observation_published_to_observations_with_a_datastream_link_is_written(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    async with hub.device() as subscriber, hub.device() as device:
+        await subscriber.subscribe("v1.1/Observations", qos=1)
+        body = {**reading(7.25), "Datastream": {"@iot.id": stream_id}}
+        await publish(device, "v1.1/Observations", body)
+        _, announced = await next_message(subscriber)
+    assert announced["result"] == 7.25
+    stored = await observations_of(client, stream_id)
+    assert [o["@iot.id"] for o in stored] == [announced["@iot.id"]]
+
+
+async def test_observation_published_to_a_multidatastream_topic_is_written(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    made = await client.post("/v1.1/Things", json=thing(Locations=[location()]), headers=admin)
+    measurement = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
+    body = {
+        "name": "wind",
+        "description": "speed and direction",
+        "unitOfMeasurements": [
+            {"name": "metre per second", "symbol": "m/s", "definition": "ucum:m/s"},
+            {"name": "degree", "symbol": "deg", "definition": "ucum:deg"},
+        ],
+        "multiObservationDataTypes": [measurement, measurement],
+        "Thing": {"@iot.id": made.json()["@iot.id"]},
+        "Sensor": sensor("anemometer"),
+        "ObservedProperties": [observed_property("speed"), observed_property("direction")],
+    }
+    created = await client.post("/v1.1/MultiDatastreams", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    topic = f"v1.1/MultiDatastreams({created.json()['@iot.id']})/Observations"
+    async with hub.device() as subscriber, hub.device() as device:
+        await subscriber.subscribe(topic, qos=1)
+        await publish(
+            device, topic, {"result": [3.2, 270], "phenomenonTime": "2026-11-02T00:00:00Z"}
+        )
+        _, announced = await next_message(subscriber)
+    assert announced["result"] == [3.2, 270]
+    stored = (await client.get(f"/{topic}")).json()["value"]
+    assert [o["result"] for o in stored] == [[3.2, 270]]
+
+
+async def test_a_change_is_announced_on_every_topic_the_standard_defines(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    thing_id = (await client.get(f"/v1.1/Datastreams({stream_id})/Thing")).json()["@iot.id"]
+    sensor_id = (await client.post("/v1.1/Sensors", json=sensor(), headers=admin)).json()["@iot.id"]
+    property_id = (
+        await client.post("/v1.1/ObservedProperties", json=observed_property(), headers=admin)
+    ).json()["@iot.id"]
+    new_stream = datastream(
+        "PM10 at station 1",
+        Sensor={"@iot.id": sensor_id},
+        ObservedProperty={"@iot.id": property_id},
+    )
+    topics_of: dict[str, set[str]] = {}
+
+    def complete(kind: str, count: int, other_than: str = "") -> str | None:
+        """The selfLink of a `kind` announced on `count` topics by now, if any."""
+        for link, topics in topics_of.items():
+            if f"/{kind}(" in link and link != other_than and len(topics) == count:
+                return link
+        return None
+
+    old_stream_link = f"{HTTP_ROOT}/v1.1/Datastreams({stream_id})"
+    async with hub.device() as subscriber, hub.device() as device:
+        await subscriber.subscribe("v1.1/#", qos=1)
+        await publish(device, f"v1.1/Datastreams({stream_id})/Observations", reading(3.0))
+        await publish(device, f"v1.1/Things({thing_id})/Datastreams", new_stream)
+        # (the setup's own announcements may still be arriving: they are told apart)
+        while not (complete("Observations", 4) and complete("Datastreams", 5, old_stream_link)):
+            topic, document = await next_message(subscriber)
+            topics_of.setdefault(document["@iot.selfLink"], set()).add(topic)
+    observation_link = complete("Observations", 4)
+    stream_link = complete("Datastreams", 5, old_stream_link)
+    assert observation_link is not None and stream_link is not None
+    observation_id, new_stream_id = id_in(observation_link), id_in(stream_link)
+    feature = await client.get(f"/v1.1/Observations({observation_id})/FeatureOfInterest")
+    assert topics_of[observation_link] == {
+        "v1.1/Observations",
+        f"v1.1/Observations({observation_id})",
+        f"v1.1/Datastreams({stream_id})/Observations",
+        f"v1.1/FeaturesOfInterest({feature.json()['@iot.id']})/Observations",
+    }
+    assert topics_of[stream_link] == {
+        "v1.1/Datastreams",
+        f"v1.1/Datastreams({new_stream_id})",
+        f"v1.1/Things({thing_id})/Datastreams",
+        f"v1.1/Sensors({sensor_id})/Datastreams",
+        f"v1.1/ObservedProperties({property_id})/Datastreams",
+    }
+
+
+async def test_invalid_publications_are_refused_and_never_announced(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    async with hub.device() as subscriber, hub.device() as device:
+        await subscriber.subscribe(topic, qos=1)
+        await publish(device, topic, b"{not json")
+        await publish(device, topic, {"phenomenonTime": "2026-11-02T00:00:00Z"})  # no result
+        await publish(device, "v1.1/Datastreams(999999)/Observations", reading(1.0))
+        await asyncio.wait_for(hub.bridge.wait_processed(3), TIMEOUT)
+        assert (hub.bridge.accepted, hub.bridge.refused, hub.bridge.failed) == (0, 3, 0)
+        await publish(device, topic, reading(42.0))
+        if hub.kind == "embedded":
+            # the broker relays no raw request: the very first message is the announcement
+            _, first = await next_message(subscriber, anything)
+        else:
+            _, first = await next_message(subscriber)
+    assert first.get("result") == 42.0
+    assert (hub.bridge.accepted, hub.bridge.refused, hub.bridge.failed) == (1, 3, 0)
+    assert [o["result"] for o in await observations_of(client, stream_id)] == [42.0]
+
+
+async def test_select_subscription_gets_only_the_selected_members(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    async with hub.device() as narrow, hub.device() as full, hub.device() as device:
+        await narrow.subscribe(f"{topic}?{SELECT}", qos=1)
+        await full.subscribe(topic, qos=1)
+        await publish(device, topic, reading(12.5, hour=5))
+        selected_on, selected = await next_message(narrow, anything)
+        _, complete = await next_message(full)
+    assert selected_on == f"{topic}?{SELECT}"
+    assert selected == {"result": 12.5, "phenomenonTime": "2026-11-02T05:00:00Z"}
+    assert complete["result"] == 12.5 and "@iot.id" in complete
+
+
+async def test_http_writes_are_announced_over_mqtt(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    async with hub.device() as subscriber:
+        await subscriber.subscribe(f"v1.1/Datastreams({stream_id})/Observations", qos=1)
+        created = await client.post(
+            f"/v1.1/Datastreams({stream_id})/Observations", json=reading(5.0), headers=admin
+        )
+        assert created.status_code == 201
+        _, announced = await next_message(subscriber)
+        assert announced == created.json()
+        await subscriber.unsubscribe(f"v1.1/Datastreams({stream_id})/Observations")
+        entity_topic = f"v1.1/Observations({announced['@iot.id']})"
+        await subscriber.subscribe(entity_topic, qos=1)
+        patched = await client.patch(
+            created.headers["Location"], json={"result": 6.0}, headers=admin
+        )
+        assert patched.status_code == 200
+        topic, updated = await next_message(subscriber, lambda d: d.get("result") == 6.0)
+    assert (topic, updated) == (entity_topic, patched.json())
+
+
+async def test_creations_are_audited_as_their_publisher(
+    hub: Hub,
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    tokens: dict[str, str],
+) -> None:
+    tenant = bearer(tokens["tenant"])
+    stream_id = await make_datastream(client, tenant)
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    async with (
+        hub.device() as subscriber,
+        hub.device("user-tenant", tokens["tenant"]) as device,
+    ):
+        await subscriber.subscribe(topic, qos=1)
+        await publish(device, topic, reading(8.0))
+        await next_message(subscriber)
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(audit_log.c.user_name, audit_log.c.path).where(
+                    audit_log.c.entity_type == "Observation"
+                )
+            )
+        ).all()
+    # the embedded broker knows the publisher; an external one does not (its ACLs decide)
+    expected = "user-tenant" if hub.kind == "embedded" else "mqtt-ingest"
+    assert [tuple(row) for row in rows] == [(expected, f"mqtt:{topic}")]
+
+
+@embedded_only
+async def test_a_tenant_cannot_publish_to_another_tenants_datastream(
+    hub: Hub, client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, bearer(tokens["tenant"]))
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    async with (
+        hub.device() as subscriber,
+        hub.device("user-tenant2", tokens["tenant2"]) as intruder,
+        hub.device("user-tenant", tokens["tenant"]) as owner,
+    ):
+        await subscriber.subscribe(topic, qos=1)
+        await publish(intruder, topic, reading(666.0))
+        await asyncio.wait_for(hub.bridge.wait_processed(1), TIMEOUT)
+        assert (hub.bridge.accepted, hub.bridge.refused) == (0, 1)
+        await publish(owner, topic, reading(9.0))
+        _, first = await next_message(subscriber, anything)
+    assert first.get("result") == 9.0  # nothing of the intruder's reached the subscriber
+    assert [o["result"] for o in await observations_of(client, stream_id)] == [9.0]
+
+
+@embedded_only
+async def test_embedded_broker_refuses_anonymous_and_unknown_logins(
+    hub: Hub, tokens: dict[str, str]
+) -> None:
+    for username, password in [(None, None), ("user-tenant", None), ("user-tenant", "wrong")]:
+        with pytest.raises(aiomqtt.MqttError):
+            async with hub.device(username, password):
+                pass
+    with pytest.raises(aiomqtt.MqttError):  # another user's token
+        async with hub.device("user-tenant2", tokens["tenant"]):
+            pass
+    async with hub.device("user-tenant", tokens["tenant"]):
+        pass
+
+
+@embedded_only
+async def test_bridge_reconnects_and_announces_what_it_missed(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cityhelix.hub.mqtt.bridge")
+    stream_id = await make_datastream(client, admin)
+    # the test plays a client that takes over the hub's identity, which drops the hub's link
+    assert isinstance(hub.bridge.link, EmbeddedLink)
+    credentials = hub.bridge.link.broker.internal_credentials
+    async with hub.device() as subscriber:
+        await subscriber.subscribe(f"v1.1/Datastreams({stream_id})/Observations", qos=1)
+        async with aiomqtt.Client(
+            hub.host,
+            hub.port,
+            username=credentials.username,
+            password=credentials.password,
+            identifier=hub.bridge.client_id,
+            clean_session=False,  # amqtt takes a session over only when it is resumed
+        ):
+            created = await client.post(
+                f"/v1.1/Datastreams({stream_id})/Observations", json=reading(1.5), headers=admin
+            )
+        _, announced = await next_message(subscriber)
+    assert announced == created.json()
+    assert any(r.getMessage().startswith("reconnected to") for r in caplog.records)
+
+
+async def test_no_mqtt_when_the_port_is_zero_and_no_url(
+    backend: Backend, running_app: Any, engine: AsyncEngine
+) -> None:
+    settings = backend.settings.model_copy(update={"mqtt_port": 0, "mqtt_url": ""})
+    assert await start_mqtt(settings, engine, running_app.state.bus) is None
+
+
+async def test_busy_port_names_the_port_and_the_setting_to_change(backend: Backend) -> None:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = backend.settings.model_copy(update={"mqtt_port": port, "mqtt_url": ""})
+        with pytest.raises(BrokerPortInUse, match=rf"127\.0\.0\.1:{port}.*CITYHELIX_MQTT_PORT"):
+            await start_embedded_broker(settings, engine)
+    await engine.dispose()
+
+
+async def test_unreachable_external_broker_fails_the_start(
+    backend: Backend, running_app: Any, engine: AsyncEngine
+) -> None:
+    settings = backend.settings.model_copy(
+        update={"mqtt_url": f"mqtt://someone:secret@127.0.0.1:{free_port()}"}
+    )
+    with pytest.raises(MqttUnavailable, match="CITYHELIX_MQTT_URL") as raised:
+        await start_mqtt(settings, engine, running_app.state.bus)
+    assert "secret" not in str(raised.value)
+
+
+async def test_stop_leaves_nothing_running(
+    backend: Backend, running_app: Any, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = asyncio.all_tasks()
+    settings = backend.settings.model_copy(update={"mqtt_port": free_port(), "mqtt_url": ""})
+    bridge = await start_mqtt(settings, engine, running_app.state.bus)
+    assert bridge is not None
+    await bridge.stop()
+    assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
