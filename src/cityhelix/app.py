@@ -6,6 +6,8 @@ several apps with different `Settings` in one process.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from fastapi.responses import Response
 
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
+from cityhelix.db.partitions import keep_partitions, maintain
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import api as hub_api
 from cityhelix.hub.errors import HubError
@@ -33,6 +36,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await upgrade_async(settings.database_url)
         engine = create_engine(settings)
         app.state.engine = engine
+        await maintain(engine, retention_days=settings.retention_days)
+        keeper = asyncio.create_task(
+            keep_partitions(engine, retention_days=settings.retention_days)
+        )
         try:
             mqtt = await start_mqtt(settings, engine, app.state.bus)
             app.state.mqtt = mqtt
@@ -42,6 +49,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 if mqtt is not None:
                     await mqtt.stop()
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             await engine.dispose()
 
     app = FastAPI(

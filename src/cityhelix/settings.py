@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     #: the embedded broker's port (and whether to run one at all: 0 turns MQTT off)
     mqtt_port: int = Field(default=1883, ge=0, le=65535)
     mqtt_host: str = "127.0.0.1"
+    #: Observations older than this many days are dropped (whole months on PostgreSQL)
+    retention_days: int | None = Field(default=None, ge=1)
 
     @property
     def is_postgresql(self) -> bool:
