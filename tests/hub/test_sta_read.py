@@ -147,3 +147,11 @@ async def test_anonymous_reads_can_be_turned_off(backend: object) -> None:
                 headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"},
             )  # type: ignore[union-attr]
             assert ok.status_code == 200
+
+
+async def test_top_zero_counts_without_a_next_link(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await client.post("/v1.1/Things", json=thing(), headers=admin)
+    page = (await client.get("/v1.1/Things", params={"$top": "0", "$count": "true"})).json()
+    assert page == {"@iot.count": 1, "value": []}

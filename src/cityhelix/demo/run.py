@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
+import aiomqtt
 import httpx
+import orjson
 import uvicorn
 from pydantic import SecretStr
 from rich.console import Console
@@ -18,10 +22,32 @@ from rich.console import Console
 from cityhelix.app import create_app
 from cityhelix.auth.tokens import new_token
 from cityhelix.demo.loader import load_province
-from cityhelix.demo.simulator import run_simulator
+from cityhelix.demo.simulator import Publish, run_simulator
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def mqtt_publisher(host: str, port: int, token: str) -> AsyncIterator[Publish]:
+    """Publish Observations as a device would: QoS 1 to `v1.1/Datastreams(ID)/Observations`."""
+    # aiomqtt warns about every burst of concurrent publishes; a tick is such a burst
+    quiet = logging.getLogger("cityhelix.demo.mqtt")
+    quiet.setLevel(logging.ERROR)
+    async with aiomqtt.Client(
+        host, port, username="demo-simulator", password=token, logger=quiet
+    ) as mqtt:
+
+        async def publish(datastream_id: int, body: dict[str, Any]) -> bool:
+            topic = f"v1.1/Datastreams({datastream_id})/Observations"
+            try:
+                await mqtt.publish(topic, orjson.dumps(body), qos=1)
+            except aiomqtt.MqttError as error:
+                log.warning("publish to %s failed: %s", topic, error)
+                return False
+            return True
+
+        yield publish
 
 
 async def run_demo(
@@ -64,10 +90,19 @@ async def run_demo(
             console.print(
                 f"simulator posts fresh Observations every {interval_s:g} s; Ctrl-C stops"
             )
-            simulating = asyncio.create_task(
-                run_simulator(client, seed=seed, interval_s=interval_s, stop=stop)
-            )
-            await asyncio.wait({serving, simulating}, return_when=asyncio.FIRST_COMPLETED)
+            async with contextlib.AsyncExitStack() as stack:
+                publish = None
+                if not settings.mqtt_url and settings.mqtt_port:
+                    publish = await stack.enter_async_context(
+                        mqtt_publisher(settings.mqtt_host, settings.mqtt_port, token)
+                    )
+                    console.print("simulator publishes over MQTT")
+                simulating = asyncio.create_task(
+                    run_simulator(
+                        client, seed=seed, interval_s=interval_s, stop=stop, publish=publish
+                    )
+                )
+                await asyncio.wait({serving, simulating}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop.set()
         server.should_exit = True

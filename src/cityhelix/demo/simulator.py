@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +57,10 @@ def _feeds(datastreams: list[JSONDict], province: Province) -> list[_Feed]:
     return sorted(feeds, key=lambda feed: feed.id)
 
 
+#: sends one Observation of a Datastream (e.g. over MQTT); True when it was accepted
+Publish = Callable[[int, JSONDict], Awaitable[bool]]
+
+
 async def _post(client: httpx.AsyncClient, feed: _Feed, body: JSONDict) -> bool:
     """POST one Observation; a failure is logged, not raised, so the feed keeps running."""
     url = f"{API}/Datastreams({feed.id})/Observations"
@@ -77,6 +82,7 @@ async def run_simulator(
     interval_s: float = 5.0,
     stop: asyncio.Event,
     ticks: int | None = None,
+    publish: Publish | None = None,
 ) -> int:
     """Post live Observations until `stop` is set or `ticks` ticks are done; return the count.
 
@@ -107,7 +113,7 @@ async def run_simulator(
         for start in range(0, len(feeds), CHUNK):
             results = await asyncio.gather(
                 *(
-                    _post(client, feed, body)
+                    (publish(feed.id, body) if publish else _post(client, feed, body))
                     for feed, body in zip(
                         feeds[start : start + CHUNK], bodies[start : start + CHUNK], strict=True
                     )

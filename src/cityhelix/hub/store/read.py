@@ -67,7 +67,7 @@ async def read_collection(
         )
     top = options.top if options.top is not None else page.page_size
     rows = await _rows(connection, entity_type, condition, options, top + 1)
-    more = len(rows) > top
+    more = top > 0 and len(rows) > top
     rows = rows[:top]
     if more:
         params = dict(page.params)
