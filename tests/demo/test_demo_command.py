@@ -1,0 +1,50 @@
+"""`cityhelix demo` end to end: a real process serves the province and keeps it live."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.served import cli_env, free_port
+
+
+@pytest.mark.slow
+def test_demo_serves_the_province_and_simulates(tmp_path: object) -> None:
+    port, mqtt_port = free_port(), free_port()
+    env = cli_env(f"sqlite+aiosqlite:///{tmp_path}/demo.db", CITYHELIX_MQTT_PORT=str(mqtt_port))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cityhelix", "demo", "--port", str(port), "--interval", "0.5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1.1"
+    try:
+        deadline = time.monotonic() + 240
+        first: int | None = None
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                things = httpx.get(f"{base}/Things", params={"$count": "true", "$top": "0"}).json()
+                if things.get("@iot.count") == 43:
+                    count = httpx.get(
+                        f"{base}/Observations", params={"$count": "true", "$top": "0"}
+                    ).json()["@iot.count"]
+                    first = count if first is None else first
+                    if count > first:  # the simulator's readings arrive
+                        break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("the demo did not load and simulate within 240 s")
+        kinds = httpx.get(f"{base}/Things", params={"$top": "100"}).json()["value"]
+        assert {t["properties"]["kind"] for t in kinds} >= {"streetlight", "air_quality"}
+        assert first is not None and first >= 43 * 2 * 144 // 2
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
