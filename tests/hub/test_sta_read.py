@@ -155,3 +155,25 @@ async def test_top_zero_counts_without_a_next_link(
     await client.post("/v1.1/Things", json=thing(), headers=admin)
     page = (await client.get("/v1.1/Things", params={"$top": "0", "$count": "true"})).json()
     assert page == {"@iot.count": 1, "value": []}
+
+
+async def test_mqtt_conformance_is_announced_only_when_mqtt_runs(
+    client: httpx.AsyncClient, backend: object
+) -> None:
+    from cityhelix.app import create_app
+    from tests.served import free_port
+
+    mqtt_class = (
+        "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates"
+    )
+    off = (await client.get("/v1.1")).json()["serverSettings"]
+    assert mqtt_class not in off["conformance"]
+    port = free_port()
+    settings = backend.settings.model_copy(update={"mqtt_port": port})  # type: ignore[attr-defined]
+    app = create_app(settings, migrate=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            on = (await http.get("/v1.1")).json()["serverSettings"]
+    assert mqtt_class in on["conformance"]
+    assert on[mqtt_class] == {"endpoints": [f"mqtt://127.0.0.1:{port}"]}

@@ -28,12 +28,17 @@ from cityhelix.settings import Settings
 
 VERSION_PATH = "/v1.1"
 _SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
-#: only what the test suite proves; the query language and batch come with their issue
+#: only what the test suite proves (the MQTT classes when MQTT is on, see `service_root`)
 CONFORMANCE = (
     f"{_SPEC}datamodel",
     f"{_SPEC}resource-path/resource-path-to-entities",
     f"{_SPEC}create-update-delete",
+    f"{_SPEC}batch-request/batch-request",
     f"{_SPEC}multi-datastream",
+)
+MQTT_CONFORMANCE = (
+    f"{_SPEC}create-observations-via-mqtt/observations-creation",
+    f"{_SPEC}receive-updates-via-mqtt/receive-updates",
 )
 
 router = APIRouter(tags=["SensorThings API 1.1"])
@@ -86,9 +91,27 @@ async def service_root(request: Request) -> Response:
     return json_response(
         {
             "value": [{"name": t.set_name, "url": f"{base}/{t.set_name}"} for t in ENTITY_TYPES],
-            "serverSettings": {"conformance": list(CONFORMANCE)},
+            "serverSettings": _server_settings(request),
         }
     )
+
+
+def _server_settings(request: Request) -> dict[str, Any]:
+    """Conformance classes, plus the MQTT ones (with their endpoint) when MQTT runs."""
+    settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
+    if getattr(request.app.state, "mqtt", None) is not None:
+        conf = _settings(request)
+        endpoint = (
+            conf.mqtt_url.split("@")[-1]
+            if conf.mqtt_url
+            else (f"mqtt://{conf.mqtt_host}:{conf.mqtt_port}")
+        )
+        if conf.mqtt_url and not endpoint.startswith("mqtt"):
+            endpoint = "mqtt://" + endpoint
+        settings["conformance"] += list(MQTT_CONFORMANCE)
+        for name in MQTT_CONFORMANCE:
+            settings[name] = {"endpoints": [endpoint]}
+    return settings
 
 
 async def _principal(request: Request, *, write: bool) -> Principal:
