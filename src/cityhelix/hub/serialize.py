@@ -45,6 +45,8 @@ def entity_json(
         document[prop.name] = value
     for navigation in entity_type.navigations:
         key = f"{navigation.name}@iot.navigationLink"
+        if navigation.source_fk is not None and getattr(row, navigation.source_fk, 1) is None:
+            continue  # an Observation of a Datastream has no MultiDatastream to link to
         if select is None or key in select or navigation.name in select:
             document[key] = f"{link}/{navigation.name}"
     return document
