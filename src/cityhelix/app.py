@@ -20,6 +20,7 @@ from cityhelix.db.migrate import upgrade_async
 from cityhelix.db.partitions import keep_partitions, maintain
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import api as hub_api
+from cityhelix.hub import api_aggregates
 from cityhelix.hub.errors import HubError
 from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.limits import BodyLimit
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.bus = EventBus()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(hub_api.router)
+    app.include_router(api_aggregates.router)
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, error: HubError) -> Response:

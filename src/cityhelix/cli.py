@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import UserError, create_user, list_users, revoke_user
+from cityhelix.cli_transfer import export_app, import_app
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade
 from cityhelix.settings import get_settings
@@ -20,6 +21,8 @@ from cityhelix.settings import get_settings
 app = typer.Typer(help="CityHelix smart-city platform.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 console = Console()
 T = TypeVar("T")
 

@@ -16,6 +16,7 @@ from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.auth.principal import Principal
+from cityhelix.hub import rollups
 from cityhelix.hub.errors import BadRequest, Forbidden, NotFound
 from cityhelix.hub.model import (
     BY_NAME,
@@ -71,6 +72,8 @@ class Writer:
     _thing_owners: dict[int, int | None] = field(default_factory=dict)
     _feature_by_datastream: dict[tuple[str, int], int] = field(default_factory=dict)
     _stream_times: dict[tuple[str, int], list[datetime | None]] = field(default_factory=dict)
+    # rollups: the (Datastream id, minute) buckets changed, rebuilt before the commit
+    _rollup_minutes: set[rollups.MinuteKey] = field(default_factory=set)
 
     # ------------------------------------------------------------------ create
 
@@ -210,11 +213,13 @@ class Writer:
                     if isinstance(item, dict) and "@iot.id" in item:
                         child_id = await self._existing_id(target, item["@iot.id"], child_where)
                         await self._check_may_update(target, child_id)
+                        await self._note_rollups(target, child_id)  # rollups: leaves a stream
                         await self.connection.execute(
                             update(table_of(target))
                             .where(table_of(target).c.id == child_id)
                             .values({navigation.target_fk: entity_id})
                         )
+                        await self._note_rollups(target, child_id)  # rollups: joins a stream
                         continue
                     if not isinstance(item, dict):
                         raise BadRequest(f"{child_where}: expected a JSON object", field=name)
@@ -485,6 +490,9 @@ class Writer:
         end = columns.get("phenomenon_time_end") or start
         result_time = columns.get("result_time")
         span = self._stream_times.setdefault(key, [start, end, result_time, result_time])
+        minute = rollups.minute_of(columns)  # rollups
+        if minute is not None:
+            self._rollup_minutes.add(minute)
         span[0] = min(span[0], start) if span[0] else start
         span[1] = max(span[1], end) if span[1] else end
         if result_time is not None:
@@ -506,6 +514,7 @@ class Writer:
                 update(table).where(table.c.id == stream_id).values(values)
             )
         self._stream_times.clear()
+        await self._refresh_rollups()  # rollups: in this transaction, before the commit
 
     async def recompute_stream_times(self, streams: Iterable[tuple[str, int]]) -> None:
         """Derive the time ranges again from scratch (after an Observation left a stream)."""
@@ -542,6 +551,22 @@ class Writer:
                 )
             )
 
+    # ------------------------------------------------------------------ rollups
+
+    async def _note_rollups(self, entity_type: EntityType, entity_id: int) -> None:
+        """Remember the rollup buckets of the numeric Observations an entity change moves."""
+        if entity_type is OBSERVATION:
+            condition = observations.c.id == entity_id
+        elif entity_type is FEATURE_OF_INTEREST:
+            condition = observations.c.feature_of_interest_id == entity_id
+        else:
+            return  # Datastreams, Things: the rollups go with them by ON DELETE CASCADE
+        self._rollup_minutes |= await rollups.numeric_minutes(self.connection, condition)
+
+    async def _refresh_rollups(self) -> None:
+        await rollups.refresh(self.connection, self._rollup_minutes)
+        self._rollup_minutes.clear()
+
     # ------------------------------------------------------------------ update, delete
 
     async def update(
@@ -568,6 +593,8 @@ class Writer:
                 if not prop.derived and prop.name not in body:
                     columns.update(to_columns(prop, None, body) if prop.nullable else {})
         old_streams = await self._observation_streams(entity_type, entity_id)
+        if entity_type is OBSERVATION:
+            await self._note_rollups(entity_type, entity_id)  # rollups: the buckets it leaves
         for navigation in entity_type.navigations:
             if navigation.source_fk is None or navigation.name not in links:
                 continue
@@ -600,6 +627,7 @@ class Writer:
         await self._write_to_many_links(entity_type, entity_id, links, where, creating=False)
         if entity_type is OBSERVATION:
             await self.recompute_stream_times(old_streams)
+            await self._note_rollups(entity_type, entity_id)  # rollups: the buckets it enters
         self.written.append(Written(entity_type, entity_id, "update"))
 
     async def delete(self, entity_type: EntityType, entity_id: int) -> None:
@@ -608,6 +636,7 @@ class Writer:
         await self._existing_id(entity_type, entity_id, where)
         await self._check_may_update(entity_type, entity_id)
         streams = await self._observation_streams(entity_type, entity_id)
+        await self._note_rollups(entity_type, entity_id)  # rollups: what the delete empties
         if entity_type is LOCATION:
             linked = select(location_historical_locations.c.historical_location_id).where(
                 location_historical_locations.c.location_id == entity_id
@@ -618,6 +647,7 @@ class Writer:
         table = table_of(entity_type)
         await self.connection.execute(delete(table).where(table.c.id == entity_id))
         await self.recompute_stream_times(streams)
+        await self._refresh_rollups()  # rollups: a delete does not end with finish()
         self.written.append(Written(entity_type, entity_id, "delete"))
 
     async def link(
