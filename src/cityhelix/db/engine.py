@@ -37,7 +37,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
+        # no pre-ping: on asyncpg it costs three round trips per checkout (measured in
+        # BENCHMARKS.md); recycling connections covers a server that restarted
+        pool_recycle=1800,
     )
 
 
