@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal, or_, select, update
+import orjson
+from sqlalchemy import JSON, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.auth.principal import Principal
@@ -363,16 +364,54 @@ class Writer:
         for columns in valid:
             for key in keys:
                 columns.setdefault(key, None)
-        inserted = await self.connection.execute(
-            insert(observations).returning(observations.c.id, sort_by_parameter_order=True),
-            valid,
-        )
-        for position, (entity_id,) in zip(positions, inserted.all(), strict=True):
+        if self.connection.dialect.name == "postgresql":
+            ids = await self._copy_observations(valid)
+        else:
+            inserted = await self.connection.execute(
+                insert(observations).returning(observations.c.id, sort_by_parameter_order=True),
+                valid,
+            )
+            ids = [entity_id for (entity_id,) in inserted.all()]
+        for position, entity_id in zip(positions, ids, strict=True):
             results[position] = entity_id
             self.written.append(Written(OBSERVATION, entity_id, "create"))
         for columns in valid:
             self._note_stream_time(columns)
         return results
+
+    async def _copy_observations(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Write validated Observation rows by COPY in this transaction; return their ids.
+
+        Ids are reserved from the table's sequence first, because COPY returns nothing;
+        COPY is what lets a 10,000-row DataArray cost about what the raw load costs.
+        """
+        ids: list[int] = list(
+            await self.connection.scalars(
+                select(func.nextval("observations_id_seq")).select_from(
+                    func.generate_series(1, len(rows))
+                )
+            )
+        )
+        names = [column.name for column in observations.columns]
+        json_columns = {
+            column.name for column in observations.columns if isinstance(column.type, JSON)
+        }
+        records = []
+        for entity_id, row in zip(ids, rows, strict=True):
+            row["id"] = entity_id
+            records.append(
+                tuple(
+                    orjson.dumps(row[name]).decode()
+                    if name in json_columns and row.get(name) is not None
+                    else row.get(name)
+                    for name in names
+                )
+            )
+        raw = await self.connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table("observations", records=records, columns=names)
+        return ids
 
     def _data_array_row(
         self, components: list[str], row: Any, foi_index: int | None, where: str
