@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 MQTT_PORT ?= 1884
 CODE := src tests $(wildcard benchmarks)
 
-.PHONY: install demo serve test lint types fmt bench clean
+.PHONY: install demo serve test lint types fmt clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

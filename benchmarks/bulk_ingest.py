@@ -44,6 +44,7 @@ from benchmarks.common import (
     latency,
     machine_load,
     markdown_table,
+    post_first_readings,
     postgres_database,
     postgres_row_shapes,
     print_profile,
@@ -100,6 +101,50 @@ class Timings:
         return self.rows / self.total_s if self.total_s else math.nan
 
 
+@dataclass(frozen=True)
+class City:
+    """The Datastreams of each path, and what the API did with one first reading each.
+
+    Every Thing also has a fourth Datastream that gets one reading through the API before
+    the timed run: the API generates the Thing's FeatureOfInterest from its Location (all
+    paths then reuse it) and shows how it stores a numeric result's `result_json` (SQL NULL
+    or a JSON null), which the bare route and COPY then write alike.
+    """
+
+    triplets: list[dict[str, int]]
+    feature_by_stream: dict[int, int]  # ours-path Datastream -> its Thing's feature
+    result_json: str | None
+
+    def feature(self, batch: Batch) -> int:
+        return self.feature_by_stream[batch.streams["ours"]]
+
+
+async def prepare_city(server: Served, database: Database, args: argparse.Namespace) -> City:
+    async with keep_alive_client(server.url) as client:
+        client.timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
+        streams = await create_city(client, args.things, len(PATHS) + 1, seed=args.seed)
+        width = len(PATHS) + 1
+        groups = [streams[i : i + width] for i in range(0, len(streams), width)]
+        first = [group[-1] for group in groups]
+        await post_first_readings(client, first, first_reading_time(1) - STEP)
+    connection = await asyncpg.connect(database.raw)
+    try:
+        rows = await connection.fetch(
+            "SELECT datastream_id, feature_of_interest_id, result_json IS NULL "
+            "FROM observations WHERE datastream_id = ANY($1::bigint[])",
+            first,
+        )
+    finally:
+        await connection.close()
+    feature_of_first = {r[0]: r[1] for r in rows}
+    triplets = [dict(zip(PATHS, group[:-1], strict=True)) for group in groups]
+    return City(
+        triplets,
+        {t["ours"]: feature_of_first[g[-1]] for t, g in zip(triplets, groups, strict=True)},
+        None if all(r[2] for r in rows) else "null",
+    )
+
+
 def data_array(stream: int, rows: list[tuple[datetime, float]]) -> bytes:
     group = {
         "Datastream": {"@iot.id": stream},
@@ -148,10 +193,10 @@ async def post_batch(client: httpx.AsyncClient, path: str, batch: Batch) -> floa
     return elapsed
 
 
-async def copy_batch(connection: asyncpg.Connection, batch: Batch, feature: int) -> float:
+async def copy_batch(connection: asyncpg.Connection, batch: Batch, city: City) -> float:
     """COPY the batch's rows (into the COPY path's Datastream); its duration."""
-    stream = batch.streams["copy"]
-    records = [(moment, 1, value, "null", stream, feature) for moment, value in batch.rows]
+    stream, feature, result_json = batch.streams["copy"], city.feature(batch), city.result_json
+    records = [(moment, 1, value, result_json, stream, feature) for moment, value in batch.rows]
     begun = time.perf_counter()
     await connection.copy_records_to_table("observations", records=records, columns=COPY_COLUMNS)
     return time.perf_counter() - begun
@@ -192,7 +237,7 @@ def _row(row: Any, at_time: int, at_result: int) -> tuple[datetime, int, float] 
     return moment.astimezone(UTC), 0 if isinstance(value, int) else 1, float(value)
 
 
-def bare_app(dsn: str) -> FastAPI:
+def bare_app(dsn: str, result_json: str | None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
@@ -222,7 +267,7 @@ def bare_app(dsn: str) -> FastAPI:
                 valid = [p for p in parsed if p is not None]
                 ids = [r[0] for r in await connection.fetch(RESERVE_IDS, len(valid))]
                 records = [
-                    (i, moment, kind, number, "null", stream, feature)
+                    (i, moment, kind, number, result_json, stream, feature)
                     for i, (moment, kind, number) in zip(ids, valid, strict=True)
                 ]
                 await connection.copy_records_to_table(
@@ -241,18 +286,18 @@ def bare_app(dsn: str) -> FastAPI:
     return app
 
 
-def serve_bare_route(dsn: str, port: int) -> None:
+def serve_bare_route(dsn: str, port: int, result_json: str | None) -> None:
     """Serve `bare_app` exactly as `cityhelix serve` serves ours (uvicorn.run, one worker)."""
     import uvicorn
 
-    uvicorn.run(bare_app(dsn), host="127.0.0.1", port=port, log_level="info")
+    uvicorn.run(bare_app(dsn, result_json), host="127.0.0.1", port=port, log_level="info")
 
 
 @contextmanager
-def bare_served(database: Database, log: Path) -> Iterator[Served]:
+def bare_served(database: Database, log: Path, result_json: str | None) -> Iterator[Served]:
     port = free_port()
     argv = [sys.executable, "-m", "benchmarks.bulk_ingest", "--serve-bare-route", str(port)]
-    argv += ["--bare-database", database.raw]
+    argv += ["--bare-database", database.raw, "--bare-result-json", result_json or "SQL NULL"]
     with served(argv, port, log, server_env(PYTHONPATH=python_path(REPOSITORY))) as server:
         yield server
 
@@ -260,31 +305,21 @@ def bare_served(database: Database, log: Path) -> Iterator[Served]:
 # ---------------------------------------------------------------------------- the run
 
 
-async def feature_of(connection: asyncpg.Connection, stream: int) -> int:
-    """The FeatureOfInterest the API generated from `stream`'s Thing's Location."""
-    feature: int = await connection.fetchval(FEATURE_OF_STREAM, stream)
-    return feature
-
-
-async def run(database: Database, server: Served, bare: Served, args: argparse.Namespace) -> None:
+async def run(
+    database: Database, server: Served, bare: Served, city: City, args: argparse.Namespace
+) -> None:
     async with (
         keep_alive_client(server.url, args.concurrency) as ours,
         keep_alive_client(bare.url, args.concurrency) as reference,
     ):
         ours.timeout = reference.timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
-        streams = await create_city(ours, args.things, len(PATHS), seed=args.seed)
-        triplets = [
-            dict(zip(PATHS, streams[i : i + len(PATHS)], strict=True))
-            for i in range(0, len(streams), len(PATHS))
-        ]
-        print(f"{args.things} Things, each with a Datastream per path ({', '.join(PATHS)})")
         started = time.perf_counter()
-        batches = build_batches(triplets, args.rows, args.batch)
+        batches = build_batches(city.triplets, args.rows, args.batch)
         print(f"built {len(batches)} request bodies in {time.perf_counter() - started:.1f} s")
         connections = [await asyncpg.connect(database.raw) for _ in range(args.concurrency)]
         try:
             clients = {"ours": ours, "bare": reference}
-            timings = await interleave(clients, connections, batches, args)
+            timings = await interleave(clients, connections, batches, city, args)
             print_results(timings, args)
             await check_written(connections[0], batches, timings)
             if args.py_spy:
@@ -298,35 +333,27 @@ async def interleave(
     clients: dict[str, httpx.AsyncClient],
     connections: list[asyncpg.Connection],
     batches: list[Batch],
+    city: City,
     args: argparse.Namespace,
 ) -> dict[str, Timings]:
     """The three paths wave by wave (a wave is `--concurrency` batches in parallel).
 
-    Interleaving gives all three the same table size, cache and autovacuum weather; the
-    order rotates from wave to wave. Our API goes first in the first wave: it generates
-    each Thing's FeatureOfInterest, which the bare route and COPY then reuse.
+    Interleaving, in an order that rotates from wave to wave, gives all three the same
+    table size, cache and autovacuum weather.
     """
     timings = {path: Timings() for path in PATHS}
-    features: dict[int, int] = {}
     started = time.monotonic()
     for wave_number, first in enumerate(range(0, len(batches), args.concurrency)):
         if time.monotonic() - started > args.budget:
             print(f"stopped by the {args.budget:.0f} s budget after {wave_number} waves")
             break
         wave = batches[first : first + args.concurrency]
-        new_thing = any(b.streams["ours"] not in features for b in wave)
-        shift = 0 if new_thing else wave_number % len(PATHS)
-        order = PATHS[shift:] + PATHS[:shift]
+        shift = wave_number % len(PATHS)
         line = []
-        for path in order:
+        for path in PATHS[shift:] + PATHS[:shift]:
             if path == "copy":
-                for batch in wave:
-                    if batch.streams["ours"] not in features:
-                        features[batch.streams["ours"]] = await feature_of(
-                            connections[0], batch.streams["ours"]
-                        )
                 jobs = [
-                    copy_batch(connection, b, features[b.streams["ours"]])
+                    copy_batch(connection, b, city)
                     for connection, b in zip(connections, wave, strict=False)
                 ]
             else:
@@ -429,7 +456,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rows", type=int, default=500_000, help="rows per path")
     parser.add_argument("--batch", type=int, default=10_000, help="rows per request")
-    parser.add_argument("--things", type=int, default=5, help="Things (3 Datastreams each)")
+    parser.add_argument("--things", type=int, default=5, help="Things (4 Datastreams each)")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds before stopping")
     parser.add_argument("--seed", type=int, default=7)
@@ -441,6 +468,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     # internal: this module also serves the bare route, in its own process
     parser.add_argument("--serve-bare-route", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bare-database", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-result-json", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.rows < 1 or arguments.batch < 1 or arguments.concurrency < 1:
         parser.error("--rows, --batch and --concurrency must be positive")
@@ -450,7 +478,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_arguments(argv)
     if args.serve_bare_route is not None:
-        serve_bare_route(args.bare_database, args.serve_bare_route)
+        result_json = None if args.bare_result_json == "SQL NULL" else args.bare_result_json
+        serve_bare_route(args.bare_database, args.serve_bare_route, result_json)
         return
     from cityhelix.db.migrate import upgrade
 
@@ -462,11 +491,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logs = Path(args.log_dir)
     with postgres_database(args.postgres_dsn, keep=args.keep) as database:
         upgrade(database.url)
-        with (
-            cityhelix_served(database, logs / "cityhelix-ingest.log") as server,
-            bare_served(database, logs / "bare-ingest.log") as bare,
-        ):
-            asyncio.run(run(database, server, bare, args))
+        with cityhelix_served(database, logs / "cityhelix-ingest.log") as server:
+            city = asyncio.run(prepare_city(server, database, args))
+            shown = "SQL NULL" if city.result_json is None else "a JSON null"
+            print(f"{args.things} Things, a Datastream per path each; result_json: {shown}")
+            with bare_served(database, logs / "bare-ingest.log", city.result_json) as bare:
+                asyncio.run(run(database, server, bare, city, args))
     print(f"\ntotal {time.perf_counter() - started:.0f} s, {machine_load()}")
 
 

@@ -506,6 +506,8 @@ class City:
     feature_by_stream: dict[int, int]
     per_stream: int  # readings per Datastream, the API's first one included
     epoch: datetime  # the first reading of every Datastream
+    #: what CreateObservations stored in result_json for a number: SQL NULL or JSON null
+    result_json: str | None
 
     def time_of(self, step: int) -> datetime:
         return self.epoch + step * STEP
@@ -526,21 +528,32 @@ async def build_city(
     if database.backend == "postgresql":
         connection = await asyncpg.connect(database.raw)
         try:
-            rows = await connection.fetch(
-                "SELECT datastream_id, feature_of_interest_id FROM observations"
-            )
-            city = City(stream_ids, {r[0]: r[1] for r in rows}, per_stream, epoch)
+            rows = await connection.fetch(FIRST_READINGS)
+            city = City(stream_ids, _features(rows), per_stream, epoch, _result_json(rows))
             timings |= await _load_postgres(connection, city)
         finally:
             await connection.close()
     else:
         with sqlite3.connect(database.raw) as connection:
-            rows = connection.execute(
-                "SELECT datastream_id, feature_of_interest_id FROM observations"
-            ).fetchall()
-        city = City(stream_ids, {r[0]: r[1] for r in rows}, per_stream, epoch)
+            rows = connection.execute(FIRST_READINGS).fetchall()
+        city = City(stream_ids, _features(rows), per_stream, epoch, _result_json(rows))
         timings |= _load_sqlite(database.raw, city)
     return city, timings
+
+
+#: the API's first readings: each stream's FeatureOfInterest and how result_json was stored
+FIRST_READINGS = (
+    "SELECT datastream_id, feature_of_interest_id, result_json IS NULL FROM observations"
+)
+
+
+def _features(rows: Sequence[Any]) -> dict[int, int]:
+    return {r[0]: r[1] for r in rows}
+
+
+def _result_json(rows: Sequence[Any]) -> str | None:
+    """Load what the API stored for a numeric result: SQL NULL (None) or a JSON null."""
+    return None if all(r[2] for r in rows) else "null"
 
 
 def _records(city: City, make_time: Callable[[int], object]) -> Iterator[tuple[object, ...]]:
@@ -549,7 +562,7 @@ def _records(city: City, make_time: Callable[[int], object]) -> Iterator[tuple[o
         moment = make_time(step)
         for index, stream in enumerate(city.streams):
             feature = city.feature_by_stream[stream]
-            yield moment, 1, reading(index, step), API_RESULT_JSON, stream, feature
+            yield moment, 1, reading(index, step), city.result_json, stream, feature
 
 
 LOADED_COLUMNS = (
@@ -560,8 +573,6 @@ LOADED_COLUMNS = (
     "datastream_id",
     "feature_of_interest_id",
 )
-#: the API stores a JSON null (not SQL NULL) in result_json for numeric results
-API_RESULT_JSON = "null"
 
 
 async def _load_postgres(connection: asyncpg.Connection, city: City) -> dict[str, float]:

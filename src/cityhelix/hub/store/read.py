@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import True_
 
-from cityhelix.hub.errors import NotFound
+from cityhelix.hub.errors import BadQuery, NotFound
 from cityhelix.hub.model import EntityType
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.options import QueryOptions
@@ -57,6 +57,7 @@ async def read_collection(
     connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
 ) -> dict[str, Any]:
     entity_type = path.target
+    _refuse_unserved(options)
     condition = steps_condition(path.steps)
     if options.filter is not None:
         condition = and_(condition, filter_condition(entity_type, options.filter))
@@ -92,6 +93,7 @@ async def read_entity(
     connection: AsyncConnection, path: ResourcePath, options: QueryOptions, base_url: str
 ) -> dict[str, Any]:
     entity_type = path.target
+    _refuse_unserved(options)
     rows = await _rows(connection, entity_type, steps_condition(path.steps), options, 1)
     if not rows:
         raise NotFound(f"{entity_type.name} not found")
@@ -119,6 +121,14 @@ async def _rows(
         .limit(limit)
     )
     return list(await connection.execute(statement))
+
+
+def _refuse_unserved(options: QueryOptions) -> None:
+    """400 for options that parse but are not applied yet, rather than a silent wrong answer."""
+    if options.expand:
+        raise BadQuery("$expand is not supported yet", token="$expand")
+    if options.result_format is not None:
+        raise BadQuery("$resultFormat=dataArray is not supported yet", token="$resultFormat")
 
 
 def _where(statement: Select[Any], condition: ColumnElement[bool]) -> Select[Any]:
