@@ -66,3 +66,76 @@ def test_frost_client_creates_and_reads_back(frost_service: fsc.SensorThingsServ
     assert sorted(results) == [1.2, 1.25, 1.31]
     locations = frost_service.things().find(thing.id).get_locations().query().list()
     assert [loc.name for loc in locations] == ["Di An gauge site"]
+
+
+@pytest.mark.slow
+def test_frost_client_query_builder_filters_expands_orders_and_pages(
+    frost_service: fsc.SensorThingsService,
+) -> None:
+    sensor = fsc.Sensor(
+        name="counter",
+        description="loop",
+        encoding_type="application/pdf",
+        metadata="https://example.org/loop.pdf",
+    )
+    observed = fsc.ObservedProperty(
+        name="vehicles",
+        definition="https://example.org/vehicles",
+        description="vehicles per 5 minutes",
+    )
+    thing = fsc.Thing(
+        name="Traffic counter QB-1",
+        description="query builder",
+        properties={"district": "Tan Uyen"},
+        locations=[
+            fsc.Location(
+                name="QB-1 site",
+                description="junction",
+                encoding_type="application/geo+json",
+                location=Point((106.80, 11.05)),
+            )
+        ],
+    )
+    frost_service.create(thing)
+    datastream = fsc.Datastream(
+        name="QB-1 vehicles",
+        description="count",
+        observation_type="http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_CountObservation",
+        unit_of_measurement=fsc.UnitOfMeasurement(
+            name="vehicle", symbol="{vehicle}", definition="ucum:{vehicle}"
+        ),
+        thing=thing,
+        sensor=sensor,
+        observed_property=observed,
+    )
+    frost_service.create(datastream)
+    for minute in range(25):
+        frost_service.create(
+            fsc.Observation(
+                result=minute * 10,
+                phenomenon_time=f"2026-11-02T00:{minute:02d}:00Z",
+                datastream=datastream,
+            )
+        )
+    found = frost_service.things().query().filter("properties/district eq 'Tan Uyen'").list()
+    assert [t.name for t in found] == ["Traffic counter QB-1"]
+    observations = (
+        datastream.get_observations()
+        .query()
+        .filter("result ge 100 and phenomenonTime lt 2026-11-02T00:20:00Z")
+        .orderby("phenomenonTime", "desc")
+        .top(4)
+        .list()
+    )
+    results = [o.result for o in observations]  # iterating follows the nextLinks
+    assert results == [190, 180, 170, 160, 150, 140, 130, 120, 110, 100]
+    expanded = (
+        frost_service.things()
+        .query()
+        .filter("name eq 'Traffic counter QB-1'")
+        .expand("Datastreams($select=name;$expand=Observations($top=2;$orderby=result desc))")
+        .list()
+    )
+    stream = expanded.get(0).datastreams.get(0)
+    assert stream.name == "QB-1 vehicles"
+    assert [o.result for o in stream.observations.entities] == [240, 230]

@@ -42,7 +42,9 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.strftime(_SQLITE_TIME_FORMAT)
+            # strftime's %Y does not zero-pad years below 1000, which would break the
+            # text ordering that time comparisons on SQLite rely on.
+            return f"{value.year:04d}{value.strftime(_SQLITE_TIME_FORMAT[2:])}"
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:

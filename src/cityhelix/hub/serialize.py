@@ -1,10 +1,11 @@
-"""Entities as SensorThings JSON: properties, `@iot.id`, `@iot.selfLink`, navigation links.
-
-Driven by the registry, so every entity type is written by the same few lines.
-"""
+"""Entities as SensorThings JSON: properties, `@iot.id`, `@iot.selfLink`, navigation links and
+expanded links inline (with their `@iot.count`, `@iot.nextLink`). Driven by the registry, so
+every entity type is written by the same few lines."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cityhelix.hub.model import EntityType, Kind
@@ -15,14 +16,27 @@ def self_link(base_url: str, entity_type: EntityType, entity_id: int) -> str:
     return f"{base_url}/{entity_type.set_name}({entity_id})"
 
 
+@dataclass(frozen=True)
+class ExpandedLink:
+    """What `$expand` found behind one navigation link of one entity."""
+
+    #: the entities (a to-many link), the entity or None (a to-one link)
+    value: list[dict[str, Any]] | dict[str, Any] | None
+    to_many: bool
+    count: int | None = None
+    next_link: str | None = None
+
+
 def entity_json(
     entity_type: EntityType,
     row: Any,
     base_url: str,
     *,
     select: frozenset[str] | None = None,
+    expanded: Mapping[str, ExpandedLink] | None = None,
 ) -> dict[str, Any]:
-    """One entity as JSON; `select` limits the members written (None: all of them)."""
+    """One entity as JSON; `select` limits the members written (None: all of them), and
+    `expanded` links are written inline whatever `select` says (expansion comes after it)."""
     link = self_link(base_url, entity_type, row.id)
     document: dict[str, Any] = {}
 
@@ -49,4 +63,10 @@ def entity_json(
             continue  # an Observation of a Datastream has no MultiDatastream to link to
         if select is None or key in select or navigation.name in select:
             document[key] = f"{link}/{navigation.name}"
+    for name, found in (expanded or {}).items():
+        if found.count is not None:
+            document[f"{name}@iot.count"] = found.count
+        if found.next_link is not None:
+            document[f"{name}@iot.nextLink"] = found.next_link
+        document[name] = found.value
     return document

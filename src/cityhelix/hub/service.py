@@ -91,7 +91,7 @@ async def read(
     await check_path_exists(connection, path)
     if path.is_collection:
         return await read_collection(connection, path, options, page)
-    return await read_entity(connection, path, options, page.base_url)
+    return await read_entity(connection, path, options, page.base_url, page_size=page.page_size)
 
 
 def _body_with_parent_link(path: ResourcePath, body: object) -> object:

@@ -1,12 +1,10 @@
-"""Read SensorThings entities: collections with paging and counts, single entities, properties.
-
-Query options arrive parsed (`query.options.QueryOptions`) and are compiled to SQL by
-`query.sql`; this module orders the steps as the standard says ($filter, $count,
-$orderby, $skip, $top) and turns rows into JSON with `serialize`.
-"""
+"""Read SensorThings entities: collections with paging and counts, single entities, properties,
+applying the options in the standard's order ($filter $count $orderby $skip $top $expand
+$select); each expanded level is one query for all the parents of the page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -18,10 +16,20 @@ from sqlalchemy.sql.elements import True_
 from cityhelix.hub.errors import BadQuery, NotFound
 from cityhelix.hub.model import EntityType
 from cityhelix.hub.query.compile import steps_condition, table_of
+from cityhelix.hub.query.expand_sql import (
+    COUNT,
+    PARENT,
+    Expansion,
+    entity_columns,
+    next_link,
+    plan_expansions,
+    to_many_statement,
+    to_one_statement,
+)
 from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.path import ResourcePath
-from cityhelix.hub.query.sql import filter_condition, order_clauses
-from cityhelix.hub.serialize import entity_json, self_link
+from cityhelix.hub.query.sql import filter_condition, order_clauses, selected_names, tie_breaker
+from cityhelix.hub.serialize import ExpandedLink, entity_json, self_link
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,12 @@ class Page:
     request_url: str  # the collection's URL without query string
     params: dict[str, str]  # the request's query parameters
     page_size: int
+
+
+#: `$top` inside `$expand` when a read has no Page to say (a single entity read)
+DEFAULT_PAGE_SIZE = 100
+#: parent ids per expansion query: far below SQLite's and asyncpg's parameter limits
+_IDS_PER_QUERY = 1000
 
 
 async def check_path_exists(connection: AsyncConnection, path: ResourcePath) -> None:
@@ -58,6 +72,9 @@ async def read_collection(
 ) -> dict[str, Any]:
     entity_type = path.target
     _refuse_unserved(options)
+    # every name in $select and $expand is checked before the first query runs
+    select_names = selected_names(entity_type, options.select)
+    expansions = () if path.ref else plan_expansions(entity_type, options.expand)
     condition = steps_condition(path.steps)
     if options.filter is not None:
         condition = and_(condition, filter_condition(entity_type, options.filter))
@@ -81,28 +98,36 @@ async def read_collection(
             {"@iot.selfLink": self_link(page.base_url, entity_type, r.id)} for r in rows
         ]
     else:
-        select_names = _selected(options)
-        document["value"] = [
-            entity_json(entity_type, r, page.base_url, select=select_names) for r in rows
-        ]
+        reader = _Expander(connection, page.base_url, page.page_size)
+        document["value"] = await reader.documents(entity_type, rows, select_names, expansions)
     # the standard puts count and nextLink before value; keep that order on the wire
     return {k: document[k] for k in ("@iot.count", "@iot.nextLink", "value") if k in document}
 
 
 async def read_entity(
-    connection: AsyncConnection, path: ResourcePath, options: QueryOptions, base_url: str
+    connection: AsyncConnection,
+    path: ResourcePath,
+    options: QueryOptions,
+    base_url: str,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     entity_type = path.target
     _refuse_unserved(options)
+    select_names = selected_names(entity_type, options.select)
+    expanding = not path.ref and path.prop is None
+    expansions = plan_expansions(entity_type, options.expand) if expanding else ()
     rows = await _rows(connection, entity_type, steps_condition(path.steps), options, 1)
     if not rows:
         raise NotFound(f"{entity_type.name} not found")
     row = rows[0]
     if path.ref:
         return {"@iot.selfLink": self_link(base_url, entity_type, row.id)}
-    document = entity_json(entity_type, row, base_url, select=_selected(options))
     if path.prop is not None:
+        document = entity_json(entity_type, row, base_url)
         return {path.prop.name: document.get(path.prop.name)}
+    reader = _Expander(connection, base_url, page_size)
+    (document,) = await reader.documents(entity_type, [row], select_names, expansions)
     return document
 
 
@@ -115,18 +140,118 @@ async def _rows(
 ) -> list[Any]:
     table = table_of(entity_type)
     statement = (
-        _where(select(table), condition)
-        .order_by(*order_clauses(entity_type, options.orderby), _tie_breaker(table, options))
+        _where(select(*entity_columns(table)), condition)
+        .order_by(*order_clauses(entity_type, options.orderby), tie_breaker(table, options.orderby))
         .offset(options.skip)
         .limit(limit)
     )
     return list(await connection.execute(statement))
 
 
+class _Expander:
+    """Turns rows into documents, fetching each `$expand` level for all rows in one query."""
+
+    def __init__(self, connection: AsyncConnection, base_url: str, page_size: int) -> None:
+        self.connection = connection
+        self.base_url = base_url
+        self.page_size = page_size
+
+    async def documents(
+        self,
+        entity_type: EntityType,
+        rows: Sequence[Any],
+        select_names: frozenset[str] | None,
+        expansions: tuple[Expansion, ...],
+    ) -> list[dict[str, Any]]:
+        expanded: list[dict[str, ExpandedLink]] = [{} for _ in rows]
+        for expansion in expansions:
+            if expansion.by_foreign_key:
+                await self._expand_to_one(expansion, rows, expanded)
+            else:
+                await self._expand_to_many(expansion, rows, expanded)
+        return [
+            entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
+            for row, links in zip(rows, expanded, strict=True)
+        ]
+
+    async def _expand_to_one(
+        self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]
+    ) -> None:
+        assert expansion.navigation.source_fk is not None
+        keys = [getattr(row, expansion.navigation.source_fk) for row in rows]
+        ids = sorted({key for key in keys if key is not None})
+        found: list[Any] = []
+        for chunk in _chunks(ids):
+            found.extend(await self.connection.execute(to_one_statement(expansion, chunk)))
+        documents = await self.documents(
+            expansion.target, found, expansion.select, expansion.children
+        )
+        by_id = {row.id: document for row, document in zip(found, documents, strict=True)}
+        for key, links in zip(keys, expanded, strict=True):
+            if key in by_id:  # no link, or filtered out: the member is left out
+                links[expansion.navigation.name] = ExpandedLink(by_id[key], to_many=False)
+
+    async def _expand_to_many(
+        self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]
+    ) -> None:
+        options = expansion.options
+        top = options.top if options.top is not None else self.page_size
+        parent_ids = sorted({row.id for row in rows})
+        related: dict[int, list[Any]] = {}
+        counts: dict[int, int] = {}
+        for chunk in _chunks(parent_ids):
+            statement = to_many_statement(expansion, chunk, top)
+            for row in await self.connection.execute(statement):
+                parent = row._mapping[PARENT]
+                related.setdefault(parent, []).append(row)
+                if options.count:
+                    counts[parent] = row._mapping[COUNT]
+        if options.count and options.skip:
+            # a parent whose rows all lie before $skip still has a count: ask for it alone
+            missing = [parent for parent in parent_ids if parent not in counts]
+            counts.update(await self._counts(expansion, missing))
+        kept = {parent: found[:top] for parent, found in related.items()}
+        flat = [row for parent in parent_ids for row in kept.get(parent, [])]
+        documents = iter(
+            await self.documents(expansion.target, flat, expansion.select, expansion.children)
+        )
+        by_parent = {
+            parent: [next(documents) for _ in kept.get(parent, [])] for parent in parent_ids
+        }
+        name = expansion.navigation.name
+        for row, links in zip(rows, expanded, strict=True):
+            more = len(related.get(row.id, [])) > top
+            links[name] = ExpandedLink(
+                by_parent[row.id],
+                to_many=True,
+                count=counts.get(row.id, 0) if options.count else None,
+                next_link=next_link(self.base_url, expansion, row.id, top) if more else None,
+            )
+
+    async def _counts(self, expansion: Expansion, parent_ids: list[int]) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        everything = Expansion(
+            navigation=expansion.navigation,
+            source=expansion.source,
+            target=expansion.target,
+            options=QueryOptions(filter=expansion.options.filter, count=True),
+            select=None,
+            children=(),
+            nested=(),
+            where=expansion.where,
+        )
+        for chunk in _chunks(parent_ids):
+            for row in await self.connection.execute(to_many_statement(everything, chunk, 0)):
+                counts[row._mapping[PARENT]] = row._mapping[COUNT]
+        return counts
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)]
+
+
 def _refuse_unserved(options: QueryOptions) -> None:
     """400 for options that parse but are not applied yet, rather than a silent wrong answer."""
-    if options.expand:
-        raise BadQuery("$expand is not supported yet", token="$expand")
     if options.result_format is not None:
         raise BadQuery("$resultFormat=dataArray is not supported yet", token="$resultFormat")
 
@@ -137,15 +262,3 @@ def _where(statement: Select[Any], condition: ColumnElement[bool]) -> Select[Any
     `WHERE true` is not free: SQLite then counts row by row instead of by b-tree pages.
     """
     return statement if isinstance(condition, True_) else statement.where(condition)
-
-
-def _tie_breaker(table: Any, options: QueryOptions) -> Any:
-    """Order ties by id, in the direction of the last key, so one index serves the order."""
-    last_descending = bool(options.orderby) and options.orderby[-1].descending
-    return table.c.id.desc() if last_descending else table.c.id.asc()
-
-
-def _selected(options: QueryOptions) -> frozenset[str] | None:
-    if not options.select:
-        return None
-    return frozenset(item.path[0] for item in options.select)

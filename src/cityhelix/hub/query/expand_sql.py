@@ -1,0 +1,210 @@
+"""Plan `$expand` (nested, with options per level) and build one SELECT per expanded level.
+
+A level is fetched for all parent rows of the page at once: `IN` over the parents' ids, with
+`row_number() OVER (PARTITION BY parent ...)` for each parent's own $orderby/$skip/$top and
+`count(*) OVER (...)` for its `@iot.count`, so an expansion costs one query, not one per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import ColumnElement, FromClause, Select, and_, func, select
+
+from cityhelix.db.types import Geometry
+from cityhelix.hub.errors import BadQuery
+from cityhelix.hub.model import BY_NAME, EntityType, Navigation
+from cityhelix.hub.query.compile import table_of
+from cityhelix.hub.query.expression import ExpandItem, to_text
+from cityhelix.hub.query.options import QueryOptions
+from cityhelix.hub.query.sql import filter_condition, order_clauses, selected_names, tie_breaker
+from cityhelix.hub.tables import BY_TABLE
+
+PARENT = "expand_parent_id"
+ROW_NUMBER = "expand_row_number"
+COUNT = "expand_count"
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One expanded navigation link with its own options and the expansions nested in it."""
+
+    navigation: Navigation
+    source: EntityType
+    target: EntityType
+    options: QueryOptions  # $filter $orderby $top $skip $count $select of this level
+    select: frozenset[str] | None
+    children: tuple[Expansion, ...]
+    nested: tuple[ExpandItem, ...]  # the nested items as given, for nextLinks
+    where: str
+
+    @property
+    def by_foreign_key(self) -> bool:
+        """A to-one link read through the parent's own foreign key column."""
+        return not self.navigation.to_many and self.navigation.source_fk is not None
+
+
+def plan_expansions(
+    entity_type: EntityType, items: tuple[ExpandItem, ...], where: str = "$expand"
+) -> tuple[Expansion, ...]:
+    """Merge and check `$expand` items: `A/B` is `A($expand=B)`, and items naming the same
+    link merge their nested expansions; names and nested options are checked here, so a
+    mistake is a 400 before any query runs."""
+    groups: dict[str, tuple[QueryOptions | None, list[ExpandItem]]] = {}
+    for item in items:
+        head, rest = item.path[0], item.path[1:]
+        own, nested = groups.get(head, (None, []))
+        if rest:
+            nested.append(ExpandItem(rest, item.options))
+        else:
+            if own is not None:
+                raise BadQuery(
+                    f"{where}: '{head}' is expanded twice with its own options; give it once",
+                    token=head,
+                )
+            own = item.options
+            nested.extend(item.options.expand)
+        groups[head] = (own, nested)
+    plans: list[Expansion] = []
+    for name, (own, nested) in groups.items():
+        navigation = entity_type.find_navigation(name)
+        if navigation is None:
+            kind = "property" if entity_type.find_property(name) else "name"
+            raise BadQuery(
+                f"{where}: {entity_type.name} has no navigation link '{name}' (a {kind} "
+                f"cannot be expanded), expected one of "
+                f"{', '.join(n.name for n in entity_type.navigations)}",
+                token=name,
+            )
+        target = BY_NAME[navigation.target]
+        options = own or QueryOptions()
+        label = f"{where}({name})"
+        if options.filter is not None:
+            filter_condition(target, options.filter, where=f"{label} > $filter")
+        if options.orderby:
+            order_clauses(target, options.orderby, where=f"{label} > $orderby")
+        plans.append(
+            Expansion(
+                navigation=navigation,
+                source=entity_type,
+                target=target,
+                options=options,
+                select=selected_names(target, options.select, where=f"{label} > $select"),
+                children=plan_expansions(target, tuple(nested), f"{label} > $expand"),
+                nested=tuple(nested),
+                where=label,
+            )
+        )
+    return tuple(plans)
+
+
+def entity_columns(scope: FromClause) -> list[ColumnElement[Any]]:
+    """The columns entities are written from; stored geometry is never read back."""
+    return [column for column in scope.c if not isinstance(column.type, Geometry)]
+
+
+def _filtered(expansion: Expansion, scope: FromClause) -> list[ColumnElement[bool]]:
+    if expansion.options.filter is None:
+        return []
+    where = f"{expansion.where} > $filter"
+    return [filter_condition(expansion.target, expansion.options.filter, scope=scope, where=where)]
+
+
+def to_one_statement(expansion: Expansion, ids: Sequence[int]) -> Select[Any]:
+    """The linked entities with these ids that pass the level's $filter."""
+    target = table_of(expansion.target).alias()
+    return select(*entity_columns(target)).where(
+        target.c.id.in_(ids), *_filtered(expansion, target)
+    )
+
+
+def to_many_statement(expansion: Expansion, parent_ids: Sequence[int], top: int) -> Select[Any]:
+    """Each parent's related entities, ordered, skipped and cut to `top` + 1 (the extra row
+    says whether a nextLink is needed); labelled with the parent's id and the row's rank."""
+    navigation, options = expansion.navigation, expansion.options
+    target = table_of(expansion.target).alias()
+    conditions = _filtered(expansion, target)
+    if navigation.target_fk is not None:
+        parent = target.c[navigation.target_fk]
+    elif navigation.link_table is not None:
+        assert navigation.link_source and navigation.link_target
+        link = BY_TABLE[navigation.link_table].alias()
+        parent = link.c[navigation.link_source]
+        conditions.append(link.c[navigation.link_target] == target.c.id)
+    else:  # a to-one link kept on the other side (none in 1.1): at most one row each
+        assert navigation.source_fk is not None
+        source = table_of(expansion.source).alias()
+        parent = source.c.id
+        conditions.append(source.c[navigation.source_fk] == target.c.id)
+    where = f"{expansion.where} > $orderby"
+    ordering = [
+        *order_clauses(expansion.target, options.orderby, scope=target, where=where),
+        tie_breaker(target, options.orderby),
+    ]
+    columns: list[Any] = [
+        *entity_columns(target),
+        parent.label(PARENT),
+        func.row_number().over(partition_by=parent, order_by=ordering).label(ROW_NUMBER),
+    ]
+    if options.count:
+        columns.append(func.count().over(partition_by=parent).label(COUNT))
+    ranked = select(*columns).where(parent.in_(parent_ids), *conditions).subquery()
+    rank = ranked.c[ROW_NUMBER]
+    return (
+        select(ranked)
+        .where(and_(rank > options.skip, rank <= options.skip + top + 1))
+        .order_by(ranked.c[PARENT], rank)
+    )
+
+
+def expand_text(items: Sequence[ExpandItem]) -> str:
+    """`$expand` items printed back, for the nextLinks of expanded collections."""
+    printed = []
+    for item in items:
+        params = option_params(item.options, nested=True)
+        inner = ";".join(f"{name}={value}" for name, value in params.items())
+        printed.append("/".join(item.path) + (f"({inner})" if inner else ""))
+    return ",".join(printed)
+
+
+def option_params(options: QueryOptions, *, nested: bool = False) -> dict[str, str]:
+    """The options as query parameters again (skip and top included only when set)."""
+    params: dict[str, str] = {}
+    if options.filter is not None:
+        params["$filter"] = to_text(options.filter)
+    if options.orderby:
+        params["$orderby"] = ",".join(
+            to_text(item.expr) + (" desc" if item.descending else "") for item in options.orderby
+        )
+    if options.select:
+        params["$select"] = ",".join("/".join(item.path) for item in options.select)
+    if options.expand:
+        params["$expand"] = expand_text(options.expand)
+    if options.count is not None:
+        params["$count"] = "true" if options.count else "false"
+    if nested and options.top is not None:
+        params["$top"] = str(options.top)
+    if nested and options.skip:
+        params["$skip"] = str(options.skip)
+    return params
+
+
+def next_link(base_url: str, expansion: Expansion, parent_id: int, top: int) -> str:
+    """The navigation URL of one parent's expanded collection, at the next page."""
+    options = expansion.options
+    params = option_params(
+        QueryOptions(
+            filter=options.filter,
+            orderby=options.orderby,
+            select=options.select,
+            expand=expansion.nested,
+            count=options.count,
+        )
+    )
+    params["$top"] = str(top)
+    params["$skip"] = str(options.skip + top)
+    url = f"{base_url}/{expansion.source.set_name}({parent_id})/{expansion.navigation.name}"
+    return f"{url}?{urlencode(params, safe='$(),/:@')}"
