@@ -22,6 +22,7 @@ from cityhelix.events.bus import EventBus
 from cityhelix.hub import api as hub_api
 from cityhelix.hub import api_aggregates
 from cityhelix.hub.errors import HubError
+from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.limits import BodyLimit
 from cityhelix.settings import Settings, get_settings
@@ -41,14 +42,24 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         keeper = asyncio.create_task(
             keep_partitions(engine, retention_days=settings.retention_days)
         )
+        ingest = ObservationIngest(
+            engine,
+            app.state.bus,
+            batch_size=settings.ingest_batch_size,
+            batch_ms=settings.ingest_batch_ms,
+            queue_size=settings.ingest_queue_size,
+        )
         try:
-            mqtt = await start_mqtt(settings, engine, app.state.bus)
-            app.state.mqtt = mqtt
-            try:
-                yield
-            finally:
+            async with contextlib.AsyncExitStack() as running:
+                # stopped in reverse order: MQTT, which hands readings to the ingest, first
+                await ingest.start()
+                running.push_async_callback(ingest.stop)
+                app.state.ingest = ingest
+                mqtt = await start_mqtt(settings, engine, app.state.bus, ingest=ingest)
+                app.state.mqtt = mqtt
                 if mqtt is not None:
-                    await mqtt.stop()
+                    running.push_async_callback(mqtt.stop)
+                yield
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -31,8 +31,19 @@ class Settings(BaseSettings):
     #: the embedded broker's port (and whether to run one at all: 0 turns MQTT off)
     mqtt_port: int = Field(default=1883, ge=0, le=65535)
     mqtt_host: str = "127.0.0.1"
+    #: a fixed MQTT client identifier for the hub on an external broker: the broker then
+    #: keeps the hub's session (and the requests not yet written) across a crash or restart
+    mqtt_client_id: str = ""
+    #: how long an external broker keeps that session while the hub is away, in seconds
+    mqtt_session_expiry: int = Field(default=86_400, ge=0, le=4_294_967_295)
     #: Observations older than this many days are dropped (whole months on PostgreSQL)
     retention_days: int | None = Field(default=None, ge=1)
+    #: the batched ingest: at most this many readings in one transaction...
+    ingest_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    #: ...gathered for at most this many milliseconds after the first one arrived
+    ingest_batch_ms: int = Field(default=50, ge=0, le=60_000)
+    #: readings waiting for a batch; past this HTTP answers 503 and MQTT waits
+    ingest_queue_size: int = Field(default=10_000, ge=1)
 
     @property
     def is_postgresql(self) -> bool:

@@ -18,8 +18,9 @@ from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import service
-from cityhelix.hub.errors import BadRequest, HubError
-from cityhelix.hub.model import ENTITY_TYPES
+from cityhelix.hub.errors import BadRequest, HubError, Overloaded
+from cityhelix.hub.ingest import ObservationIngest, plain_observation
+from cityhelix.hub.model import ENTITY_TYPES, OBSERVATION, EntityType
 from cityhelix.hub.query.options import parse_query_options
 from cityhelix.hub.query.path import parse_path
 from cityhelix.hub.serialize import self_link
@@ -52,16 +53,23 @@ def json_response(
     )
 
 
-def error_response(status: int, message: str, field: str | None = None) -> Response:
+def error_response(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     document: dict[str, Any] = {"code": status, "type": "error", "message": message}
     if field is not None:
         document["field"] = field
-    headers = {"WWW-Authenticate": 'Bearer realm="cityhelix"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="cityhelix"'}
     return json_response(document, status, headers)
 
 
 def hub_error_response(error: HubError) -> Response:
-    return error_response(error.status, error.message, error.field)
+    headers = None
+    if isinstance(error, Overloaded):
+        # back-pressure: the client retries later instead of the hub queueing without end
+        headers = {"Retry-After": str(error.retry_after)}
+    return error_response(error.status, error.message, error.field, headers)
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -148,10 +156,13 @@ class Context:
     settings: Settings
     bus: EventBus
     base: str  # the version root, e.g. http://host/v1.1
+    #: the batched writer plain Observation POSTs go through (None: written directly)
+    ingest: ObservationIngest | None = None
 
 
 def context(request: Request) -> Context:
-    return Context(_engine(request), _settings(request), _bus(request), base_url(request))
+    ingest: ObservationIngest | None = getattr(request.app.state, "ingest", None)
+    return Context(_engine(request), _settings(request), _bus(request), base_url(request), ingest)
 
 
 def reply_response(reply: Reply) -> Response:
@@ -247,11 +258,27 @@ async def handle(
     if method == "DELETE":
         await service.delete(engine, principal, path, request_path, bus, connection=connection)
         return Reply(200)
+    entity_type: EntityType
     if method == "POST":
-        result = await service.create(
-            engine, principal, path, body, request_path, bus, connection=connection
-        )
-        status, headers = 201, {"Location": self_link(base, result.entity_type, result.id)}
+        ingest = ctx.ingest if connection is None else None  # not inside a $batch group
+        target = plain_observation(path, body) if ingest is not None else None
+        if ingest is not None and target is not None:
+            # one reading: batched with others, answered after its batch committed
+            entity_type = OBSERVATION
+            entity_id = await ingest.submit(
+                principal,
+                target.stream_type,
+                target.stream_id,
+                body,
+                request_path=request_path,
+                from_path=target.from_path,
+            )
+        else:
+            result = await service.create(
+                engine, principal, path, body, request_path, bus, connection=connection
+            )
+            entity_type, entity_id = result.entity_type, result.id
+        status, headers = 201, {"Location": self_link(base, entity_type, entity_id)}
     elif method in ("PATCH", "PUT"):
         result = await service.update(
             engine,
@@ -263,13 +290,14 @@ async def handle(
             bus=bus,
             connection=connection,
         )
+        entity_type, entity_id = result.entity_type, result.id
         status, headers = 200, {}
     else:
         raise BadRequest(f"method {method} is not allowed on {resource}")
-    link = self_link(base, result.entity_type, result.id)
+    link = self_link(base, entity_type, entity_id)
     document = await service.read(
         engine,
-        parse_path(f"{result.entity_type.set_name}({result.id})"),
+        parse_path(f"{entity_type.set_name}({entity_id})"),
         parse_query_options({}, max_top=1),
         Page(base, link, {}, 1),
         connection=connection,

@@ -49,3 +49,13 @@ class Conflict(HubError):
     """The write would break a uniqueness or integrity rule (409)."""
 
     status = 409
+
+
+class Overloaded(HubError):
+    """The ingest queue is full: the database is behind; retry after `retry_after` s (503)."""
+
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

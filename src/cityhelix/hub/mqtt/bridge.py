@@ -1,7 +1,8 @@
-"""The SensorThings MQTT bridge: creations in through `hub.service`, committed changes out.
+"""The SensorThings MQTT bridge: creations in through the ingest or `hub.service`, changes out.
 
-One task writes creations in arrival order; one publishes each committed change, in commit
-order, to every topic that announces it; the connection to the broker is kept up in between.
+Creations are written concurrently (a bounded number at a time), plain Observations batched by
+`hub.ingest`; one task publishes each committed change, in commit order, to every topic that
+announces it; the connection to the broker is kept up in between.
 """
 
 from __future__ import annotations
@@ -19,9 +20,22 @@ from cityhelix.events.broker import Publication, start_embedded_broker
 from cityhelix.events.bus import EntityEvent, EventBus, Subscription
 from cityhelix.hub import service
 from cityhelix.hub.errors import BadRequest, HubError
+from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import BY_NAME
-from cityhelix.hub.mqtt.links import SHARE_GROUP, BrokerLink, EmbeddedLink, ExternalLink
-from cityhelix.hub.mqtt.topics import creation_path, entity_topics, select_topics
+from cityhelix.hub.mqtt.links import (
+    DEFAULT_WINDOW,
+    SHARE_GROUP,
+    BrokerLink,
+    Delivery,
+    EmbeddedLink,
+    ExternalLink,
+)
+from cityhelix.hub.mqtt.topics import (
+    CREATE_OBSERVATIONS_TOPIC,
+    creation_path,
+    entity_topics,
+    select_topics,
+)
 from cityhelix.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,7 +56,8 @@ class MqttBridge:
 
     `accepted`, `refused` and `failed` count creations: written; rejected by the hub (bad
     topic or body, not allowed: MQTT 3.1.1 has no way to tell the publisher); lost to an
-    error or an overflowing queue.
+    error or an overflowing queue. At most `window` creations are written at a time; plain
+    Observations go through `ingest` (the bridge starts and stops it when it `owns_ingest`).
     """
 
     def __init__(
@@ -51,7 +66,10 @@ class MqttBridge:
         bus: EventBus,
         link: BrokerLink,
         base_url: str,
+        ingest: ObservationIngest,
         *,
+        owns_ingest: bool = False,
+        window: int = DEFAULT_WINDOW,
         max_body_bytes: int = 16 * 1024 * 1024,
         retry_delay: float = 1.0,
     ) -> None:
@@ -59,13 +77,18 @@ class MqttBridge:
         self._bus = bus
         self._link = link
         self._base_url = base_url
+        self._ingest = ingest
+        self._owns_ingest = owns_ingest
+        self._slots = asyncio.Semaphore(window)
         self._max_body_bytes = max_body_bytes
         self._retry_delay = retry_delay
         self._client = link.new_client()
         self._stack = AsyncExitStack()
         self._events: Subscription | None = None
         self._pending: EntityEvent | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._connection: asyncio.Task[None] | None = None
+        self._creations: set[asyncio.Task[None]] = set()
         self._events_dropped = 0
         self._processed = asyncio.Condition()
         self.accepted = 0
@@ -74,7 +97,7 @@ class MqttBridge:
 
     @property
     def failed(self) -> int:
-        return self._failed + self._link.publications.dropped
+        return self._failed + self._link.dropped
 
     async def wait_processed(self, count: int) -> None:
         """Return once `count` creations were handled, whatever came of them (tests, bench)."""
@@ -95,6 +118,9 @@ class MqttBridge:
 
     async def start(self) -> None:
         """Connect, then serve in the background; MqttUnavailable when the broker is not there."""
+        if self._owns_ingest:
+            await self._ingest.start()
+            self._stack.push_async_callback(self._ingest.stop)
         self._stack.push_async_callback(self._link.close)
         try:
             self._events = await self._stack.enter_async_context(self._bus.subscribe())
@@ -108,50 +134,68 @@ class MqttBridge:
         except BaseException:
             await self._stack.aclose()
             raise
-        self._tasks = [
-            asyncio.create_task(self._ingest(), name="cityhelix-mqtt-ingest"),
-            asyncio.create_task(self._stay_connected(), name="cityhelix-mqtt-connection"),
-        ]
-        for task in self._tasks:
+        self._reader = asyncio.create_task(self._take_creations(), name="cityhelix-mqtt-ingest")
+        self._connection = asyncio.create_task(
+            self._stay_connected(), name="cityhelix-mqtt-connection"
+        )
+        for task in (self._reader, self._connection):
             task.add_done_callback(_report_crash)
         logger.info("SensorThings MQTT on %s", self._link.description)
 
     async def stop(self) -> None:
-        """Finish the creation under way, disconnect, and stop the embedded broker if any."""
-        for task in self._tasks:
-            task.cancel()
-        # a task that crashed before was reported then (_report_crash); stop regardless
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if waiting := len(self._link.publications):
-            logger.warning("stopping with %d MQTT creations not written", waiting)
+        """Write (and acknowledge) what was received, disconnect, stop the embedded broker."""
+        if self._reader is not None:
+            self._reader.cancel()
+            # a task that crashed before was reported then (_report_crash); stop regardless
+            await asyncio.gather(self._reader, return_exceptions=True)
+        # what the embedded broker acknowledged already must be written; what an external
+        # broker sent is acknowledged once written, before the connection goes
+        for delivery in await self._link.waiting_deliveries():
+            await self._slots.acquire()
+            self._start(delivery)
+        await asyncio.gather(*self._creations, return_exceptions=True)
+        if self._connection is not None:
+            self._connection.cancel()
+            await asyncio.gather(self._connection, return_exceptions=True)
+        self._reader = self._connection = None
+        logger.info(
+            "MQTT creations: %d accepted, %d refused, %d failed",
+            self.accepted,
+            self.refused,
+            self.failed,
+        )
         await self._stack.aclose()
 
     # ---------------------------------------------------------------- creations in
 
-    async def _ingest(self) -> None:
+    async def _take_creations(self) -> None:
+        """Start a write for each creation, at most `window` at a time, in arrival order."""
         while True:
-            publication = await self._link.publications.get()
-            creation = asyncio.ensure_future(self._create(publication))
+            await self._slots.acquire()
             try:
-                await asyncio.shield(creation)
-            except asyncio.CancelledError:
-                # stopping: let the write under way finish, its publisher was answered already
-                await creation
+                delivery = await self._link.next_delivery()
+            except BaseException:
+                self._slots.release()
                 raise
+            self._start(delivery)
+
+    def _start(self, delivery: Delivery) -> None:
+        creation = asyncio.create_task(self._settle(delivery))
+        self._creations.add(creation)
+        creation.add_done_callback(self._creations.discard)
+
+    async def _settle(self, delivery: Delivery) -> None:
+        try:
+            await self._create(delivery.publication)
+            delivery.settle()  # the broker may forget it: written, or refused for good
+        finally:
+            self._slots.release()
 
     async def _create(self, publication: Publication) -> None:
         """Write one creation exactly as an HTTP POST to the topic's path would."""
         topic, principal = publication.topic, publication.principal
         try:
-            path = creation_path(topic)
-            if len(publication.payload) > self._max_body_bytes:
-                raise BadRequest(f"the body is larger than {self._max_body_bytes} bytes")
-            try:
-                body = orjson.loads(publication.payload)
-            except orjson.JSONDecodeError as error:
-                raise BadRequest(f"malformed JSON body: {error}") from None
-            await service.create(self._engine, principal, path, body, f"mqtt:{topic}", self._bus)
+            await self._write(publication)
         except HubError as error:
             self.refused += 1
             logger.warning(
@@ -170,6 +214,44 @@ class MqttBridge:
             self.accepted += 1
         async with self._processed:
             self._processed.notify_all()
+
+    async def _write(self, publication: Publication) -> None:
+        topic, principal = publication.topic, publication.principal
+        data_array = topic == CREATE_OBSERVATIONS_TOPIC
+        path = None if data_array else creation_path(topic)
+        if len(publication.payload) > self._max_body_bytes:
+            raise BadRequest(f"the body is larger than {self._max_body_bytes} bytes")
+        try:
+            body = orjson.loads(publication.payload)
+        except orjson.JSONDecodeError as error:
+            raise BadRequest(f"malformed JSON body: {error}") from None
+        request_path = f"mqtt:{topic}"
+        if path is None:
+            # the DataArray extension: many readings in one message, one transaction
+            answers = await service.create_observations(
+                self._engine, principal, body, request_path, self._bus
+            )
+            if refused := answers.count(None):
+                logger.warning(
+                    "refused %d of %d rows of an MQTT CreateObservations by %s",
+                    refused,
+                    len(answers),
+                    principal.name,
+                )
+            return
+        target = plain_observation(path, body)
+        if target is None:
+            await service.create(self._engine, principal, path, body, request_path, self._bus)
+            return
+        await self._ingest.submit(
+            principal,
+            target.stream_type,
+            target.stream_id,
+            body,
+            request_path=request_path,
+            from_path=target.from_path,
+            wait=True,  # back-pressure: the broker holds what the hub cannot take yet
+        )
 
     # ---------------------------------------------------------------- notifications out
 
@@ -276,14 +358,18 @@ async def start_mqtt(
     select_filters: tuple[str, ...] = (),
     share_group: str = SHARE_GROUP,
     ingest_principal: Principal = INGEST_PRINCIPAL,
+    ingest: ObservationIngest | None = None,
 ) -> MqttBridge | None:
     """The running bridge for `settings`, or None when MQTT is off.
 
     `settings.mqtt_url` names an external broker; otherwise the embedded one is started on
     `settings.mqtt_port` (0: no MQTT). SelfLinks start at `settings.public_url`, else at
     `http_root`. `select_filters` declares `?$select=` subscriptions an external broker
-    cannot report, e.g. `v1.1/+/Observations?$select=result,phenomenonTime`.
+    cannot report, e.g. `v1.1/+/Observations?$select=result,phenomenonTime`. Without the
+    app's `ingest`, the bridge runs one of its own.
     """
+    # two batches' worth: one being written while the next one gathers
+    window = min(65_535, 2 * settings.ingest_batch_size)
     link: BrokerLink
     if settings.mqtt_url:
         link = ExternalLink(
@@ -291,12 +377,33 @@ async def start_mqtt(
             ingest_principal,
             share_group=share_group,
             select_filters=select_filters,
+            client_id=settings.mqtt_client_id,
+            session_expiry=settings.mqtt_session_expiry,
+            window=window,
         )
     elif settings.mqtt_port == 0:
         return None
     else:
         link = EmbeddedLink(await start_embedded_broker(settings, engine), select_filters)
     base_url = (settings.public_url.rstrip("/") or http_root.rstrip("/")) + "/v1.1"
-    bridge = MqttBridge(engine, bus, link, base_url, max_body_bytes=settings.max_body_bytes)
+    owns_ingest = ingest is None
+    if ingest is None:
+        ingest = ObservationIngest(
+            engine,
+            bus,
+            batch_size=settings.ingest_batch_size,
+            batch_ms=settings.ingest_batch_ms,
+            queue_size=settings.ingest_queue_size,
+        )
+    bridge = MqttBridge(
+        engine,
+        bus,
+        link,
+        base_url,
+        ingest,
+        owns_ingest=owns_ingest,
+        window=window,
+        max_body_bytes=settings.max_body_bytes,
+    )
     await bridge.start()
     return bridge

@@ -1,14 +1,19 @@
 """The two ways the hub meets its MQTT broker: the embedded amqtt broker, or an external one.
 
-Each says how the hub's client connects, where creations come from and who sent them, how the
-hub's own notifications are told apart, and which `?$select=` subscriptions exist.
+Each says how the hub's client connects, where creations come from and who sent them, when a
+creation is acknowledged, how the hub's own notifications are told apart, and which
+`?$select=` subscriptions exist.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import ssl
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +29,20 @@ from cityhelix.hub.mqtt.topics import CREATION_FILTER
 SHARE_GROUP = "cityhelix"
 #: MQTT 5 user property on every notification the hub publishes
 NOTIFICATION_MARK = ("cityhelix", "notification")
+#: QoS 1 requests the broker may have sent the hub and not yet had acknowledged
+DEFAULT_WINDOW = 2000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A creation from the broker, and `settle`: tell the broker the hub is done with it."""
+
+    publication: Publication
+    settle: Callable[[], None]
+
+
+def _nothing() -> None:
+    """Nothing to tell the broker."""
 
 
 class BrokerLink(Protocol):
@@ -34,9 +53,17 @@ class BrokerLink(Protocol):
         """Where the broker is, for logs and errors (never with credentials)."""
         ...
 
+    async def next_delivery(self) -> Delivery:
+        """The next creation to write, in arrival order."""
+        ...
+
+    async def waiting_deliveries(self) -> list[Delivery]:
+        """The creations received and not taken yet (to write them before stopping)."""
+        ...
+
     @property
-    def publications(self) -> PublicationQueue:
-        """Creations waiting to be written, with their publishers."""
+    def dropped(self) -> int:
+        """Creations lost before the hub could take them (a full queue, a client gone)."""
         ...
 
     @property
@@ -53,7 +80,7 @@ class BrokerLink(Protocol):
         ...
 
     async def receive(self, client: aiomqtt.Client) -> None:
-        """While connected, move creations arriving on `client` to `publications`."""
+        """While connected, move creations arriving on `client` to the deliveries."""
         ...
 
     def subscribed_filters(self) -> Iterable[str]:
@@ -68,7 +95,8 @@ class EmbeddedLink:
 
     The broker knows who published, so nothing needs telling apart: it never hands the hub's
     own client's messages over. amqtt speaks MQTT 3.1.1 only (no shared subscriptions, no
-    properties), and needs neither here.
+    properties), and needs neither here. It acknowledges a publication (PUBACK) as soon as it
+    has it, before the hub wrote it: amqtt 0.12 has no hook that could delay that.
     """
 
     notification_properties: Properties | None = None
@@ -76,8 +104,19 @@ class EmbeddedLink:
     def __init__(self, broker: EmbeddedBroker, select_filters: Iterable[str] = ()) -> None:
         self.broker = broker
         self.description = f"the embedded broker on {broker.host}:{broker.port}"
-        self.publications = broker.publications
+        self.publications: PublicationQueue = broker.publications
         self._select_filters = tuple(select_filters)
+
+    async def next_delivery(self) -> Delivery:
+        return Delivery(await self.publications.get(), _nothing)
+
+    async def waiting_deliveries(self) -> list[Delivery]:
+        # each get() returns at once while the queue is not empty
+        return [await self.next_delivery() for _ in range(len(self.publications))]
+
+    @property
+    def dropped(self) -> int:
+        return self.publications.dropped
 
     def new_client(self) -> aiomqtt.Client:
         credentials = self.broker.internal_credentials
@@ -114,6 +153,12 @@ class ExternalLink:
     The broker does not tell who published, so every creation runs as `principal`; publish
     rights belong in the broker's ACLs. The hub marks its notifications with a user property
     and skips marked messages, since they arrive on the very topics creations use.
+
+    A creation is acknowledged (PUBACK) only once it is written and committed, so the broker
+    keeps what the hub has not written. At most `window` creations are unacknowledged at a
+    time (the MQTT 5 Receive Maximum). With a fixed `client_id` the broker keeps the hub's
+    session for `session_expiry` seconds: creations sent to a hub that died are sent again
+    when it comes back.
     """
 
     def __init__(
@@ -123,6 +168,9 @@ class ExternalLink:
         *,
         share_group: str = SHARE_GROUP,
         select_filters: Iterable[str] = (),
+        client_id: str = "",
+        session_expiry: int = 0,
+        window: int = DEFAULT_WINDOW,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -138,23 +186,37 @@ class ExternalLink:
         self._principal = principal
         self._share_group = share_group
         self._select_filters = tuple(select_filters)
-        self._identifier = f"cityhelix-hub-{secrets.token_hex(6)}"
+        self._persistent = bool(client_id)
+        self._identifier = client_id or f"cityhelix-hub-{secrets.token_hex(6)}"
+        self._session_expiry = session_expiry if self._persistent else 0
+        self._window = max(1, min(window, 65_535))
         self.description = f"{parts.scheme}://{self._host}:{self._port}"
-        self.publications = PublicationQueue()
+        # bounded by the window: the broker sends no more until the hub acknowledges
+        self._deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
         # paho's Properties carries no annotations
         self.notification_properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         self.notification_properties.UserProperty = [NOTIFICATION_MARK]
 
     def new_client(self) -> aiomqtt.Client:
-        return aiomqtt.Client(
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        connect.ReceiveMaximum = self._window
+        if self._persistent:
+            connect.SessionExpiryInterval = self._session_expiry
+        client = aiomqtt.Client(
             self._host,
             self._port,
             username=self._username,
             password=self._password,
             identifier=self._identifier,
             protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=not self._persistent,
+            properties=connect,
             tls_context=ssl.create_default_context() if self._tls else None,
         )
+        # aiomqtt 2.5 acknowledges on receipt and has no option against it; its paho client
+        # (2.x) has one: manual acknowledgements, sent by `_Acknowledgements` after commit
+        client._client.manual_ack_set(True)
+        return client
 
     async def listen(self, client: aiomqtt.Client) -> None:
         topic_filter = f"$share/{self._share_group}/{CREATION_FILTER}"
@@ -166,12 +228,33 @@ class ExternalLink:
             )
 
     async def receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            if _is_notification(message):
-                continue
-            self.publications.offer(
-                Publication(message.topic.value, bytes(message.payload), self._principal)
-            )
+        acknowledgements = _Acknowledgements(client)
+        try:
+            async for message in client.messages:
+                settle = acknowledgements.expect(message)
+                if _is_notification(message):
+                    settle()
+                    continue
+                publication = Publication(
+                    message.topic.value, bytes(message.payload), self._principal
+                )
+                self._deliveries.put_nowait(Delivery(publication, settle))
+        finally:
+            # a PUBACK belongs to its connection: creations of this one that finish later
+            # are not acknowledged (the broker sends them again, or drops them with the
+            # session)
+            acknowledgements.close()
+
+    async def next_delivery(self) -> Delivery:
+        return await self._deliveries.get()
+
+    async def waiting_deliveries(self) -> list[Delivery]:
+        return [self._deliveries.get_nowait() for _ in range(self._deliveries.qsize())]
+
+    @property
+    def dropped(self) -> int:
+        """None: the broker keeps what the hub has not acknowledged."""
+        return 0
 
     def subscribed_filters(self) -> Iterable[str]:
         """Only the declared ones: an external broker does not say what clients hold."""
@@ -179,6 +262,41 @@ class ExternalLink:
 
     async def close(self) -> None:
         """The broker is not ours to stop."""
+
+
+class _Acknowledgements:
+    """The PUBACKs of one connection: each once its creation is done, in the order of arrival.
+
+    MQTT (3.1.1 and 5, section 4.6) wants a client's acknowledgements in the order the
+    messages came, so one done early waits for those before it.
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho = client._client
+        self._done: OrderedDict[int, tuple[int, bool]] = OrderedDict()  # mid -> (qos, done)
+        self._open = True
+
+    def expect(self, message: aiomqtt.Message) -> Callable[[], None]:
+        """Note an arrival; the call that settles it (QoS 0 needs no acknowledgement)."""
+        if message.qos == 0:
+            return _nothing
+        self._done[message.mid] = (message.qos, False)
+        return partial(self._settle, message.mid)
+
+    def _settle(self, mid: int) -> None:
+        if not self._open or mid not in self._done:
+            return
+        self._done[mid] = (self._done[mid][0], True)
+        while self._done:
+            first, (qos, done) = next(iter(self._done.items()))
+            if not done:
+                return
+            del self._done[first]
+            self._paho.ack(first, qos)
+
+    def close(self) -> None:
+        self._open = False
+        self._done.clear()
 
 
 def _is_notification(message: aiomqtt.Message) -> bool:

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 VERSION_ROOT = "v1.1/"
 #: everything a client may publish a creation to
 CREATION_FILTER = VERSION_ROOT + "#"
+#: the DataArray extension: a list of DataArray groups, as `POST /CreateObservations` takes
+CREATE_OBSERVATIONS_TOPIC = VERSION_ROOT + "CreateObservations"
 
 
 def creation_path(topic: str) -> ResourcePath:

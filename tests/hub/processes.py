@@ -1,0 +1,146 @@
+"""Real processes for the ingest tests: Mosquitto with the shipped config, `cityhelix serve`.
+
+Each test starts its own broker (deploy/mosquitto.conf on a free port) and its own hub
+processes, with output to files (a full pipe would stall a busy server), and stops them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.served import cli_env, free_port
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto.conf"
+#: lines of the shipped config that name the production host's listener, files and paths
+_HOST_SPECIFIC = (
+    "listener",
+    "allow_anonymous",
+    "password_file",
+    "acl_file",
+    "persistence_location",
+)
+START_SECONDS = 60.0
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` until it holds; AssertionError naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def mosquitto(directory: Path) -> Iterator[int]:
+    """A Mosquitto of our own with the shipped config, on a free port; its port."""
+    port = free_port()
+    kept = [
+        line
+        for line in SHIPPED_CONFIG.read_text().splitlines()
+        if not line.strip().startswith(_HOST_SPECIFIC)
+    ]
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        "\n".join(
+            [
+                *kept,
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                f"persistence_location {directory}/",
+                # as root Mosquitto would switch to the user "mosquitto", who cannot write here
+                f"user {getpass.getuser()}",
+                f"log_dest file {directory}/mosquitto.log",
+                "",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until(lambda: _accepts(port) or process.poll() is not None, 10, "Mosquitto")
+        if process.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {(directory / 'mosquitto.log').read_text()}")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Hub:
+    """A `cityhelix serve` process: its URL, and how to stop or kill it."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no lifespan shutdown, nothing flushed."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_hub(database_url: str, log: Path, **env: str) -> Hub:
+    """A `cityhelix serve` on a free port, once it answers."""
+    port = free_port()
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
+            env=cli_env(database_url, **env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    hub = Hub(f"http://127.0.0.1:{port}", process, log)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"cityhelix serve exited early:\n{hub.output()}")
+        try:
+            return httpx.get(f"{hub.url}/v1.1", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(answers, START_SECONDS, "cityhelix serve to answer")
+    except BaseException:
+        hub.stop()
+        raise
+    return hub
+
+
+@contextmanager
+def running_hub(database_url: str, log: Path, **env: str) -> Iterator[Hub]:
+    hub = start_hub(database_url, log, **env)
+    try:
+        yield hub
+    finally:
+        hub.stop()
