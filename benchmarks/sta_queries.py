@@ -859,15 +859,19 @@ async def measure(
     raw = latency(samples["raw"])
     result.bare, result.raw = latency(samples["bare"]), raw
     if result.ours_refused is None:
-        path, params = query.probes[0].ours
-        mine = (await ours.get(path, params=params)).json()
-        path, params = query.probes[0].bare
-        reference = (await bare.get(path, params=params)).json()
-        differences = _differences(
-            _normalised(mine, str(ours.base_url).rstrip("/")),
-            _normalised(reference, str(bare.base_url).rstrip("/")),
-        )
-        result.same_answer = "same JSON" if not differences else "; ".join(differences)
+        differences: list[str] = []
+        # the first, middle and last probes: b's windows and a's Datastreams vary by probe
+        for index in sorted({0, len(query.probes) // 2, len(query.probes) - 1}):
+            path, params = query.probes[index].ours
+            mine = (await ours.get(path, params=params)).json()
+            path, params = query.probes[index].bare
+            reference = (await bare.get(path, params=params)).json()
+            differences += _differences(
+                _normalised(mine, str(ours.base_url).rstrip("/")),
+                _normalised(reference, str(bare.base_url).rstrip("/")),
+                f"probe {index}",
+            )
+        result.same_answer = "same JSON" if not differences else "; ".join(differences[:5])
     for name, series in (("ours", result.ours), ("bare", result.bare)):
         if series is not None and delayed_ack_suspected(series, raw):
             result.notes.append(
@@ -932,7 +936,10 @@ async def explain(database: Database, statement: str, parameters: Any) -> list[s
             return plan
         finally:
             await connection.close()
+    from cityhelix.db.sqlite_functions import register_sqlite_functions
+
     with sqlite3.connect(database.raw) as connection:
+        register_sqlite_functions(connection)  # geo.distance and friends run in Python
         rows = connection.execute("EXPLAIN QUERY PLAN " + statement, params).fetchall()
     return [f"{'  ' * _depth(rows, r[0])}{r[3]}" for r in rows]
 

@@ -55,7 +55,9 @@ async def test_months_split_out_and_old_months_dropped(
     # keep 200 days: the months ending before 2026-05-07 go
     report = await maintain(engine, now=NOW, retention_days=200)
     if backend.name == "postgresql":
-        assert report.dropped[:4] == [f"observations_y2026m{m:02d}" for m in range(1, 5)]
+        # earlier tests in this database may have left older, empty months to drop too
+        ours = [name for name in report.dropped if name.startswith("observations_y2026")]
+        assert ours == [f"observations_y2026m{m:02d}" for m in range(1, 5)]
     remaining = (await client.get(url, params={"$count": "true"})).json()
     assert remaining["@iot.count"] == 8  # the cut-off is 2026-05-07: January to April go
     assert min(o["result"] for o in remaining["value"]) == 5

@@ -179,7 +179,16 @@ async def test_mqtt_conformance_is_announced_only_when_mqtt_runs(
     assert on[mqtt_class] == {"endpoints": [f"mqtt://127.0.0.1:{port}"]}
 
 
-async def test_options_not_served_yet_are_refused_not_ignored(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1.1/Things", params={"$resultFormat": "dataArray"})
-    assert response.status_code == 400
-    assert "not supported yet" in response.json()["message"]
+async def test_data_array_is_served_for_observations_and_refused_elsewhere(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await client.post("/v1.1/Things", json=full_thing(observations=2), headers=admin)
+    served = await client.get(
+        "/v1.1/Observations", params={"$resultFormat": "dataArray", "$select": "result"}
+    )
+    assert served.status_code == 200
+    assert [group["dataArray"] for group in served.json()["value"]] == [[[10], [11]]]
+    refused = await client.get("/v1.1/Things", params={"$resultFormat": "dataArray"})
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "$resultFormat"
+    assert "only to collections of Observations, not to Things" in refused.json()["message"]

@@ -38,6 +38,12 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from cityhelix.db.types import UtcDateTime
 
+
+def has_lateral(dialect: Dialect) -> bool:
+    """Whether the backend joins LATERAL subqueries: PostgreSQL does, SQLite does not."""
+    return dialect.name == "postgresql"
+
+
 # -- bind types for constants -------------------------------------------------------------------
 
 
@@ -559,6 +565,29 @@ def _sqlite_spatial_distance(element: spatial_distance, compiler: SQLCompiler, *
 @compiles(spatial_distance, "postgresql")
 def _postgis_spatial_distance(element: spatial_distance, compiler: SQLCompiler, **kw: Any) -> str:
     return f"ST_Distance({compiler.process(element.clauses, **kw)})"
+
+
+class spatial_within(FunctionElement[bool]):
+    """Whether two geometries lie within a distance of each other, in their units.
+
+    On PostGIS `ST_DWithin`, which a GiST index on either geometry serves (`ST_Distance(a,
+    b) < x` cannot use one).
+    """
+
+    inherit_cache = True
+    name = "spatial_within"
+    type = Boolean()
+
+
+@compiles(spatial_within)
+def _sqlite_spatial_within(element: spatial_within, compiler: SQLCompiler, **kw: Any) -> str:
+    first, second, limit = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(cityhelix_distance({first}, {second}) <= {limit})"
+
+
+@compiles(spatial_within, "postgresql")
+def _postgis_spatial_within(element: spatial_within, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"ST_DWithin({compiler.process(element.clauses, **kw)})"
 
 
 class spatial_length(FunctionElement[float]):

@@ -51,7 +51,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.strptime(value, _SQLITE_TIME_FORMAT).replace(tzinfo=UTC)
+            # what process_bind_param wrote, read ~40x faster than by strptime
+            return datetime.fromisoformat(value)
 
         moment: datetime = value
         if moment.tzinfo is None:

@@ -33,9 +33,11 @@ _SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
 CONFORMANCE = (
     f"{_SPEC}datamodel",
     f"{_SPEC}resource-path/resource-path-to-entities",
+    f"{_SPEC}request-data",
     f"{_SPEC}create-update-delete",
     f"{_SPEC}batch-request/batch-request",
     f"{_SPEC}multi-datastream",
+    f"{_SPEC}data-array/data-array",
 )
 MQTT_CONFORMANCE = (
     f"{_SPEC}create-observations-via-mqtt/observations-creation",

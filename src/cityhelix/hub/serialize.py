@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cityhelix.hub.model import EntityType, Kind
+from cityhelix.hub.model import EntityType, Kind, Property
 from cityhelix.hub.values import from_row
 
 
@@ -27,6 +27,36 @@ class ExpandedLink:
     next_link: str | None = None
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What `entity_json` writes for one entity type, worked out once, not once per row."""
+
+    #: (property, whether it is left out when it has no value)
+    properties: tuple[tuple[Property, bool], ...]
+    #: (navigation name, `<name>@iot.navigationLink`, `/<name>`, the row's foreign key)
+    navigations: tuple[tuple[str, str, str, str | None], ...]
+
+
+_LAYOUTS: dict[str, _Layout] = {}
+
+
+def _layout(entity_type: EntityType) -> _Layout:
+    layout = _LAYOUTS.get(entity_type.name)
+    if layout is None:
+        layout = _LAYOUTS[entity_type.name] = _Layout(
+            # optional members without a value are left out, except those the standard
+            # defines as present-but-null (an Observation's resultTime)
+            tuple(
+                (p, not p.required and p.kind is not Kind.INSTANT) for p in entity_type.properties
+            ),
+            tuple(
+                (n.name, f"{n.name}@iot.navigationLink", f"/{n.name}", n.source_fk)
+                for n in entity_type.navigations
+            ),
+        )
+    return layout
+
+
 def entity_json(
     entity_type: EntityType,
     row: Any,
@@ -37,32 +67,25 @@ def entity_json(
 ) -> dict[str, Any]:
     """One entity as JSON; `select` limits the members written (None: all of them), and
     `expanded` links are written inline whatever `select` says (expansion comes after it)."""
+    layout = _layout(entity_type)
     link = self_link(base_url, entity_type, row.id)
     document: dict[str, Any] = {}
-
-    def wanted(name: str) -> bool:
-        return select is None or name in select
-
-    if wanted("@iot.id"):
+    if select is None or "@iot.id" in select:
         document["@iot.id"] = row.id
-    if wanted("@iot.selfLink"):
+    if select is None or "@iot.selfLink" in select:
         document["@iot.selfLink"] = link
-    for prop in entity_type.properties:
-        if not wanted(prop.name):
+    for prop, optional in layout.properties:
+        if select is not None and prop.name not in select:
             continue
         value = from_row(prop, row)
-        # optional members without a value are left out, except those the standard
-        # defines as present-but-null (an Observation's resultTime)
-        optional = not prop.required and prop.kind is not Kind.INSTANT
         if value is None and optional and select is None:
             continue
         document[prop.name] = value
-    for navigation in entity_type.navigations:
-        key = f"{navigation.name}@iot.navigationLink"
-        if navigation.source_fk is not None and getattr(row, navigation.source_fk, 1) is None:
+    for name, key, suffix, source_fk in layout.navigations:
+        if source_fk is not None and getattr(row, source_fk, 1) is None:
             continue  # an Observation of a Datastream has no MultiDatastream to link to
-        if select is None or key in select or navigation.name in select:
-            document[key] = f"{link}/{navigation.name}"
+        if select is None or key in select or name in select:
+            document[key] = link + suffix
     for name, found in (expanded or {}).items():
         if found.count is not None:
             document[f"{name}@iot.count"] = found.count

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
+from cityhelix.db.engine import read_connection
 from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import BadRequest, Conflict
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType
@@ -26,6 +27,7 @@ from cityhelix.hub.query.expression import SelectItem
 from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.path import ResourcePath
 from cityhelix.hub.serialize import entity_json
+from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
 from cityhelix.hub.store.write import Writer, Written
 
@@ -86,9 +88,12 @@ async def read(
 ) -> dict[str, Any]:
     """The JSON document of a GET on `path` (collection, entity, property)."""
     if connection is None:
-        async with engine.connect() as own:
+        async with read_connection(engine) as own:
             return await read(engine, path, options, page, connection=own)
-    await check_path_exists(connection, path)
+    if options.result_format is not None:  # the only one is dataArray
+        await check_path_exists(connection, path)
+        return await read_data_array(connection, path, options, page)
+    # collections and entities check the path's ids only when they find nothing
     if path.is_collection:
         return await read_collection(connection, path, options, page)
     return await read_entity(connection, path, options, page.base_url, page_size=page.page_size)

@@ -8,6 +8,8 @@ and follow OData's two-valued logic (`null eq null` is true, `not` of unknown is
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -156,9 +158,12 @@ class OperandCompiler:
         if prop.kind in (Kind.INTERVAL, Kind.INSTANT_OR_INTERVAL):
             start = scope.c[f"{column}_start"]
             end: ColumnElement[Any] = scope.c[f"{column}_end"]
+            open_end = None
             if prop.kind is Kind.INSTANT_OR_INTERVAL:
-                end = func.coalesce(end, start)
-            return Operand(ValueType.DATETIME, text, start, end, nullable=nullable)
+                open_end, end = end, func.coalesce(end, start)
+            return Operand(
+                ValueType.DATETIME, text, start, end, nullable=nullable, open_end=open_end
+            )
         if prop.kind is Kind.RESULT:
             return Operand(ValueType.JSON, text, json=ResultValue(scope))
         # GEOMETRY: the backend's geometry column and bounding box, or the GeoJSON itself
@@ -183,7 +188,9 @@ class OperandCompiler:
             if number.value is None:
                 return number
             return _number_constant(-number.value, number.integer, text, self.where)
-        return replace(number, text=text, sql=-number.expression, constant=False, value=None)
+        return replace(
+            number, text=text, sql=-number.expression, constant=False, value=None, within=None
+        )
 
     def _binary(self, expression: BinaryOp) -> Operand:
         text = to_text(expression)
@@ -226,6 +233,9 @@ class OperandCompiler:
         if value_type is ValueType.DATETIME:
             return _boolean(_compare_times(op, left, right), text)
         first, second = left.expression, right.expression
+        near = _within(op, left, right)
+        if near is not None:
+            return _boolean(and_(near, _compare_values(op, first, second, both=False)), text)
         if value_type is ValueType.STRING and op not in ("eq", "ne"):
             first, second = text_ordered(first), text_ordered(second)
         return _boolean(
@@ -372,6 +382,16 @@ def _compare_values(
     return result
 
 
+def _within(op: str, left: Operand, right: Operand) -> ColumnElement[bool] | None:
+    """For `geo.distance(a, b) lt x` (or `le`): the condition the spatial index serves,
+    which every row the comparison keeps also meets."""
+    if op not in ("lt", "le") or left.within is None or not right.constant:
+        return None
+    if not isinstance(right.value, int | float) or not math.isfinite(right.value):
+        return None
+    return left.within(float(right.value))
+
+
 def _compare_times(op: str, left: Operand, right: Operand) -> ColumnElement[bool]:
     """Times that may be intervals.
 
@@ -387,17 +407,42 @@ def _compare_times(op: str, left: Operand, right: Operand) -> ColumnElement[bool
         return _compare_values(op, s1, s2, both=not (left.constant or right.constant))
     e1 = left.end if left.end is not None else s1
     e2 = right.end if right.end is not None else s2
+
+    def ends(compare: Callable[[Any, Any], ColumnElement[bool]]) -> ColumnElement[bool]:
+        """compare(e1, e2), each caller having compared the starts the same way already."""
+        if right.end is None and left.open_end is not None:
+            return _open_end(left, lambda end: compare(end, s2))
+        if left.end is None and right.open_end is not None:
+            return _open_end(right, lambda end: compare(s1, end))
+        return compare(e1, e2)
+
     if op == "eq":
-        return and_(s1 == s2, e1 == e2)
+        return and_(s1 == s2, ends(operator.eq))
     if op == "ne":
-        return not_(known(and_(s1 == s2, e1 == e2)))
+        return not_(known(and_(s1 == s2, ends(operator.eq))))
     if op == "gt":
-        return and_(s1 > s2, s1 >= e2)
+        return and_(s1 > s2, _open_end(right, lambda end: s1 >= end))
     if op == "ge":
-        return and_(s1 >= s2, e1 >= e2)
+        return and_(s1 >= s2, ends(operator.ge))
     if op == "lt":
-        return and_(e1 <= s2, s1 < s2)
-    return and_(s1 <= s2, e1 <= e2)
+        return and_(_open_end(left, lambda end: end <= s2), s1 < s2)
+    return and_(s1 <= s2, ends(operator.le))
+
+
+def _open_end(
+    operand: Operand, compare: Callable[[ColumnElement[Any]], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """compare(end of `operand`), where an instant's end is its start and the caller has
+    compared that start so that the instant passes this test too.
+
+    `end IS NULL OR compare(end)` says the same as compare(coalesce(end, start)) then, and
+    PostgreSQL can estimate it from the column's statistics; it cannot estimate the
+    coalesce, guesses a third of the rows for each such test, and then prefers reading the
+    whole time window and sorting it to walking the index in order (query b, BENCHMARKS.md).
+    """
+    if operand.open_end is None:
+        return compare(operand.end if operand.end is not None else operand.expression)
+    return or_(operand.open_end.is_(None), compare(operand.open_end))
 
 
 def _fold_number(op: str, a: Any, b: Any, integer: bool) -> Any:

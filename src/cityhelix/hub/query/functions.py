@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from shapely import wkt as shapely_wkt
 from shapely.errors import GEOSException
-from sqlalchemy import ColumnElement, Integer, Text, and_, case, cast, func, literal, null
+from sqlalchemy import ColumnElement, Float, Integer, Text, and_, case, cast, func, literal, null
 
 from cityhelix.db.query_functions import (
     number_rounded,
@@ -22,6 +22,7 @@ from cityhelix.db.query_functions import (
     spatial_length,
     spatial_relate,
     spatial_relation,
+    spatial_within,
     text_lower,
     text_position,
     text_upper,
@@ -359,7 +360,26 @@ def _st_relate(call: _Call) -> Operand:
 
 def _distance(call: _Call) -> Operand:
     first, second = _geometries(call, 2)
-    return call.result(ValueType.NUMBER, spatial_distance(first.expression, second.expression))
+
+    def within(limit: float) -> ColumnElement[bool]:
+        """Rows at most `limit` apart, with the bounding box widened by it as a pre-filter."""
+        condition = spatial_within(first.expression, second.expression, literal(limit, Float()))
+        for column, other in ((first, second), (second, first)):
+            bounds = _literal_bounds(other)
+            if column.bbox is not None and bounds is not None:
+                box = column.bbox
+                xmin, ymin, xmax, ymax = bounds
+                return and_(
+                    box[0] <= xmax + limit,
+                    box[2] >= xmin - limit,
+                    box[1] <= ymax + limit,
+                    box[3] >= ymin - limit,
+                    condition,
+                )
+        return condition
+
+    distance = spatial_distance(first.expression, second.expression)
+    return Operand(ValueType.NUMBER, call.text, distance, within=within)
 
 
 def _geo_length(call: _Call) -> Operand:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from enum import Enum
@@ -119,6 +120,12 @@ class Operand:
     bbox: tuple[ColumnElement[Any], ...] | None = None
     #: False only for columns that never hold NULL (sorting them needs no NULLS clause)
     nullable: bool = True
+    #: for a column that holds an instant or an interval: its end column, NULL for an
+    #: instant (`end` is then `coalesce(end, start)`)
+    open_end: ColumnElement[Any] | None = None
+    #: for geo.distance(a, b): the rows within a given distance, by a condition the spatial
+    #: index (PostGIS) or the bounding box columns (SQLite) serve
+    within: Callable[[float], ColumnElement[bool]] | None = None
 
     @property
     def expression(self) -> ColumnElement[Any]:

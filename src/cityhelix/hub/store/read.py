@@ -13,15 +13,18 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import True_
 
-from cityhelix.hub.errors import BadQuery, NotFound
+from cityhelix.db.query_functions import has_lateral
+from cityhelix.hub.errors import NotFound
 from cityhelix.hub.model import EntityType
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.expand_sql import (
     COUNT,
     PARENT,
+    PARENT_IDS,
     Expansion,
+    count_statement,
     entity_columns,
-    next_link,
+    next_links,
     plan_expansions,
     to_many_statement,
     to_one_statement,
@@ -49,7 +52,12 @@ _IDS_PER_QUERY = 1000
 
 
 async def check_path_exists(connection: AsyncConnection, path: ResourcePath) -> None:
-    """404 when an entity the path names by id, or a single entity it reaches, is missing."""
+    """404 when an entity the path names by id, or a single entity it reaches, is missing.
+
+    Collections and entities call it only when their query found nothing: a row found
+    through the path's conditions proves every id on the way, and the check is one more
+    round trip per GET otherwise.
+    """
     for index, step in enumerate(path.steps):
         last = index == len(path.steps) - 1
         if step.id is None and not (last and not path.is_collection):
@@ -62,6 +70,15 @@ async def check_path_exists(connection: AsyncConnection, path: ResourcePath) -> 
             raise NotFound(f"{'/'.join(_describe(s) for s in path.steps[: index + 1])} not found")
 
 
+def _proved_by_rows(path: ResourcePath) -> bool:
+    """Whether a row found through the path's condition proves every id on it.
+
+    The condition restarts from the last id before the target (`Things(2)/Datastreams(1)/
+    Observations` reads `datastream_id = 1`), so an id in the middle needs its own check.
+    """
+    return all(step.id is None for step in path.steps[1:-1])
+
+
 def _describe(step: Any) -> str:
     name = step.via.name if step.via is not None else step.entity_type.set_name
     return f"{name}({step.id})" if step.id is not None else name
@@ -71,7 +88,6 @@ async def read_collection(
     connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
 ) -> dict[str, Any]:
     entity_type = path.target
-    _refuse_unserved(options)
     # every name in $select and $expand is checked before the first query runs
     select_names = selected_names(entity_type, options.select)
     expansions = () if path.ref else plan_expansions(entity_type, options.expand)
@@ -86,6 +102,8 @@ async def read_collection(
         )
     top = options.top if options.top is not None else page.page_size
     rows = await _rows(connection, entity_type, condition, options, top + 1)
+    if not (rows or document.get("@iot.count")) or not _proved_by_rows(path):
+        await check_path_exists(connection, path)
     more = top > 0 and len(rows) > top
     rows = rows[:top]
     if more:
@@ -113,11 +131,12 @@ async def read_entity(
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     entity_type = path.target
-    _refuse_unserved(options)
     select_names = selected_names(entity_type, options.select)
     expanding = not path.ref and path.prop is None
     expansions = plan_expansions(entity_type, options.expand) if expanding else ()
     rows = await _rows(connection, entity_type, steps_condition(path.steps), options, 1)
+    if not rows or not _proved_by_rows(path):
+        await check_path_exists(connection, path)  # names the step that is missing
     if not rows:
         raise NotFound(f"{entity_type.name} not found")
     row = rows[0]
@@ -198,18 +217,12 @@ class _Expander:
         top = options.top if options.top is not None else self.page_size
         parent_ids = sorted({row.id for row in rows})
         related: dict[int, list[Any]] = {}
-        counts: dict[int, int] = {}
+        lateral = has_lateral(self.connection.dialect)
         for chunk in _chunks(parent_ids):
-            statement = to_many_statement(expansion, chunk, top)
-            for row in await self.connection.execute(statement):
-                parent = row._mapping[PARENT]
-                related.setdefault(parent, []).append(row)
-                if options.count:
-                    counts[parent] = row._mapping[COUNT]
-        if options.count and options.skip:
-            # a parent whose rows all lie before $skip still has a count: ask for it alone
-            missing = [parent for parent in parent_ids if parent not in counts]
-            counts.update(await self._counts(expansion, missing))
+            statement = to_many_statement(expansion, top, lateral=lateral)
+            for row in await self.connection.execute(statement, {PARENT_IDS: list(chunk)}):
+                related.setdefault(row._mapping[PARENT], []).append(row)
+        counts = await self._counts(expansion, parent_ids) if options.count else {}
         kept = {parent: found[:top] for parent, found in related.items()}
         flat = [row for parent in parent_ids for row in kept.get(parent, [])]
         documents = iter(
@@ -219,41 +232,27 @@ class _Expander:
             parent: [next(documents) for _ in kept.get(parent, [])] for parent in parent_ids
         }
         name = expansion.navigation.name
+        link_of = next_links(self.base_url, expansion, top)
         for row, links in zip(rows, expanded, strict=True):
             more = len(related.get(row.id, [])) > top
             links[name] = ExpandedLink(
                 by_parent[row.id],
                 to_many=True,
                 count=counts.get(row.id, 0) if options.count else None,
-                next_link=next_link(self.base_url, expansion, row.id, top) if more else None,
+                next_link=link_of(row.id) if more else None,
             )
 
     async def _counts(self, expansion: Expansion, parent_ids: list[int]) -> dict[int, int]:
         counts: dict[int, int] = {}
-        everything = Expansion(
-            navigation=expansion.navigation,
-            source=expansion.source,
-            target=expansion.target,
-            options=QueryOptions(filter=expansion.options.filter, count=True),
-            select=None,
-            children=(),
-            nested=(),
-            where=expansion.where,
-        )
         for chunk in _chunks(parent_ids):
-            for row in await self.connection.execute(to_many_statement(everything, chunk, 0)):
+            statement = count_statement(expansion)
+            for row in await self.connection.execute(statement, {PARENT_IDS: list(chunk)}):
                 counts[row._mapping[PARENT]] = row._mapping[COUNT]
         return counts
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)]
-
-
-def _refuse_unserved(options: QueryOptions) -> None:
-    """400 for options that parse but are not applied yet, rather than a silent wrong answer."""
-    if options.result_format is not None:
-        raise BadQuery("$resultFormat=dataArray is not supported yet", token="$resultFormat")
 
 
 def _where(statement: Select[Any], condition: ColumnElement[bool]) -> Select[Any]:
