@@ -555,3 +555,68 @@ async def keep_alive_client(
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0) as client:
         yield client
+
+
+# ---------------------------------------------------------------------------- MQTT
+
+#: lines of deploy/mosquitto.conf that name the production host's listener, files and paths
+_MOSQUITTO_HOST_LINES = (
+    "listener",
+    "allow_anonymous",
+    "password_file",
+    "acl_file",
+    "persistence_location",
+)
+
+
+@contextmanager
+def mosquitto_served(config: Path, directory: Path) -> Iterator[int]:
+    """A private Mosquitto with `config` (the shipped one) on a free port, anonymous; its port.
+
+    The host-specific lines (listener, logins, paths) are replaced; the queueing limits that
+    make it keep QoS 1 messages for a slow subscriber stay as shipped.
+    """
+    import getpass  # here: only the MQTT benchmark needs it
+
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    kept = [
+        line
+        for line in config.read_text().splitlines()
+        if not line.strip().startswith(_MOSQUITTO_HOST_LINES)
+    ]
+    path = directory / "mosquitto.conf"
+    path.write_text(
+        "\n".join(
+            [
+                *kept,
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                f"persistence_location {directory}/",
+                # as root Mosquitto would switch to the user "mosquitto", who cannot write here
+                f"user {getpass.getuser()}",
+                f"log_dest file {directory}/mosquitto.log",
+                "",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        ["mosquitto", "-c", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                log = directory / "mosquitto.log"
+                raise RuntimeError(f"mosquitto exited: {log.read_text() if log.exists() else ''}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("mosquitto did not listen within 10 s") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -20,7 +20,7 @@ from cityhelix.db.migrate import upgrade_async
 from cityhelix.db.partitions import keep_partitions, maintain
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import api as hub_api
-from cityhelix.hub import api_aggregates
+from cityhelix.hub import api_aggregates, api_ingest
 from cityhelix.hub.errors import HubError
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt import start_mqtt
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(hub_api.router)
     app.include_router(api_aggregates.router)
+    app.include_router(api_ingest.router)
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, error: HubError) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -16,6 +17,7 @@ from cityhelix.auth.service import UserError, create_user, list_users, revoke_us
 from cityhelix.cli_transfer import export_app, import_app
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade
+from cityhelix.hub.broker_acl import AclError, mosquitto_acl
 from cityhelix.settings import get_settings
 
 app = typer.Typer(help="CityHelix smart-city platform.", no_args_is_help=True)
@@ -118,3 +120,20 @@ def users_revoke(name: str) -> None:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     console.print(f"revoked {name}")
+
+
+@users_app.command("mosquitto-acl")
+def users_mosquitto_acl(
+    file: Annotated[Path, typer.Argument(help="Where to write the ACL file.")],
+    hub_user: Annotated[
+        str, typer.Option(help="The broker user of the hub (in CITYHELIX_MQTT_URL).")
+    ] = "cityhelix",
+) -> None:
+    """Write a Mosquitto ACL file: each tenant publishes to its own Datastreams only."""
+    try:
+        text = _engine_call(lambda engine: mosquitto_acl(engine, hub_user))
+    except AclError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    file.write_text(text)
+    console.print(f"wrote {file}; reload Mosquitto (SIGHUP) to apply it", highlight=False)

@@ -6,19 +6,24 @@ processes, with output to files (a full pipe would stall a busy server), and sto
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 
+from tests.conftest import POSTGRES_ADMIN_DSN
 from tests.served import cli_env, free_port
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto.conf"
@@ -33,13 +38,19 @@ _HOST_SPECIFIC = (
 START_SECONDS = 60.0
 
 
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll `condition` until it holds; AssertionError naming `what` after `seconds`."""
+def wait_until(
+    condition: Callable[[], bool], seconds: float, what: str, *, every: float = 0.05
+) -> None:
+    """Poll `condition` until it holds; AssertionError naming `what` after `seconds`.
+
+    It is polled every `every` seconds: a condition that asks a busy server polls less
+    often, so as not to slow the server down.
+    """
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def _accepts(port: int) -> bool:
@@ -51,8 +62,18 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
-def mosquitto(directory: Path) -> Iterator[int]:
-    """A Mosquitto of our own with the shipped config, on a free port; its port."""
+def mosquitto(
+    directory: Path, *, users: Path | None = None, acl: Path | None = None
+) -> Iterator[int]:
+    """A Mosquitto of our own with the shipped config, on a free port; its port.
+
+    Anonymous, everyone may do anything, unless given a password file and an ACL file.
+    """
+    access = (
+        [f"password_file {users}", f"acl_file {acl}", "allow_anonymous false"]
+        if users is not None and acl is not None
+        else ["allow_anonymous true"]
+    )
     port = free_port()
     kept = [
         line
@@ -65,7 +86,7 @@ def mosquitto(directory: Path) -> Iterator[int]:
             [
                 *kept,
                 f"listener {port} 127.0.0.1",
-                "allow_anonymous true",
+                *access,
                 f"persistence_location {directory}/",
                 # as root Mosquitto would switch to the user "mosquitto", who cannot write here
                 f"user {getpass.getuser()}",
@@ -85,6 +106,36 @@ def mosquitto(directory: Path) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def _postgres_admin(statement: str) -> None:
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+def _run_admin(statement: str) -> None:
+    # on a loop of its own: the caller may be a test of the session's running loop
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _postgres_admin(statement)).result()
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """The URL of a PostgreSQL database of one test's own, dropped after it.
+
+    Hub processes write to it concurrently and are killed mid-transaction; the session's
+    shared database, emptied between in-process tests, is no place for that.
+    """
+    name = f"cityhelix_proc_{uuid.uuid4().hex[:10]}"
+    _run_admin(f'CREATE DATABASE "{name}"')
+    host_part = POSTGRES_ADMIN_DSN.removeprefix("postgresql://").rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{host_part}/{name}"
+    finally:
+        _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""`GET /api/hub/ingest`: the batched writer's counters and the MQTT bridge's, for operators.
+
+Back-pressure is invisible from outside until clients get 503s; this shows how full the queue
+is and was, how many batches and readings were written, and what MQTT accepted or refused.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from cityhelix.auth.deps import NotAuthenticated, principal_from_header
+from cityhelix.auth.principal import ANONYMOUS, Role
+from cityhelix.hub.api import error_response, json_response
+from cityhelix.hub.ingest import ObservationIngest
+from cityhelix.settings import Settings
+
+if TYPE_CHECKING:
+    # only its counters are read: the HTTP adapter does not import the MQTT adapter at run time
+    from cityhelix.hub.mqtt import MqttBridge
+
+router = APIRouter(tags=["Data hub ingest"])
+
+#: who watches the ingest: the operations centre, and analysts sizing the platform
+READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST})
+
+
+def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
+    if bridge is None:
+        return None
+    return {
+        "broker": bridge.link.description,
+        "client_id": bridge.client_id,
+        "accepted": bridge.accepted,
+        "refused": bridge.refused,
+        "failed": bridge.failed,
+    }
+
+
+@router.get(
+    "/api/hub/ingest",
+    summary="The ingest's queue, batches and MQTT counters of this process",
+    description=(
+        "Counters since this process started (each `cityhelix serve` process has its own). "
+        "`queued` readings wait for a batch now, `most_queued` is the peak; `overloaded` "
+        "counts HTTP readings answered 503 because the queue was full; `fallbacks` counts "
+        "batches the database refused and that were written again one reading at a time. "
+        "`mqtt` is null when MQTT is off. Readable by admin, operator and analyst."
+    ),
+)
+async def ingest_status(request: Request) -> Response:
+    try:
+        principal = await principal_from_header(
+            request.app.state.engine,
+            request.app.state.settings,
+            request.headers.get("authorization"),
+            write=False,
+        )
+    except NotAuthenticated as error:
+        return error_response(401, str(error))
+    if principal == ANONYMOUS:
+        return error_response(401, "this request needs 'Authorization: Bearer <token>'")
+    if principal.role not in READERS:
+        return error_response(
+            403, f"the role {principal.role.value} may not read the ingest's counters"
+        )
+    ingest: ObservationIngest = request.app.state.ingest
+    settings: Settings = request.app.state.settings
+    return json_response(
+        {
+            "queued": ingest.queued,
+            "most_queued": ingest.most_queued,
+            "batches": ingest.batches,
+            "readings": ingest.readings,
+            "overloaded": ingest.overloaded,
+            "fallbacks": ingest.fallbacks,
+            "queue_size": settings.ingest_queue_size,
+            "batch_size": settings.ingest_batch_size,
+            "batch_ms": settings.ingest_batch_ms,
+            "mqtt": _mqtt_counters(request.app.state.mqtt),
+        }
+    )
