@@ -52,6 +52,23 @@ def parse_time(text: object, field: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def quick_instant(text: object) -> datetime | None:
+    """`parse_time`'s answer for a plain well-formed instant, else None (and no error).
+
+    The DataArray fast path decodes thousands of times a request with this and sends
+    anything it declines through `parse_time`, which gives the error message.
+    """
+    if type(text) is not str or "/" in text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return None
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def parse_interval(text: object, field: str) -> tuple[datetime, datetime]:
     """An ISO 8601 interval `start/end` with start <= end."""
     if not isinstance(text, str) or text.count("/") != 1:
