@@ -208,6 +208,8 @@ class ObservationIngest:
         self._queue_size = queue_size
         self._streams: dict[tuple[str, int], tuple[_Stream, float]] = {}
         self._lookups: dict[tuple[str, int], asyncio.Future[_Stream | None]] = {}
+        self._wanted: list[tuple[str, int]] = []  # looked up by the next query
+        self._reads: set[asyncio.Future[None]] = set()
         self._writer: asyncio.Task[None] | None = None
         self._gathering: asyncio.Timeout | None = None
         self._closing = False
@@ -333,10 +335,15 @@ class ObservationIngest:
             return cached[0]
         lookup = self._lookups.get(key)
         if lookup is None:
-            # concurrent readings of one stream share one query
-            lookup = asyncio.ensure_future(self._read_stream(target))
+            # the streams asked for before the next query starts share it: readings spread
+            # over a thousand Datastreams must not cost a query each
+            lookup = loop.create_future()
             self._lookups[key] = lookup
-            lookup.add_done_callback(lambda _: self._lookups.pop(key, None))
+            self._wanted.append(key)
+            if len(self._wanted) == 1:
+                reading = asyncio.ensure_future(self._read_wanted())
+                self._reads.add(reading)
+                reading.add_done_callback(self._reads.discard)
         facts = await asyncio.shield(lookup)
         if facts is not None:
             if len(self._streams) >= _STREAM_FACTS_LIMIT:
@@ -344,28 +351,51 @@ class ObservationIngest:
             self._streams[key] = (facts, loop.time() + STREAM_FACTS_SECONDS)
         return facts
 
-    async def _read_stream(self, target: Target) -> _Stream | None:
-        table = datastreams if target.stream_type is DATASTREAM else multi_datastreams
-        located = exists().where(thing_locations.c.thing_id == table.c.thing_id)
-        columns: list[Any] = [things.c.owner_id, located]
-        multi = target.stream_type is MULTI_DATASTREAM
-        if multi:
-            links = multi_datastream_observed_properties.c
-            columns.append(
-                select(func.count())
-                .where(links.multi_datastream_id == target.stream_id)
-                .scalar_subquery()
-            )
-        query = (
-            select(*columns)
-            .select_from(table.join(things, things.c.id == table.c.thing_id))
-            .where(table.c.id == target.stream_id)
-        )
+    async def _read_wanted(self) -> None:
+        """Answer every stream lookup asked for until now, with one query per stream type."""
+        await asyncio.sleep(0)  # the readings that arrived with the first one ask too
+        keys, self._wanted = self._wanted, []
+        try:
+            found = await self._read_streams(keys)
+        except Exception as error:
+            # each reading waiting for it fails as its own lookup would have
+            for key in keys:
+                self._lookups.pop(key).set_exception(error)
+            return
+        except BaseException:
+            for key in keys:
+                self._lookups.pop(key).cancel()
+            raise
+        for key in keys:
+            self._lookups.pop(key).set_result(found.get(key))
+
+    async def _read_streams(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], _Stream]:
+        found: dict[tuple[str, int], _Stream] = {}
         async with self._engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        return _Stream(row[0], bool(row[1]), int(row[2]) if multi else None)
+            for stream_type in (DATASTREAM, MULTI_DATASTREAM):
+                ids = [stream_id for name, stream_id in keys if name == stream_type.name]
+                if not ids:
+                    continue
+                multi = stream_type is MULTI_DATASTREAM
+                table = multi_datastreams if multi else datastreams
+                located = exists().where(thing_locations.c.thing_id == table.c.thing_id)
+                columns: list[Any] = [table.c.id, things.c.owner_id, located]
+                if multi:
+                    links = multi_datastream_observed_properties.c
+                    columns.append(
+                        select(func.count())
+                        .where(links.multi_datastream_id == table.c.id)
+                        .scalar_subquery()
+                    )
+                query = (
+                    select(*columns)
+                    .select_from(table.join(things, things.c.id == table.c.thing_id))
+                    .where(table.c.id.in_(ids))
+                )
+                for row in await connection.execute(query):
+                    width = int(row[3]) if multi else None
+                    found[(stream_type.name, row[0])] = _Stream(row[1], bool(row[2]), width)
+        return found
 
     def _retry_after(self) -> int:
         """Seconds until the queue has room again, as far as recent batches tell."""

@@ -7,7 +7,7 @@ the audit records and the order of checks (path, then permission, then body).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,21 +61,26 @@ class Snapshot:
         return entity_json(self.entity_type, self._row, base_url, select=wanted)
 
 
-async def read_snapshot(
-    engine: AsyncEngine, entity_type: EntityType, entity_id: int
-) -> Snapshot | None:
-    """The entity as committed now, or None when it was deleted since."""
+async def read_snapshots(
+    engine: AsyncEngine, entity_type: EntityType, entity_ids: Sequence[int]
+) -> dict[int, Snapshot]:
+    """The entities as committed now, by id; one that was deleted since is missing.
+
+    One query for many ids: notifications of a batch of readings must not cost a round trip
+    each.
+    """
     table = table_of(entity_type)
     async with engine.connect() as connection:
-        row = (await connection.execute(select(table).where(table.c.id == entity_id))).first()
-    if row is None:
-        return None
-    links = {
-        navigation.name: getattr(row, navigation.source_fk)
-        for navigation in entity_type.navigations
-        if navigation.source_fk is not None and getattr(row, navigation.source_fk) is not None
-    }
-    return Snapshot(entity_type, entity_id, links, row)
+        rows = (await connection.execute(select(table).where(table.c.id.in_(entity_ids)))).all()
+    snapshots = {}
+    for row in rows:
+        links = {
+            navigation.name: getattr(row, navigation.source_fk)
+            for navigation in entity_type.navigations
+            if navigation.source_fk is not None and getattr(row, navigation.source_fk) is not None
+        }
+        snapshots[row.id] = Snapshot(entity_type, row.id, links, row)
+    return snapshots
 
 
 async def read(

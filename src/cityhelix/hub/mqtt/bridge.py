@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 INGEST_PRINCIPAL = Principal("mqtt-ingest", Role.OPERATOR)
 #: the longest wait between two attempts to reach a broker that went away
 MAX_RETRY_DELAY = 30.0
+#: creations written by their own transaction at once (DataArray messages, deep inserts):
+#: each holds a pooled connection, and a window of them queued in the pool starved the
+#: ingest's writer and the notifications of connections (and timed out)
+DIRECT_WRITES = 4
+#: committed changes announced together (each is published to 3 or 4 topics)
+ANNOUNCE_CHUNK = 50
 
 
 class MqttUnavailable(RuntimeError):
@@ -80,12 +86,15 @@ class MqttBridge:
         self._ingest = ingest
         self._owns_ingest = owns_ingest
         self._slots = asyncio.Semaphore(window)
+        self._direct_slots = asyncio.Semaphore(DIRECT_WRITES)
         self._max_body_bytes = max_body_bytes
         self._retry_delay = retry_delay
         self._client = link.new_client()
+        # aiomqtt warns past 10 publishes awaiting their PUBACK; a chunk has many by design
+        self._client.pending_calls_threshold = 5 * ANNOUNCE_CHUNK
         self._stack = AsyncExitStack()
         self._events: Subscription | None = None
-        self._pending: EntityEvent | None = None
+        self._pending: list[EntityEvent] = []
         self._reader: asyncio.Task[None] | None = None
         self._connection: asyncio.Task[None] | None = None
         self._creations: set[asyncio.Task[None]] = set()
@@ -228,9 +237,10 @@ class MqttBridge:
         request_path = f"mqtt:{topic}"
         if path is None:
             # the DataArray extension: many readings in one message, one transaction
-            answers = await service.create_observations(
-                self._engine, principal, body, request_path, self._bus
-            )
+            async with self._direct_slots:
+                answers = await service.create_observations(
+                    self._engine, principal, body, request_path, self._bus
+                )
             if refused := answers.count(None):
                 logger.warning(
                     "refused %d of %d rows of an MQTT CreateObservations by %s",
@@ -241,7 +251,8 @@ class MqttBridge:
             return
         target = plain_observation(path, body)
         if target is None:
-            await service.create(self._engine, principal, path, body, request_path, self._bus)
+            async with self._direct_slots:
+                await service.create(self._engine, principal, path, body, request_path, self._bus)
             return
         await self._ingest.submit(
             principal,
@@ -292,15 +303,26 @@ class MqttBridge:
             return
 
     async def _announce(self) -> None:
-        """Publish committed changes in commit order; one that fails to go out is retried."""
+        """Publish committed changes in commit order; a chunk that fails to go out is retried.
+
+        Changes go out a chunk at a time (what waited, up to `ANNOUNCE_CHUNK`): one snapshot
+        query per entity type of the chunk, and its publishes in flight together: one query
+        and one round trip per change kept the hub to about 20 changes a second (BENCHMARKS.md
+        section 3). Small chunks, since paho and aiomqtt scan all in-flight messages per
+        acknowledgement and per publish.
+        """
         assert self._events is not None
+        queue = self._events.queue
         while True:
-            if self._pending is None:
-                self._pending = await self._events.queue.get()
+            if not self._pending:
+                self._pending = [await queue.get()]
+                while len(self._pending) < ANNOUNCE_CHUNK and not queue.empty():
+                    self._pending.append(queue.get_nowait())
                 self._note_lost_events()
             messages = await self._notifications(self._pending)
             async with asyncio.TaskGroup() as group:
-                # all topics of one change go out together; the next change waits for them
+                # paho sends in the order of these calls (each task's first step): commit
+                # order; the next chunk waits for this one's acknowledgements
                 for topic, payload in messages:
                     group.create_task(
                         self._client.publish(
@@ -310,28 +332,50 @@ class MqttBridge:
                             properties=self._link.notification_properties,
                         )
                     )
-            self._pending = None
+            self._pending = []
 
-    async def _notifications(self, event: EntityEvent) -> list[tuple[str, bytes]]:
-        """(topic, payload) of every notification `event` calls for; none for a deletion."""
-        if event.action == "delete":
-            return []
-        entity_type = BY_NAME[event.entity_type]
-        try:
-            snapshot = await service.read_snapshot(self._engine, entity_type, event.id)
-            if snapshot is None:
-                return []  # deleted since; its deletion is not announced
-            topics = entity_topics(entity_type, event.id, snapshot.links)
-            document = orjson.dumps(snapshot.document(self._base_url))
-            messages = [(topic, document) for topic in topics]
-            for narrowed in select_topics(self._link.subscribed_filters(), topics):
-                payload = orjson.dumps(snapshot.document(self._base_url, narrowed.select))
-                messages.append((narrowed.topic, payload))
-        except Exception:
-            # the change is committed whatever happens here; losing its notification is
-            # logged with the traceback and the next change goes out as usual
-            logger.exception("cannot announce %s %s(%d)", event.action, entity_type.name, event.id)
-            return []
+    async def _notifications(self, events: list[EntityEvent]) -> list[tuple[str, bytes]]:
+        """(topic, payload) of every notification `events` call for, in their order.
+
+        None for a deletion, nor for an entity deleted since (its deletion is not announced).
+        """
+        wanted: dict[str, list[int]] = {}
+        for event in events:
+            if event.action != "delete":
+                wanted.setdefault(event.entity_type, []).append(event.id)
+        snapshots: dict[str, dict[int, service.Snapshot]] = {}
+        for type_name, ids in wanted.items():
+            try:
+                snapshots[type_name] = await service.read_snapshots(
+                    self._engine, BY_NAME[type_name], ids
+                )
+            except Exception:
+                # the changes are committed whatever happens here; losing their
+                # notifications is logged with the traceback and the rest go out as usual
+                logger.exception("cannot announce %d changes of %s", len(ids), type_name)
+        filters = tuple(self._link.subscribed_filters())
+        messages: list[tuple[str, bytes]] = []
+        for event in events:
+            snapshot = snapshots.get(event.entity_type, {}).get(event.id)
+            if event.action == "delete" or snapshot is None:
+                continue
+            try:
+                messages += self._messages_of(snapshot, filters)
+            except Exception:
+                logger.exception(
+                    "cannot announce %s %s(%d)", event.action, event.entity_type, event.id
+                )
+        return messages
+
+    def _messages_of(
+        self, snapshot: service.Snapshot, filters: tuple[str, ...]
+    ) -> list[tuple[str, bytes]]:
+        topics = entity_topics(snapshot.entity_type, snapshot.id, snapshot.links)
+        document = orjson.dumps(snapshot.document(self._base_url))
+        messages = [(topic, document) for topic in topics]
+        for narrowed in select_topics(filters, topics):
+            payload = orjson.dumps(snapshot.document(self._base_url, narrowed.select))
+            messages.append((narrowed.topic, payload))
         return messages
 
     def _note_lost_events(self) -> None:

@@ -31,6 +31,9 @@ SHARE_GROUP = "cityhelix"
 NOTIFICATION_MARK = ("cityhelix", "notification")
 #: QoS 1 requests the broker may have sent the hub and not yet had acknowledged
 DEFAULT_WINDOW = 2000
+#: the hub's QoS 1 notifications on their way to the broker at once (paho's default is 20:
+#: one round trip per 20 messages); the bridge publishes a chunk of changes together
+NOTIFICATIONS_IN_FLIGHT = 1000
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class EmbeddedLink:
             password=credentials.password,
             identifier=f"cityhelix-hub-{secrets.token_hex(6)}",
             protocol=aiomqtt.ProtocolVersion.V311,
+            max_inflight_messages=NOTIFICATIONS_IN_FLIGHT,
         )
 
     async def listen(self, client: aiomqtt.Client) -> None:
@@ -212,6 +216,7 @@ class ExternalLink:
             clean_start=not self._persistent,
             properties=connect,
             tls_context=ssl.create_default_context() if self._tls else None,
+            max_inflight_messages=NOTIFICATIONS_IN_FLIGHT,
         )
         # aiomqtt 2.5 acknowledges on receipt and has no option against it; its paho client
         # (2.x) has one: manual acknowledgements, sent by `_Acknowledgements` after commit
