@@ -31,7 +31,7 @@ from cityhelix.hub.model import (
 )
 from cityhelix.hub.query.path import ResourcePath, Step
 from cityhelix.hub.store.read import check_path_exists
-from cityhelix.hub.store.write import Writer, Written
+from cityhelix.hub.store.write import StreamRows, Writer, Written
 from cityhelix.hub.tables import (
     datastreams,
     multi_datastream_observed_properties,
@@ -165,13 +165,8 @@ class _Reading:
     feature: dict[str, Any] | None = None
 
     @property
-    def group(self) -> tuple[Principal, str, int, tuple[str, ...]]:
-        return (
-            self.principal,
-            self.target.stream_type.name,
-            self.target.stream_id,
-            self.components,
-        )
+    def stream(self) -> tuple[str, int]:
+        return self.target.stream_type.name, self.target.stream_id
 
 
 @dataclass
@@ -485,47 +480,55 @@ class ObservationIngest:
             await self._answer_alone(reading)
 
     async def _write_batch(self, readings: list[_Reading]) -> _Outcome:
-        """One transaction: the readings grouped by caller, stream and shape, bulk-inserted."""
-        groups: dict[tuple[Principal, str, int, tuple[str, ...]], list[_Reading]] = {}
+        """One transaction: the readings grouped by caller and shape, each group bulk-inserted
+        for all its streams at once (readings spread over a thousand Datastreams must cost a
+        few statements a batch, not a few a Datastream)."""
+        shapes: dict[tuple[Principal, tuple[str, ...]], dict[tuple[str, int], list[_Reading]]]
+        shapes = {}
         for reading in readings:
-            groups.setdefault(reading.group, []).append(reading)
+            streams = shapes.setdefault((reading.principal, reading.components), {})
+            streams.setdefault(reading.stream, []).append(reading)
         outcome = _Outcome([], [], [])
         audit: dict[tuple[Principal, str], list[tuple[str, int]]] = {}
         writers: dict[Principal, Writer] = {}
         async with self._engine.begin() as connection:
-            # streams in id order, so that concurrent batches lock their rows in one order
-            for key in sorted(groups, key=lambda k: (k[1], k[2], k[0].name, k[3])):
-                group = groups[key]
-                writer = writers.setdefault(key[0], Writer(connection, key[0]))
-                before = len(writer.written)
-                rows = []
-                for reading in group:
-                    row = list(reading.row)
-                    if reading.feature is not None:
-                        row[-1] = await writer.create(
-                            FEATURE_OF_INTEREST,
-                            reading.feature,
-                            nested=True,
-                            where=f"{OBSERVATION.name}/FeatureOfInterest",
+            for principal, components in sorted(shapes, key=lambda k: (k[0].name, k[1])):
+                streams = shapes[(principal, components)]
+                writer = writers.setdefault(principal, Writer(connection, principal))
+                # streams in id order, so that concurrent batches lock their rows in one order
+                groups = [streams[key] for key in sorted(streams)]
+                rows_of: list[StreamRows] = []
+                features_of: list[list[Written]] = []
+                for group in groups:
+                    before = len(writer.written)
+                    rows = []
+                    for reading in group:
+                        row = list(reading.row)
+                        if reading.feature is not None:
+                            row[-1] = await writer.create(
+                                FEATURE_OF_INTEREST,
+                                reading.feature,
+                                nested=True,
+                                where=f"{OBSERVATION.name}/FeatureOfInterest",
+                            )
+                        rows.append(row)
+                    target = group[0].target
+                    rows_of.append(StreamRows(target.stream_type, target.stream_id, rows))
+                    features_of.append(writer.written[before:])
+                answers = await writer.create_observation_rows(list(components), rows_of)
+                for group, features, answer in zip(groups, features_of, answers, strict=True):
+                    for reading, entity_id in zip(group, answer.ids, strict=True):
+                        if entity_id is None:
+                            outcome.refused.append(reading)
+                            continue
+                        outcome.ids.append((reading, entity_id))
+                        audit.setdefault((reading.principal, reading.request_path), []).append(
+                            (OBSERVATION.name, entity_id)
                         )
-                    rows.append(row)
-                target = group[0].target
-                ids = await writer.create_observations(
-                    target.stream_type, target.stream_id, list(key[3]), rows
-                )
-                for reading, entity_id in zip(group, ids, strict=True):
-                    if entity_id is None:
-                        outcome.refused.append(reading)
-                        continue
-                    outcome.ids.append((reading, entity_id))
-                    audit.setdefault((reading.principal, reading.request_path), []).append(
-                        (OBSERVATION.name, entity_id)
+                    first = group[0]
+                    audit.setdefault((first.principal, first.request_path), []).extend(
+                        (w.entity_type.name, w.id) for w in [*features, *answer.features]
                     )
-                made = [w for w in writer.written[before:] if w.entity_type is not OBSERVATION]
-                first = group[0]
-                audit.setdefault((first.principal, first.request_path), []).extend(
-                    (w.entity_type.name, w.id) for w in made
-                )
             for writer in writers.values():
                 await writer.finish()
             for (principal, request_path), entries in audit.items():

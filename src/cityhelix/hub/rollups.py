@@ -13,12 +13,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, delete, func, insert, literal, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
-from cityhelix.db.time_buckets import utc_bucket_start
+from cityhelix.db.time_buckets import span_parameters, span_rows, utc_bucket_start
 from cityhelix.hub.errors import BadRequest, NotFound
 from cityhelix.hub.rollup_tables import observation_rollups
 from cityhelix.hub.tables import datastreams, observations
@@ -43,6 +54,8 @@ MAX_BUCKETS = 100_000
 
 #: a (Datastream id, UTC minute start) bucket that a write changed
 MinuteKey = tuple[int, datetime]
+#: a Datastream id and a bucket-aligned [start, end) range of it that a rebuild covers
+Span = tuple[int, datetime, datetime]
 
 _rollup = observation_rollups.c
 
@@ -110,35 +123,48 @@ async def refresh(connection: AsyncConnection, minutes: Iterable[MinuteKey]) -> 
     """Rebuild every minute in `minutes`, then the hours and days that hold them.
 
     Runs inside the caller's transaction, after its writes: what is committed is rolled up.
+    The statements cover every touched Datastream at once (a DELETE and an INSERT ... SELECT
+    per level), so a batch of readings spread over a thousand Datastreams costs as many
+    round trips as a batch for one.
     """
-    by_stream: dict[int, set[datetime]] = {}
+    starts: dict[int, list[datetime]] = {}
     for stream_id, minute in minutes:  # already minute starts (see MinuteKey)
-        by_stream.setdefault(stream_id, set()).add(minute)
+        starts.setdefault(stream_id, []).append(minute)
+    if not starts:
+        return
+    await _lock_streams(connection, sorted(starts))
     levels = list(WIDTHS)
-    for stream_id in sorted(by_stream):
-        await _lock_stream(connection, stream_id)
-        starts = sorted(by_stream[stream_id])
-        for interval, coarser in zip(levels, [*levels[1:], None], strict=True):
-            due: set[datetime] = set()
-            for start, end in _spans(starts, interval):
-                await _rebuild(connection, stream_id, interval, start, end)
-                # every bucket of the span was rebuilt, so every coarser one holding it is due
+    for interval, coarser in zip(levels, [*levels[1:], None], strict=True):
+        spans: list[Span] = []
+        due: dict[int, list[datetime]] = {}
+        for stream_id in sorted(starts):
+            for start, end in _spans(sorted(set(starts[stream_id])), interval):
+                spans.append((stream_id, start, end))
+                # every bucket of the span is rebuilt, so every coarser one holding it is due
                 if coarser is not None:
                     bucket = bucket_start(start, coarser)
                     while bucket < end:
-                        due.add(bucket)
+                        due.setdefault(stream_id, []).append(bucket)
                         bucket += WIDTHS[coarser]
-            starts = sorted(due)
+        if spans:
+            await connection.execute(_CLEARED[interval], _span_parameters(spans))
+            await connection.execute(
+                _filled(connection.dialect, interval), span_parameters(connection.dialect, spans)
+            )
+        starts = due
 
 
-async def _lock_stream(connection: AsyncConnection, stream_id: int) -> None:
+async def _lock_streams(connection: AsyncConnection, stream_ids: Sequence[int]) -> None:
     # On PostgreSQL two transactions rebuilding one Datastream take turns, so a rebuild
     # always reads the rows the other committed; SQLite has one writer at a time anyway.
+    # The rows are locked in id order (the sort is below the lock in the plan), so two
+    # rebuilds of overlapping sets of Datastreams never wait for each other in a circle.
     # FOR NO KEY UPDATE, the lock an UPDATE takes: FOR UPDATE would also wait for the key
     # share locks that inserting Observations take, and two writers would deadlock.
     await connection.execute(
         select(datastreams.c.id)
-        .where(datastreams.c.id == stream_id)
+        .where(datastreams.c.id.in_(stream_ids))
+        .order_by(datastreams.c.id)
         .with_for_update(key_share=True)
     )
 
@@ -157,40 +183,62 @@ def _spans(starts: Sequence[datetime], interval: str) -> list[tuple[datetime, da
     return spans
 
 
-async def _rebuild(
-    connection: AsyncConnection, stream_id: int, interval: str, start: datetime, end: datetime
-) -> None:
-    for statement in _rebuild_statements(stream_id, interval, start, end):
-        await connection.execute(statement)
-
-
-def _rebuild_statements(
-    stream_id: int, interval: str, start: datetime, end: datetime
-) -> tuple[Executable, Executable]:
-    """Recompute one Datastream's `interval` buckets in [start, end) from the finer level.
-
-    The database aggregates (a DELETE of the range, then one INSERT ... SELECT ... GROUP
-    BY), so the rows never travel to Python: a 10,000-row write costs a range scan, not
-    10,000 rows read back and folded one by one.
-    """
-    cleared = delete(observation_rollups).where(
-        _rollup.datastream_id == stream_id,
+def _cleared(interval: str) -> Executable:
+    """Empty the `interval` buckets of one span: run once per span in one executemany (on
+    PostgreSQL one round trip), each an index range of the primary key."""
+    return delete(observation_rollups).where(
+        _rollup.datastream_id == bindparam("span_stream"),
         _rollup.interval == interval,
-        _rollup.bucket_start >= start,
-        _rollup.bucket_start < end,
+        _rollup.bucket_start >= bindparam("span_start", type_=_rollup.bucket_start.type),
+        _rollup.bucket_start < bindparam("span_end", type_=_rollup.bucket_start.type),
     )
-    parts = _finer_parts(stream_id, interval, start, end).subquery("parts")
+
+
+_CLEARED = {interval: _cleared(interval) for interval in WIDTHS}
+
+
+def _span_parameters(spans: Sequence[Span]) -> list[dict[str, Any]]:
+    return [
+        {"span_stream": stream_id, "span_start": start, "span_end": end}
+        for stream_id, start, end in spans
+    ]
+
+
+#: the rebuild INSERTs, by backend and interval: built once, so compiled once
+_FILLED: dict[tuple[str, str], Executable] = {}
+
+
+def _filled(dialect: Dialect, interval: str) -> Executable:
+    """Recompute the `interval` buckets of each span bound by `span_parameters` from the
+    finer level, once `_cleared` emptied them; the spans are bucket-aligned and disjoint.
+
+    The database aggregates (one INSERT ... SELECT ... GROUP BY), so the rows never travel
+    to Python: a 10,000-row write costs a range scan, not 10,000 rows read back and folded
+    one by one. The spans are joined as rows (`span_rows`), so the statement is the same
+    for one span or thousands: built once per backend and interval, compiled once.
+    """
+    key = (dialect.name, interval)
+    if key not in _FILLED:
+        _FILLED[key] = _filled_statement(dialect, interval)
+    return _FILLED[key]
+
+
+def _filled_statement(dialect: Dialect, interval: str) -> Executable:
+    parts = _finer_parts(interval, span_rows(dialect)).subquery("parts")
     bucket = utc_bucket_start(interval, parts.c.time)
     # rank 1 is the bucket's last part: greatest time, then greatest id (for the raw rows)
     ranked = select(
         bucket.label("bucket"),
         parts,
         func.row_number()
-        .over(partition_by=bucket, order_by=(parts.c.last_time.desc(), parts.c.tie.desc()))
+        .over(
+            partition_by=(parts.c.stream, bucket),
+            order_by=(parts.c.last_time.desc(), parts.c.tie.desc()),
+        )
         .label("rank"),
     ).subquery("ranked")
     built = select(
-        literal(stream_id, _rollup.datastream_id.type),
+        ranked.c.stream,
         literal(interval, _rollup.interval.type),
         ranked.c.bucket,
         func.sum(ranked.c.size),
@@ -199,49 +247,66 @@ def _rebuild_statements(
         func.sum(ranked.c.total),
         func.max(case((ranked.c.rank == 1, ranked.c.last))),
         func.max(ranked.c.last_time),
-    ).group_by(ranked.c.bucket)
-    filled = insert(observation_rollups).from_select(
+    ).group_by(ranked.c.stream, ranked.c.bucket)
+    return insert(observation_rollups).from_select(
         [column.name for column in observation_rollups.columns], built
     )
-    return cleared, filled
 
 
-def _finer_parts(stream_id: int, interval: str, start: datetime, end: datetime) -> Select[Any]:
-    """What [start, end) is built from, one row a part: the raw numeric rows for minutes (a
-    range scan of `ix_observations_datastream_time`), the finer rollups for hours and days."""
+def _finer_parts(interval: str, spans: Subquery) -> Select[Any]:
+    """What the spans are built from, one row a part: the raw numeric rows for minutes (range
+    scans of `ix_observations_datastream_time`), the finer rollups for hours and days."""
     if interval == MINUTE:
         time = observations.c.phenomenon_time_start
         value = observations.c.result_number
-        return select(
-            time.label("time"),
-            literal(1).label("size"),
-            value.label("minimum"),
-            value.label("maximum"),
-            value.label("total"),
-            value.label("last"),
-            time.label("last_time"),
-            observations.c.id.label("tie"),
-        ).where(
-            observations.c.datastream_id == stream_id,
-            time >= start,
-            time < end,
-            value.is_not(None),
+        return (
+            select(
+                observations.c.datastream_id.label("stream"),
+                time.label("time"),
+                literal(1).label("size"),
+                value.label("minimum"),
+                value.label("maximum"),
+                value.label("total"),
+                value.label("last"),
+                time.label("last_time"),
+                observations.c.id.label("tie"),
+            )
+            .select_from(
+                spans.join(
+                    observations,
+                    and_(
+                        observations.c.datastream_id == spans.c.stream_id,
+                        time >= spans.c.span_start,
+                        time < spans.c.span_end,
+                    ),
+                )
+            )
+            .where(value.is_not(None))
         )
     finer = MINUTE if interval == HOUR else HOUR
-    return select(
-        _rollup.bucket_start.label("time"),
-        _rollup["count"].label("size"),
-        _rollup["min"].label("minimum"),
-        _rollup["max"].label("maximum"),
-        _rollup["sum"].label("total"),
-        _rollup["last"].label("last"),
-        _rollup.last_time.label("last_time"),
-        _rollup.bucket_start.label("tie"),
-    ).where(
-        _rollup.datastream_id == stream_id,
-        _rollup.interval == finer,
-        _rollup.bucket_start >= start,
-        _rollup.bucket_start < end,
+    return (
+        select(
+            _rollup.datastream_id.label("stream"),
+            _rollup.bucket_start.label("time"),
+            _rollup["count"].label("size"),
+            _rollup["min"].label("minimum"),
+            _rollup["max"].label("maximum"),
+            _rollup["sum"].label("total"),
+            _rollup["last"].label("last"),
+            _rollup.last_time.label("last_time"),
+            _rollup.bucket_start.label("tie"),
+        )
+        .select_from(
+            spans.join(
+                observation_rollups,
+                and_(
+                    _rollup.datastream_id == spans.c.stream_id,
+                    _rollup.bucket_start >= spans.c.span_start,
+                    _rollup.bucket_start < spans.c.span_end,
+                ),
+            )
+        )
+        .where(_rollup.interval == finer)
     )
 
 
@@ -267,8 +332,11 @@ def backfill_sync(connection: Connection, stream_id: int) -> None:
         start = bucket_start(first, interval)
         while start <= last:
             end = bucket_start(start + _SPAN_LIMIT[interval], interval)
-            for statement in _rebuild_statements(stream_id, interval, start, end):
-                connection.execute(statement)
+            spans = [(stream_id, start, end)]
+            connection.execute(_CLEARED[interval], _span_parameters(spans))
+            connection.execute(
+                _filled(connection.dialect, interval), span_parameters(connection.dialect, spans)
+            )
             start = end
 
 

@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import JSON, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import JSON, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.auth.principal import Principal
@@ -53,6 +53,21 @@ from cityhelix.hub.values import geometry_columns, quick_instant, result_columns
 
 #: catalogue entities a tenant may create only inside a deep insert under its own Thing
 _SHARED_CATALOGUE = frozenset({"Sensor", "ObservedProperty", "FeatureOfInterest"})
+
+
+class StreamRows(NamedTuple):
+    """The DataArray rows of one stream, for `Writer.create_observation_rows`."""
+
+    stream_type: EntityType
+    stream_id: int
+    rows: list[Any]
+
+
+class StreamWritten(NamedTuple):
+    """What `Writer.create_observation_rows` did with one stream's rows."""
+
+    ids: list[int | None]  # per row: the new Observation's id, None for a refused row
+    features: list[Written]  # the FeatureOfInterest generated for the stream, if new
 
 
 class Written(NamedTuple):
@@ -328,65 +343,182 @@ class Writer:
         The rows that pass are written with one multi-row INSERT, so a request of
         10,000 readings costs a few statements, not 10,000 round trips.
         """
-        where = f"CreateObservations/{stream_type.name}"
-        fk = "datastream_id" if stream_type is DATASTREAM else "multi_datastream_id"
-        await self._existing_id(stream_type, stream_id, where)
-        base: dict[str, Any] = {fk: stream_id}
-        await self._check_create_allowed(OBSERVATION, base, {}, nested=False)
+        (written,) = await self.create_observation_rows(
+            components, [StreamRows(stream_type, stream_id, rows)]
+        )
+        return written.ids
+
+    async def create_observation_rows(
+        self, components: list[str], groups: list[StreamRows]
+    ) -> list[StreamWritten]:
+        """Insert DataArray rows of one shape for many streams; an answer per group, in order.
+
+        `create_observations` for many streams at once: the streams are checked, their
+        generated FeaturesOfInterest found and every valid row inserted with one statement
+        each, so readings spread over a thousand Datastreams cost what readings of one do.
+        """
+        checked: dict[str, set[int]] = {}
+        for group in groups:
+            checked.setdefault(group.stream_type.name, set()).add(group.stream_id)
+        widths: dict[int, int] = {}
+        for type_name, stream_ids in checked.items():
+            stream_type = BY_NAME[type_name]
+            await self._check_streams_writable(stream_type, stream_ids)
+            if stream_type is MULTI_DATASTREAM:
+                widths = await self._multi_widths(stream_ids)
         foi_index = _component_index(components)
-        width = None
-        if stream_type is MULTI_DATASTREAM:
-            width = await self.connection.scalar(
-                select(func.count()).where(
-                    multi_datastream_observed_properties.c.multi_datastream_id == stream_id
-                )
-            )
-        quick = None if width is not None else _quick_decoder(components, base, self.now)
-        valid: list[dict[str, Any]] = []
-        positions: list[int] = []
-        for position, row in enumerate(rows):
-            columns = quick(row) if quick is not None else None
-            try:
-                if columns is None:
-                    columns = base | self._data_array_row(components, row, foi_index, where)
-                if width is not None and (
-                    not isinstance(columns.get("result_json"), list)
-                    or len(columns["result_json"]) != width
-                ):
-                    raise BadRequest(f"{where}: result must be an array of {width} values")
-                if foi_index is not None:
-                    columns["feature_of_interest_id"] = await self._existing_id(
-                        FEATURE_OF_INTEREST, row[foi_index], f"{where} row {position}"
-                    )
-            except BadRequest:
-                continue
-            valid.append(columns)
-            positions.append(position)
-        results: list[int | None] = [None] * len(rows)
-        if not valid:
-            return results
+        answers: list[StreamWritten] = []
+        valid_of: list[list[dict[str, Any]]] = []
+        positions_of: list[list[int]] = []
+        for group in groups:
+            where = f"CreateObservations/{group.stream_type.name}"
+            fk = "datastream_id" if group.stream_type is DATASTREAM else "multi_datastream_id"
+            base: dict[str, Any] = {fk: group.stream_id}
+            width = None
+            if group.stream_type is MULTI_DATASTREAM:
+                width = widths.get(group.stream_id, 0)
+            quick = None if width is not None else _quick_decoder(components, base, self.now)
+            valid: list[dict[str, Any]] = []
+            positions: list[int] = []
+            for position, row in enumerate(group.rows):
+                columns = quick(row) if quick is not None else None
+                try:
+                    if columns is None:
+                        columns = base | self._data_array_row(components, row, foi_index, where)
+                    if width is not None and (
+                        not isinstance(columns.get("result_json"), list)
+                        or len(columns["result_json"]) != width
+                    ):
+                        raise BadRequest(f"{where}: result must be an array of {width} values")
+                    if foi_index is not None:
+                        columns["feature_of_interest_id"] = await self._existing_id(
+                            FEATURE_OF_INTEREST, row[foi_index], f"{where} row {position}"
+                        )
+                except BadRequest:
+                    continue
+                valid.append(columns)
+                positions.append(position)
+            answers.append(StreamWritten([None] * len(group.rows), []))
+            valid_of.append(valid)
+            positions_of.append(positions)
         if foi_index is None:
-            feature = await self._generated_feature(dict(base), where)
-            for columns in valid:
-                columns["feature_of_interest_id"] = feature
-        keys = _union_keys(valid)
-        for columns in valid:
+            await self._generated_features(groups, valid_of, answers)
+        every = [columns for valid in valid_of for columns in valid]
+        if not every:
+            return answers
+        keys = _union_keys(every)
+        for columns in every:
             if len(columns) != len(keys):
                 for key in keys:
                     columns.setdefault(key, None)
         if self.connection.dialect.name == "postgresql":
-            ids = await self._copy_observations(valid, sorted(keys))
+            ids = await self._copy_observations(every, sorted(keys))
         else:
             inserted = await self.connection.execute(
                 insert(observations).returning(observations.c.id, sort_by_parameter_order=True),
-                valid,
+                every,
             )
             ids = [entity_id for (entity_id,) in inserted.all()]
-        for position, entity_id in zip(positions, ids, strict=True):
-            results[position] = entity_id
         self.written.extend(Written(OBSERVATION, entity_id, "create") for entity_id in ids)
-        self._note_stream_rows((table_of(stream_type).name, stream_id), valid)
-        return results
+        new_ids = iter(ids)  # in the order of `every`: group by group
+        for group, valid, positions, answer in zip(
+            groups, valid_of, positions_of, answers, strict=True
+        ):
+            if not valid:
+                continue
+            for position in positions:
+                answer.ids[position] = next(new_ids)
+            self._note_stream_rows((table_of(group.stream_type).name, group.stream_id), valid)
+        return answers
+
+    async def _check_streams_writable(self, stream_type: EntityType, stream_ids: set[int]) -> None:
+        """`_existing_id` and `_check_create_allowed` of an Observation, for many streams of
+        one type with one query."""
+        where = f"CreateObservations/{stream_type.name}"
+        table = table_of(stream_type)
+        rows = await self.connection.execute(
+            select(table.c.id, table.c.thing_id, things.c.owner_id)
+            .join(things, things.c.id == table.c.thing_id)
+            .where(table.c.id.in_(sorted(stream_ids)))
+        )
+        found: dict[int, int] = {}
+        for stream_id, thing_id, owner_id in rows:
+            found[stream_id] = thing_id
+            self._thing_owners.setdefault(thing_id, owner_id)
+        for stream_id in sorted(stream_ids - found.keys()):
+            raise BadRequest(
+                f"{where}: links to {stream_type.name} {stream_id}, which does not exist",
+                field=where,
+            )
+        self._known.update((stream_type.table, stream_id) for stream_id in found)
+        if self.principal.writes_all_of_hub:
+            return
+        if not self.principal.is_tenant:
+            raise Forbidden(
+                f"the role {self.principal.role.value!r} may not write SensorThings data"
+            )
+        for stream_id in sorted(found):
+            await self._check_thing_owned(found[stream_id])
+
+    async def _multi_widths(self, stream_ids: set[int]) -> dict[int, int]:
+        """The number of ObservedProperties of each MultiDatastream, with one query."""
+        links = multi_datastream_observed_properties.c
+        rows = await self.connection.execute(
+            select(links.multi_datastream_id, func.count())
+            .where(links.multi_datastream_id.in_(sorted(stream_ids)))
+            .group_by(links.multi_datastream_id)
+        )
+        return {stream_id: width for stream_id, width in rows}
+
+    async def _generated_features(
+        self,
+        groups: list[StreamRows],
+        valid_of: list[list[dict[str, Any]]],
+        answers: list[StreamWritten],
+    ) -> None:
+        """Link the valid rows of each group to its stream's generated FeatureOfInterest.
+
+        The Locations and the features already made from them are read for all streams
+        at once; `_generated_feature` then finds them cached and only creates what is new.
+        """
+        wanted: dict[str, set[int]] = {}
+        for group, valid in zip(groups, valid_of, strict=True):
+            key = (table_of(group.stream_type).name, group.stream_id)
+            if valid and key not in self._feature_by_datastream:
+                wanted.setdefault(key[0], set()).add(group.stream_id)
+        for table_name, stream_ids in wanted.items():
+            await self._read_generated_features(BY_TABLE[table_name], stream_ids)
+        for group, valid, answer in zip(groups, valid_of, answers, strict=True):
+            if not valid:
+                continue
+            where = f"CreateObservations/{group.stream_type.name}"
+            fk = "datastream_id" if group.stream_type is DATASTREAM else "multi_datastream_id"
+            before = len(self.written)
+            feature = await self._generated_feature({fk: group.stream_id}, where)
+            answer.features.extend(self.written[before:])
+            for columns in valid:
+                columns["feature_of_interest_id"] = feature
+
+    async def _read_generated_features(self, stream_table: Any, stream_ids: set[int]) -> None:
+        """Cache the generated FeatureOfInterest of the streams whose Location has one."""
+        first_location = (
+            select(stream_table.c.id.label("stream_id"), func.min(locations.c.id).label("id"))
+            .join(thing_locations, thing_locations.c.thing_id == stream_table.c.thing_id)
+            .join(locations, locations.c.id == thing_locations.c.location_id)
+            .where(stream_table.c.id.in_(sorted(stream_ids)))
+            .group_by(stream_table.c.id)
+            .subquery("first_location")
+        )
+        rows = await self.connection.execute(
+            select(first_location.c.stream_id, func.min(features_of_interest.c.id))
+            .join(
+                features_of_interest,
+                features_of_interest.c.location_id == first_location.c.id,
+            )
+            .group_by(first_location.c.stream_id)
+        )
+        for stream_id, feature_id in rows:
+            self._feature_by_datastream[(stream_table.name, stream_id)] = feature_id
 
     async def _copy_observations(self, rows: list[dict[str, Any]], keys: list[str]) -> list[int]:
         """Write validated Observation rows (each holding every one of `keys`) by COPY in
@@ -578,18 +710,36 @@ class Writer:
             span[3] = max(span[3], last_result) if span[3] else last_result
 
     async def finish(self) -> None:
-        """Fold the Observations written into their Datastreams' derived time ranges."""
-        for (table_name, stream_id), (start, end, r_start, r_end) in self._stream_times.items():
+        """Fold the Observations written into their Datastreams' derived time ranges.
+
+        One UPDATE for all streams of a table, run once per stream (executemany: one round
+        trip), in id order: concurrent writers lock the stream rows in the same order.
+        """
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for (table_name, stream_id), (start, end, r_start, r_end) in sorted(
+            self._stream_times.items()
+        ):
+            by_table.setdefault(table_name, []).append(
+                {
+                    "stream": stream_id,
+                    "start": start,
+                    "end": end,
+                    "first_result": r_start,
+                    "last_result": r_end,
+                }
+            )
+        for table_name, folds in by_table.items():
             table = BY_TABLE[table_name]
-            values: dict[str, Any] = {
-                "phenomenon_time_start": _least(table.c.phenomenon_time_start, start),
-                "phenomenon_time_end": _greatest(table.c.phenomenon_time_end, end),
-            }
-            if r_start is not None:
-                values["result_time_start"] = _least(table.c.result_time_start, r_start)
-                values["result_time_end"] = _greatest(table.c.result_time_end, r_end)
             await self.connection.execute(
-                update(table).where(table.c.id == stream_id).values(values)
+                update(table)
+                .where(table.c.id == bindparam("stream"))
+                .values(
+                    phenomenon_time_start=_least(table.c.phenomenon_time_start, "start"),
+                    phenomenon_time_end=_greatest(table.c.phenomenon_time_end, "end"),
+                    result_time_start=_least(table.c.result_time_start, "first_result"),
+                    result_time_end=_greatest(table.c.result_time_end, "last_result"),
+                ),
+                folds,
             )
         self._stream_times.clear()
         await self._refresh_rollups()  # rollups: in this transaction, before the commit
@@ -1024,15 +1174,19 @@ def _back_link(navigation: Navigation, target: EntityType) -> Navigation:
     raise AssertionError(f"no inverse of {navigation.name}")  # pragma: no cover
 
 
-def _least(column: Any, value: datetime | None) -> Any:
+def _least(column: Any, name: str) -> Any:
+    """`column`, or the bound time `name` when that is earlier; a NULL `name` keeps it."""
+    value = bindparam(name, type_=column.type)
     return case(
-        (or_(column.is_(None), column > literal(value, column.type)), literal(value, column.type)),
+        (and_(value.is_not(None), or_(column.is_(None), column > value)), value),
         else_=column,
     )
 
 
-def _greatest(column: Any, value: datetime | None) -> Any:
+def _greatest(column: Any, name: str) -> Any:
+    """`column`, or the bound time `name` when that is later; a NULL `name` keeps it."""
+    value = bindparam(name, type_=column.type)
     return case(
-        (or_(column.is_(None), column < literal(value, column.type)), literal(value, column.type)),
+        (and_(value.is_not(None), or_(column.is_(None), column < value)), value),
         else_=column,
     )
