@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -88,6 +89,26 @@ async def authenticate(
     return Principal(row.name, Role(row.role), row.id)
 
 
+def audit_rows(
+    principal: Principal, method: str, path: str, entries: Sequence[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """The audit rows of one write request: one per entity written, or one saying none."""
+    now = datetime.now(UTC)
+    base = {"at": now, "user_name": principal.name, "method": method, "path": path}
+    if not entries:
+        return [{**base, "entity_type": None, "entity_id": None}]
+    return [
+        {**base, "entity_type": entity_type, "entity_id": entity_id}
+        for entity_type, entity_id in entries
+    ]
+
+
+async def record_writes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Audit many write requests at once, inside their transaction (`audit_rows` each)."""
+    if rows:
+        await connection.execute(insert(audit_log), list(rows))
+
+
 async def record_write(
     connection: AsyncConnection,
     principal: Principal,
@@ -96,25 +117,4 @@ async def record_write(
     entries: Sequence[tuple[str, int]],
 ) -> None:
     """Audit one write request inside its own transaction: who, when, what."""
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "at": now,
-            "user_name": principal.name,
-            "method": method,
-            "path": path,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-        }
-        for entity_type, entity_id in entries
-    ] or [
-        {
-            "at": now,
-            "user_name": principal.name,
-            "method": method,
-            "path": path,
-            "entity_type": None,
-            "entity_id": None,
-        }
-    ]
-    await connection.execute(insert(audit_log), rows)
+    await record_writes(connection, audit_rows(principal, method, path, entries))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import ANONYMOUS, Principal
-from cityhelix.auth.service import record_write
+from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import Conflict, HubError, Overloaded
 from cityhelix.hub.model import (
@@ -531,8 +531,16 @@ class ObservationIngest:
                     )
             for writer in writers.values():
                 await writer.finish()
-            for (principal, request_path), entries in audit.items():
-                await record_write(connection, principal, "POST", request_path, entries)
+            # one statement for the batch: an MQTT request path names its Datastream, so
+            # one per path would cost a round trip per Datastream again
+            await record_writes(
+                connection,
+                [
+                    row
+                    for (principal, request_path), entries in audit.items()
+                    for row in audit_rows(principal, "POST", request_path, entries)
+                ],
+            )
         outcome.written = [w for writer in writers.values() for w in writer.written]
         return outcome
 
