@@ -18,6 +18,7 @@ from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import service
+from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.errors import BadRequest, HubError, Overloaded
 from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import ENTITY_TYPES, OBSERVATION, EntityType
@@ -132,12 +133,7 @@ async def _principal(request: Request, *, write: bool) -> Principal:
 
 def parse_body(raw: bytes) -> object:
     """The JSON body of a write; 400 naming the problem when it is empty or malformed."""
-    if not raw.strip():
-        raise BadRequest("the request needs a JSON body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"malformed JSON body: {error}") from None
+    return parse_json_body(raw)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.errors import BadRequest
 
 
@@ -66,10 +67,7 @@ def _request(part: Message, fallback_id: str, group: str | None) -> dict[str, An
     if group is not None:
         request["atomicityGroup"] = group
     if body.strip():
-        try:
-            request["body"] = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            raise BadRequest(f"batch part {request['id']}: malformed JSON body: {error}") from None
+        request["body"] = parse_json_body(body, f"batch part {request['id']}")
     return request
 
 

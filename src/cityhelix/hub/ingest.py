@@ -28,6 +28,7 @@ from cityhelix.hub.model import (
     MULTI_DATASTREAM,
     OBSERVATION,
     EntityType,
+    is_entity_id,
 )
 from cityhelix.hub.query.path import ResourcePath, Step
 from cityhelix.hub.store.read import check_path_exists
@@ -65,10 +66,6 @@ class Target:
     from_path: bool
 
 
-def _is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _plain_feature(value: object) -> bool:
     """No FeatureOfInterest, one linked by id, or a new one without links of its own."""
     if value is None:
@@ -76,7 +73,7 @@ def _plain_feature(value: object) -> bool:
     if not isinstance(value, dict):
         return False
     if "@iot.id" in value:
-        return _is_id(value["@iot.id"])
+        return is_entity_id(value["@iot.id"])
     return not any(FEATURE_OF_INTEREST.find_navigation(key) for key in value)
 
 
@@ -111,7 +108,7 @@ def plain_observation(path: ResourcePath, body: object) -> Target | None:
         if len(links) != 1:
             return None
         link = body[links[0]]
-        if not isinstance(link, dict) or not _is_id(link.get("@iot.id")):
+        if not isinstance(link, dict) or not is_entity_id(link.get("@iot.id")):
             return None
         stream_type = DATASTREAM if links[0] == DATASTREAM.name else MULTI_DATASTREAM
         return Target(stream_type, int(link["@iot.id"]), from_path=False)

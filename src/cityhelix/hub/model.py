@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeGuard
+
+#: ids are 64-bit integers in both databases; a larger one names nothing (and must not
+#: reach a driver, which would fail on it rather than find nothing)
+MAX_ID = 2**63 - 1
+
+
+def is_entity_id(value: object) -> TypeGuard[int]:
+    """`value` could be the id of a stored entity: a positive 64-bit integer, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 class Kind(Enum):

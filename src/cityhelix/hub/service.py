@@ -21,7 +21,7 @@ from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
 from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import BadRequest, Conflict
-from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType
+from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.expression import SelectItem
 from cityhelix.hub.query.options import QueryOptions
@@ -217,8 +217,11 @@ def _data_array_group(index: int, group: object) -> tuple[EntityType, int, list[
         )
     link = group[links[0]]
     stream_id = link.get("@iot.id") if isinstance(link, dict) else None
-    if isinstance(stream_id, bool) or not isinstance(stream_id, int):
-        raise BadRequest(f'{where}/{links[0]}: expected {{"@iot.id": <integer>}}', field=links[0])
+    if not is_entity_id(stream_id):
+        raise BadRequest(
+            f'{where}/{links[0]}: expected {{"@iot.id": <a positive 64-bit integer>}}',
+            field=links[0],
+        )
     components, rows = group.get("components"), group.get("dataArray")
     if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
         raise BadRequest(f"{where}/components: expected an array of names", field="components")

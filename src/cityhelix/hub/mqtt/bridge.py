@@ -19,6 +19,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.events.broker import Publication, start_embedded_broker
 from cityhelix.events.bus import EntityEvent, EventBus, Subscription
 from cityhelix.hub import service
+from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.errors import BadRequest, HubError
 from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import BY_NAME
@@ -230,10 +231,7 @@ class MqttBridge:
         path = None if data_array else creation_path(topic)
         if len(publication.payload) > self._max_body_bytes:
             raise BadRequest(f"the body is larger than {self._max_body_bytes} bytes")
-        try:
-            body = orjson.loads(publication.payload)
-        except orjson.JSONDecodeError as error:
-            raise BadRequest(f"malformed JSON body: {error}") from None
+        body = parse_json_body(publication.payload)
         request_path = f"mqtt:{topic}"
         if path is None:
             # the DataArray extension: many readings in one message, one transaction

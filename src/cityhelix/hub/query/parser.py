@@ -229,7 +229,16 @@ class _Lexer:
                 parts.append("'")
                 start = close + 2
                 continue
-            return "".join(parts), close + 1
+            value = "".join(parts)
+            if "\x00" in value:
+                # PostgreSQL text cannot hold it, so no stored string could ever match it
+                raise BadQuery(
+                    f"{self.where}: string literal at position {pos} holds the NUL character, "
+                    "expected text without it",
+                    token=text[pos : close + 1],
+                    position=pos,
+                )
+            return value, close + 1
 
     def _glued(self, end: int, start: int, what: str, expected: str) -> None:
         if _GLUED.match(self.text, end):

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from cityhelix.hub.errors import BadRequest, NotFound
-from cityhelix.hub.model import BY_NAME, BY_SET, EntityType, Navigation, Property
+from cityhelix.hub.model import BY_NAME, BY_SET, EntityType, Navigation, Property, is_entity_id
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z@.$][A-Za-z0-9_@.]*)(?:\((?P<key>[^()]*)\))?$")
 
@@ -55,7 +55,7 @@ def _entity_id(raw: str, segment: str) -> int:
         value = int(raw)
     except ValueError:
         raise NotFound(f"no entity with id {raw!r} in {segment!r}: ids are integers") from None
-    if value < 1:
+    if not is_entity_id(value):
         raise NotFound(f"no entity with id {value} in {segment!r}")
     return value
 

@@ -33,6 +33,7 @@ from cityhelix.hub.model import (
     THING,
     EntityType,
     Navigation,
+    is_entity_id,
 )
 from cityhelix.hub.query.compile import table_of
 from cityhelix.hub.tables import (
@@ -976,7 +977,9 @@ class Writer:
         if key in self._known:
             return raw
         table = table_of(entity_type)
-        found = await self.connection.scalar(select(table.c.id).where(table.c.id == raw))
+        found = None
+        if is_entity_id(raw):
+            found = await self.connection.scalar(select(table.c.id).where(table.c.id == raw))
         if found is None:
             if where == f"{entity_type.name}({raw})":
                 raise NotFound(f"no {entity_type.name} with id {raw}")

@@ -1,0 +1,49 @@
+"""JSON bodies of writes, whichever way they came (HTTP, a $batch part, MQTT).
+
+One parser so that every door refuses the same things the same way: an empty or malformed
+body, and strings holding the NUL character, which JSON allows (`\\u0000`) but PostgreSQL
+cannot store in text or jsonb: it would fail the write with a 500 instead of a 400.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from cityhelix.hub.errors import BadRequest
+
+
+def parse_json_body(raw: bytes | str, where: str = "") -> object:
+    """The parsed body; BadRequest naming the problem (prefixed by `where`) otherwise."""
+    prefix = f"{where}: " if where else ""
+    if not raw.strip():
+        raise BadRequest(f"{prefix}the request needs a JSON body")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"{prefix}malformed JSON body: {error}") from None
+    # only a body that spells the escape can hold the character: the walk is rarely needed
+    spelled = ("\\u0000" in raw) if isinstance(raw, str) else (b"\\u0000" in raw)
+    if spelled and (found := _nul_path(document, "")) is not None:
+        raise BadRequest(
+            f"{prefix}{found or 'the body'}: strings may not contain the NUL character (\\u0000)",
+            field=found or None,
+        )
+    return document
+
+
+def _nul_path(value: object, path: str) -> str | None:
+    """The path of the first string (value or key) holding NUL, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}/{key}" if path else str(key)
+            if "\x00" in key:
+                return inner
+            if (found := _nul_path(item, inner)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_path(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
