@@ -341,8 +341,9 @@ class Writer:
     ) -> list[int | None]:
         """Insert the rows of one DataArray group; a row that fails validation gives None.
 
-        The rows that pass are written with one multi-row INSERT, so a request of
-        10,000 readings costs a few statements, not 10,000 round trips.
+        The rows that pass are written at once (COPY on PostgreSQL, one multi-row INSERT on
+        SQLite), so a request of 10,000 readings costs a few statements, not 10,000 round
+        trips.
         """
         (written,) = await self.create_observation_rows(
             components, [StreamRows(stream_type, stream_id, rows)]
