@@ -125,7 +125,8 @@ def _server_settings(request: Request) -> dict[str, Any]:
     return settings
 
 
-async def _principal(request: Request, *, write: bool) -> Principal:
+async def request_principal(request: Request, *, write: bool) -> Principal:
+    """Who sent `request` (ANONYMOUS without a token); NotAuthenticated for a bad token."""
     return await principal_from_header(
         _engine(request), _settings(request), request.headers.get("authorization"), write=write
     )
@@ -179,7 +180,7 @@ def reply_response(reply: Reply) -> Response:
 async def resource(request: Request, resource: str) -> Response:
     method = request.method
     try:
-        principal = await _principal(request, write=method != "GET")
+        principal = await request_principal(request, write=method != "GET")
     except NotAuthenticated as error:
         return error_response(401, str(error))
     try:
@@ -263,14 +264,7 @@ async def handle(
         if ingest is not None and target is not None:
             # one reading: batched with others, answered after its batch committed
             entity_type = OBSERVATION
-            entity_id = await ingest.submit(
-                principal,
-                target.stream_type,
-                target.stream_id,
-                body,
-                request_path=request_path,
-                from_path=target.from_path,
-            )
+            entity_id = await ingest.submit(principal, target, body, request_path=request_path)
         else:
             result = await service.create(
                 engine, principal, path, body, request_path, bus, connection=connection

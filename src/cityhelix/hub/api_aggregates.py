@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cityhelix.auth.deps import NotAuthenticated, principal_from_header
-from cityhelix.hub.api import error_response, hub_error_response, json_response
+from cityhelix.auth.deps import NotAuthenticated
+from cityhelix.hub.api import error_response, hub_error_response, json_response, request_principal
 from cityhelix.hub.errors import HubError
 from cityhelix.hub.rollups import HOUR, WIDTHS, read_buckets
 from cityhelix.hub.values import format_time, parse_time
@@ -39,12 +39,7 @@ def _time_parameter(request: Request, name: str) -> datetime | None:
 )
 async def aggregates(request: Request, datastream_id: int) -> Response:
     try:
-        await principal_from_header(
-            request.app.state.engine,
-            request.app.state.settings,
-            request.headers.get("authorization"),
-            write=False,
-        )
+        await request_principal(request, write=False)
     except NotAuthenticated as error:
         return error_response(401, str(error))
     try:

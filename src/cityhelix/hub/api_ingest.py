@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cityhelix.auth.deps import NotAuthenticated, principal_from_header
+from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.auth.principal import ANONYMOUS, Role
-from cityhelix.hub.api import error_response, json_response
+from cityhelix.hub.api import error_response, json_response, request_principal
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.settings import Settings
 
@@ -52,12 +52,7 @@ def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
 )
 async def ingest_status(request: Request) -> Response:
     try:
-        principal = await principal_from_header(
-            request.app.state.engine,
-            request.app.state.settings,
-            request.headers.get("authorization"),
-            write=False,
-        )
+        principal = await request_principal(request, write=False)
     except NotAuthenticated as error:
         return error_response(401, str(error))
     if principal == ANONYMOUS:

@@ -242,29 +242,26 @@ class ObservationIngest:
     async def submit(
         self,
         principal: Principal,
-        stream_type: EntityType,
-        stream_id: int,
+        target: Target,
         body: object,
         *,
         request_path: str = "",
-        from_path: bool = True,
         wait: bool = False,
     ) -> int:
-        """Create one Observation of the stream; its id once the batch holding it committed.
+        """Create one Observation of `target` (from `plain_observation`); its id once the
+        batch holding it committed.
 
         Raises the `HubError`s a direct create would: what can be checked without writing is
-        checked here, before queueing, so a bad reading never enters a batch. `from_path`:
-        the stream was named by the URL (`/Datastreams(1)/Observations`), else by a link in
-        `body`. A full queue raises `Overloaded`, or with `wait` waits for room (MQTT).
+        checked here, before queueing, so a bad reading never enters a batch. A full queue
+        raises `Overloaded`, or with `wait` waits for room (MQTT).
         """
         if self._closing:
             raise Overloaded("the hub is stopping; retry shortly", retry_after=1)
-        target = Target(stream_type, stream_id, from_path)
         linked: Any = body
         if isinstance(body, dict):
             linked = dict(body)
-            if from_path:
-                linked[stream_type.name] = {"@iot.id": stream_id}
+            if target.from_path:
+                linked[target.stream_type.name] = {"@iot.id": target.stream_id}
             if "phenomenonTime" not in linked:
                 # the standard's default is the time the reading arrived, not its batch's
                 linked["phenomenonTime"] = datetime.now(UTC).isoformat()

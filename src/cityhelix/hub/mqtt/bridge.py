@@ -254,11 +254,9 @@ class MqttBridge:
             return
         await self._ingest.submit(
             principal,
-            target.stream_type,
-            target.stream_id,
+            target,
             body,
             request_path=request_path,
-            from_path=target.from_path,
             wait=True,  # back-pressure: the broker holds what the hub cannot take yet
         )
 
