@@ -379,13 +379,14 @@ def best(steps: Sequence[Step]) -> Step | None:
 
 
 @contextmanager
-def hub_served(database: Database, mqtt_port: int, log: Path) -> Iterator[Served]:
+def hub_served(database: Database, mqtt_port: int, log: Path, share_group: str) -> Iterator[Served]:
     """A real `cityhelix serve` on `database`, an external-broker client of our Mosquitto."""
     port = free_port()
     env = server_env(
         CITYHELIX_DATABASE_URL=database.url,
         CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN,
         CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+        CITYHELIX_MQTT_SHARE_GROUP=share_group,
     )
     argv = [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)]
     with served(argv, port, log, env) as server:
@@ -491,6 +492,11 @@ def main() -> None:
     parser.add_argument("--py-spy", default=None, help="py-spy binary: profile one extra step")
     parser.add_argument("--admin-dsn", default=POSTGRES_ADMIN_DSN)
     parser.add_argument("--keep-logs", default="", help="a folder for the broker and hub logs")
+    parser.add_argument(
+        "--share-group",
+        default="cityhelix",
+        help="the hub's CITYHELIX_MQTT_SHARE_GROUP; empty: a hub alone (No Local, no echoes)",
+    )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     rates = {
@@ -533,7 +539,7 @@ def main() -> None:
             )
             with (
                 database_context as database,
-                hub_served(database, mqtt_port, folder / "hub.log") as hub,
+                hub_served(database, mqtt_port, folder / "hub.log", args.share_group) as hub,
             ):
                 subscriber = Subscriber(mqtt_port, "v1.1/Observations")
                 try:
@@ -558,9 +564,10 @@ def main() -> None:
                             stored=stored,
                         )
                         run += 100
-                        rows += table(
-                            f"hub {database.backend}, {mode}", steps, references.get(mode)
-                        )
+                        label = f"hub {database.backend}, {mode}"
+                        if not args.share_group:
+                            label += ", alone"
+                        rows += table(label, steps, references.get(mode))
                         if args.py_spy:
                             rate = steps[-1].target
                             output = folder / f"profile-{mode}.txt"

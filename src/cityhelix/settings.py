@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     mqtt_client_id: str = ""
     #: how long an external broker keeps that session while the hub is away, in seconds
     mqtt_session_expiry: int = Field(default=86_400, ge=0, le=4_294_967_295)
+    #: the MQTT 5 shared-subscription group of the hub processes on an external broker: the
+    #: broker hands each creation to one of them. Empty: this hub is the only one, and its
+    #: own notifications are not sent back to it (half the MQTT traffic)
+    mqtt_share_group: str = Field(default="cityhelix", pattern=r"^[^/+#]*$", max_length=64)
     #: Observations older than this many days are dropped (whole months on PostgreSQL)
     retention_days: int | None = Field(default=None, ge=1)
     #: the batched ingest: at most this many readings in one transaction...

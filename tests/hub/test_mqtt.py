@@ -188,6 +188,40 @@ async def test_observation_published_to_a_datastream_topic_is_written_and_announ
     assert announced == fetched.json()  # the very document of an HTTP GET
     assert [o["result"] for o in await observations_of(client, stream_id)] == [21.5]
     assert (hub.bridge.accepted, hub.bridge.refused, hub.bridge.failed) == (1, 0, 0)
+    if hub.kind == "mosquitto":
+        # the shared subscription brings the hub's notifications back; they create nothing
+        async with asyncio.timeout(TIMEOUT):
+            while hub.bridge.link.own_notifications < 4:  # the Observation's 4 topics
+                await asyncio.sleep(0.05)
+
+
+async def test_a_hub_alone_on_mosquitto_gets_none_of_its_notifications_back(
+    backend: Backend, running_app: Any, engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """With no share group the hub subscribes with No Local: half the MQTT packets."""
+    settings = backend.settings.model_copy(
+        update={"mqtt_url": MOSQUITTO_URL, "mqtt_share_group": ""}
+    )
+    bridge = await start_mqtt(settings, engine, running_app.state.bus, http_root=HTTP_ROOT)
+    assert bridge is not None
+    parts = urlsplit(MOSQUITTO_URL)
+    alone = Hub("mosquitto", bridge, parts.hostname or "127.0.0.1", parts.port or 1883)
+    try:
+        stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
+        topic = f"v1.1/Datastreams({stream_id})/Observations"
+        async with alone.device() as subscriber, alone.device() as device:
+            await subscriber.subscribe(topic, qos=1)
+            for hour in range(5):
+                await publish(device, topic, reading(float(hour), hour))
+            announced = [(await next_message(subscriber))[1]["result"] for _ in range(5)]
+            await bridge.wait_processed(5)
+            await asyncio.sleep(0.5)  # an echo would be back by now
+        assert announced == [0.0, 1.0, 2.0, 3.0, 4.0]  # in commit order
+        assert (bridge.accepted, bridge.refused, bridge.failed) == (5, 0, 0)
+        assert bridge.link.own_notifications == 0
+        assert len(await observations_of(client, stream_id)) == 5
+    finally:
+        await bridge.stop()
 
 
 async def test_observation_published_to_observations_with_a_datastream_link_is_written(

@@ -36,6 +36,7 @@ def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
         "accepted": bridge.accepted,
         "refused": bridge.refused,
         "failed": bridge.failed,
+        "own_notifications": bridge.link.own_notifications,
     }
 
 
@@ -47,7 +48,9 @@ def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
         "`queued` readings wait for a batch now, `most_queued` is the peak; `overloaded` "
         "counts HTTP readings answered 503 because the queue was full; `fallbacks` counts "
         "batches the database refused and that were written again one reading at a time. "
-        "`mqtt` is null when MQTT is off. Readable by admin, operator and analyst."
+        "`mqtt` is null when MQTT is off; its `own_notifications` counts the hub's own "
+        "notifications an external broker sent back through the shared subscription (none "
+        "with `CITYHELIX_MQTT_SHARE_GROUP` empty). Readable by admin, operator and analyst."
     ),
 )
 async def ingest_status(request: Request) -> Response:

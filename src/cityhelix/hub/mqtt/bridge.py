@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 
 import aiomqtt
 import orjson
+from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal, Role
@@ -25,12 +26,12 @@ from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import BY_NAME
 from cityhelix.hub.mqtt.links import (
     DEFAULT_WINDOW,
-    SHARE_GROUP,
     BrokerLink,
     Delivery,
     EmbeddedLink,
     ExternalLink,
 )
+from cityhelix.hub.mqtt.publisher import Publisher
 from cityhelix.hub.mqtt.topics import (
     CREATE_OBSERVATIONS_TOPIC,
     creation_path,
@@ -41,6 +42,9 @@ from cityhelix.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+#: a notification to publish: topic, payload, MQTT 5 properties
+Notification = tuple[str, bytes, Properties | None]
+
 #: who creates what arrives through an external broker, which cannot say who published;
 #: an operator writes every SensorThings entity and nothing outside the hub
 INGEST_PRINCIPAL = Principal("mqtt-ingest", Role.OPERATOR)
@@ -50,8 +54,9 @@ MAX_RETRY_DELAY = 30.0
 #: each holds a pooled connection, and a window of them queued in the pool starved the
 #: ingest's writer and the notifications of connections (and timed out)
 DIRECT_WRITES = 4
-#: committed changes announced together (each is published to 3 or 4 topics)
-ANNOUNCE_CHUNK = 50
+#: committed changes announced together (each is published to 3 or 4 topics): one query
+#: reads them, and their publishes are in flight together
+ANNOUNCE_CHUNK = 500
 
 
 class MqttUnavailable(RuntimeError):
@@ -91,8 +96,7 @@ class MqttBridge:
         self._max_body_bytes = max_body_bytes
         self._retry_delay = retry_delay
         self._client = link.new_client()
-        # aiomqtt warns past 10 publishes awaiting their PUBACK; a chunk has many by design
-        self._client.pending_calls_threshold = 5 * ANNOUNCE_CHUNK
+        self._publisher = Publisher(self._client)
         self._stack = AsyncExitStack()
         self._events: Subscription | None = None
         self._pending: list[EntityEvent] = []
@@ -304,8 +308,7 @@ class MqttBridge:
         Changes go out a chunk at a time (what waited, up to `ANNOUNCE_CHUNK`): one snapshot
         query per entity type of the chunk, and its publishes in flight together: one query
         and one round trip per change kept the hub to about 20 changes a second (BENCHMARKS.md
-        section 3). Small chunks, since paho and aiomqtt scan all in-flight messages per
-        acknowledgement and per publish.
+        section 3).
         """
         assert self._events is not None
         queue = self._events.queue
@@ -316,22 +319,12 @@ class MqttBridge:
                     self._pending.append(queue.get_nowait())
                 self._note_lost_events()
             messages = await self._notifications(self._pending)
-            async with asyncio.TaskGroup() as group:
-                # paho sends in the order of these calls (each task's first step): commit
-                # order; the next chunk waits for this one's acknowledgements
-                for topic, payload in messages:
-                    group.create_task(
-                        self._client.publish(
-                            topic,
-                            payload,
-                            qos=1,
-                            properties=self._link.notification_properties,
-                        )
-                    )
+            # in commit order; the next chunk waits for this one's acknowledgements
+            await self._publisher.publish(messages)
             self._pending = []
 
-    async def _notifications(self, events: list[EntityEvent]) -> list[tuple[str, bytes]]:
-        """(topic, payload) of every notification `events` call for, in their order.
+    async def _notifications(self, events: list[EntityEvent]) -> list[Notification]:
+        """(topic, payload, properties) of every notification `events` call for, in order.
 
         None for a deletion, nor for an entity deleted since (its deletion is not announced).
         """
@@ -350,7 +343,7 @@ class MqttBridge:
                 # notifications is logged with the traceback and the rest go out as usual
                 logger.exception("cannot announce %d changes of %s", len(ids), type_name)
         filters = tuple(self._link.subscribed_filters())
-        messages: list[tuple[str, bytes]] = []
+        messages: list[Notification] = []
         for event in events:
             snapshot = snapshots.get(event.entity_type, {}).get(event.id)
             if event.action == "delete" or snapshot is None:
@@ -365,13 +358,15 @@ class MqttBridge:
 
     def _messages_of(
         self, snapshot: service.Snapshot, filters: tuple[str, ...]
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[Notification]:
         topics = entity_topics(snapshot.entity_type, snapshot.id, snapshot.links)
         document = orjson.dumps(snapshot.document(self._base_url))
-        messages = [(topic, document) for topic in topics]
+        messages: list[Notification] = [(topic, document, None) for topic in topics]
+        # a narrowed document may lack the `@iot.id` that tells a whole one from a creation
+        mark = self._link.notification_properties
         for narrowed in select_topics(filters, topics):
             payload = orjson.dumps(snapshot.document(self._base_url, narrowed.select))
-            messages.append((narrowed.topic, payload))
+            messages.append((narrowed.topic, payload, mark))
         return messages
 
     def _note_lost_events(self) -> None:
@@ -396,7 +391,7 @@ async def start_mqtt(
     *,
     http_root: str = "http://127.0.0.1:8000",
     select_filters: tuple[str, ...] = (),
-    share_group: str = SHARE_GROUP,
+    share_group: str | None = None,
     ingest_principal: Principal = INGEST_PRINCIPAL,
     ingest: ObservationIngest | None = None,
 ) -> MqttBridge | None:
@@ -415,7 +410,7 @@ async def start_mqtt(
         link = ExternalLink(
             settings.mqtt_url,
             ingest_principal,
-            share_group=share_group,
+            share_group=settings.mqtt_share_group if share_group is None else share_group,
             select_filters=select_filters,
             client_id=settings.mqtt_client_id,
             session_expiry=settings.mqtt_session_expiry,

@@ -18,8 +18,11 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cityhelix.auth.principal import Principal
 from cityhelix.events.broker import EmbeddedBroker, Publication, PublicationQueue
@@ -27,13 +30,15 @@ from cityhelix.hub.mqtt.topics import CREATION_FILTER
 
 #: the shared-subscription group of all hub processes: the broker gives each creation to one
 SHARE_GROUP = "cityhelix"
-#: MQTT 5 user property on every notification the hub publishes
+#: MQTT 5 user property on the hub's `?$select=` notifications
 NOTIFICATION_MARK = ("cityhelix", "notification")
+#: how every whole entity document the hub announces begins (orjson writes no spaces)
+_DOCUMENT_START = b'{"@iot.id":'
 #: QoS 1 requests the broker may have sent the hub and not yet had acknowledged
 DEFAULT_WINDOW = 2000
-#: the hub's QoS 1 notifications on their way to the broker at once (paho's default is 20:
-#: one round trip per 20 messages); the bridge publishes a chunk of changes together
-NOTIFICATIONS_IN_FLIGHT = 1000
+#: paho's own limit on unacknowledged publishes: none, as it scans all of them per PUBACK;
+#: `publisher.Publisher` keeps the broker's Receive Maximum instead
+NOTIFICATIONS_IN_FLIGHT = 0
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,13 @@ class BrokerLink(Protocol):
         ...
 
     @property
+    def own_notifications(self) -> int:
+        """The hub's own notifications the broker sent back to it (and it skipped)."""
+        ...
+
+    @property
     def notification_properties(self) -> Properties | None:
-        """The MQTT 5 properties of a notification (None on MQTT 3.1.1)."""
+        """The MQTT 5 properties of a `?$select=` notification (None on MQTT 3.1.1)."""
         ...
 
     def new_client(self) -> aiomqtt.Client:
@@ -103,6 +113,7 @@ class EmbeddedLink:
     """
 
     notification_properties: Properties | None = None
+    own_notifications = 0
 
     def __init__(self, broker: EmbeddedBroker, select_filters: Iterable[str] = ()) -> None:
         self.broker = broker
@@ -152,11 +163,12 @@ class EmbeddedLink:
 
 
 class ExternalLink:
-    """An MQTT 5 broker run elsewhere (Mosquitto, EMQX...): one shared subscription per group.
+    """An MQTT 5 broker run elsewhere (Mosquitto, EMQX...): one shared subscription per group
+    (or, with no group, one hub alone on the broker).
 
     The broker does not tell who published, so every creation runs as `principal`; publish
-    rights belong in the broker's ACLs. The hub marks its notifications with a user property
-    and skips marked messages, since they arrive on the very topics creations use.
+    rights belong in the broker's ACLs. The hub's own notifications arrive on the very topics
+    creations use; it tells them apart (`_is_notification`) and skips them.
 
     A creation is acknowledged (PUBACK) only once it is written and committed, so the broker
     keeps what the hub has not written. At most `window` creations are unacknowledged at a
@@ -197,6 +209,8 @@ class ExternalLink:
         self.description = f"{parts.scheme}://{self._host}:{self._port}"
         # bounded by the window: the broker sends no more until the hub acknowledges
         self._deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._acknowledgements: _Acknowledgements  # the current connection's, by new_client
+        self.own_notifications = 0
         # paho's Properties carries no annotations
         self.notification_properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         self.notification_properties.UserProperty = [NOTIFICATION_MARK]
@@ -221,11 +235,23 @@ class ExternalLink:
         # aiomqtt 2.5 acknowledges on receipt and has no option against it; its paho client
         # (2.x) has one: manual acknowledgements, sent by `_Acknowledgements` after commit
         client._client.manual_ack_set(True)
+        client._client.on_message = self._on_message
+        self._acknowledgements = _Acknowledgements(client._client)
         return client
 
     async def listen(self, client: aiomqtt.Client) -> None:
-        topic_filter = f"$share/{self._share_group}/{CREATION_FILTER}"
-        granted = await client.subscribe(topic_filter, qos=1)
+        """One shared subscription to every creation topic; without a group, a plain one.
+
+        A hub alone (no group) asks the broker for No Local, which MQTT 5 forbids on shared
+        subscriptions: its own notifications then never come back to it, half the packets.
+        """
+        if self._share_group:
+            topic_filter = f"$share/{self._share_group}/{CREATION_FILTER}"
+            options = SubscribeOptions(qos=1)
+        else:
+            topic_filter = CREATION_FILTER
+            options = SubscribeOptions(qos=1, noLocal=True)
+        granted = await client.subscribe(topic_filter, options=options)
         if any(code >= 0x80 if isinstance(code, int) else code.is_failure for code in granted):
             raise aiomqtt.MqttError(
                 f"{self.description} refused the subscription {topic_filter!r}: its ACL must "
@@ -233,22 +259,31 @@ class ExternalLink:
             )
 
     async def receive(self, client: aiomqtt.Client) -> None:
-        acknowledgements = _Acknowledgements(client)
+        """Return (MqttError) when the connection ends; creations come by `_on_message`."""
         try:
-            async for message in client.messages:
-                settle = acknowledgements.expect(message)
-                if _is_notification(message):
-                    settle()
-                    continue
-                publication = Publication(
-                    message.topic.value, bytes(message.payload), self._principal
-                )
-                self._deliveries.put_nowait(Delivery(publication, settle))
+            async for _message in client.messages:
+                pass  # nothing comes this way: `_on_message` takes over from aiomqtt
         finally:
             # a PUBACK belongs to its connection: creations of this one that finish later
             # are not acknowledged (the broker sends them again, or drops them with the
             # session)
-            acknowledgements.close()
+            self._acknowledgements.close()
+            self._acknowledgements = _Acknowledgements(client._client)
+
+    def _on_message(self, _client: object, _userdata: object, message: MQTTMessage) -> None:
+        """Take a creation straight from paho, in arrival order.
+
+        Not through aiomqtt's message queue: most of what arrives is the hub's own
+        notifications, each of which would cost an aiomqtt Message and a queue round. Set
+        before connecting: a persistent session's messages come right after the CONNACK.
+        """
+        settle = self._acknowledgements.expect(message.mid, message.qos)
+        if _is_notification(message):
+            self.own_notifications += 1
+            settle()
+            return
+        publication = Publication(message.topic, bytes(message.payload), self._principal)
+        self._deliveries.put_nowait(Delivery(publication, settle))
 
     async def next_delivery(self) -> Delivery:
         return await self._deliveries.get()
@@ -276,17 +311,17 @@ class _Acknowledgements:
     messages came, so one done early waits for those before it.
     """
 
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self._paho = client._client
+    def __init__(self, paho: mqtt.Client) -> None:
+        self._paho = paho
         self._done: OrderedDict[int, tuple[int, bool]] = OrderedDict()  # mid -> (qos, done)
         self._open = True
 
-    def expect(self, message: aiomqtt.Message) -> Callable[[], None]:
+    def expect(self, mid: int, qos: int) -> Callable[[], None]:
         """Note an arrival; the call that settles it (QoS 0 needs no acknowledgement)."""
-        if message.qos == 0:
+        if qos == 0:
             return _nothing
-        self._done[message.mid] = (message.qos, False)
-        return partial(self._settle, message.mid)
+        self._done[mid] = (qos, False)
+        return partial(self._settle, mid)
 
     def _settle(self, mid: int) -> None:
         if not self._open or mid not in self._done:
@@ -304,6 +339,16 @@ class _Acknowledgements:
         self._done.clear()
 
 
-def _is_notification(message: aiomqtt.Message) -> bool:
+def _is_notification(message: MQTTMessage) -> bool:
+    """Whether `message` is one of the hub's own notifications, coming back.
+
+    A whole entity document starts with its `@iot.id`, which no creation has (a body with
+    an `@iot.id` links to an existing entity; it creates nothing); narrowed `?$select=`
+    documents carry the mark, as topics with a query are never creations.
+    """
+    if message.payload.startswith(_DOCUMENT_START):
+        return True
+    if "?" not in message.topic:
+        return False
     marks = getattr(message.properties, "UserProperty", None) or []
     return tuple(NOTIFICATION_MARK) in (tuple(mark) for mark in marks)
