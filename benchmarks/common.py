@@ -394,6 +394,35 @@ def machine_load() -> str:
     return f"load average {' '.join(loads)} on {os.cpu_count()} cores"
 
 
+def cpu_seconds(hub_pid: int | None) -> dict[str, float]:
+    """CPU seconds (user + system) used so far: by the hub, PostgreSQL, Mosquitto, the machine.
+
+    Read from /proc, so that a figure can say which of the two cores' work went where.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {"hub": 0.0, "postgresql": 0.0, "mosquitto": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        if int(entry.name) == hub_pid:
+            used["hub"] += seconds
+        elif command.startswith("postgres"):
+            used["postgresql"] += seconds
+        elif command == "mosquitto":
+            used["mosquitto"] += seconds
+    cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    idle = int(cpu[3]) + int(cpu[4])
+    used["machine"] = (sum(map(int, cpu)) - idle) / ticks
+    return used
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub markdown table, ready to paste into BENCHMARKS.md."""
 

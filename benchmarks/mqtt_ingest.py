@@ -39,6 +39,7 @@ from benchmarks.common import (
     Database,
     Served,
     code_under_test,
+    cpu_seconds,
     create_city,
     free_port,
     keep_alive_client,
@@ -239,6 +240,8 @@ class Step:
     p50_ms: float
     p99_ms: float
     delivered_rate: float  # distinct deliveries / (last arrival - first send)
+    #: cores busy while the step ran: hub, postgresql, mosquitto, machine (all processes)
+    cores: dict[str, float]
 
     @property
     def lost(self) -> int:
@@ -255,10 +258,16 @@ class Step:
 
 
 def run_step(
-    plan: Plan, subscriber: Subscriber, stored: Any | None = None, *, verbose: bool = True
+    plan: Plan,
+    subscriber: Subscriber,
+    stored: Any | None = None,
+    *,
+    hub_pid: int | None = None,
+    verbose: bool = True,
 ) -> Step:
     """Publish `plan`, wait for the deliveries, count and time them."""
     subscriber.take()  # what trailed an earlier step is not this one's
+    cpu_before, clock_before = cpu_seconds(hub_pid), time.monotonic()
     context = multiprocessing.get_context("spawn")
     receiving, sending = context.Pipe(duplex=False)
     publisher = context.Process(target=_publish, args=(plan, sending))
@@ -292,6 +301,9 @@ def run_step(
                 latencies.append(arrived - sent)
                 first_sent = sent if first_sent is None else min(first_sent, sent)
                 last_arrival = arrived if last_arrival is None else max(last_arrival, arrived)
+    cpu_after, clock_after = cpu_seconds(hub_pid), time.monotonic()
+    wall = clock_after - clock_before
+    cores = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_after}
     stored_count = None if stored is None else stored(plan.run, published)
     ordered = sorted(latencies)
     span = (last_arrival - first_sent) if first_sent and last_arrival else float("nan")
@@ -305,13 +317,16 @@ def run_step(
         p50_ms=percentile(ordered, 0.50) * 1000,
         p99_ms=percentile(ordered, 0.99) * 1000,
         delivered_rate=len(seen) / span if span == span and span > 0 else float("nan"),
+        cores=cores,
     )
     if verbose:
         print(
             f"  {plan.mode:5} target {plan.readings_per_s:>8,.0f}/s: published "
             f"{step.published:,} at {step.publish_rate:,.0f}/s, delivered {step.delivered:,} "
             f"({step.duplicates} dup), stored {step.stored}, p50 {step.p50_ms:,.0f} ms, "
-            f"p99 {step.p99_ms:,.0f} ms -> {'ok' if step.sustained else 'NOT sustained'}",
+            f"p99 {step.p99_ms:,.0f} ms -> {'ok' if step.sustained else 'NOT sustained'}; "
+            f"cores busy: "
+            + ", ".join(f"{name} {value:.2f}" for name, value in step.cores.items()),
             flush=True,
         )
     return step
@@ -328,13 +343,14 @@ def step_up(
     *,
     reference: bool,
     stored: Any | None = None,
+    hub_pid: int | None = None,
 ) -> list[Step]:
     """Steps of rising rate, stopping after the first that is not sustained."""
     steps = []
     for index, rate in enumerate(rates):
         topic = REFERENCE_TOPIC if reference else None
         plan = Plan(port, mode, first_run + index, rate, seconds, stream_ids, topic)
-        step = run_step(plan, subscriber, stored)
+        step = run_step(plan, subscriber, stored, hub_pid=hub_pid)
         steps.append(step)
         if not step.sustained:
             if stored is not None and not drain(plan.run, step.published, subscriber, stored):
@@ -456,6 +472,8 @@ def table(label: str, steps: Sequence[Step], reference: Step | None) -> list[lis
                 step.delivered_rate,
                 step.p50_ms,
                 step.p99_ms,
+                step.cores["hub"],
+                step.cores["machine"],
                 step.lost,
                 step.duplicates,
                 "n/a" if step.stored is None else step.published - step.stored,
@@ -473,6 +491,8 @@ HEADERS = (
     "delivered/s",
     "p50 ms",
     "p99 ms",
+    "hub cores",
+    "machine cores",
     "lost",
     "dup",
     "not stored",
@@ -562,6 +582,7 @@ def main() -> None:
                             run,
                             reference=False,
                             stored=stored,
+                            hub_pid=hub.pid,
                         )
                         run += 100
                         label = f"hub {database.backend}, {mode}"

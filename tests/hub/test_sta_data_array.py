@@ -63,6 +63,39 @@ async def test_create_observations_answers_a_link_or_error_per_row(
     assert ds["phenomenonTime"] == "2026-11-01T00:00:00Z/2026-11-01T00:20:00Z"
 
 
+async def test_create_observations_answers_rows_in_request_order_across_streams_and_shapes(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Groups of one shape are written together; the answers stay in the request's order."""
+    first, second = await _stream(client, admin), await _stream(client, admin)
+
+    def group(stream: int, components: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+        return {"Datastream": {"@iot.id": stream}, "components": components, "dataArray": rows}
+
+    timed = ["phenomenonTime", "result"]
+    body = [
+        group(first, timed, [["2026-11-01T00:00:00Z", 1], ["2026-11-01T00:10:00Z", 2]]),
+        group(second, ["result", "phenomenonTime"], [[3, "2026-11-01T00:00:00Z"]]),
+        group(second, timed, [["2026-11-01T00:20:00Z", 4], ["bad time", 5]]),
+        group(first, timed, [["2026-11-01T00:30:00Z", 6]]),
+    ]
+    response = await client.post("/v1.1/CreateObservations", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    answers = response.json()
+    assert len(answers) == 6 and answers[4] == "error"
+    results, streams = [], []
+    for link in answers[:4] + answers[5:]:
+        results.append((await client.get(link)).json()["result"])
+        streams.append((await client.get(f"{link}/Datastream")).json()["@iot.id"])
+    assert results == [1, 2, 3, 4, 6]
+    assert streams == [first, first, second, second, first]
+    for stream, expected in ((first, [1, 2, 6]), (second, [3, 4])):
+        listed = await client.get(
+            f"/v1.1/Datastreams({stream})/Observations", params={"$orderby": "phenomenonTime"}
+        )
+        assert [o["result"] for o in listed.json()["value"]] == expected
+
+
 @pytest.mark.parametrize(
     "body",
     [
