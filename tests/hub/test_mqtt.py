@@ -344,6 +344,46 @@ async def test_invalid_publications_are_refused_and_never_announced(
     assert [o["result"] for o in await observations_of(client, stream_id)] == [42.0]
 
 
+def data_array(stream_id: int, first: int, count: int) -> Document:
+    """A CreateObservations group: `count` hourly readings of `stream_id` from hour `first`."""
+    rows = [[f"2026-11-02T{h:02d}:00:00Z", float(h)] for h in range(first, first + count)]
+    return {
+        "Datastream": {"@iot.id": stream_id},
+        "components": ["phenomenonTime", "result"],
+        "dataArray": rows,
+    }
+
+
+async def test_data_array_messages_are_written_and_announced_in_order_each_audited(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    """Messages that arrive together are written together; each still gets its own answer:
+    one naming a missing Datastream is refused alone, a bad row is that row's "error"."""
+    first, second = await make_datastream(client, admin), await make_datastream(client, admin)
+    messages = [[data_array(first, 2 * n, 2), data_array(second, 2 * n, 2)] for n in range(10)]
+    messages[4] = [data_array(first, 8, 2), data_array(999_999, 0, 1)]  # refused as a whole
+    messages[6][1]["dataArray"][0][0] = "not a time"  # that row only
+    async with hub.device() as subscriber, hub.device() as device:
+        await subscriber.subscribe(f"v1.1/Datastreams({first})/Observations", qos=1)
+        for body in messages:
+            await publish(device, "v1.1/CreateObservations", body)
+        await asyncio.wait_for(hub.bridge.wait_processed(len(messages)), TIMEOUT)
+        announced = [(await next_message(subscriber))[1]["result"] for _ in range(18)]
+    assert (hub.bridge.accepted, hub.bridge.refused, hub.bridge.failed) == (9, 1, 0)
+    assert announced == [float(h) for h in range(20) if h not in (8, 9)]  # commit order
+    first_results = [o["result"] for o in await observations_of(client, first)]
+    second_results = [o["result"] for o in await observations_of(client, second)]
+    assert sorted(first_results) == [float(h) for h in range(20) if h not in (8, 9)]
+    assert sorted(second_results) == [float(h) for h in range(20) if h not in (8, 9, 12)]
+    async with engine.connect() as connection:
+        audited = (
+            await connection.execute(
+                select(audit_log.c.path).where(audit_log.c.path == "mqtt:v1.1/CreateObservations")
+            )
+        ).all()
+    assert len(audited) == 9  # one row per written message
+
+
 async def test_select_subscription_gets_only_the_selected_members(
     hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
-from cityhelix.auth.service import record_write
+from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
 from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.hub.errors import BadRequest, Conflict
@@ -175,6 +175,19 @@ async def create(
     return result
 
 
+@dataclass(frozen=True)
+class DataArrayRequest:
+    """One CreateObservations request: who sent it, its body, where it came in (audit)."""
+
+    principal: Principal
+    body: object
+    request_path: str
+
+
+#: per row of a CreateObservations request: the created Observation, or None (an "error")
+RowAnswer = tuple[EntityType, int] | None
+
+
 async def create_observations(
     engine: AsyncEngine,
     principal: Principal,
@@ -183,34 +196,72 @@ async def create_observations(
     bus: EventBus | None = None,
     *,
     connection: AsyncConnection | None = None,
-) -> list[tuple[EntityType, int] | None]:
+) -> list[RowAnswer]:
     """POST /CreateObservations: DataArray groups in; per row the created id or None.
 
     Rows that fail validation are answered "error" and the rest is written, as the
     standard's DataArray extension says; the whole request is one transaction.
     """
+    request = DataArrayRequest(principal, body, request_path)
+    (answers,) = await create_observations_together(engine, [request], bus, connection=connection)
+    return answers
+
+
+async def create_observations_together(
+    engine: AsyncEngine,
+    requests: Sequence[DataArrayRequest],
+    bus: EventBus | None = None,
+    *,
+    connection: AsyncConnection | None = None,
+) -> list[list[RowAnswer]]:
+    """Several CreateObservations requests in one transaction, the answers of each in order.
+
+    The groups of one caller and shape are written together, whichever request holds them:
+    MQTT messages of ten Datastreams' groups each, arriving together, cost the statements
+    of one. A request that fails as a whole (a malformed body, a stream it may not write)
+    fails them all: write such requests one by one to give each its own answer.
+    """
+    parsed = [_data_array_groups(request.body) for request in requests]
+    shapes: dict[tuple[Principal, tuple[str, ...]], list[tuple[int, int]]] = {}
+    for number, (request, groups) in enumerate(zip(requests, parsed, strict=True)):
+        for index, (_, _, components, _) in enumerate(groups):
+            shapes.setdefault((request.principal, tuple(components)), []).append((number, index))
+    ids_of: list[list[list[int | None]]] = [[[] for _ in groups] for groups in parsed]
+    writers: dict[Principal, Writer] = {}
+    async with transaction(engine, connection) as active:
+        for (principal, shape), places in shapes.items():
+            writer = writers.setdefault(principal, Writer(active, principal))
+            rows = [
+                StreamRows(parsed[n][i][0], parsed[n][i][1], parsed[n][i][3]) for n, i in places
+            ]
+            written = await writer.create_observation_rows(list(shape), rows)
+            for (number, index), answer in zip(places, written, strict=True):
+                ids_of[number][index] = answer.ids
+        for writer in writers.values():
+            await writer.finish()
+        await record_writes(
+            active,
+            [
+                row
+                for request in requests
+                for row in audit_rows(request.principal, "POST", request.request_path, [])
+            ],
+        )
+    for writer in writers.values():
+        announce(
+            bus if connection is None else None,
+            WriteResult(OBSERVATION, 0, tuple(writer.written)),
+        )
+    return [
+        [(OBSERVATION, i) if i is not None else None for ids in groups for i in ids]
+        for groups in ids_of
+    ]
+
+
+def _data_array_groups(body: object) -> list[tuple[EntityType, int, list[str], list[Any]]]:
     if not isinstance(body, list):
         raise BadRequest("CreateObservations expects a JSON array of DataArray groups")
-    groups = [_data_array_group(index, group) for index, group in enumerate(body)]
-    # the groups of one shape are written together: a message with ten Datastreams' groups
-    # costs the statements of one, not ten times as many
-    shapes: dict[tuple[str, ...], list[int]] = {}
-    for index, (_, _, components, _) in enumerate(groups):
-        shapes.setdefault(tuple(components), []).append(index)
-    ids_of: list[list[int | None]] = [[] for _ in groups]
-    async with transaction(engine, connection) as active:
-        writer = Writer(active, principal)
-        for shape, indexes in shapes.items():
-            rows = [StreamRows(groups[i][0], groups[i][1], groups[i][3]) for i in indexes]
-            written = await writer.create_observation_rows(list(shape), rows)
-            for index, answer in zip(indexes, written, strict=True):
-                ids_of[index] = answer.ids
-        await writer.finish()
-        await record_write(active, principal, "POST", request_path, [])
-    announce(
-        bus if connection is None else None, WriteResult(OBSERVATION, 0, tuple(writer.written))
-    )
-    return [(OBSERVATION, i) if i is not None else None for ids in ids_of for i in ids]
+    return [_data_array_group(index, group) for index, group in enumerate(body)]
 
 
 def _data_array_group(index: int, group: object) -> tuple[EntityType, int, list[str], list[Any]]:

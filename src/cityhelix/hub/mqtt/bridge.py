@@ -24,6 +24,7 @@ from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.errors import BadRequest, HubError
 from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import BY_NAME
+from cityhelix.hub.mqtt.data_arrays import DataArrayWriter
 from cityhelix.hub.mqtt.links import (
     DEFAULT_WINDOW,
     BrokerLink,
@@ -50,7 +51,7 @@ Notification = tuple[str, bytes, Properties | None]
 INGEST_PRINCIPAL = Principal("mqtt-ingest", Role.OPERATOR)
 #: the longest wait between two attempts to reach a broker that went away
 MAX_RETRY_DELAY = 30.0
-#: creations written by their own transaction at once (DataArray messages, deep inserts):
+#: creations written by their own transaction at once (deep inserts, other entities):
 #: each holds a pooled connection, and a window of them queued in the pool starved the
 #: ingest's writer and the notifications of connections (and timed out)
 DIRECT_WRITES = 4
@@ -84,6 +85,7 @@ class MqttBridge:
         window: int = DEFAULT_WINDOW,
         max_body_bytes: int = 16 * 1024 * 1024,
         retry_delay: float = 1.0,
+        batch_rows: int = 1000,
     ) -> None:
         self._engine = engine
         self._bus = bus
@@ -93,6 +95,7 @@ class MqttBridge:
         self._owns_ingest = owns_ingest
         self._slots = asyncio.Semaphore(window)
         self._direct_slots = asyncio.Semaphore(DIRECT_WRITES)
+        self._data_arrays = DataArrayWriter(engine, bus, batch_rows=batch_rows)
         self._max_body_bytes = max_body_bytes
         self._retry_delay = retry_delay
         self._client = link.new_client()
@@ -238,11 +241,11 @@ class MqttBridge:
         body = parse_json_body(publication.payload)
         request_path = f"mqtt:{topic}"
         if path is None:
-            # the DataArray extension: many readings in one message, one transaction
-            async with self._direct_slots:
-                answers = await service.create_observations(
-                    self._engine, principal, body, request_path, self._bus
-                )
+            # the DataArray extension: many readings in one message; the messages that wait
+            # are written together
+            answers = await self._data_arrays.write(
+                service.DataArrayRequest(principal, body, request_path)
+            )
             if refused := answers.count(None):
                 logger.warning(
                     "refused %d of %d rows of an MQTT CreateObservations by %s",
@@ -439,6 +442,7 @@ async def start_mqtt(
         owns_ingest=owns_ingest,
         window=window,
         max_body_bytes=settings.max_body_bytes,
+        batch_rows=settings.ingest_batch_size,
     )
     await bridge.start()
     return bridge
