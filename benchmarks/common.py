@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -394,8 +394,9 @@ def machine_load() -> str:
     return f"load average {' '.join(loads)} on {os.cpu_count()} cores"
 
 
-def cpu_seconds(hub_pid: int | None) -> dict[str, float]:
-    """CPU seconds (user + system) used so far: by the hub, PostgreSQL, Mosquitto, the machine.
+def cpu_seconds(hub_pids: Collection[int] = ()) -> dict[str, float]:
+    """CPU seconds (user + system) used so far: by the hub processes, PostgreSQL, Mosquitto,
+    the machine.
 
     Read from /proc, so that a figure can say which of the two cores' work went where.
     """
@@ -411,7 +412,7 @@ def cpu_seconds(hub_pid: int | None) -> dict[str, float]:
         command = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         seconds = (int(fields[11]) + int(fields[12])) / ticks
-        if int(entry.name) == hub_pid:
+        if int(entry.name) in hub_pids:
             used["hub"] += seconds
         elif command.startswith("postgres"):
             used["postgresql"] += seconds

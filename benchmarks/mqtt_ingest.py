@@ -22,8 +22,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -262,12 +262,12 @@ def run_step(
     subscriber: Subscriber,
     stored: Any | None = None,
     *,
-    hub_pid: int | None = None,
+    hub_pids: Collection[int] = (),
     verbose: bool = True,
 ) -> Step:
     """Publish `plan`, wait for the deliveries, count and time them."""
     subscriber.take()  # what trailed an earlier step is not this one's
-    cpu_before, clock_before = cpu_seconds(hub_pid), time.monotonic()
+    cpu_before, clock_before = cpu_seconds(hub_pids), time.monotonic()
     context = multiprocessing.get_context("spawn")
     receiving, sending = context.Pipe(duplex=False)
     publisher = context.Process(target=_publish, args=(plan, sending))
@@ -301,7 +301,7 @@ def run_step(
                 latencies.append(arrived - sent)
                 first_sent = sent if first_sent is None else min(first_sent, sent)
                 last_arrival = arrived if last_arrival is None else max(last_arrival, arrived)
-    cpu_after, clock_after = cpu_seconds(hub_pid), time.monotonic()
+    cpu_after, clock_after = cpu_seconds(hub_pids), time.monotonic()
     wall = clock_after - clock_before
     cores = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_after}
     stored_count = None if stored is None else stored(plan.run, published)
@@ -343,14 +343,14 @@ def step_up(
     *,
     reference: bool,
     stored: Any | None = None,
-    hub_pid: int | None = None,
+    hub_pids: Collection[int] = (),
 ) -> list[Step]:
     """Steps of rising rate, stopping after the first that is not sustained."""
     steps = []
     for index, rate in enumerate(rates):
         topic = REFERENCE_TOPIC if reference else None
         plan = Plan(port, mode, first_run + index, rate, seconds, stream_ids, topic)
-        step = run_step(plan, subscriber, stored, hub_pid=hub_pid)
+        step = run_step(plan, subscriber, stored, hub_pids=hub_pids)
         steps.append(step)
         if not step.sustained:
             if stored is not None and not drain(plan.run, step.published, subscriber, stored):
@@ -395,18 +395,25 @@ def best(steps: Sequence[Step]) -> Step | None:
 
 
 @contextmanager
-def hub_served(database: Database, mqtt_port: int, log: Path, share_group: str) -> Iterator[Served]:
-    """A real `cityhelix serve` on `database`, an external-broker client of our Mosquitto."""
-    port = free_port()
-    env = server_env(
-        CITYHELIX_DATABASE_URL=database.url,
-        CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN,
-        CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
-        CITYHELIX_MQTT_SHARE_GROUP=share_group,
-    )
-    argv = [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)]
-    with served(argv, port, log, env) as server:
-        yield server
+def hubs_served(
+    database: Database, mqtt_port: int, logs: Path, share_group: str, count: int, qos: int
+) -> Iterator[list[Served]]:
+    """`count` real `cityhelix serve` processes on `database`, clients of our Mosquitto (one
+    shared subscription group: the broker gives each reading to one of them)."""
+    with ExitStack() as stack:
+        hubs = []
+        for number in range(count):
+            port = free_port()
+            env = server_env(
+                CITYHELIX_DATABASE_URL=database.url,
+                CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN,
+                CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+                CITYHELIX_MQTT_SHARE_GROUP=share_group,
+                CITYHELIX_MQTT_NOTIFY_QOS=str(qos),
+            )
+            argv = [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)]
+            hubs.append(stack.enter_context(served(argv, port, logs / f"hub-{number}.log", env)))
+        yield hubs
 
 
 async def make_city(url: str) -> tuple[int, ...]:
@@ -512,12 +519,16 @@ def main() -> None:
     parser.add_argument("--py-spy", default=None, help="py-spy binary: profile one extra step")
     parser.add_argument("--admin-dsn", default=POSTGRES_ADMIN_DSN)
     parser.add_argument("--keep-logs", default="", help="a folder for the broker and hub logs")
+    parser.add_argument("--hubs", type=int, default=1, help="hub processes sharing the ingest")
+    parser.add_argument("--notify-qos", type=int, choices=(0, 1), default=1)
     parser.add_argument(
         "--share-group",
         default="cityhelix",
         help="the hub's CITYHELIX_MQTT_SHARE_GROUP; empty: a hub alone (No Local, no echoes)",
     )
     args = parser.parse_args()
+    if args.hubs > 1 and (args.backend != "postgresql" or not args.share_group):
+        parser.error("several hubs need PostgreSQL and a share group")
     modes = [m for m in args.modes.split(",") if m]
     rates = {
         "plain": [float(r) for r in args.plain_rates.split(",")],
@@ -559,8 +570,11 @@ def main() -> None:
             )
             with (
                 database_context as database,
-                hub_served(database, mqtt_port, folder / "hub.log", args.share_group) as hub,
+                hubs_served(
+                    database, mqtt_port, folder, args.share_group, args.hubs, args.notify_qos
+                ) as hubs,
             ):
+                hub = hubs[0]
                 subscriber = Subscriber(mqtt_port, "v1.1/Observations")
                 try:
                     made = time.monotonic()
@@ -582,12 +596,16 @@ def main() -> None:
                             run,
                             reference=False,
                             stored=stored,
-                            hub_pid=hub.pid,
+                            hub_pids={served.pid for served in hubs},
                         )
                         run += 100
                         label = f"hub {database.backend}, {mode}"
                         if not args.share_group:
                             label += ", alone"
+                        if args.hubs > 1:
+                            label += f", {args.hubs} processes"
+                        if args.notify_qos == 0:
+                            label += ", notifications QoS 0"
                         rows += table(label, steps, references.get(mode))
                         if args.py_spy:
                             rate = steps[-1].target
@@ -595,7 +613,7 @@ def main() -> None:
                             plan = Plan(mqtt_port, mode, run, rate, args.seconds, stream_ids, None)
                             run += 1
                             with py_spy_record(args.py_spy, hub.pid, output) as recording:
-                                run_step(plan, subscriber, stored)
+                                run_step(plan, subscriber, stored, hub_pids=(hub.pid,))
                             if recording and output.exists():
                                 print_profile(
                                     f"hub, {mode}, {rate:,.0f} readings/s", read_profile(output)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     #: broker hands each creation to one of them. Empty: this hub is the only one, and its
     #: own notifications are not sent back to it (half the MQTT traffic)
     mqtt_share_group: str = Field(default="cityhelix", pattern=r"^[^/+#]*$", max_length=64)
+    #: the QoS of the hub's notifications: 1 (the broker acknowledges each; a subscriber
+    #: asking QoS 1 gets each at least once) or 0 (no acknowledgements: half the packets,
+    #: but a notification in flight when a connection drops is lost)
+    mqtt_notify_qos: int = Field(default=1, ge=0, le=1)
     #: Observations older than this many days are dropped (whole months on PostgreSQL)
     retention_days: int | None = Field(default=None, ge=1)
     #: the batched ingest: at most this many readings in one transaction...

@@ -344,6 +344,44 @@ async def test_invalid_publications_are_refused_and_never_announced(
     assert [o["result"] for o in await observations_of(client, stream_id)] == [42.0]
 
 
+@pytest.mark.parametrize("qos", [0, 1])
+async def test_notifications_go_out_at_the_configured_qos(
+    backend: Backend, running_app: Any, engine: AsyncEngine, client: httpx.AsyncClient, qos: int
+) -> None:
+    settings = backend.settings.model_copy(
+        update={"mqtt_url": MOSQUITTO_URL, "mqtt_notify_qos": qos}
+    )
+    bridge = await start_mqtt(
+        settings,
+        engine,
+        running_app.state.bus,
+        http_root=HTTP_ROOT,
+        share_group=f"cityhelix-test-{uuid.uuid4().hex[:12]}",
+    )
+    assert bridge is not None
+    parts = urlsplit(MOSQUITTO_URL)
+    hub = Hub("mosquitto", bridge, parts.hostname or "127.0.0.1", parts.port or 1883)
+    try:
+        stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
+        topic = f"v1.1/Datastreams({stream_id})/Observations"
+        async with hub.device() as subscriber, hub.device() as device:
+            await subscriber.subscribe(topic, qos=1)  # a subscriber gets the lower of the two
+            for hour in range(3):
+                await publish(device, topic, reading(float(hour), hour))
+            received: list[tuple[float, int]] = []
+            async with asyncio.timeout(TIMEOUT):
+                async for message in subscriber.messages:
+                    document = orjson.loads(message.payload)
+                    if is_announcement(document):
+                        received.append((document["result"], message.qos))
+                    if len(received) == 3:
+                        break
+        assert received == [(0.0, qos), (1.0, qos), (2.0, qos)]
+        assert (bridge.accepted, bridge.refused, bridge.failed) == (3, 0, 0)
+    finally:
+        await bridge.stop()
+
+
 def data_array(stream_id: int, first: int, count: int) -> Document:
     """A CreateObservations group: `count` hourly readings of `stream_id` from hour `first`."""
     rows = [[f"2026-11-02T{h:02d}:00:00Z", float(h)] for h in range(first, first + count)]

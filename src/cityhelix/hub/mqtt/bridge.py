@@ -86,6 +86,7 @@ class MqttBridge:
         max_body_bytes: int = 16 * 1024 * 1024,
         retry_delay: float = 1.0,
         batch_rows: int = 1000,
+        notify_qos: int = 1,
     ) -> None:
         self._engine = engine
         self._bus = bus
@@ -100,6 +101,7 @@ class MqttBridge:
         self._retry_delay = retry_delay
         self._client = link.new_client()
         self._publisher = Publisher(self._client)
+        self._notify_qos = notify_qos
         self._stack = AsyncExitStack()
         self._events: Subscription | None = None
         self._pending: list[EntityEvent] = []
@@ -323,7 +325,7 @@ class MqttBridge:
                 self._note_lost_events()
             messages = await self._notifications(self._pending)
             # in commit order; the next chunk waits for this one's acknowledgements
-            await self._publisher.publish(messages)
+            await self._publisher.publish(messages, qos=self._notify_qos)
             self._pending = []
 
     async def _notifications(self, events: list[EntityEvent]) -> list[Notification]:
@@ -443,6 +445,7 @@ async def start_mqtt(
         window=window,
         max_body_bytes=settings.max_body_bytes,
         batch_rows=settings.ingest_batch_size,
+        notify_qos=settings.mqtt_notify_qos,
     )
     await bridge.start()
     return bridge

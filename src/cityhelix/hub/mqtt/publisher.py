@@ -24,7 +24,8 @@ ACK_TIMEOUT = 30.0
 
 
 class Publisher:
-    """Publishes through one aiomqtt client's paho client, in call order, within the window.
+    """Publishes through one aiomqtt client's paho client, in call order, within the window
+    (the messages not acknowledged yet at QoS 1, not written yet at QoS 0).
 
     Install it once per client, before connecting: it takes over paho's `on_publish` (the
     messages it did not send go on to aiomqtt's handler) and reads the Receive Maximum from
@@ -69,7 +70,8 @@ class Publisher:
         *,
         qos: int = 1,
     ) -> None:
-        """Send `messages` in order; return once the broker acknowledged all of them.
+        """Send `messages` in order; return once the broker acknowledged all of them (QoS 1)
+        or they were written to the connection (QoS 0: memory stays bounded all the same).
 
         Raises aiomqtt.MqttError when the connection is gone or the broker stops answering.
         """
@@ -79,7 +81,8 @@ class Publisher:
             info = self._paho.publish(topic, payload, qos, properties=properties)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise aiomqtt.MqttCodeError(info.rc, "could not publish a notification")
-            if qos:
+            # paho reports a QoS 0 message written at once before `publish` returns
+            if not info.is_published():
                 self._unacknowledged.add(info.mid)
         while self._unacknowledged:
             await self._wait()
