@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,6 +112,21 @@ async def hub(
         await bridge.stop()
 
 
+@asynccontextmanager
+async def mosquitto_hub(
+    backend: Backend, running_app: Any, engine: AsyncEngine, **settings: Any
+) -> AsyncIterator[Hub]:
+    """A bridge on Mosquitto with settings of the test's own (the fixture's are fixed)."""
+    configured = backend.settings.model_copy(update={"mqtt_url": MOSQUITTO_URL, **settings})
+    bridge = await start_mqtt(configured, engine, running_app.state.bus, http_root=HTTP_ROOT)
+    assert bridge is not None
+    parts = urlsplit(MOSQUITTO_URL)
+    try:
+        yield Hub("mosquitto", bridge, parts.hostname or "127.0.0.1", parts.port or 1883)
+    finally:
+        await bridge.stop()
+
+
 embedded_only = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
 
@@ -199,14 +215,8 @@ async def test_a_hub_alone_on_mosquitto_gets_none_of_its_notifications_back(
     backend: Backend, running_app: Any, engine: AsyncEngine, client: httpx.AsyncClient
 ) -> None:
     """With no share group the hub subscribes with No Local: half the MQTT packets."""
-    settings = backend.settings.model_copy(
-        update={"mqtt_url": MOSQUITTO_URL, "mqtt_share_group": ""}
-    )
-    bridge = await start_mqtt(settings, engine, running_app.state.bus, http_root=HTTP_ROOT)
-    assert bridge is not None
-    parts = urlsplit(MOSQUITTO_URL)
-    alone = Hub("mosquitto", bridge, parts.hostname or "127.0.0.1", parts.port or 1883)
-    try:
+    async with mosquitto_hub(backend, running_app, engine, mqtt_share_group="") as alone:
+        bridge = alone.bridge
         stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
         topic = f"v1.1/Datastreams({stream_id})/Observations"
         async with alone.device() as subscriber, alone.device() as device:
@@ -220,8 +230,6 @@ async def test_a_hub_alone_on_mosquitto_gets_none_of_its_notifications_back(
         assert (bridge.accepted, bridge.refused, bridge.failed) == (5, 0, 0)
         assert bridge.link.own_notifications == 0
         assert len(await observations_of(client, stream_id)) == 5
-    finally:
-        await bridge.stop()
 
 
 async def test_observation_published_to_observations_with_a_datastream_link_is_written(
@@ -348,20 +356,9 @@ async def test_invalid_publications_are_refused_and_never_announced(
 async def test_notifications_go_out_at_the_configured_qos(
     backend: Backend, running_app: Any, engine: AsyncEngine, client: httpx.AsyncClient, qos: int
 ) -> None:
-    settings = backend.settings.model_copy(
-        update={"mqtt_url": MOSQUITTO_URL, "mqtt_notify_qos": qos}
-    )
-    bridge = await start_mqtt(
-        settings,
-        engine,
-        running_app.state.bus,
-        http_root=HTTP_ROOT,
-        share_group=f"cityhelix-test-{uuid.uuid4().hex[:12]}",
-    )
-    assert bridge is not None
-    parts = urlsplit(MOSQUITTO_URL)
-    hub = Hub("mosquitto", bridge, parts.hostname or "127.0.0.1", parts.port or 1883)
-    try:
+    group = f"cityhelix-test-{uuid.uuid4().hex[:12]}"
+    settings = {"mqtt_notify_qos": qos, "mqtt_share_group": group}
+    async with mosquitto_hub(backend, running_app, engine, **settings) as hub:
         stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
         topic = f"v1.1/Datastreams({stream_id})/Observations"
         async with hub.device() as subscriber, hub.device() as device:
@@ -377,9 +374,7 @@ async def test_notifications_go_out_at_the_configured_qos(
                     if len(received) == 3:
                         break
         assert received == [(0.0, qos), (1.0, qos), (2.0, qos)]
-        assert (bridge.accepted, bridge.refused, bridge.failed) == (3, 0, 0)
-    finally:
-        await bridge.stop()
+        assert (hub.bridge.accepted, hub.bridge.refused, hub.bridge.failed) == (3, 0, 0)
 
 
 def data_array(stream_id: int, first: int, count: int) -> Document:

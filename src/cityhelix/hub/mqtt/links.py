@@ -19,7 +19,6 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import paho.mqtt.client as mqtt
-from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -270,7 +269,7 @@ class ExternalLink:
             self._acknowledgements.close()
             self._acknowledgements = _Acknowledgements(client._client)
 
-    def _on_message(self, _client: object, _userdata: object, message: MQTTMessage) -> None:
+    def _on_message(self, _client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
         """Take a creation straight from paho, in arrival order.
 
         Not through aiomqtt's message queue: most of what arrives is the hub's own
@@ -339,7 +338,7 @@ class _Acknowledgements:
         self._done.clear()
 
 
-def _is_notification(message: MQTTMessage) -> bool:
+def _is_notification(message: mqtt.MQTTMessage) -> bool:
     """Whether `message` is one of the hub's own notifications, coming back.
 
     A whole entity document starts with its `@iot.id`, which no creation has (a body with
