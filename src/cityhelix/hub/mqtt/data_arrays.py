@@ -43,7 +43,6 @@ class DataArrayWriter:
         self._batch_rows = batch_rows
         self._waiting: list[_Waiting] = []
         self._writing: asyncio.Task[None] | None = None
-        self.batches = 0
 
     async def write(self, request: DataArrayRequest) -> list[RowAnswer]:
         """Write `request`, with whatever waits beside it; its answer per row."""
@@ -90,7 +89,6 @@ class DataArrayWriter:
                     error,
                 )
             else:
-                self.batches += 1
                 for waiting, answer in zip(batch, answers, strict=True):
                     if not waiting.answer.done():
                         waiting.answer.set_result(answer)
@@ -104,7 +102,6 @@ class DataArrayWriter:
                 if not waiting.answer.done():
                     waiting.answer.set_exception(error)
             else:
-                self.batches += 1
                 if not waiting.answer.done():
                     waiting.answer.set_result(alone)
 
