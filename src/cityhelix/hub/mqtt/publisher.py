@@ -90,7 +90,10 @@ class Publisher:
     async def _wait(self) -> None:
         self._acknowledged.clear()
         try:
-            await asyncio.wait_for(self._acknowledged.wait(), ACK_TIMEOUT)
+            # not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that comes
+            # with the PUBACK it waits for, and the bridge's stop then waited forever
+            async with asyncio.timeout(ACK_TIMEOUT):
+                await self._acknowledged.wait()
         except TimeoutError:
             raise aiomqtt.MqttError(
                 f"the broker acknowledged nothing for {ACK_TIMEOUT:.0f} s"
