@@ -32,7 +32,7 @@ from cityhelix.hub.transfer import (
     result_from_text,
 )
 from tests.conftest import Backend
-from tests.hub.factories import full_thing
+from tests.hub.factories import make_datastream
 from tests.served import cli_env
 
 FIELDS = ("phenomenonTime", "result", "resultTime", "validTime", "parameters", "resultQuality")
@@ -77,13 +77,6 @@ async def cityhelix(database_url: str, *args: str) -> subprocess.CompletedProces
         text=True,
         timeout=300,
     )
-
-
-async def _stream(client: httpx.AsyncClient, admin: dict[str, str], name: str) -> int:
-    created = await client.post("/v1.1/Things", json=full_thing(name, 0), headers=admin)
-    assert created.status_code == 201, created.text
-    streams = (await client.get(f"/v1.1/Things({created.json()['@iot.id']})/Datastreams")).json()
-    return int(streams["value"][0]["@iot.id"])
 
 
 async def _post(
@@ -132,8 +125,8 @@ async def test_csv_export_then_import_gives_back_the_same_observations(
     engine: AsyncEngine,
     tmp_path: Path,
 ) -> None:
-    source = await _stream(client, admin, "Source")
-    target = await _stream(client, admin, "Target")
+    source = await make_datastream(client, admin, "Source")
+    target = await make_datastream(client, admin, "Target")
     await _post(client, admin, source, SAMPLES + OUTSIDE)
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     window = ("--start", START, "--end", END)
@@ -202,8 +195,8 @@ async def test_parquet_export_then_import_gives_back_the_same_observations(
         ),
     }
     for name, (rows, result_type) in cases.items():
-        source = await _stream(client, admin, f"Source {name}")
-        target = await _stream(client, admin, f"Target {name}")
+        source = await make_datastream(client, admin, f"Source {name}")
+        target = await make_datastream(client, admin, f"Target {name}")
         await _post(client, admin, source, rows)
         first, second = tmp_path / f"{name}-1.parquet", tmp_path / f"{name}-2.parquet"
         for stream, path in ((source, first), (target, second)):
@@ -237,7 +230,7 @@ async def test_a_bad_row_is_named_by_its_line_and_nothing_is_written(
     engine: AsyncEngine,
     tmp_path: Path,
 ) -> None:
-    stream = await _stream(client, admin, "Refused")
+    stream = await make_datastream(client, admin, "Refused")
     big = tmp_path / "big.csv"
     lines = ["phenomenonTime,result,parameters"]
     lines.append('2026-11-01T00:00:00Z,1,"{""note"":\n""two lines""}"')  # lines 2 and 3
@@ -304,7 +297,7 @@ async def test_a_file_with_wrong_columns_is_refused(
     header: str,
     message: str,
 ) -> None:
-    stream = await _stream(client, admin, "Columns")
+    stream = await make_datastream(client, admin, "Columns")
     path = tmp_path / "columns.csv"
     path.write_text(header + "\n2026-11-01T00:00:00Z,1,2,3\n", encoding="utf-8")
     refused = await cityhelix(
@@ -342,7 +335,7 @@ async def test_a_malformed_file_is_refused_with_a_reason(
     content: bytes,
     message: str,
 ) -> None:
-    stream = await _stream(client, admin, "Malformed")
+    stream = await make_datastream(client, admin, "Malformed")
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(TransferError, match=message):
@@ -382,8 +375,8 @@ async def test_parquet_keeps_integers_mixed_with_decimals_as_decimals(
     tmp_path: Path,
 ) -> None:
     """A Parquet column has one type: 20 next to 20.5 comes back as 20.0, equal in value."""
-    source = await _stream(client, admin, "Source")
-    target = await _stream(client, admin, "Target")
+    source = await make_datastream(client, admin, "Source")
+    target = await make_datastream(client, admin, "Target")
     await _post(client, admin, source, [[START, 20, *[None] * 4], [END, 20.5, *[None] * 4]])
     path = tmp_path / "numbers.parquet"
     exported = await cityhelix(

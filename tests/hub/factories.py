@@ -1,8 +1,11 @@
-"""Small builders of SensorThings request bodies, so tests say only what matters to them."""
+"""Small builders of SensorThings request bodies, so tests say only what matters to them,
+and the one request many tests start with (`make_datastream`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import httpx
 
 MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 
@@ -74,3 +77,13 @@ def full_thing(name: str = "Air station 1", observations: int = 3) -> dict[str, 
             )
         ],
     )
+
+
+async def make_datastream(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str = "Air station 1"
+) -> int:
+    """A Thing with a Location and one Datastream, over HTTP; the Datastream's id."""
+    created = await client.post("/v1.1/Things", json=full_thing(name, 0), headers=headers)
+    assert created.status_code == 201, created.text
+    streams = (await client.get(f"/v1.1/Things({created.json()['@iot.id']})/Datastreams")).json()
+    return int(streams["value"][0]["@iot.id"])

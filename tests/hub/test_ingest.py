@@ -16,20 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.app import create_app
 from tests.conftest import Backend, bearer
-from tests.hub.factories import full_thing
+from tests.hub.factories import make_datastream
 
 pytestmark = pytest.mark.asyncio
 
 Document = dict[str, Any]
-
-
-async def make_datastream(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    """A Thing with a Location and one Datastream, over HTTP; the Datastream's id."""
-    response = await client.post("/v1.1/Things", json=full_thing(observations=0), headers=headers)
-    assert response.status_code == 201, response.text
-    streams = await client.get(f"/v1.1/Things({response.json()['@iot.id']})/Datastreams")
-    stream_id: int = streams.json()["value"][0]["@iot.id"]
-    return stream_id
 
 
 def reading(result: float) -> Document:

@@ -31,8 +31,8 @@ from cityhelix.hub.mqtt.links import EmbeddedLink
 from tests.conftest import ADMIN_TOKEN, Backend, bearer
 from tests.hub.factories import (
     datastream,
-    full_thing,
     location,
+    make_datastream,
     observed_property,
     sensor,
     thing,
@@ -128,15 +128,6 @@ async def mosquitto_hub(
 
 
 embedded_only = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
-
-
-async def make_datastream(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    """A Thing with one Datastream, over HTTP; the Datastream's id."""
-    response = await client.post("/v1.1/Things", json=full_thing(observations=0), headers=headers)
-    assert response.status_code == 201, response.text
-    streams = await client.get(f"/v1.1/Things({response.json()['@iot.id']})/Datastreams")
-    stream_id: int = streams.json()["value"][0]["@iot.id"]
-    return stream_id
 
 
 def is_announcement(document: Document) -> bool:

@@ -37,7 +37,7 @@ from cityhelix.hub.tables import (
 )
 from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Backend, _run_outside_loop
-from tests.hub.factories import full_thing
+from tests.hub.factories import make_datastream
 
 pytestmark = pytest.mark.asyncio
 
@@ -54,13 +54,6 @@ async def hub(backend: Backend, engine: AsyncEngine) -> AsyncIterator[httpx.Asyn
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
-
-
-async def _stream(hub: httpx.AsyncClient, admin: dict[str, str], name: str) -> int:
-    created = await hub.post("/v1.1/Things", json=full_thing(name, observations=0), headers=admin)
-    assert created.status_code == 201, created.text
-    streams = (await hub.get(f"/v1.1/Things({created.json()['@iot.id']})/Datastreams")).json()
-    return int(streams["value"][0]["@iot.id"])
 
 
 async def _post_rows(
@@ -171,8 +164,8 @@ async def assert_rollups_match(
 async def test_rollups_equal_raw_aggregates_through_late_data_patches_and_deletes(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await _stream(hub, admin, "Station A")
-    other = await _stream(hub, admin, "Station B")
+    stream = await make_datastream(hub, admin, "Station A")
+    other = await make_datastream(hub, admin, "Station B")
     # values are multiples of 1/4, so every sum is exact in any order
     ids = await _post_rows(
         hub,
@@ -258,7 +251,7 @@ async def test_rollups_equal_raw_aggregates_through_late_data_patches_and_delete
 async def test_rollups_of_random_late_readings_match_raw_aggregates(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await _stream(hub, admin, "Station R")
+    stream = await make_datastream(hub, admin, "Station R")
     rng = random.Random(20261101)
 
     def rows(count: int) -> list[list[Any]]:
@@ -281,7 +274,7 @@ async def test_rollups_of_random_late_readings_match_raw_aggregates(
 async def test_concurrent_writes_to_one_minute_are_all_rolled_up(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await _stream(hub, admin, "Station C")
+    stream = await make_datastream(hub, admin, "Station C")
 
     async def post(i: int) -> int:
         if i % 4 == 0:
@@ -298,7 +291,7 @@ async def test_concurrent_writes_to_one_minute_are_all_rolled_up(
 async def test_aggregates_window_and_refusals(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await _stream(hub, admin, "Station W")
+    stream = await make_datastream(hub, admin, "Station W")
     await _post_rows(
         hub,
         admin,
@@ -334,7 +327,7 @@ async def test_aggregates_window_and_refusals(
 async def test_aggregates_need_a_token_when_public_reading_is_off(
     backend: Backend, hub: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    stream = await _stream(hub, admin, "Station P")
+    stream = await make_datastream(hub, admin, "Station P")
     private = create_app(backend.settings.model_copy(update={"public_read": False}), migrate=False)
     async with private.router.lifespan_context(private):
         transport = httpx.ASGITransport(app=private)
@@ -378,7 +371,7 @@ async def test_migration_rolls_up_the_observations_stored_before_it(fresh_url: s
 async def test_backfill_builds_what_the_writes_built(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await _stream(hub, admin, "Station M")
+    stream = await make_datastream(hub, admin, "Station M")
     await _post_rows(
         hub,
         admin,

@@ -11,24 +11,22 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import bearer
-from tests.hub.factories import MEASUREMENT, full_thing, observed_property, sensor
+from tests.hub.factories import (
+    MEASUREMENT,
+    full_thing,
+    make_datastream,
+    observed_property,
+    sensor,
+)
 from tests.hub.test_sta_write import row_counts
 
 pytestmark = pytest.mark.asyncio
 
 
-async def _stream(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    created = (
-        await client.post("/v1.1/Things", json=full_thing(observations=0), headers=headers)
-    ).json()
-    streams = (await client.get(f"/v1.1/Things({created['@iot.id']})/Datastreams")).json()
-    return int(streams["value"][0]["@iot.id"])
-
-
 async def test_create_observations_answers_a_link_or_error_per_row(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    stream = await _stream(client, admin)
+    stream = await make_datastream(client, admin)
     body = [
         {
             "Datastream": {"@iot.id": stream},
@@ -67,7 +65,7 @@ async def test_create_observations_answers_rows_in_request_order_across_streams_
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     """Groups of one shape are written together; the answers stay in the request's order."""
-    first, second = await _stream(client, admin), await _stream(client, admin)
+    first, second = await make_datastream(client, admin), await make_datastream(client, admin)
 
     def group(stream: int, components: list[str], rows: list[list[Any]]) -> dict[str, Any]:
         return {"Datastream": {"@iot.id": stream}, "components": components, "dataArray": rows}
@@ -109,7 +107,7 @@ async def test_create_observations_answers_rows_in_request_order_across_streams_
 async def test_malformed_create_observations_is_400_and_writes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, body: object
 ) -> None:
-    await _stream(client, admin)
+    await make_datastream(client, admin)
     before = await row_counts(engine)
     response = await client.post("/v1.1/CreateObservations", json=body, headers=admin)
     assert response.status_code == 400, response.text
@@ -120,7 +118,7 @@ async def test_malformed_create_observations_is_400_and_writes_nothing(
 async def test_tenant_cannot_bulk_post_to_others_datastream(
     client: httpx.AsyncClient, admin: dict[str, str], tokens: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await _stream(client, admin)
+    stream = await make_datastream(client, admin)
     body = [{"Datastream": {"@iot.id": stream}, "components": ["result"], "dataArray": [[1], [2]]}]
     assert (await client.post("/v1.1/CreateObservations", json=body)).status_code == 401
     response = await client.post(
@@ -426,7 +424,7 @@ async def test_unusual_data_array_rows_are_read_as_a_plain_post_reads_them(
 ) -> None:
     """Rows the bulk fast path declines (offsets, intervals, odd types) get the generic
     path's answer: a link when the standard accepts them, "error" when it does not."""
-    stream = await _stream(client, admin)
+    stream = await make_datastream(client, admin)
     rows: list[Any] = [
         ["2026-11-01T00:00:00+07:00", 1.5, "2026-11-01T00:00:00Z"],
         ["2026-11-01T01:00:00Z/2026-11-01T01:10:00Z", 2, None],

@@ -63,6 +63,16 @@ class StreamRows(NamedTuple):
     stream_id: int
     rows: list[Any]
 
+    @property
+    def where(self) -> str:
+        """Where a bad row of the group is, in an error."""
+        return f"CreateObservations/{self.stream_type.name}"
+
+    def link(self) -> dict[str, Any]:
+        """The Observation column linking a row to its stream (a new dict each call)."""
+        fk = "datastream_id" if self.stream_type is DATASTREAM else "multi_datastream_id"
+        return {fk: self.stream_id}
+
 
 class StreamWritten(NamedTuple):
     """What `Writer.create_observation_rows` did with one stream's rows."""
@@ -373,9 +383,8 @@ class Writer:
         valid_of: list[list[dict[str, Any]]] = []
         positions_of: list[list[int]] = []
         for group in groups:
-            where = f"CreateObservations/{group.stream_type.name}"
-            fk = "datastream_id" if group.stream_type is DATASTREAM else "multi_datastream_id"
-            base: dict[str, Any] = {fk: group.stream_id}
+            where = group.where
+            base = group.link()
             width = None
             if group.stream_type is MULTI_DATASTREAM:
                 width = widths.get(group.stream_id, 0)
@@ -493,10 +502,8 @@ class Writer:
         for group, valid, answer in zip(groups, valid_of, answers, strict=True):
             if not valid:
                 continue
-            where = f"CreateObservations/{group.stream_type.name}"
-            fk = "datastream_id" if group.stream_type is DATASTREAM else "multi_datastream_id"
             before = len(self.written)
-            feature = await self._generated_feature({fk: group.stream_id}, where)
+            feature = await self._generated_feature(group.link(), group.where)
             answer.features.extend(self.written[before:])
             for columns in valid:
                 columns["feature_of_interest_id"] = feature
