@@ -19,9 +19,10 @@ from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
 from cityhelix.db.partitions import keep_partitions, maintain
 from cityhelix.events.bus import EventBus
-from cityhelix.hub import api as hub_api
-from cityhelix.hub import api_aggregates, api_ingest
 from cityhelix.hub.errors import HubError
+from cityhelix.hub.http import aggregates as api_aggregates
+from cityhelix.hub.http import api as hub_api
+from cityhelix.hub.http import ingest_status as api_ingest
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.limits import BodyLimit

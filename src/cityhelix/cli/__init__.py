@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import UserError, create_user, list_users, revoke_user
-from cityhelix.cli_transfer import export_app, import_app
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade
 from cityhelix.hub.broker_acl import AclError, mosquitto_acl
+from cityhelix.hub.cli import export_app, import_app
 from cityhelix.settings import get_settings
 
 app = typer.Typer(help="CityHelix smart-city platform.", no_args_is_help=True)

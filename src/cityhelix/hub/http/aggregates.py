@@ -13,8 +13,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cityhelix.auth.deps import NotAuthenticated
-from cityhelix.hub.api import error_response, hub_error_response, json_response, request_principal
 from cityhelix.hub.errors import HubError
+from cityhelix.hub.http.api import (
+    error_response,
+    hub_error_response,
+    json_response,
+    request_principal,
+)
 from cityhelix.hub.rollups import HOUR, WIDTHS, read_buckets
 from cityhelix.hub.values import format_time, parse_time
 

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.auth.principal import ANONYMOUS, Role
-from cityhelix.hub.api import error_response, json_response, request_principal
+from cityhelix.hub.http.api import error_response, json_response, request_principal
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.settings import Settings
 

@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EntityEvent
-from cityhelix.hub.api import VERSION_PATH, Context, Reply, handle
 from cityhelix.hub.errors import BadRequest, HubError
+from cityhelix.hub.http.api import VERSION_PATH, Context, Reply, handle
 from cityhelix.hub.model import BY_SET
 
 MAX_REQUESTS = 1000

@@ -203,8 +203,8 @@ async def resource(request: Request, resource: str) -> Response:
 
 async def _batch(request: Request, principal: Principal) -> Response:
     """`$batch`: multipart/mixed (OGC 18-088 clause 11) or the OData 4.01 JSON form."""
-    from cityhelix.hub.api_batch import run_batch
-    from cityhelix.hub.api_batch_multipart import parse_multipart, render_multipart
+    from cityhelix.hub.http.batch import run_batch
+    from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
 
     content_type = request.headers.get("content-type", "")
     raw = await request.body()
