@@ -482,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve_bare_route(args.bare_database, args.serve_bare_route, result_json)
         return
     from cityhelix.db.migrate import upgrade
+    from cityhelix.pillars import SCHEMA
 
     started = time.perf_counter()
     print(f"# Bulk ingest benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -490,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{args.rows:,} rows per path in requests of {args.batch:,}; {machine_load()}")
     logs = Path(args.log_dir)
     with postgres_database(args.postgres_dsn, keep=args.keep) as database:
-        upgrade(database.url)
+        upgrade(database.url, SCHEMA)
         with cityhelix_served(database, logs / "cityhelix-ingest.log") as server:
             city = asyncio.run(prepare_city(server, database, args))
             shown = "SQL NULL" if city.result_json is None else "a JSON null"

@@ -207,6 +207,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_arguments(argv)
     from cityhelix.db.migrate import upgrade
+    from cityhelix.pillars import SCHEMA
 
     started = time.perf_counter()
     print(f"# Memory benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -215,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{args.readings:,} readings in requests of {args.batch:,}, {args.clients} clients")
     print(machine_load())
     with postgres_database(args.postgres_dsn, keep=args.keep) as database:
-        upgrade(database.url)
+        upgrade(database.url, SCHEMA)
         with cityhelix_served(database, Path(args.log_dir) / "cityhelix-memory.log") as server:
             at_start = resident_mb(server.pid)
             run = asyncio.run(push(server, database.raw, args))

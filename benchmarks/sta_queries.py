@@ -1084,12 +1084,13 @@ def benchmark_database(backend: str, args: argparse.Namespace) -> Iterator[Datab
 
 def run_backend(backend: str, args: argparse.Namespace) -> None:
     from cityhelix.db.migrate import upgrade
+    from cityhelix.pillars import SCHEMA
 
     print(f"\n## {backend}: {args.observations:,} Observations, {machine_load()}")
     logs = Path(args.log_dir)
     with benchmark_database(backend, args) as database:
         started = time.perf_counter()
-        upgrade(database.url)
+        upgrade(database.url, SCHEMA)
         print(f"migrations: {time.perf_counter() - started:.1f} s")
         with cityhelix_process(database, logs / f"cityhelix-{backend}.log") as server:
             city, timings = asyncio.run(

@@ -276,6 +276,7 @@ async def prepare(server: Served, start: datetime) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_arguments(argv)
     from cityhelix.db.migrate import upgrade
+    from cityhelix.pillars import SCHEMA
 
     began = time.perf_counter()
     print(f"# Year chart benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -284,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(machine_load())
     start = year_start(args.days)
     with postgres_database(args.postgres_dsn, keep=args.keep) as database:
-        upgrade(database.url)
+        upgrade(database.url, SCHEMA)
         asyncio.run(make_partitions(database, start, args.days // 28 + 2))
         with cityhelix_served(database, Path(args.log_dir) / "cityhelix-year.log") as server:
             stream = asyncio.run(prepare(server, start))

@@ -1,31 +1,24 @@
-"""The CityHelix web application: one FastAPI app carrying every pillar's routers.
+"""The CityHelix web application: the ground, then every pillar of `cityhelix.pillars`.
 
-Its lifespan owns the shared resources (database engine, migrations); tests build
-several apps with different `Settings` in one process.
+It only composes: the ground's shared resources (settings, migrations, the database engine,
+the event bus), then each pillar's routers and lifespan, entered in order and left in
+reverse. Each pillar's routers render their own errors (their `route_class`); everything
+else answers FastAPI's `{"detail": ...}`. Tests build several apps with different
+`Settings` in one process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
-from cityhelix.db.partitions import keep_partitions, maintain
 from cityhelix.events.bus import EventBus
-from cityhelix.hub.errors import HubError
-from cityhelix.hub.http import aggregates as api_aggregates
-from cityhelix.hub.http import api as hub_api
-from cityhelix.hub.http import ingest_status as api_ingest
-from cityhelix.hub.ingest import ObservationIngest
-from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.limits import BodyLimit
+from cityhelix.pillars import PILLARS, SCHEMA
 from cityhelix.settings import Settings, get_settings
 
 
@@ -33,38 +26,20 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     """The app for `settings` (the environment's by default); migrates on start-up."""
     settings = settings or get_settings()
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            await upgrade_async(settings.database_url)
+            await upgrade_async(settings.database_url, SCHEMA)
         engine = create_engine(settings)
         app.state.engine = engine
-        await maintain(engine, retention_days=settings.retention_days)
-        keeper = asyncio.create_task(
-            keep_partitions(engine, retention_days=settings.retention_days)
-        )
-        ingest = ObservationIngest(
-            engine,
-            app.state.bus,
-            batch_size=settings.ingest_batch_size,
-            batch_ms=settings.ingest_batch_ms,
-            queue_size=settings.ingest_queue_size,
-        )
         try:
             async with contextlib.AsyncExitStack() as running:
-                # stopped in reverse order: MQTT, which hands readings to the ingest, first
-                await ingest.start()
-                running.push_async_callback(ingest.stop)
-                app.state.ingest = ingest
-                mqtt = await start_mqtt(settings, engine, app.state.bus, ingest=ingest)
-                app.state.mqtt = mqtt
-                if mqtt is not None:
-                    running.push_async_callback(mqtt.stop)
+                # a pillar starts on the ones before it and stops before them
+                for pillar in PILLARS:
+                    if pillar.lifespan is not None:
+                        await running.enter_async_context(pillar.lifespan(app, settings))
                 yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
             await engine.dispose()
 
     app = FastAPI(
@@ -79,16 +54,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.bus = EventBus()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(hub_api.router)
-    app.include_router(api_aggregates.router)
-    app.include_router(api_ingest.router)
-
-    @app.exception_handler(HubError)
-    async def _hub_error(_request: Request, error: HubError) -> Response:
-        return hub_api.hub_error_response(error)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, error: RequestValidationError) -> Response:
-        return hub_api.error_response(400, str(error))
-
+    for pillar in PILLARS:
+        for router in pillar.routers:
+            app.include_router(router)
     return app

@@ -78,7 +78,7 @@ async def test_ingest_status_is_refused_to_other_roles(
 ) -> None:
     response = await client.get("/api/hub/ingest", headers=bearer(tokens[role]))
     assert response.status_code == 403
-    assert role in response.json()["message"]
+    assert role in response.json()["detail"]
 
 
 async def test_ingest_status_needs_credentials(client: httpx.AsyncClient) -> None:
@@ -87,7 +87,7 @@ async def test_ingest_status_needs_credentials(client: httpx.AsyncClient) -> Non
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
     unknown = await client.get("/api/hub/ingest", headers=bearer("no-such-token"))
     assert unknown.status_code == 401
-    assert "token" in unknown.json()["message"]
+    assert "token" in unknown.json()["detail"]
 
 
 async def test_concurrent_posts_are_written_in_fewer_transactions_than_requests(

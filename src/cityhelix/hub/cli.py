@@ -1,7 +1,8 @@
-"""`cityhelix import` and `cityhelix export`: Observations from and to CSV or Parquet files.
+"""The hub's commands: `import`/`export` of Observations (CSV, Parquet), `users mosquitto-acl`.
 
-Thin Typer commands over `cityhelix.hub.transfer`: they migrate the configured database,
-draw the progress bars on standard error and turn a refused file into exit code 1.
+Thin Typer commands over `cityhelix.hub.transfer` and `broker_acl`: they migrate the
+configured database (to the schema the `cityhelix` command hands down in its context), draw
+the progress bars on standard error and turn a refused file into exit code 1.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.db.engine import create_engine
-from cityhelix.db.migrate import upgrade
+from cityhelix.db.migrate import Schema, upgrade
 from cityhelix.hub import transfer
+from cityhelix.hub.broker_acl import AclError, mosquitto_acl
 from cityhelix.hub.transfer import FileFormat, TransferError
 from cityhelix.settings import get_settings
 
 import_app = typer.Typer(help="Load data into the hub from files.", no_args_is_help=True)
 export_app = typer.Typer(help="Write the hub's data to files.", no_args_is_help=True)
+#: merged by the CLI into the ground's `cityhelix users` (create, list, revoke)
+users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
 T = TypeVar("T")
 
 
@@ -52,10 +56,19 @@ class ProgressBars:
             self._bars.advance(self._task, rows)
 
 
-def _run(work: Callable[[AsyncEngine, ProgressBars], Awaitable[T]]) -> T:
+def _migrate(ctx: typer.Context) -> None:
+    """Bring the configured database to the whole composition's schema (not only the hub's:
+    its tables refer to the ground's), which the `cityhelix` command puts in the context."""
+    schema = ctx.find_root().obj
+    if not isinstance(schema, Schema):
+        raise RuntimeError("the hub's commands run under the `cityhelix` command")
+    upgrade(get_settings().database_url, schema)
+
+
+def _run(ctx: typer.Context, work: Callable[[AsyncEngine, ProgressBars], Awaitable[T]]) -> T:
     """Migrate the configured database, then run `work` with an engine and progress bars."""
     settings = get_settings()
-    upgrade(settings.database_url)
+    _migrate(ctx)
 
     async def run() -> T:
         engine = create_engine(settings)
@@ -81,6 +94,7 @@ def _run(work: Callable[[AsyncEngine, ProgressBars], Awaitable[T]]) -> T:
 
 @import_app.command("observations")
 def import_observations(
+    ctx: typer.Context,
     file: Annotated[
         Path,
         typer.Argument(
@@ -98,15 +112,17 @@ def import_observations(
 ) -> None:
     """Import Observations; all rows are checked first, and a bad one writes nothing."""
     count = _run(
+        ctx,
         lambda engine, bars: transfer.import_observations(
             engine, file, datastream, file_format, bars
-        )
+        ),
     )
     typer.echo(f"imported {count} Observations into Datastream {datastream}", err=True)
 
 
 @export_app.command("observations")
 def export_observations(
+    ctx: typer.Context,
     datastream: Annotated[int, typer.Option(help="The id of the Datastream to export.")],
     start: Annotated[
         str | None,
@@ -132,6 +148,7 @@ def export_observations(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     count = _run(
+        ctx,
         lambda engine, bars: transfer.export_observations(
             engine,
             datastream,
@@ -141,6 +158,33 @@ def export_observations(
             start=first,
             end=last,
             progress=bars,
-        )
+        ),
     )
     typer.echo(f"exported {count} Observations of Datastream {datastream}", err=True)
+
+
+@users_app.command("mosquitto-acl")
+def users_mosquitto_acl(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Where to write the ACL file.")],
+    hub_user: Annotated[
+        str, typer.Option(help="The broker user of the hub (in CITYHELIX_MQTT_URL).")
+    ] = "cityhelix",
+) -> None:
+    """Write a Mosquitto ACL file: each tenant publishes to its own Datastreams only."""
+    _migrate(ctx)
+
+    async def acl() -> str:
+        engine = create_engine(get_settings())
+        try:
+            return await mosquitto_acl(engine, hub_user)
+        finally:
+            await engine.dispose()
+
+    try:
+        text = asyncio.run(acl())
+    except AclError as error:
+        Console().print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    file.write_text(text)
+    Console().print(f"wrote {file}; reload Mosquitto (SIGHUP) to apply it", highlight=False)

@@ -1,21 +1,21 @@
-"""Alembic environment: runs the one migration history against SQLite or PostgreSQL.
+"""Alembic environment: runs the ground's and every pillar's histories on SQLite or PostgreSQL.
 
-The URL comes from the caller (`cityhelix.db.migrate`), never from alembic.ini, so that
-`cityhelix migrate`, `serve` and the tests all migrate the database they were given.
+The URL, the version locations and the table modules come from the caller
+(`cityhelix.db.migrate`, handed the composition's `Schema`), never from alembic.ini, so
+that `cityhelix migrate`, `serve` and the tests all migrate the database they were given
+and the ground imports no pillar.
 On PostgreSQL an advisory lock makes concurrent `serve` start-ups migrate one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-import cityhelix.auth.tables
-import cityhelix.hub.rollup_tables
-import cityhelix.hub.tables  # noqa: F401 - registers the tables on the metadata
 from cityhelix.db.engine import create_engine
 from cityhelix.db.metadata import metadata
 from cityhelix.settings import Settings
@@ -54,4 +54,7 @@ async def _run_async(url: str) -> None:
         await engine.dispose()
 
 
+# registers every table of the composition on the metadata (what autogenerate compares)
+for _module in context.config.attributes.get("table_modules", ()):
+    importlib.import_module(_module)
 asyncio.run(_run_async(context.config.get_main_option("sqlalchemy.url") or ""))

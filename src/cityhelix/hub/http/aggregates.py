@@ -1,7 +1,7 @@
 """`GET /api/hub/datastreams/{id}/aggregates`: a Datastream's rollups over HTTP, for charts.
 
-Only protocol work: the query string and the credentials in, hub errors out as the hub's
-JSON error documents; the buckets come from `rollups`, already computed at write time.
+Only protocol work: the query string and the credentials in, errors out as the plain API's
+`{"detail": ...}` (`PlainRoute`); the buckets come from `rollups`, computed at write time.
 """
 
 from __future__ import annotations
@@ -12,18 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cityhelix.auth.deps import NotAuthenticated
-from cityhelix.hub.errors import HubError
-from cityhelix.hub.http.api import (
-    error_response,
-    hub_error_response,
-    json_response,
-    request_principal,
-)
+from cityhelix.hub.http.api import request_principal
+from cityhelix.hub.http.responses import PlainRoute, json_response
 from cityhelix.hub.rollups import HOUR, WIDTHS, read_buckets
 from cityhelix.hub.values import format_time, parse_time
 
-router = APIRouter(tags=["Data hub aggregates"])
+router = APIRouter(tags=["Data hub aggregates"], route_class=PlainRoute)
 
 
 def _time_parameter(request: Request, name: str) -> datetime | None:
@@ -43,21 +37,15 @@ def _time_parameter(request: Request, name: str) -> datetime | None:
     ),
 )
 async def aggregates(request: Request, datastream_id: int) -> Response:
-    try:
-        await request_principal(request, write=False)
-    except NotAuthenticated as error:
-        return error_response(401, str(error))
-    try:
-        interval = request.query_params.get("interval", HOUR)
-        buckets = await read_buckets(
-            request.app.state.engine,
-            datastream_id,
-            interval,
-            _time_parameter(request, "start"),
-            _time_parameter(request, "end"),
-        )
-    except HubError as error:
-        return hub_error_response(error)
+    await request_principal(request, write=False)
+    interval = request.query_params.get("interval", HOUR)
+    buckets = await read_buckets(
+        request.app.state.engine,
+        datastream_id,
+        interval,
+        _time_parameter(request, "start"),
+        _time_parameter(request, "end"),
+    )
     value: list[dict[str, Any]] = [
         {
             "start": format_time(bucket.start),

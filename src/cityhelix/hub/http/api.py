@@ -1,34 +1,35 @@
-"""SensorThings API 1.1 over HTTP: translate requests to `hub.service` calls and back.
+"""SensorThings API 1.1 over HTTP: translate requests to `hub.dispatch` calls and back.
 
 Only protocol work happens here: reading the path, the query options, the JSON body and
-the credentials, and mapping hub errors to the standard's JSON error documents.
+the credentials; the routes' `SensorThingsRoute` maps errors to the standard's documents.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
-from cityhelix.hub import service
 from cityhelix.hub.body import parse_json_body
-from cityhelix.hub.errors import BadRequest, HubError, Overloaded
-from cityhelix.hub.ingest import ObservationIngest, plain_observation
-from cityhelix.hub.model import ENTITY_TYPES, OBSERVATION, EntityType
-from cityhelix.hub.query.options import parse_query_options
-from cityhelix.hub.query.path import parse_path
-from cityhelix.hub.serialize import self_link
-from cityhelix.hub.store.read import Page
+from cityhelix.hub.dispatch import VERSION_PATH, Context, Reply, handle
+from cityhelix.hub.errors import HubError
+from cityhelix.hub.http.batch import run_batch
+from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
+from cityhelix.hub.http.responses import (
+    SensorThingsRoute,
+    error_response,
+    hub_error_response,
+    json_response,
+)
+from cityhelix.hub.ingest import ObservationIngest
+from cityhelix.hub.model import ENTITY_TYPES
 from cityhelix.settings import Settings
 
-VERSION_PATH = "/v1.1"
 _SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
 #: only what the test suite proves (the MQTT classes when MQTT is on, see `service_root`)
 CONFORMANCE = (
@@ -45,34 +46,8 @@ MQTT_CONFORMANCE = (
     f"{_SPEC}receive-updates-via-mqtt/receive-updates",
 )
 
-router = APIRouter(tags=["SensorThings API 1.1"])
-
-
-def json_response(
-    document: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        orjson.dumps(document), status_code=status, media_type="application/json", headers=headers
-    )
-
-
-def error_response(
-    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    document: dict[str, Any] = {"code": status, "type": "error", "message": message}
-    if field is not None:
-        document["field"] = field
-    if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="cityhelix"'}
-    return json_response(document, status, headers)
-
-
-def hub_error_response(error: HubError) -> Response:
-    headers = None
-    if isinstance(error, Overloaded):
-        # back-pressure: the client retries later instead of the hub queueing without end
-        headers = {"Retry-After": str(error.retry_after)}
-    return error_response(error.status, error.message, error.field, headers)
+#: every route under /v1.1 answers errors as SensorThings documents (`SensorThingsRoute`)
+router = APIRouter(tags=["SensorThings API 1.1"], route_class=SensorThingsRoute)
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -137,28 +112,6 @@ def parse_body(raw: bytes) -> object:
     return parse_json_body(raw)
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A protocol-neutral answer: HTTP turns it into a Response, $batch into a JSON item."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    text: bool = False  # body is plain text ($value)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a request runs against: the app's engine, settings, bus and public root."""
-
-    engine: AsyncEngine
-    settings: Settings
-    bus: EventBus
-    base: str  # the version root, e.g. http://host/v1.1
-    #: the batched writer plain Observation POSTs go through (None: written directly)
-    ingest: ObservationIngest | None = None
-
-
 def context(request: Request) -> Context:
     ingest: ObservationIngest | None = getattr(request.app.state, "ingest", None)
     return Context(_engine(request), _settings(request), _bus(request), base_url(request), ingest)
@@ -203,9 +156,6 @@ async def resource(request: Request, resource: str) -> Response:
 
 async def _batch(request: Request, principal: Principal) -> Response:
     """`$batch`: multipart/mixed (OGC 18-088 clause 11) or the OData 4.01 JSON form."""
-    from cityhelix.hub.http.batch import run_batch
-    from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
-
     content_type = request.headers.get("content-type", "")
     raw = await request.body()
     if content_type.lower().startswith("multipart/mixed"):
@@ -214,84 +164,3 @@ async def _batch(request: Request, principal: Principal) -> Response:
         media_type, payload = render_multipart(requests, answer["responses"])
         return Response(payload, media_type=media_type)
     return json_response(await run_batch(context(request), principal, parse_body(raw)))
-
-
-async def handle(
-    ctx: Context,
-    principal: Principal,
-    method: str,
-    resource: str,
-    params: dict[str, str],
-    body: object,
-    request_path: str,
-    connection: AsyncConnection | None = None,
-) -> Reply:
-    """Answer one SensorThings request; with `connection`, inside the caller's transaction."""
-    engine, settings, base = ctx.engine, ctx.settings, ctx.base
-    bus = ctx.bus if connection is None else None
-    resource = resource.strip("/")
-    if resource == "CreateObservations" and method == "POST":
-        answers = await service.create_observations(
-            engine, principal, body, request_path, bus, connection=connection
-        )
-        return Reply(201, [self_link(base, *answer) if answer else "error" for answer in answers])
-    path = parse_path(resource)
-    if path.ref and method != "GET":
-        await service.change_reference(
-            engine, principal, path, method, body, request_path, bus, connection=connection
-        )
-        return Reply(200)
-    if method == "GET":
-        options = parse_query_options(params, max_top=settings.max_top)
-        page = Page(base, f"{base}/{resource}", params, settings.page_size)
-        document = await service.read(engine, path, options, page, connection=connection)
-        if not path.value:
-            return Reply(200, document)
-        assert path.prop is not None
-        value = document[path.prop.name]
-        if value is None:
-            return Reply(204)
-        return Reply(
-            200, value if isinstance(value, str) else orjson.dumps(value).decode(), text=True
-        )
-    if method == "DELETE":
-        await service.delete(engine, principal, path, request_path, bus, connection=connection)
-        return Reply(200)
-    entity_type: EntityType
-    if method == "POST":
-        ingest = ctx.ingest if connection is None else None  # not inside a $batch group
-        target = plain_observation(path, body) if ingest is not None else None
-        if ingest is not None and target is not None:
-            # one reading: batched with others, answered after its batch committed
-            entity_type = OBSERVATION
-            entity_id = await ingest.submit(principal, target, body, request_path=request_path)
-        else:
-            result = await service.create(
-                engine, principal, path, body, request_path, bus, connection=connection
-            )
-            entity_type, entity_id = result.entity_type, result.id
-        status, headers = 201, {"Location": self_link(base, entity_type, entity_id)}
-    elif method in ("PATCH", "PUT"):
-        result = await service.update(
-            engine,
-            principal,
-            path,
-            body,
-            request_path,
-            replace=method == "PUT",
-            bus=bus,
-            connection=connection,
-        )
-        entity_type, entity_id = result.entity_type, result.id
-        status, headers = 200, {}
-    else:
-        raise BadRequest(f"method {method} is not allowed on {resource}")
-    link = self_link(base, entity_type, entity_id)
-    document = await service.read(
-        engine,
-        parse_path(f"{entity_type.set_name}({entity_id})"),
-        parse_query_options({}, max_top=1),
-        Page(base, link, {}, 1),
-        connection=connection,
-    )
-    return Reply(status, document, headers)

@@ -1,6 +1,6 @@
 """SensorThings `$batch` in the OData 4.01 JSON format, with atomicity groups.
 
-Each request runs through `api.handle` like a plain HTTP request; the requests of one
+Each request runs through `dispatch.handle` like a plain HTTP request; the requests of one
 `atomicityGroup` share one transaction (all or nothing), and `$<id>` in a later URL or
 `@iot.id` refers to the entity an earlier request created.
 """
@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EntityEvent
+from cityhelix.hub.dispatch import VERSION_PATH, Context, Reply, handle
 from cityhelix.hub.errors import BadRequest, HubError
-from cityhelix.hub.http.api import VERSION_PATH, Context, Reply, handle
 from cityhelix.hub.model import BY_SET
 
 MAX_REQUESTS = 1000

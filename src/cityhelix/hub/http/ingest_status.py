@@ -13,7 +13,8 @@ from fastapi.responses import Response
 
 from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.auth.principal import ANONYMOUS, Role
-from cityhelix.hub.http.api import error_response, json_response, request_principal
+from cityhelix.hub.http.api import request_principal
+from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.settings import Settings
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     # only its counters are read: the HTTP adapter does not import the MQTT adapter at run time
     from cityhelix.hub.mqtt import MqttBridge
 
-router = APIRouter(tags=["Data hub ingest"])
+router = APIRouter(tags=["Data hub ingest"], route_class=PlainRoute)
 
 #: who watches the ingest: the operations centre, and analysts sizing the platform
 READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST})
@@ -54,14 +55,11 @@ def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
     ),
 )
 async def ingest_status(request: Request) -> Response:
-    try:
-        principal = await request_principal(request, write=False)
-    except NotAuthenticated as error:
-        return error_response(401, str(error))
+    principal = await request_principal(request, write=False)
     if principal == ANONYMOUS:
-        return error_response(401, "this request needs 'Authorization: Bearer <token>'")
+        raise NotAuthenticated("this request needs 'Authorization: Bearer <token>'")
     if principal.role not in READERS:
-        return error_response(
+        return detail_response(
             403, f"the role {principal.role.value} may not read the ingest's counters"
         )
     ingest: ObservationIngest = request.app.state.ingest

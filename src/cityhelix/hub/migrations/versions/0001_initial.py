@@ -1,7 +1,8 @@
-"""initial schema: users, audit, SensorThings entities
+"""the hub's initial schema: SensorThings entities (users and audit are the ground's 0000)
 
 Revision ID: 0001
 Revises:
+Depends on: 0000 (ground: Things.owner_id refers to users)
 Create Date: 2026-11-23 12:26:15.450827
 """
 
@@ -15,8 +16,8 @@ import cityhelix.db.types
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
+branch_labels = ("hub",)
+depends_on = "0000"
 
 
 _SPATIAL = (("locations", "location_geom"), ("features_of_interest", "feature_geom"))
@@ -26,25 +27,6 @@ def upgrade() -> None:
     postgresql_backend = op.get_bind().dialect.name == "postgresql"
     if postgresql_backend:
         op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    op.create_table(
-        "audit_log",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("at", cityhelix.db.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("user_name", sa.String(length=200), nullable=False),
-        sa.Column("method", sa.String(length=10), nullable=False),
-        sa.Column("path", sa.Text(), nullable=False),
-        sa.Column("entity_type", sa.String(length=64), nullable=True),
-        sa.Column("entity_id", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
-    )
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
-
     op.create_table(
         "locations",
         sa.Column(
@@ -113,23 +95,6 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sensors")),
-    )
-    op.create_table(
-        "users",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", cityhelix.db.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", cityhelix.db.types.UtcDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("name", name=op.f("uq_users_name")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_users_token_hash")),
     )
     op.create_table(
         "features_of_interest",
@@ -578,11 +543,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_features_of_interest_location_id")
 
     op.drop_table("features_of_interest")
-    op.drop_table("users")
     op.drop_table("sensors")
     op.drop_table("observed_properties")
     op.drop_table("locations")
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_log_at")
-
-    op.drop_table("audit_log")

@@ -1,0 +1,35 @@
+"""The composition: which pillars make up CityHelix, the one place that lists them.
+
+`app.py` mounts their routers and runs their lifespans in this order (and stops them in
+reverse); the CLI mounts their commands; `db.migrate` runs the ground's Alembic history and
+theirs. Adding a pillar is one line in `PILLAR_PACKAGES` (its package has a `pillar.py`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from cityhelix.db.migrate import Schema
+from cityhelix.pillar import Pillar
+
+#: in mounting order; each package's `pillar.py` exposes `PILLAR`
+PILLAR_PACKAGES = ("cityhelix.hub",)
+
+
+def _pillar(package: str) -> Pillar:
+    pillar = importlib.import_module(f"{package}.pillar").PILLAR
+    if not isinstance(pillar, Pillar):
+        raise TypeError(f"{package}.pillar.PILLAR is a {type(pillar).__name__}, not a Pillar")
+    return pillar
+
+
+PILLARS: tuple[Pillar, ...] = tuple(_pillar(package) for package in PILLAR_PACKAGES)
+
+#: the ground's tables (its migrations are `db/migrations/versions`, Alembic branch "ground")
+GROUND_TABLE_MODULES = ("cityhelix.auth.tables",)
+
+#: every pillar's version location and tables, for `db.migrate.upgrade`
+SCHEMA = Schema(
+    locations=tuple(p.migrations for p in PILLARS if p.migrations is not None),
+    table_modules=GROUND_TABLE_MODULES + tuple(m for p in PILLARS for m in p.table_modules),
+)
