@@ -478,7 +478,7 @@ _FRAME_LINE = re.compile(r"\s*\((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
 def _frame_name(frame: str) -> str:
-    """`handle (cityhelix/hub/api.py:212)` -> `handle (cityhelix/hub/api.py)`."""
+    """`handle (cityhelix/hub/dispatch.py:212)` -> `handle (cityhelix/hub/dispatch.py)`."""
     match = _FRAME_LINE.search(frame)
     if match is None:
         return frame
