@@ -10,7 +10,7 @@ else answers FastAPI's `{"detail": ...}`. Tests build several apps with differen
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
@@ -18,24 +18,32 @@ from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
 from cityhelix.events.bus import EventBus
 from cityhelix.limits import BodyLimit
-from cityhelix.pillars import PILLARS, SCHEMA
+from cityhelix.pillar import Pillar
+from cityhelix.pillars import PILLARS, schema_of
 from cityhelix.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
-    """The app for `settings` (the environment's by default); migrates on start-up."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+    pillars: Sequence[Pillar] = PILLARS,
+) -> FastAPI:
+    """The app for `settings` (the environment's by default) made of `pillars` (all of
+    them by default); migrates on start-up."""
     settings = settings or get_settings()
+    schema = schema_of(pillars)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            await upgrade_async(settings.database_url, SCHEMA)
+            await upgrade_async(settings.database_url, schema)
         engine = create_engine(settings)
         app.state.engine = engine
         try:
             async with contextlib.AsyncExitStack() as running:
                 # a pillar starts on the ones before it and stops before them
-                for pillar in PILLARS:
+                for pillar in pillars:
                     if pillar.lifespan is not None:
                         await running.enter_async_context(pillar.lifespan(app, settings))
                 yield
@@ -54,7 +62,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.bus = EventBus()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for pillar in PILLARS:
+    for pillar in pillars:
         for router in pillar.routers:
             app.include_router(router)
     return app

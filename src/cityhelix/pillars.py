@@ -8,6 +8,7 @@ theirs. Adding a pillar is one line in `PILLAR_PACKAGES` (its package has a `pil
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from cityhelix.db.migrate import Schema
 from cityhelix.pillar import Pillar
@@ -28,8 +29,15 @@ PILLARS: tuple[Pillar, ...] = tuple(_pillar(package) for package in PILLAR_PACKA
 #: the ground's tables (its migrations are `db/migrations/versions`, Alembic branch "ground")
 GROUND_TABLE_MODULES = ("cityhelix.auth.tables",)
 
-#: every pillar's version location and tables, for `db.migrate.upgrade`
-SCHEMA = Schema(
-    locations=tuple(p.migrations for p in PILLARS if p.migrations is not None),
-    table_modules=GROUND_TABLE_MODULES + tuple(m for p in PILLARS for m in p.table_modules),
-)
+
+def schema_of(pillars: Sequence[Pillar]) -> Schema:
+    """What `db.migrate.upgrade` needs besides the ground's: the pillars' histories and
+    the ground's and pillars' table modules."""
+    return Schema(
+        locations=tuple(p.migrations for p in pillars if p.migrations is not None),
+        table_modules=GROUND_TABLE_MODULES + tuple(m for p in pillars for m in p.table_modules),
+    )
+
+
+#: the whole composition's schema, for `db.migrate.upgrade`
+SCHEMA = schema_of(PILLARS)

@@ -2,7 +2,7 @@
 
 This is the form clause 11 of OGC 18-088 specifies (and the batch conformance class
 tests). Parts become the same request list as the JSON form — a change set is an
-atomicity group, `Content-ID` its request id — so one engine (`api_batch`) runs both.
+atomicity group, `Content-ID` its request id — so one engine (`batch`) runs both.
 """
 
 from __future__ import annotations

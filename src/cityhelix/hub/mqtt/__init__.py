@@ -1,6 +1,6 @@
 """SensorThings API 1.1 over MQTT: publish to create, subscribe to receive committed changes.
 
-A protocol adapter over `hub.service`, as `hub.api` is for HTTP (see docs/ingest.md).
+A protocol adapter over `hub.service`, as `hub.http` is for HTTP (see docs/ingest.md).
 
 Clients publish creations to the very topics the hub announces on, so the hub must never
 take its own announcements for creations. The embedded broker knows who published: it hands
