@@ -19,6 +19,7 @@ from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
 from cityhelix.db.partitions import keep_partitions, maintain
 from cityhelix.events.bus import EventBus
+from cityhelix.events.stream import open_stream
 from cityhelix.hub import api as hub_api
 from cityhelix.hub import api_aggregates, api_ingest
 from cityhelix.hub.errors import HubError
@@ -51,6 +52,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         )
         try:
             async with contextlib.AsyncExitStack() as running:
+                # the durable stream of committed changes: the ground, up before any writer
+                stream = open_stream(settings, engine, app.state.bus)
+                await stream.start()
+                running.push_async_callback(stream.stop)
+                app.state.stream = stream
                 # stopped in reverse order: MQTT, which hands readings to the ingest, first
                 await ingest.start()
                 running.push_async_callback(ingest.stop)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
-from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.events.bus import EventBus
+from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, Conflict
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
 from cityhelix.hub.query.compile import steps_condition, table_of
@@ -121,25 +122,31 @@ def _body_with_parent_link(path: ResourcePath, body: object) -> object:
     raise BadRequest(f"cannot create {target.set_name} under {parent.entity_type.name}")
 
 
-def announce(bus: EventBus | None, result: WriteResult) -> None:
-    """Tell subscribers what a committed write did, in the order it did it."""
-    if bus is not None:
-        bus.publish(EntityEvent(w.action, w.entity_type.name, w.id) for w in result.written)
-
-
 @asynccontextmanager
 async def transaction(
-    engine: AsyncEngine, connection: AsyncConnection | None = None
-) -> AsyncIterator[AsyncConnection]:
-    """A transaction of its own, or the caller's (a $batch atomicity group) when given."""
+    engine: AsyncEngine, bus: EventBus | None, connection: AsyncConnection | None = None
+) -> AsyncIterator[tuple[AsyncConnection, ChangeLog]]:
+    """A write transaction of its own, or the caller's (a $batch atomicity group) when given.
+
+    Either way its writes are recorded in the durable stream and announced on `bus` once
+    committed (`changes.recorded`): every write path of the hub goes through here.
+    """
     if connection is not None:
-        yield connection
+        async with recorded(engine, bus, connection) as joined:
+            yield joined
         return
     try:
-        async with engine.begin() as own:
+        async with recorded(engine, bus) as own:
             yield own
     except IntegrityError:
         raise Conflict("the write conflicts with another change; retry it") from None
+
+
+def group_transaction(
+    engine: AsyncEngine, bus: EventBus | None
+) -> AbstractAsyncContextManager[tuple[AsyncConnection, ChangeLog]]:
+    """The transaction of a $batch atomicity group: pass its connection to each request."""
+    return recorded(engine, bus)
 
 
 async def create(
@@ -163,16 +170,15 @@ async def create(
             "POST under a navigation link needs the parent's id, e.g. /Things(1)/Locations"
         )
     body = _body_with_parent_link(path, body)
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         if path.parent is not None:
             await check_path_exists(active, ResourcePath(path.steps[:-1]))
         writer = Writer(active, principal)
         entity_id = await writer.create(path.target, body)
         await writer.finish()
         await _audit(active, principal, "POST", request_path, writer.written)
-    result = WriteResult(path.target, entity_id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
-    return result
+        log.add(writer.written)
+    return WriteResult(path.target, entity_id, tuple(writer.written))
 
 
 @dataclass(frozen=True)
@@ -228,17 +234,22 @@ async def create_observations_together(
             shapes.setdefault((request.principal, tuple(components)), []).append((number, index))
     ids_of: list[list[list[int | None]]] = [[[] for _ in groups] for groups in parsed]
     writers: dict[Principal, Writer] = {}
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         for (principal, shape), places in shapes.items():
             writer = writers.setdefault(principal, Writer(active, principal))
             rows = [
                 StreamRows(parsed[n][i][0], parsed[n][i][1], parsed[n][i][3]) for n, i in places
             ]
             written = await writer.create_observation_rows(list(shape), rows)
+            for group, answer in zip(rows, written, strict=True):
+                data_array_facts(
+                    log, writer, group.stream_type, group.stream_id, shape, group.rows, answer.ids
+                )
             for (number, index), answer in zip(places, written, strict=True):
                 ids_of[number][index] = answer.ids
         for writer in writers.values():
             await writer.finish()
+            log.add(writer.written)
         await record_writes(
             active,
             [
@@ -246,11 +257,6 @@ async def create_observations_together(
                 for request in requests
                 for row in audit_rows(request.principal, "POST", request.request_path, [])
             ],
-        )
-    for writer in writers.values():
-        announce(
-            bus if connection is None else None,
-            WriteResult(OBSERVATION, 0, tuple(writer.written)),
         )
     return [
         [(OBSERVATION, i) if i is not None else None for ids in groups for i in ids]
@@ -300,16 +306,15 @@ async def update(
     connection: AsyncConnection | None = None,
 ) -> WriteResult:
     """PATCH or PUT one entity addressed by `path`."""
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         entity_type, entity_id = await _single(active, path)
         writer = Writer(active, principal)
         await writer.update(entity_type, entity_id, body, replace=replace)
         await writer.finish()
         method = "PUT" if replace else "PATCH"
         await _audit(active, principal, method, request_path, writer.written)
-    result = WriteResult(entity_type, entity_id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
-    return result
+        log.add(writer.written)
+    return WriteResult(entity_type, entity_id, tuple(writer.written))
 
 
 async def delete(
@@ -322,14 +327,13 @@ async def delete(
     connection: AsyncConnection | None = None,
 ) -> WriteResult:
     """DELETE one entity addressed by `path`, with the standard's cascades."""
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         entity_type, entity_id = await _single(active, path)
         writer = Writer(active, principal)
         await writer.delete(entity_type, entity_id)
         await _audit(active, principal, "DELETE", request_path, writer.written)
-    result = WriteResult(entity_type, entity_id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
-    return result
+        log.add(writer.written)
+    return WriteResult(entity_type, entity_id, tuple(writer.written))
 
 
 async def change_reference(
@@ -349,7 +353,7 @@ async def change_reference(
     if owner is None or owner.id is None or navigation is None:
         raise BadRequest("$ref writes address a link of one entity, e.g. /Things(1)/Locations/$ref")
     target = BY_NAME[navigation.target]
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         await check_path_exists(active, ResourcePath(path.steps[:-1]))
         writer = Writer(active, principal)
         if method == "DELETE":
@@ -366,8 +370,7 @@ async def change_reference(
             raise BadRequest(f"use POST on a to-many $ref and PUT on a to-one $ref, not {method}")
         await writer.finish()
         await _audit(active, principal, method, request_path, writer.written)
-    result = WriteResult(owner.entity_type, owner.id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
+        log.add(writer.written)
 
 
 def _referenced_id(body: object, target: EntityType) -> int:
