@@ -6,7 +6,6 @@ The live bus (what MQTT subscribers get) and the durable stream carry the same e
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
