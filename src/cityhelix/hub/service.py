@@ -7,18 +7,21 @@ the audit records and the order of checks (path, then permission, then body).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
+from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, Conflict
@@ -31,6 +34,8 @@ from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
 from cityhelix.hub.store.write import StreamRows, Writer, Written
+from cityhelix.hub.tables import datastreams, locations, observations, thing_locations, things
+from cityhelix.hub.values import result_value
 
 
 @dataclass(frozen=True)
@@ -416,3 +421,159 @@ async def _audit(
         request_path,
         [(w.entity_type.name, w.id) for w in written],
     )
+
+
+# ---------------------------------------------------------------------- typed reads for pillars
+
+#: the most Datastreams or readings one typed read returns
+MAX_TYPED_READ = 10_000
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One Observation as other pillars use it (times in UTC)."""
+
+    id: int
+    datastream_id: int
+    phenomenon_time: datetime
+    #: the end of an interval phenomenonTime (None for an instant)
+    phenomenon_time_end: datetime | None
+    result_time: datetime | None
+    result: Any
+    feature_of_interest_id: int | None
+
+
+@dataclass(frozen=True)
+class ThingSummary:
+    """A Thing with its properties and the GeoJSON of its Locations."""
+
+    id: int
+    name: str
+    description: str | None
+    properties: dict[str, Any]
+    locations: tuple[dict[str, Any], ...]
+
+
+def _reading(row: Any) -> Reading:
+    return Reading(
+        row.id,
+        row.datastream_id,
+        row.phenomenon_time_start,
+        row.phenomenon_time_end,
+        row.result_time,
+        result_value(row),
+        row.feature_of_interest_id,
+    )
+
+
+def _bounded(ids: Iterable[int], what: str) -> list[int]:
+    unique = sorted(set(ids))
+    if len(unique) > MAX_TYPED_READ:
+        raise BadRequest(f"{what}: at most {MAX_TYPED_READ} at once, got {len(unique)}")
+    return unique
+
+
+async def latest_readings(engine: AsyncEngine, datastream_ids: Iterable[int]) -> dict[int, Reading]:
+    """The latest reading (by phenomenonTime, then id) of each Datastream that has one."""
+    ids = _bounded(datastream_ids, "datastream_ids")
+    if not ids:
+        return {}
+    newest = (
+        select(observations.c.id)
+        .where(observations.c.datastream_id == datastreams.c.id)
+        .order_by(observations.c.phenomenon_time_start.desc(), observations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    # one index probe per Datastream (the read path's `$expand` does the same)
+    latest = select(newest).select_from(datastreams).where(datastreams.c.id.in_(ids))
+    async with read_connection(engine) as connection:
+        rows = await connection.execute(select(observations).where(observations.c.id.in_(latest)))
+        return {row.datastream_id: _reading(row) for row in rows}
+
+
+async def readings_between(
+    engine: AsyncEngine,
+    datastream_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int = MAX_TYPED_READ,
+) -> list[Reading]:
+    """Readings of a Datastream, start <= phenomenonTime < end, oldest first, at most `limit`."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("start and end must be aware datetimes (UTC)")
+    if not 1 <= limit <= MAX_TYPED_READ:
+        raise BadRequest(f"limit: 1 to {MAX_TYPED_READ}, got {limit}")
+    query = (
+        select(observations)
+        .where(
+            observations.c.datastream_id == datastream_id,
+            observations.c.phenomenon_time_start >= start,
+            observations.c.phenomenon_time_start < end,
+        )
+        .order_by(observations.c.phenomenon_time_start, observations.c.id)
+        .limit(limit)
+    )
+    async with read_connection(engine) as connection:
+        return [_reading(row) for row in await connection.execute(query)]
+
+
+async def things_of_kind(engine: AsyncEngine, kind: str) -> list[ThingSummary]:
+    """Things whose `properties.kind` is `kind` (e.g. "streetlight"), by id."""
+    return await _things(engine, json_value(things.c.properties, ("kind",), "string") == kind)
+
+
+async def things_in_district(engine: AsyncEngine, district: str) -> list[ThingSummary]:
+    """Things whose `properties.district` is `district`, by id."""
+    return await _things(
+        engine, json_value(things.c.properties, ("district",), "string") == district
+    )
+
+
+async def things_within(engine: AsyncEngine, area: BaseGeometry) -> list[ThingSummary]:
+    """Things with a Location within `area` (a shapely geometry in WGS 84), by id.
+
+    PostGIS decides on its index; SQLite narrows by the stored bounding boxes first and
+    decides with shapely.
+    """
+    if area.is_empty or not area.is_valid:
+        raise BadRequest("area: expected a valid, non-empty geometry")
+    xmin, ymin, xmax, ymax = area.bounds
+    inside = (
+        select(thing_locations.c.thing_id)
+        .join(locations, locations.c.id == thing_locations.c.location_id)
+        .where(
+            locations.c.location_xmin >= xmin,
+            locations.c.location_ymin >= ymin,
+            locations.c.location_xmax <= xmax,
+            locations.c.location_ymax <= ymax,
+            spatial_relation(
+                locations.c.location_geom, geometry_literal(literal(area.wkt)), "within"
+            ),
+        )
+    )
+    return await _things(engine, things.c.id.in_(inside))
+
+
+async def _things(engine: AsyncEngine, condition: Any) -> list[ThingSummary]:
+    async with read_connection(engine) as connection:
+        rows = (
+            await connection.execute(
+                select(things).where(condition).order_by(things.c.id).limit(MAX_TYPED_READ)
+            )
+        ).all()
+        placed: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+        if placed:
+            found = await connection.execute(
+                select(thing_locations.c.thing_id, locations.c.location)
+                .join(locations, locations.c.id == thing_locations.c.location_id)
+                .where(thing_locations.c.thing_id.in_(list(placed)))
+                .order_by(thing_locations.c.thing_id, locations.c.id)
+            )
+            for thing_id, geometry in found:
+                placed[thing_id].append(geometry)
+    return [
+        ThingSummary(row.id, row.name, row.description, row.properties or {}, tuple(placed[row.id]))
+        for row in rows
+    ]
