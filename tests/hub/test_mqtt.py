@@ -579,3 +579,37 @@ async def test_stop_leaves_nothing_running(
     await bridge.stop()
     assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+@embedded_only
+async def test_batch_atomicity_group_creations_reach_mqtt_subscribers(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    body = {
+        "requests": [
+            {
+                "id": "o",
+                "method": "post",
+                "url": f"Datastreams({stream_id})/Observations",
+                "body": reading(7.5),
+                "atomicityGroup": "g",
+            },
+            {
+                "id": "t",
+                "method": "post",
+                "url": "Things",
+                "body": thing("Made in a group"),
+                "atomicityGroup": "g",
+            },
+        ]
+    }
+    async with hub.device() as subscriber:
+        await subscriber.subscribe(topic, qos=1)
+        await subscriber.subscribe("v1.1/Things", qos=1)
+        answer = await client.post("/v1.1/$batch", json=body, headers=admin)
+        assert [r["status"] for r in answer.json()["responses"]] == [201, 201]
+        announced = dict([await next_message(subscriber), await next_message(subscriber)])
+    assert announced[topic]["result"] == 7.5
+    assert announced["v1.1/Things"]["name"] == "Made in a group"

@@ -13,21 +13,26 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+#: the payload of an event that carries none (read-only: it is shared)
+NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class EntityEvent:
+class EntityEvent(NamedTuple):
     """An entity was created, updated or deleted (after commit), with what consumers need.
 
     `topic` is `<pillar>.<entity_type>.<action>`, e.g. `hub.Observation.create`; the
-    payload's members per topic are listed in docs/events.md.
+    payload's members per topic are listed in docs/events.md. A named tuple, not a frozen
+    dataclass: a bulk write makes one per reading, and it is written to the outbox as a
+    JSON array (orjson writes tuples several times faster than dataclasses).
     """
 
     action: str  # "create" | "update" | "delete"
     entity_type: str  # the registry name, e.g. "Observation"
     id: int
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Mapping[str, Any] = NO_PAYLOAD
     pillar: str = "hub"
 
     @property

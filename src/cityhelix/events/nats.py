@@ -114,7 +114,9 @@ class NatsStream(EventStream):
             position = f"{change.position}/{part}"
             await self.jetstream.publish(
                 self.subject,
-                orjson.dumps(events[first : first + EVENTS_PER_MESSAGE], default=dict),
+                orjson.dumps(
+                    list(map(tuple, events[first : first + EVENTS_PER_MESSAGE])), default=dict
+                ),
                 headers={
                     "Nats-Msg-Id": f"{self.settings.nats_stream}:{position}",
                     _POSITION: position,
@@ -227,9 +229,9 @@ class NatsConsumer(StreamConsumer):
 
 def _change(message: Msg) -> Change:
     headers = message.headers or {}
-    events: list[dict[str, Any]] = orjson.loads(message.data)
+    events: list[list[Any]] = orjson.loads(message.data)
     return Change(
         headers.get(_POSITION, ""),
         datetime.fromisoformat(headers[_COMMITTED]) if _COMMITTED in headers else datetime.now(UTC),
-        tuple(EntityEvent(**event) for event in events),
+        tuple(EntityEvent(*event) for event in events),
     )

@@ -45,7 +45,10 @@ START = Position(-1, 0)
 
 
 async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> None:
-    """Record `events` in the caller's transaction: one row for all of them."""
+    """Record `events` in the caller's transaction: one row for all of them.
+
+    Each event is a JSON array `[action, entity_type, id, payload, pillar]` (docs/events.md).
+    """
     if not events:
         return
     await connection.execute(
@@ -53,7 +56,7 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
             xid=transaction_id(),
             committed_at=datetime.now(UTC),
             event_count=len(events),
-            events=orjson.dumps(events, default=_plain).decode(),
+            events=orjson.dumps(list(map(tuple, events)), default=_plain).decode(),
         )
     )
 
@@ -85,7 +88,7 @@ async def read_after(connection: AsyncConnection, position: Position, limit: int
         Change(
             str(Position(row.xid, row.id)),
             row.committed_at,
-            tuple(EntityEvent(**event) for event in orjson.loads(row.events)),
+            tuple(EntityEvent(*event) for event in orjson.loads(row.events)),
         )
         for row in rows
     ]

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.events import outbox
-from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.events.bus import NO_PAYLOAD, EntityEvent, EventBus
 from cityhelix.hub.model import BY_NAME, DATASTREAM, OBSERVATION, THING, EntityType
 from cityhelix.hub.query.compile import table_of
 from cityhelix.hub.store.write import Writer, Written
@@ -29,24 +29,19 @@ _LOG = "cityhelix.changes"
 _FEATURE_ID = "FeatureOfInterest/id"
 
 
-class ReadingFacts(NamedTuple):
-    """What a bulk writer knows of a new Observation: its event's payload without reading
-    it back (a named tuple: the bulk paths make one per reading)."""
-
-    stream_fk: str  # "datastream_id" or "multi_datastream_id"
-    stream_id: int
-    phenomenon_time: str
-    result_time: str | None
-    result: Any
-    feature_id: int | None
+#: an Observation event's payload, its `thing_id` filled in at the commit (per stream)
+Payload = dict[str, Any]
 
 
 class ChangeLog:
-    """What one transaction wrote, in order, and what is known of its new readings."""
+    """What one transaction wrote, in order, and the payloads of its new readings."""
 
     def __init__(self) -> None:
         self.written: list[Written] = []
-        self.readings: dict[int, ReadingFacts] = {}
+        #: Observation id -> its event's payload, for readings the writer knows all about
+        self.readings: dict[int, Payload] = {}
+        #: (stream column, stream id) -> the payloads of its readings, to fill in `thing_id`
+        self.streams: dict[tuple[str, int], list[Payload]] = {}
 
     def add(self, written: Iterable[Written]) -> None:
         self.written.extend(written)
@@ -97,8 +92,14 @@ def data_array_facts(
     """
     fk = "datastream_id" if stream_type is DATASTREAM else "multi_datastream_id"
     index = {name: i for i, name in enumerate(components)}
-    at, result_at, result = index.get("phenomenonTime"), index.get("resultTime"), index["result"]
+    at, result_at, result = (
+        index.get("phenomenonTime"),
+        index.get("resultTime"),
+        index.get("result"),
+    )
     feature_at = index.get(_FEATURE_ID)
+    if result is None:
+        return  # no row without a result is written
     now = format_time(writer.now) or ""
     generated: int | None = None
     if feature_at is None:
@@ -109,20 +110,32 @@ def data_array_facts(
         if generated is None:
             return
     readings = log.readings
+    payloads = log.streams.setdefault((fk, stream_id), [])
     for row, entity_id in zip(rows, ids, strict=True):
         if entity_id is None:
             continue
         feature = generated if feature_at is None else row[feature_at]
         if type(feature) is not int:
             continue
-        readings[entity_id] = ReadingFacts(
-            fk,
-            stream_id,
-            now if at is None else wire_time(row[at]),
-            None if result_at is None or row[result_at] is None else wire_time(row[result_at]),
-            row[result],
-            feature,
-        )
+        if at is None:
+            time = now
+        else:
+            time = row[at]
+            if type(time) is not str or time[-1:] != "Z" or "/" in time:
+                time = wire_time(time)
+        result_time = None
+        if result_at is not None and row[result_at] is not None:
+            result_time = wire_time(row[result_at])
+        payload = {
+            fk: stream_id,
+            "thing_id": None,
+            "phenomenonTime": time,
+            "resultTime": result_time,
+            "result": row[result],
+            "feature_of_interest_id": feature,
+        }
+        readings[entity_id] = payload
+        payloads.append(payload)
 
 
 def wire_time(value: object) -> str:
@@ -161,47 +174,37 @@ async def events_of(connection: AsyncConnection, log: ChangeLog) -> list[EntityE
         rows[type_name] = {row.id: row for row in found}
     for row in rows.get(OBSERVATION.name, {}).values():
         fk = "datastream_id" if row.datastream_id is not None else "multi_datastream_id"
-        log.readings[row.id] = ReadingFacts(
-            fk,
-            row.datastream_id or row.multi_datastream_id,
-            format_interval(row.phenomenon_time_start, row.phenomenon_time_end) or "",
-            format_time(row.result_time),
-            result_value(row),
-            row.feature_of_interest_id,
-        )
-    things = await _things_of_streams(connection, log.readings.values())
+        stream_id = row.datastream_id or row.multi_datastream_id
+        payload = {
+            fk: stream_id,
+            "thing_id": None,
+            "phenomenonTime": format_interval(row.phenomenon_time_start, row.phenomenon_time_end),
+            "resultTime": format_time(row.result_time),
+            "result": result_value(row),
+            "feature_of_interest_id": row.feature_of_interest_id,
+        }
+        log.readings[row.id] = payload
+        log.streams.setdefault((fk, stream_id), []).append(payload)
+    await _fill_things(connection, log.streams)
     events: list[EntityEvent] = []
     append = events.append
     readings = log.readings
+    observation = OBSERVATION
     for written in log.written:
-        type_name = written.entity_type.name
+        entity_type = written.entity_type
         if written.action == "delete":
-            append(EntityEvent("delete", type_name, written.id))
-            continue
-        if written.entity_type is OBSERVATION:
-            facts = readings.get(written.id)
-            if facts is None:  # gone again before the commit (a $batch group deleted it)
-                append(EntityEvent(written.action, type_name, written.id))
-                continue
+            append(EntityEvent("delete", entity_type.name, written.id))
+        elif entity_type is observation:
+            # gone again before the commit (a $batch group deleted it): no payload
             append(
                 EntityEvent(
-                    written.action,
-                    type_name,
-                    written.id,
-                    {
-                        facts.stream_fk: facts.stream_id,
-                        "thing_id": things.get((facts.stream_fk, facts.stream_id)),
-                        "phenomenonTime": facts.phenomenon_time,
-                        "resultTime": facts.result_time,
-                        "result": facts.result,
-                        "feature_of_interest_id": facts.feature_id,
-                    },
+                    written.action, "Observation", written.id, readings.get(written.id, NO_PAYLOAD)
                 )
             )
-            continue
-        row = rows.get(type_name, {}).get(written.id)
-        payload = {} if row is None else _entity_payload(written.entity_type, row)
-        append(EntityEvent(written.action, type_name, written.id, payload))
+        else:
+            row = rows.get(entity_type.name, {}).get(written.id)
+            described = NO_PAYLOAD if row is None else _entity_payload(entity_type, row)
+            append(EntityEvent(written.action, entity_type.name, written.id, described))
     return events
 
 
@@ -218,17 +221,18 @@ def _entity_payload(entity_type: EntityType, row: Any) -> dict[str, Any]:
     return payload
 
 
-async def _things_of_streams(
-    connection: AsyncConnection, readings: Iterable[ReadingFacts]
-) -> dict[tuple[str, int], int]:
-    streams: dict[str, set[int]] = {}
-    for facts in readings:
-        streams.setdefault(facts.stream_fk, set()).add(facts.stream_id)
-    things: dict[tuple[str, int], int] = {}
-    for fk, ids in streams.items():
+async def _fill_things(
+    connection: AsyncConnection, streams: dict[tuple[str, int], list[Payload]]
+) -> None:
+    """Set `thing_id` in the readings' payloads: one query per stream table, not per reading."""
+    wanted: dict[str, list[int]] = {}
+    for fk, stream_id in streams:
+        wanted.setdefault(fk, []).append(stream_id)
+    for fk, ids in wanted.items():
         table = datastreams if fk == "datastream_id" else multi_datastreams
         found = await connection.execute(
             select(table.c.id, table.c.thing_id).where(table.c.id.in_(ids))
         )
-        things.update(((fk, stream_id), thing_id) for stream_id, thing_id in found)
-    return things
+        for stream_id, thing_id in found:
+            for payload in streams[(fk, stream_id)]:
+                payload["thing_id"] = thing_id
