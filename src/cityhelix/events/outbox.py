@@ -42,6 +42,8 @@ class Position:
 
 
 START = Position(-1, 0)
+#: the most events in one outbox row (a write of more takes several rows, in order)
+EVENTS_PER_ROW = 20_000
 
 
 async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> None:
@@ -51,14 +53,17 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
     """
     if not events:
         return
-    await connection.execute(
-        insert(event_outbox).values(
-            xid=transaction_id(),
-            committed_at=datetime.now(UTC),
-            event_count=len(events),
-            events=orjson.dumps(list(map(tuple, events)), default=_plain).decode(),
-        )
-    )
+    now = datetime.now(UTC)
+    # a huge transaction (an import of a million readings) in rows of a bounded size
+    rows = [
+        {
+            "committed_at": now,
+            "event_count": len(part),
+            "events": orjson.dumps(list(map(tuple, part)), default=_plain).decode(),
+        }
+        for part in (events[i : i + EVENTS_PER_ROW] for i in range(0, len(events), EVENTS_PER_ROW))
+    ]
+    await connection.execute(insert(event_outbox).values(xid=transaction_id()), rows)
 
 
 def _plain(value: object) -> object:
