@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
 from cityhelix.events.bus import EventBus
+from cityhelix.events.stream import open_stream
 from cityhelix.limits import BodyLimit
 from cityhelix.pillar import Pillar
 from cityhelix.pillars import PILLARS, schema_of
@@ -42,6 +43,11 @@ def create_app(
         app.state.engine = engine
         try:
             async with contextlib.AsyncExitStack() as running:
+                # the durable stream of committed changes: the ground, up before any writer
+                stream = open_stream(settings, engine, app.state.bus)
+                await stream.start()
+                running.push_async_callback(stream.stop)
+                app.state.stream = stream
                 # a pillar starts on the ones before it and stops before them
                 for pillar in pillars:
                     if pillar.lifespan is not None:

@@ -27,7 +27,7 @@ def _pillar(package: str) -> Pillar:
 PILLARS: tuple[Pillar, ...] = tuple(_pillar(package) for package in PILLAR_PACKAGES)
 
 #: the ground's tables (its migrations are `db/migrations/versions`, Alembic branch "ground")
-GROUND_TABLE_MODULES = ("cityhelix.auth.tables",)
+GROUND_TABLE_MODULES = ("cityhelix.auth.tables", "cityhelix.events.tables")
 
 
 def schema_of(pillars: Sequence[Pillar]) -> Schema:

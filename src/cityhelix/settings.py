@@ -7,6 +7,7 @@ tests can build several apps with different settings in one process.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,22 @@ class Settings(BaseSettings):
     ingest_batch_ms: int = Field(default=50, ge=0, le=60_000)
     #: readings waiting for a batch; past this HTTP answers 503 and MQTT waits
     ingest_queue_size: int = Field(default=10_000, ge=1)
+
+    #: the durable stream of committed changes: "database" (the outbox in the database,
+    #: for one database) or "nats" (NATS JetStream, fed from the outbox: many machines)
+    stream_backend: Literal["database", "nats"] = "database"
+    #: how long committed changes are kept for consumers, in hours (a consumer further
+    #: behind than this loses the oldest; each consumer's lag is in /api/hub/stream)
+    stream_retention_hours: int = Field(default=168, ge=1, le=24 * 366)
+    #: a waiting consumer looks for new changes at least this often, in seconds (wake-ups
+    #: by the in-process bus and PostgreSQL NOTIFY usually come first)
+    stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: a consumer group's reader holds it this long without reading before another process
+    #: may take over, in seconds (also the JetStream ack wait)
+    stream_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    #: the NATS server of the "nats" backend, and the JetStream stream's name
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = Field(default="CITYHELIX_CHANGES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @property
     def is_postgresql(self) -> bool:

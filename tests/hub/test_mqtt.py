@@ -579,3 +579,50 @@ async def test_stop_leaves_nothing_running(
     await bridge.stop()
     assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+@embedded_only
+async def test_batch_atomicity_group_writes_reach_mqtt_subscribers(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream_id = await make_datastream(client, admin)
+    thing_id = (await client.get(f"/v1.1/Datastreams({stream_id})/Thing")).json()["@iot.id"]
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    body = {
+        "requests": [
+            {
+                "id": "o",
+                "method": "post",
+                "url": f"Datastreams({stream_id})/Observations",
+                "body": reading(7.5),
+                "atomicityGroup": "g",
+            },
+            {
+                "id": "t",
+                "method": "patch",
+                "url": f"Things({thing_id})",
+                "body": {"name": "Renamed in a group"},
+                "atomicityGroup": "g",
+            },
+        ]
+    }
+    async with hub.device() as subscriber:
+        await subscriber.subscribe(topic, qos=1)
+        await subscriber.subscribe(f"v1.1/Things({thing_id})", qos=1)
+        answer = await client.post("/v1.1/$batch", json=body, headers=admin)
+        assert [r["status"] for r in answer.json()["responses"]] == [201, 200]
+
+        # the setup's own creations may be announced after the subscription: not these
+        def of_the_group(document: Document) -> bool:
+            return is_announcement(document) and (
+                document.get("name") == "Renamed in a group" or document.get("result") == 7.5
+            )
+
+        announced = dict(
+            [
+                await next_message(subscriber, of_the_group),
+                await next_message(subscriber, of_the_group),
+            ]
+        )
+    assert announced[topic]["result"] == 7.5
+    assert announced[f"v1.1/Things({thing_id})"]["name"] == "Renamed in a group"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text
+from sqlalchemy import BigInteger, Text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -44,3 +44,44 @@ def _postgis_from_geojson(element: FunctionElement[Any], compiler: SQLCompiler, 
 @compiles(geometry_as_geojson, "postgresql")
 def _postgis_as_geojson(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
     return f"ST_AsGeoJSON({compiler.process(element.clauses, **kw)})"
+
+
+class transaction_id(FunctionElement[int]):
+    """The writing transaction's id (PostgreSQL `pg_current_xact_id()`); 0 on SQLite.
+
+    With `committed_horizon` it orders the durable stream's outbox without skipping rows
+    of transactions that commit out of id order (SQLite has one writer at a time).
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "transaction_id"
+
+
+class committed_horizon(FunctionElement[int]):
+    """Every transaction id below this has finished: `pg_snapshot_xmin` of the statement's
+    snapshot on PostgreSQL; 1 on SQLite (every outbox row, xid 0, is final)."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "committed_horizon"
+
+
+@compiles(transaction_id)
+def _sqlite_transaction_id(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return "0"
+
+
+@compiles(transaction_id, "postgresql")
+def _pg_transaction_id(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(committed_horizon)
+def _sqlite_horizon(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return "1"
+
+
+@compiles(committed_horizon, "postgresql")
+def _pg_horizon(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -20,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import ANONYMOUS, Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
-from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.events.bus import EventBus
+from cityhelix.hub.changes import data_array_facts, recorded
 from cityhelix.hub.errors import Conflict, HubError, Overloaded
 from cityhelix.hub.model import (
     DATASTREAM,
@@ -466,7 +466,6 @@ class ObservationIngest:
         )
         self.batches += 1
         self.readings += len(outcome.ids)
-        self._announce(outcome.written)
         for reading, entity_id in outcome.ids:
             if not reading.answer.done():
                 reading.answer.set_result(entity_id)
@@ -485,7 +484,7 @@ class ObservationIngest:
         outcome = _Outcome([], [], [])
         audit: dict[tuple[Principal, str], list[tuple[str, int]]] = {}
         writers: dict[Principal, Writer] = {}
-        async with self._engine.begin() as connection:
+        async with recorded(self._engine, self._bus) as (connection, log):
             for principal, components in sorted(shapes, key=lambda k: (k[0].name, k[1])):
                 streams = shapes[(principal, components)]
                 writer = writers.setdefault(principal, Writer(connection, principal))
@@ -510,6 +509,16 @@ class ObservationIngest:
                     rows_of.append(StreamRows(target.stream_type, target.stream_id, rows))
                     features_of.append(writer.written[before:])
                 answers = await writer.create_observation_rows(list(components), rows_of)
+                for stream_rows, answer in zip(rows_of, answers, strict=True):
+                    data_array_facts(
+                        log,
+                        writer,
+                        stream_rows.stream_type,
+                        stream_rows.stream_id,
+                        components,
+                        stream_rows.rows,
+                        answer.ids,
+                    )
                 for group, features, answer in zip(groups, features_of, answers, strict=True):
                     for reading, entity_id in zip(group, answer.ids, strict=True):
                         if entity_id is None:
@@ -525,6 +534,7 @@ class ObservationIngest:
                     )
             for writer in writers.values():
                 await writer.finish()
+                log.add(writer.written)
             # one statement for the batch: an MQTT request path names its Datastream, so
             # one per path would cost a round trip per Datastream again
             await record_writes(
@@ -555,7 +565,7 @@ class ObservationIngest:
         """The direct path for one reading: its own transaction, the exact errors of a POST."""
         target = reading.target
         try:
-            async with self._engine.begin() as connection:
+            async with recorded(self._engine, self._bus) as (connection, log):
                 if target.from_path:
                     stream = Step(target.stream_type, target.stream_id, None)
                     await check_path_exists(connection, ResourcePath((stream,)))
@@ -569,15 +579,10 @@ class ObservationIngest:
                     reading.request_path,
                     [(w.entity_type.name, w.id) for w in writer.written],
                 )
+                log.add(writer.written)
         except IntegrityError:
             raise Conflict("the write conflicts with another change; retry it") from None
-        self._announce(writer.written)
         return entity_id
-
-    def _announce(self, written: Iterable[Written]) -> None:
-        """Tell subscribers what a committed transaction wrote, in the order it wrote it."""
-        if self._bus is not None:
-            self._bus.publish(EntityEvent(w.action, w.entity_type.name, w.id) for w in written)
 
 
 def _fail(reading: _Reading, error: BaseException) -> None:

@@ -7,19 +7,23 @@ the audit records and the order of checks (path, then permission, then body).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
-from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
+from cityhelix.events.bus import EventBus
+from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, Conflict
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
 from cityhelix.hub.query.compile import steps_condition, table_of
@@ -30,6 +34,8 @@ from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
 from cityhelix.hub.store.write import StreamRows, Writer, Written
+from cityhelix.hub.tables import datastreams, locations, observations, thing_locations, things
+from cityhelix.hub.values import result_value
 
 
 @dataclass(frozen=True)
@@ -121,25 +127,31 @@ def _body_with_parent_link(path: ResourcePath, body: object) -> object:
     raise BadRequest(f"cannot create {target.set_name} under {parent.entity_type.name}")
 
 
-def announce(bus: EventBus | None, result: WriteResult) -> None:
-    """Tell subscribers what a committed write did, in the order it did it."""
-    if bus is not None:
-        bus.publish(EntityEvent(w.action, w.entity_type.name, w.id) for w in result.written)
-
-
 @asynccontextmanager
 async def transaction(
-    engine: AsyncEngine, connection: AsyncConnection | None = None
-) -> AsyncIterator[AsyncConnection]:
-    """A transaction of its own, or the caller's (a $batch atomicity group) when given."""
+    engine: AsyncEngine, bus: EventBus | None, connection: AsyncConnection | None = None
+) -> AsyncIterator[tuple[AsyncConnection, ChangeLog]]:
+    """A write transaction of its own, or the caller's (a $batch atomicity group) when given.
+
+    Either way its writes are recorded in the durable stream and announced on `bus` once
+    committed (`changes.recorded`): every write path of the hub goes through here.
+    """
     if connection is not None:
-        yield connection
+        async with recorded(engine, bus, connection) as joined:
+            yield joined
         return
     try:
-        async with engine.begin() as own:
+        async with recorded(engine, bus) as own:
             yield own
     except IntegrityError:
         raise Conflict("the write conflicts with another change; retry it") from None
+
+
+def group_transaction(
+    engine: AsyncEngine, bus: EventBus | None
+) -> AbstractAsyncContextManager[tuple[AsyncConnection, ChangeLog]]:
+    """The transaction of a $batch atomicity group: pass its connection to each request."""
+    return recorded(engine, bus)
 
 
 async def create(
@@ -163,16 +175,15 @@ async def create(
             "POST under a navigation link needs the parent's id, e.g. /Things(1)/Locations"
         )
     body = _body_with_parent_link(path, body)
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         if path.parent is not None:
             await check_path_exists(active, ResourcePath(path.steps[:-1]))
         writer = Writer(active, principal)
         entity_id = await writer.create(path.target, body)
         await writer.finish()
         await _audit(active, principal, "POST", request_path, writer.written)
-    result = WriteResult(path.target, entity_id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
-    return result
+        log.add(writer.written)
+    return WriteResult(path.target, entity_id, tuple(writer.written))
 
 
 @dataclass(frozen=True)
@@ -228,17 +239,22 @@ async def create_observations_together(
             shapes.setdefault((request.principal, tuple(components)), []).append((number, index))
     ids_of: list[list[list[int | None]]] = [[[] for _ in groups] for groups in parsed]
     writers: dict[Principal, Writer] = {}
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         for (principal, shape), places in shapes.items():
             writer = writers.setdefault(principal, Writer(active, principal))
             rows = [
                 StreamRows(parsed[n][i][0], parsed[n][i][1], parsed[n][i][3]) for n, i in places
             ]
             written = await writer.create_observation_rows(list(shape), rows)
+            for group, answer in zip(rows, written, strict=True):
+                data_array_facts(
+                    log, writer, group.stream_type, group.stream_id, shape, group.rows, answer.ids
+                )
             for (number, index), answer in zip(places, written, strict=True):
                 ids_of[number][index] = answer.ids
         for writer in writers.values():
             await writer.finish()
+            log.add(writer.written)
         await record_writes(
             active,
             [
@@ -246,11 +262,6 @@ async def create_observations_together(
                 for request in requests
                 for row in audit_rows(request.principal, "POST", request.request_path, [])
             ],
-        )
-    for writer in writers.values():
-        announce(
-            bus if connection is None else None,
-            WriteResult(OBSERVATION, 0, tuple(writer.written)),
         )
     return [
         [(OBSERVATION, i) if i is not None else None for ids in groups for i in ids]
@@ -300,16 +311,15 @@ async def update(
     connection: AsyncConnection | None = None,
 ) -> WriteResult:
     """PATCH or PUT one entity addressed by `path`."""
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         entity_type, entity_id = await _single(active, path)
         writer = Writer(active, principal)
         await writer.update(entity_type, entity_id, body, replace=replace)
         await writer.finish()
         method = "PUT" if replace else "PATCH"
         await _audit(active, principal, method, request_path, writer.written)
-    result = WriteResult(entity_type, entity_id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
-    return result
+        log.add(writer.written)
+    return WriteResult(entity_type, entity_id, tuple(writer.written))
 
 
 async def delete(
@@ -322,14 +332,13 @@ async def delete(
     connection: AsyncConnection | None = None,
 ) -> WriteResult:
     """DELETE one entity addressed by `path`, with the standard's cascades."""
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         entity_type, entity_id = await _single(active, path)
         writer = Writer(active, principal)
         await writer.delete(entity_type, entity_id)
         await _audit(active, principal, "DELETE", request_path, writer.written)
-    result = WriteResult(entity_type, entity_id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
-    return result
+        log.add(writer.written)
+    return WriteResult(entity_type, entity_id, tuple(writer.written))
 
 
 async def change_reference(
@@ -349,7 +358,7 @@ async def change_reference(
     if owner is None or owner.id is None or navigation is None:
         raise BadRequest("$ref writes address a link of one entity, e.g. /Things(1)/Locations/$ref")
     target = BY_NAME[navigation.target]
-    async with transaction(engine, connection) as active:
+    async with transaction(engine, bus, connection) as (active, log):
         await check_path_exists(active, ResourcePath(path.steps[:-1]))
         writer = Writer(active, principal)
         if method == "DELETE":
@@ -366,8 +375,7 @@ async def change_reference(
             raise BadRequest(f"use POST on a to-many $ref and PUT on a to-one $ref, not {method}")
         await writer.finish()
         await _audit(active, principal, method, request_path, writer.written)
-    result = WriteResult(owner.entity_type, owner.id, tuple(writer.written))
-    announce(bus if connection is None else None, result)
+        log.add(writer.written)
 
 
 def _referenced_id(body: object, target: EntityType) -> int:
@@ -413,3 +421,159 @@ async def _audit(
         request_path,
         [(w.entity_type.name, w.id) for w in written],
     )
+
+
+# ---------------------------------------------------------------------- typed reads for pillars
+
+#: the most Datastreams or readings one typed read returns
+MAX_TYPED_READ = 10_000
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One Observation as other pillars use it (times in UTC)."""
+
+    id: int
+    datastream_id: int
+    phenomenon_time: datetime
+    #: the end of an interval phenomenonTime (None for an instant)
+    phenomenon_time_end: datetime | None
+    result_time: datetime | None
+    result: Any
+    feature_of_interest_id: int | None
+
+
+@dataclass(frozen=True)
+class ThingSummary:
+    """A Thing with its properties and the GeoJSON of its Locations."""
+
+    id: int
+    name: str
+    description: str | None
+    properties: dict[str, Any]
+    locations: tuple[dict[str, Any], ...]
+
+
+def _reading(row: Any) -> Reading:
+    return Reading(
+        row.id,
+        row.datastream_id,
+        row.phenomenon_time_start,
+        row.phenomenon_time_end,
+        row.result_time,
+        result_value(row),
+        row.feature_of_interest_id,
+    )
+
+
+def _bounded(ids: Iterable[int], what: str) -> list[int]:
+    unique = sorted(set(ids))
+    if len(unique) > MAX_TYPED_READ:
+        raise BadRequest(f"{what}: at most {MAX_TYPED_READ} at once, got {len(unique)}")
+    return unique
+
+
+async def latest_readings(engine: AsyncEngine, datastream_ids: Iterable[int]) -> dict[int, Reading]:
+    """The latest reading (by phenomenonTime, then id) of each Datastream that has one."""
+    ids = _bounded(datastream_ids, "datastream_ids")
+    if not ids:
+        return {}
+    newest = (
+        select(observations.c.id)
+        .where(observations.c.datastream_id == datastreams.c.id)
+        .order_by(observations.c.phenomenon_time_start.desc(), observations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    # one index probe per Datastream (the read path's `$expand` does the same)
+    latest = select(newest).select_from(datastreams).where(datastreams.c.id.in_(ids))
+    async with read_connection(engine) as connection:
+        rows = await connection.execute(select(observations).where(observations.c.id.in_(latest)))
+        return {row.datastream_id: _reading(row) for row in rows}
+
+
+async def readings_between(
+    engine: AsyncEngine,
+    datastream_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int = MAX_TYPED_READ,
+) -> list[Reading]:
+    """Readings of a Datastream, start <= phenomenonTime < end, oldest first, at most `limit`."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("start and end must be aware datetimes (UTC)")
+    if not 1 <= limit <= MAX_TYPED_READ:
+        raise BadRequest(f"limit: 1 to {MAX_TYPED_READ}, got {limit}")
+    query = (
+        select(observations)
+        .where(
+            observations.c.datastream_id == datastream_id,
+            observations.c.phenomenon_time_start >= start,
+            observations.c.phenomenon_time_start < end,
+        )
+        .order_by(observations.c.phenomenon_time_start, observations.c.id)
+        .limit(limit)
+    )
+    async with read_connection(engine) as connection:
+        return [_reading(row) for row in await connection.execute(query)]
+
+
+async def things_of_kind(engine: AsyncEngine, kind: str) -> list[ThingSummary]:
+    """Things whose `properties.kind` is `kind` (e.g. "streetlight"), by id."""
+    return await _things(engine, json_value(things.c.properties, ("kind",), "string") == kind)
+
+
+async def things_in_district(engine: AsyncEngine, district: str) -> list[ThingSummary]:
+    """Things whose `properties.district` is `district`, by id."""
+    return await _things(
+        engine, json_value(things.c.properties, ("district",), "string") == district
+    )
+
+
+async def things_within(engine: AsyncEngine, area: BaseGeometry) -> list[ThingSummary]:
+    """Things with a Location within `area` (a shapely geometry in WGS 84), by id.
+
+    PostGIS decides on its index; SQLite narrows by the stored bounding boxes first and
+    decides with shapely.
+    """
+    if area.is_empty or not area.is_valid:
+        raise BadRequest("area: expected a valid, non-empty geometry")
+    xmin, ymin, xmax, ymax = area.bounds
+    inside = (
+        select(thing_locations.c.thing_id)
+        .join(locations, locations.c.id == thing_locations.c.location_id)
+        .where(
+            locations.c.location_xmin >= xmin,
+            locations.c.location_ymin >= ymin,
+            locations.c.location_xmax <= xmax,
+            locations.c.location_ymax <= ymax,
+            spatial_relation(
+                locations.c.location_geom, geometry_literal(literal(area.wkt)), "within"
+            ),
+        )
+    )
+    return await _things(engine, things.c.id.in_(inside))
+
+
+async def _things(engine: AsyncEngine, condition: Any) -> list[ThingSummary]:
+    async with read_connection(engine) as connection:
+        rows = (
+            await connection.execute(
+                select(things).where(condition).order_by(things.c.id).limit(MAX_TYPED_READ)
+            )
+        ).all()
+        placed: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+        if placed:
+            found = await connection.execute(
+                select(thing_locations.c.thing_id, locations.c.location)
+                .join(locations, locations.c.id == thing_locations.c.location_id)
+                .where(thing_locations.c.thing_id.in_(list(placed)))
+                .order_by(thing_locations.c.thing_id, locations.c.id)
+            )
+            for thing_id, geometry in found:
+                placed[thing_id].append(geometry)
+    return [
+        ThingSummary(row.id, row.name, row.description, row.properties or {}, tuple(placed[row.id]))
+        for row in rows
+    ]

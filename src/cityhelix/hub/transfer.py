@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncResult
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
+from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, HubError
 from cityhelix.hub.model import DATASTREAM, OBSERVATION
 from cityhelix.hub.store.write import Writer
@@ -308,19 +309,21 @@ async def import_observations(
         raise TransferError("\n".join(errors) + more + "\nnothing was imported")
     progress.stage("writing", total)
     try:
-        async with engine.begin() as connection:
+        # recorded like every write: the stream's consumers see the imported readings
+        async with recorded(engine, None) as (connection, log):
             writer = Writer(connection, IMPORTER)
             chunk: list[tuple[int, dict[str, Any]]] = []
             for position, cells in _file_rows(path, file_format):
                 chunk.append((position, _wire_row(cells)))
                 if len(chunk) == CHUNK_ROWS:
-                    await _write_chunk(writer, datastream_id, chunk, label)
+                    await _write_chunk(writer, log, datastream_id, chunk, label)
                     progress.advance(len(chunk))
                     chunk = []
             if chunk:
-                await _write_chunk(writer, datastream_id, chunk, label)
+                await _write_chunk(writer, log, datastream_id, chunk, label)
                 progress.advance(len(chunk))
             await writer.finish()
+            log.add(writer.written)
             await record_write(
                 connection,
                 IMPORTER,
@@ -334,10 +337,15 @@ async def import_observations(
 
 
 async def _write_chunk(
-    writer: Writer, datastream_id: int, chunk: list[tuple[int, dict[str, Any]]], label: str
+    writer: Writer,
+    log: ChangeLog,
+    datastream_id: int,
+    chunk: list[tuple[int, dict[str, Any]]],
+    label: str,
 ) -> None:
     rows = [[wire.get(name) for name in COLUMNS] for _, wire in chunk]
     ids = await writer.create_observations(DATASTREAM, datastream_id, list(COLUMNS), rows)
+    data_array_facts(log, writer, DATASTREAM, datastream_id, COLUMNS, rows, ids)
     for (position, _), written in zip(chunk, ids, strict=True):
         if written is None:  # checked already, so only a change of the file gets here
             raise BadRequest(f"{label} {position}: refused on writing; was the file changed?")

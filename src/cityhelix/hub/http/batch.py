@@ -12,10 +12,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from cityhelix.auth.principal import Principal
-from cityhelix.events.bus import EntityEvent
+from cityhelix.hub import service
 from cityhelix.hub.dispatch import VERSION_PATH, Context, Reply, handle
 from cityhelix.hub.errors import BadRequest, HubError
-from cityhelix.hub.model import BY_SET
 
 MAX_REQUESTS = 1000
 _REFERENCE = re.compile(r"^\$([A-Za-z0-9_.-]+)")
@@ -112,7 +111,8 @@ async def _atomic(
     replies: list[Reply] = []
     made: dict[str, str] = {}
     try:
-        async with ctx.engine.begin() as connection:
+        # the group's writes are recorded and announced once, at its commit (hub.changes)
+        async with service.group_transaction(ctx.engine, ctx.bus) as (connection, _log):
             for member in members:
                 reply = await _one(ctx, principal, member, created | made, failed, connection)
                 if reply.status >= 400:
@@ -125,11 +125,6 @@ async def _atomic(
         failed.update(m["id"] for m in members)
         return [_item(m, failure.reply) for m in members]
     created.update(made)
-    for reply in replies:
-        location = reply.headers.get("Location")
-        if location and isinstance(reply.body, dict):
-            set_name, _, rest = location.rsplit("/", 1)[-1].partition("(")
-            ctx.bus.publish([EntityEvent("create", BY_SET[set_name].name, int(rest.rstrip(")")))])
     return [_item(m, r) for m, r in zip(members, replies, strict=True)]
 
 

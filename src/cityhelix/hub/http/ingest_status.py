@@ -1,4 +1,5 @@
-"""`GET /api/hub/ingest`: the batched writer's counters and the MQTT bridge's, for operators.
+"""`GET /api/hub/ingest` and `/api/hub/stream`: the batched writer's counters, the MQTT
+bridge's and the durable stream's (retention, each consumer's lag), for operators.
 
 Back-pressure is invisible from outside until clients get 503s; this shows how full the queue
 is and was, how many batches and readings were written, and what MQTT accepted or refused.
@@ -13,6 +14,7 @@ from fastapi.responses import Response
 
 from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.auth.principal import ANONYMOUS, Role
+from cityhelix.events.stream import EventStream
 from cityhelix.hub.http.api import request_principal
 from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response
 from cityhelix.hub.ingest import ObservationIngest
@@ -41,6 +43,38 @@ def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
     }
 
 
+async def _reader(request: Request) -> Response | None:
+    """None when the caller may read the counters, else the error to answer."""
+    principal = await request_principal(request, write=False)
+    if principal == ANONYMOUS:
+        raise NotAuthenticated("this request needs 'Authorization: Bearer <token>'")
+    if principal.role not in READERS:
+        return detail_response(
+            403, f"the role {principal.role.value} may not read the ingest's counters"
+        )
+    return None
+
+
+@router.get(
+    "/api/hub/stream",
+    summary="The durable stream of committed changes: retention and each consumer's lag",
+    description=(
+        "`backend` is `database` or `nats` (`CITYHELIX_STREAM_BACKEND`); `retention_hours` "
+        "how long changes are kept; `kept_changes` and `oldest_kept_at` what is kept now. "
+        "Per consumer group: its stored `position`, the changes (`lag_changes`: committed "
+        "transactions) and events (`lag_events`) after it, when the oldest unread change "
+        "committed, and which process reads for the group now (`owner`, null when none). "
+        "Readable by admin, operator and analyst; see docs/events.md."
+    ),
+)
+async def stream_status(request: Request) -> Response:
+    refused = await _reader(request)
+    if refused is not None:
+        return refused
+    stream: EventStream = request.app.state.stream
+    return json_response((await stream.status()).as_json())
+
+
 @router.get(
     "/api/hub/ingest",
     summary="The ingest's queue, batches and MQTT counters of this process",
@@ -55,13 +89,9 @@ def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
     ),
 )
 async def ingest_status(request: Request) -> Response:
-    principal = await request_principal(request, write=False)
-    if principal == ANONYMOUS:
-        raise NotAuthenticated("this request needs 'Authorization: Bearer <token>'")
-    if principal.role not in READERS:
-        return detail_response(
-            403, f"the role {principal.role.value} may not read the ingest's counters"
-        )
+    refused = await _reader(request)
+    if refused is not None:
+        return refused
     ingest: ObservationIngest = request.app.state.ingest
     settings: Settings = request.app.state.settings
     return json_response(

@@ -1,0 +1,260 @@
+"""The durable stream on the database itself: consumer groups read the outbox directly.
+
+For the embedded and the one-database installation (SQLite or PostgreSQL). A group's
+position is a row of `event_consumers`; the process that reads for a group holds a lease on
+that row, renewed as it reads, and stores the position only while it still holds it, so
+N `cityhelix serve` processes on one PostgreSQL see each change once per group. Readers
+wake on the in-process bus, on PostgreSQL's NOTIFY (other processes' commits), and poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.db.notify import notifications
+from cityhelix.events import outbox
+from cityhelix.events.bus import EventBus
+from cityhelix.events.outbox import Position
+from cityhelix.events.stream import (
+    Change,
+    ConsumerStatus,
+    EventStream,
+    GroupTaken,
+    Start,
+    StreamConsumer,
+    StreamStatus,
+)
+from cityhelix.events.tables import event_consumers
+from cityhelix.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: how often retention runs, at most
+_PRUNE_SECONDS = 600.0
+
+
+class Wake:
+    """A signal that wakes every waiting reader at once (set, then replaced by a fresh one)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def __call__(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        """Until the next signal, or `seconds`, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+
+
+def process_name() -> str:
+    """Who reads: host, process id and a random tag (a restarted process is someone else)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class DatabaseStream(EventStream):
+    backend = "database"
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.bus = bus
+        self.wake = Wake()
+        self._stack = contextlib.AsyncExitStack()
+        self._pruning: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stack.callback(self.bus.on_publish(self.wake))
+        await self._stack.enter_async_context(notifications(self.engine, outbox.CHANNEL, self.wake))
+        self._pruning = asyncio.create_task(self._prune_forever(), name="cityhelix-stream-prune")
+
+    async def stop(self) -> None:
+        if self._pruning is not None:
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruning
+        await self._stack.aclose()
+
+    async def _prune_forever(self) -> None:
+        retention = timedelta(hours=self.settings.stream_retention_hours)
+        every = min(_PRUNE_SECONDS, retention.total_seconds() / 10)
+        while True:
+            try:
+                async with self.engine.begin() as connection:
+                    pruned = await outbox.prune(connection, retention)
+                if pruned:
+                    logger.info("retention: %d changes older than %s dropped", pruned, retention)
+            except Exception:
+                logger.exception("could not prune the event outbox")
+            await asyncio.sleep(every)
+
+    def consumer(self, group: str, *, start: Start = "latest") -> DatabaseConsumer:
+        return DatabaseConsumer(self, group, start)
+
+    async def status(self) -> StreamStatus:
+        async with self.engine.connect() as connection:
+            count, oldest = await outbox.kept(connection)
+            rows = (
+                await connection.execute(select(event_consumers).order_by(event_consumers.c.name))
+            ).all()
+            consumers = []
+            for row in rows:
+                position = Position(row.position_xid, row.position_id)
+                changes, events, unread = await outbox.lag(connection, position)
+                owner = row.owner if _held(row.lease_until) else None
+                consumers.append(
+                    ConsumerStatus(
+                        row.name, str(position), changes, events, unread, owner, row.updated_at
+                    )
+                )
+        return StreamStatus(
+            self.backend,
+            self.settings.stream_retention_hours,
+            count,
+            oldest,
+            tuple(consumers),
+        )
+
+
+def _held(lease_until: datetime | None) -> bool:
+    return lease_until is not None and lease_until > datetime.now(UTC)
+
+
+class DatabaseConsumer(StreamConsumer):
+    """Reads the outbox for a group while it holds the group's lease."""
+
+    def __init__(self, stream: DatabaseStream, group: str, start: Start) -> None:
+        if not group or len(group) > 100:
+            raise ValueError("a consumer group's name has 1 to 100 characters")
+        self.group = group
+        self._stream = stream
+        self._start = start
+        self._owner = process_name()
+        self._lease = timedelta(seconds=stream.settings.stream_lease_seconds)
+        self._held_until: datetime | None = None
+        self._read: Position | None = None  # after the changes read, not yet committed
+        self._stored: Position | None = None
+
+    async def read(self, *, limit: int = 100, timeout: float | None = None) -> list[Change]:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        poll = self._stream.settings.stream_poll_seconds
+        while True:
+            if await self._hold():
+                assert self._read is not None
+                async with self._stream.engine.connect() as connection:
+                    changes = await outbox.read_after(connection, self._read, limit)
+                if changes:
+                    self._read = Position.parse(changes[-1].position)
+                    return changes
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return []
+            await self._stream.wake.wait(poll if left is None else min(poll, left))
+
+    async def commit(self) -> None:
+        if self._read is None or self._read == self._stored:
+            return
+        now = datetime.now(UTC)
+        async with self._stream.engine.begin() as connection:
+            result = await connection.execute(
+                update(event_consumers)
+                .where(event_consumers.c.name == self.group, event_consumers.c.owner == self._owner)
+                .values(
+                    position_xid=self._read.xid,
+                    position_id=self._read.id,
+                    lease_until=now + self._lease,
+                    updated_at=now,
+                )
+            )
+        if result.rowcount != 1:
+            self._held_until, self._read, self._stored = None, None, None
+            raise GroupTaken(f"another process reads for the consumer group {self.group!r} now")
+        self._stored, self._held_until = self._read, now + self._lease
+
+    async def close(self) -> None:
+        if self._held_until is None:
+            return
+        self._held_until, self._read, self._stored = None, None, None
+        async with self._stream.engine.begin() as connection:
+            await connection.execute(
+                update(event_consumers)
+                .where(event_consumers.c.name == self.group, event_consumers.c.owner == self._owner)
+                .values(owner=None, lease_until=None)
+            )
+        self._stream.wake()  # a process waiting for the group takes it now
+
+    async def _hold(self) -> bool:
+        """Whether this reader holds the group's lease (taking or renewing it as needed)."""
+        now = datetime.now(UTC)
+        if self._held_until is not None and self._held_until - now > self._lease / 2:
+            return True
+        engine = self._stream.engine
+        if self._held_until is None:
+            await self._create_group()
+        async with engine.begin() as connection:
+            result = await connection.execute(
+                update(event_consumers)
+                .where(
+                    event_consumers.c.name == self.group,
+                    or_(
+                        event_consumers.c.owner.is_(None),
+                        event_consumers.c.owner == self._owner,
+                        event_consumers.c.lease_until < now,
+                    ),
+                )
+                .values(owner=self._owner, lease_until=now + self._lease)
+            )
+            if result.rowcount != 1:
+                self._held_until, self._read, self._stored = None, None, None
+                return False
+            if self._held_until is None or self._read is None:
+                row = (
+                    await connection.execute(
+                        select(event_consumers.c.position_xid, event_consumers.c.position_id).where(
+                            event_consumers.c.name == self.group
+                        )
+                    )
+                ).one()
+                self._read = self._stored = Position(row.position_xid, row.position_id)
+        self._held_until = now + self._lease
+        return True
+
+    async def _create_group(self) -> None:
+        """The group's row, at its start position, unless it exists."""
+        engine = self._stream.engine
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                select(event_consumers.c.name).where(event_consumers.c.name == self.group)
+            )
+            if exists is not None:
+                return
+            if self._start == "earliest":
+                position = outbox.START
+            else:
+                position = await outbox.latest(connection)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    insert(event_consumers).values(
+                        name=self.group,
+                        position_xid=position.xid,
+                        position_id=position.id,
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            pass  # another process made it at the same moment: theirs holds

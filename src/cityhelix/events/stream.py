@@ -1,0 +1,151 @@
+"""The durable stream of committed changes: one small interface, a backend per file.
+
+Every write transaction appends its events to the outbox (`events.outbox`) before it
+commits; a backend hands them to consumer groups, each from the position it stored, so
+none is missed across restarts, slow phases or N processes. Backends: `database` (the
+outbox itself, SQLite or PostgreSQL) and `nats` (JetStream, fed from the outbox).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.settings import Settings
+
+#: where a new consumer group starts: at the oldest change kept, or after the newest
+Start = Literal["earliest", "latest"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """The events of one committed transaction, in the order it wrote them."""
+
+    #: the backend's position of this change (opaque to consumers: only compared by equality)
+    position: str
+    committed_at: datetime
+    events: tuple[EntityEvent, ...]
+
+
+@dataclass(frozen=True)
+class ConsumerStatus:
+    """How far a consumer group has read, and what it has left to read."""
+
+    name: str
+    position: str
+    #: changes (transactions) and events committed after the position
+    lag_changes: int
+    lag_events: int
+    #: when the oldest unread change committed (None: nothing left to read)
+    oldest_unread_at: datetime | None
+    owner: str | None
+    updated_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "position": self.position,
+            "lag_changes": self.lag_changes,
+            "lag_events": self.lag_events,
+            "oldest_unread_at": _time(self.oldest_unread_at),
+            "owner": self.owner,
+            "updated_at": _time(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    backend: str
+    retention_hours: int
+    #: changes kept now, and when the oldest of them committed
+    kept_changes: int
+    oldest_kept_at: datetime | None
+    consumers: tuple[ConsumerStatus, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "retention_hours": self.retention_hours,
+            "kept_changes": self.kept_changes,
+            "oldest_kept_at": _time(self.oldest_kept_at),
+            "consumers": [consumer.as_json() for consumer in self.consumers],
+        }
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class GroupTaken(RuntimeError):
+    """Another process took over the consumer group (this one held it too long)."""
+
+
+class StreamConsumer(ABC):
+    """One reader of a consumer group: each change goes to the group once, in order.
+
+    `read` returns the changes after the group's position (waiting for some, or while
+    another process reads for the group); `commit` stores the position after the changes
+    read so far. Changes read but not committed are read again by the group's next reader.
+    """
+
+    group: str
+
+    @abstractmethod
+    async def read(self, *, limit: int = 100, timeout: float | None = None) -> list[Change]:
+        """Up to `limit` changes after those read; [] when none came within `timeout`."""
+
+    @abstractmethod
+    async def commit(self) -> None:
+        """Store the group's position after the changes read so far."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Let another process read for the group (uncommitted changes are read again)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class EventStream(ABC):
+    """A backend of the durable stream, started and stopped by the app's lifespan."""
+
+    backend: str
+
+    async def start(self) -> None:  # noqa: B027 - most backends need no start
+        """Start background work (wake-ups, relaying, pruning)."""
+
+    async def stop(self) -> None:  # noqa: B027
+        """Stop it."""
+
+    @abstractmethod
+    def consumer(self, group: str, *, start: Start = "latest") -> StreamConsumer:
+        """A reader for consumer group `group` (created at `start` on first use)."""
+
+    @abstractmethod
+    async def status(self) -> StreamStatus:
+        """Retention, what is kept, and every consumer group's position and lag."""
+
+
+def open_stream(settings: Settings, engine: AsyncEngine, bus: EventBus) -> EventStream:
+    """The backend `settings.stream_backend` names (not started)."""
+    if settings.stream_backend == "nats":
+        from cityhelix.events.nats import NatsStream  # nats-py only when asked for
+
+        return NatsStream(settings, engine, bus)
+    from cityhelix.events.database import DatabaseStream
+
+    return DatabaseStream(settings, engine, bus)
