@@ -19,7 +19,13 @@ from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import service
 from cityhelix.hub.body import parse_json_body
-from cityhelix.hub.errors import BadRequest, HubError, Overloaded
+from cityhelix.hub.errors import (
+    BadRequest,
+    HubError,
+    MethodNotAllowed,
+    Overloaded,
+    UnsupportedMediaType,
+)
 from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import ENTITY_TYPES, OBSERVATION, EntityType
 from cityhelix.hub.query.options import parse_query_options
@@ -36,6 +42,7 @@ CONFORMANCE = (
     f"{_SPEC}resource-path/resource-path-to-entities",
     f"{_SPEC}request-data",
     f"{_SPEC}create-update-delete",
+    f"{_SPEC}create-update-delete/update-entity-jsonpatch",
     f"{_SPEC}batch-request/batch-request",
     f"{_SPEC}multi-datastream",
     f"{_SPEC}data-array/data-array",
@@ -137,6 +144,39 @@ def parse_body(raw: bytes) -> object:
     return parse_json_body(raw)
 
 
+#: the media types of a JSON Patch (RFC 6902) body, which only PATCH takes
+JSON_PATCH = "application/json-patch+json"
+
+
+def body_media_type(request: Request, method: str, accepted: tuple[str, ...]) -> str:
+    """The media type of the request's body, one of `accepted` (415 naming them otherwise).
+
+    A body without a Content-Type is read as JSON, as curl users and old clients send it;
+    one that names another type is refused before it is parsed, not answered with a
+    misleading 400 about its syntax.
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return accepted[0]
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type in accepted:
+        return media_type
+    raise UnsupportedMediaType(
+        f"{method} {request.url.path} takes a body of {' or '.join(accepted)}, "
+        f"not {media_type or 'an empty media type'}"
+    )
+
+
+_PATCH_TYPES = ("application/json", JSON_PATCH)
+
+
+@dataclass(frozen=True)
+class JsonPatch:
+    """A PATCH body sent as `application/json-patch+json`: operations, not an entity."""
+
+    operations: object
+
+
 @dataclass(frozen=True)
 class Reply:
     """A protocol-neutral answer: HTTP turns it into a Response, $batch into a JSON item."""
@@ -184,9 +224,19 @@ async def resource(request: Request, resource: str) -> Response:
     except NotAuthenticated as error:
         return error_response(401, str(error))
     try:
+        if not resource.strip("/"):
+            # `/v1.1/` is the service root (18-088 9.2 uses exactly that URL)
+            if method != "GET":
+                raise MethodNotAllowed(f"the service root {VERSION_PATH} only answers GET")
+            return await service_root(request)
         if resource.strip("/") == "$batch" and method == "POST":
             return await _batch(request, principal)
-        body = parse_body(await request.body()) if method not in ("GET", "DELETE") else None
+        body: object = None
+        if method == "PATCH" and body_media_type(request, method, _PATCH_TYPES) == JSON_PATCH:
+            body = JsonPatch(parse_body(await request.body()))
+        elif method not in ("GET", "DELETE"):
+            body_media_type(request, method, ("application/json",))
+            body = parse_body(await request.body())
         reply = await handle(
             context(request),
             principal,
@@ -207,6 +257,7 @@ async def _batch(request: Request, principal: Principal) -> Response:
     from cityhelix.hub.api_batch_multipart import parse_multipart, render_multipart
 
     content_type = request.headers.get("content-type", "")
+    body_media_type(request, "POST", ("application/json", "multipart/mixed"))
     raw = await request.body()
     if content_type.lower().startswith("multipart/mixed"):
         requests = parse_multipart(content_type, raw)
@@ -245,12 +296,14 @@ async def handle(
         options = parse_query_options(params, max_top=settings.max_top)
         page = Page(base, f"{base}/{resource}", params, settings.page_size)
         document = await service.read(engine, path, options, page, connection=connection)
-        if not path.value:
+        if path.prop is None:
             return Reply(200, document)
-        assert path.prop is not None
         value = document[path.prop.name]
         if value is None:
+            # a property with the null value has no content, with or without $value (9.2)
             return Reply(204)
+        if not path.value:
+            return Reply(200, document)
         return Reply(
             200, value if isinstance(value, str) else orjson.dumps(value).decode(), text=True
         )
@@ -271,6 +324,19 @@ async def handle(
             )
             entity_type, entity_id = result.entity_type, result.id
         status, headers = 201, {"Location": self_link(base, entity_type, entity_id)}
+    elif method == "PATCH" and isinstance(body, JsonPatch):
+        result = await service.apply_json_patch(
+            engine,
+            principal,
+            path,
+            body.operations,
+            request_path,
+            base_url=base,
+            bus=bus,
+            connection=connection,
+        )
+        entity_type, entity_id = result.entity_type, result.id
+        status, headers = 200, {}
     elif method in ("PATCH", "PUT"):
         result = await service.update(
             engine,

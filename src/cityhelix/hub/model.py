@@ -65,6 +65,9 @@ class Navigation:
     link_target: str | None = None
     #: the entity cannot exist without this link (a Datastream's Thing)
     required: bool = False
+    #: a column of the link table that orders the linked entities when no $orderby does
+    #: (a MultiDatastream's ObservedProperties pair by position with its units)
+    link_order: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ MULTI_DATASTREAM = EntityType(
             link_source="multi_datastream_id",
             link_target="observed_property_id",
             required=True,
+            link_order="rank",
         ),
         Navigation("Observations", "Observation", True, target_fk="multi_datastream_id"),
     ),

@@ -30,6 +30,7 @@ from cityhelix.hub.model import (
     LOCATION,
     MULTI_DATASTREAM,
     OBSERVATION,
+    OBSERVED_PROPERTY,
     THING,
     EntityType,
     Navigation,
@@ -319,6 +320,12 @@ class Writer:
                         {navigation.link_source: entity_id, navigation.link_target: other}
                     )
                 )
+        # a HistoricalLocation that gains Locations may be the one that moves its Thing
+        if entity_type is HISTORICAL_LOCATION:
+            await self._follow_latest_history(entity_id)
+        elif navigation.target == HISTORICAL_LOCATION.name:
+            for historical_id in dict.fromkeys(ids):
+                await self._follow_latest_history(historical_id)
 
     async def _set_thing_locations(self, thing_id: int, location_ids: list[int]) -> None:
         location_ids = list(dict.fromkeys(location_ids))
@@ -343,6 +350,47 @@ class Writer:
             [{"location_id": lid, "historical_location_id": historical_id} for lid in location_ids],
         )
         self.written.append(Written(HISTORICAL_LOCATION, historical_id, "create"))
+
+    async def _follow_latest_history(self, historical_id: int) -> None:
+        """A HistoricalLocation that is the latest of its Thing (by time, then id) moves the
+        Thing: its Locations become the HistoricalLocation's. An older one is history only.
+        """
+        table = historical_locations
+        row = (
+            await self.connection.execute(
+                select(table.c.thing_id, table.c.time).where(table.c.id == historical_id)
+            )
+        ).one()
+        later = await self.connection.scalar(
+            select(table.c.id)
+            .where(
+                table.c.thing_id == row.thing_id,
+                or_(
+                    table.c.time > row.time,
+                    and_(table.c.time == row.time, table.c.id > historical_id),
+                ),
+            )
+            .limit(1)
+        )
+        if later is not None:
+            return
+        location_ids = list(
+            await self.connection.scalars(
+                select(location_historical_locations.c.location_id)
+                .where(location_historical_locations.c.historical_location_id == historical_id)
+                .order_by(location_historical_locations.c.location_id)
+            )
+        )
+        if not location_ids:
+            return  # no place to move to (yet): its Locations may be linked next
+        await self.connection.execute(
+            delete(thing_locations).where(thing_locations.c.thing_id == row.thing_id)
+        )
+        await self.connection.execute(
+            insert(thing_locations),
+            [{"thing_id": row.thing_id, "location_id": lid} for lid in location_ids],
+        )
+        self._feature_by_datastream.clear()  # generated features follow the new Location
 
     # ------------------------------------------------------------------ bulk observations
 
@@ -825,6 +873,7 @@ class Writer:
             )
             body = {**body, "encodingType": current}
         columns, links = self._columns_and_links(entity_type, body, where, replace=replace)
+        _refuse_inline_entities(links, where)
         if replace:
             for prop in entity_type.properties:
                 if not prop.derived and prop.name not in body:
@@ -862,6 +911,8 @@ class Writer:
                 update(table).where(table.c.id == entity_id).values(columns)
             )
         await self._write_to_many_links(entity_type, entity_id, links, where, creating=False)
+        if entity_type is HISTORICAL_LOCATION:
+            await self._follow_latest_history(entity_id)
         if entity_type is OBSERVATION:
             await self.recompute_stream_times(old_streams)
             await self._note_rollups(entity_type, entity_id)  # rollups: the buckets it enters
@@ -881,6 +932,22 @@ class Writer:
             await self.connection.execute(
                 delete(historical_locations).where(historical_locations.c.id.in_(linked))
             )
+        if entity_type is OBSERVED_PROPERTY:
+            # a MultiDatastream without one of its ObservedProperties would break the size
+            # constraint with its unitOfMeasurements: it goes too (its Observations by cascade)
+            links = multi_datastream_observed_properties.c
+            broken = list(
+                await self.connection.scalars(
+                    select(links.multi_datastream_id)
+                    .where(links.observed_property_id == entity_id)
+                    .order_by(links.multi_datastream_id)
+                )
+            )
+            if broken:
+                await self.connection.execute(
+                    delete(multi_datastreams).where(multi_datastreams.c.id.in_(broken))
+                )
+                self.written.extend(Written(MULTI_DATASTREAM, i, "delete") for i in broken)
         table = table_of(entity_type)
         await self.connection.execute(delete(table).where(table.c.id == entity_id))
         await self.recompute_stream_times(streams)
@@ -938,6 +1005,8 @@ class Writer:
             raise NotFound(
                 f"{entity_type.name}({entity_id}) has no link to {navigation.target}({target_id})"
             )
+        if entity_type is HISTORICAL_LOCATION:
+            await self._follow_latest_history(entity_id)
         self.written.append(Written(entity_type, entity_id, "update"))
 
     async def _linked_ids(
@@ -1175,6 +1244,21 @@ def _union_keys(rows: list[dict[str, Any]]) -> set[str]:
     for row in rows:
         keys.update(row)
     return keys
+
+
+def _refuse_inline_entities(links: dict[str, Any], where: str) -> None:
+    """An update binds related entities by `{"@iot.id": n}` only (18-088 10.3): an entity
+    given inline would be created (or silently ignored beside its id), so it is refused."""
+    for name, value in links.items():
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and set(item) != {"@iot.id"}:
+                place = f"{where}/{name}" + (f"[{index}]" if isinstance(value, list) else "")
+                raise BadRequest(
+                    f"{place}: an update may not carry related entities inline; bind an "
+                    'existing one by {"@iot.id": <id>} or create it first',
+                    field=name,
+                )
 
 
 def _back_link(navigation: Navigation, target: EntityType) -> Navigation:
