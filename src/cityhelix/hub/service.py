@@ -20,6 +20,7 @@ from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
 from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.hub import rollups  # noqa: F401 - registers the writer's rollups hook
 from cityhelix.hub.errors import BadRequest, Conflict
 from cityhelix.hub.json_patch import patched_members
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
