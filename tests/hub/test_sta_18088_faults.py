@@ -432,3 +432,36 @@ async def test_a_body_in_a_media_type_the_endpoint_does_not_take_is_415(
     assert document["code"] == 415 and document["type"] == "error"
     assert content_type in document["message"]
     assert await row_counts(engine) == before
+
+
+async def test_batch_requests_take_json_patch_and_refuse_other_media_types(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    created = await post(client, "/v1.1/Things", thing(), admin)
+    url = f"Things({created['@iot.id']})"
+    patch = [{"op": "replace", "path": "/name", "value": "patched in a batch"}]
+    batch = {
+        "requests": [
+            {
+                "id": "1",
+                "method": "PATCH",
+                "url": url,
+                "headers": {"Content-Type": "application/json-patch+json"},
+                "body": patch,
+            },
+            {
+                "id": "2",
+                "method": "POST",
+                "url": "Things",
+                "headers": {"content-type": "text/plain"},
+                "body": thing("not taken"),
+            },
+        ]
+    }
+    response = await client.post("/v1.1/$batch", json=batch, headers=admin)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["responses"]
+    assert first["status"] == 200 and first["body"]["name"] == "patched in a batch"
+    assert second["status"] == 415
+    names = [e["name"] for e in (await client.get("/v1.1/Things")).json()["value"]]
+    assert names == ["patched in a batch"]
