@@ -281,6 +281,16 @@ async def test_the_latest_historical_location_made_by_hand_moves_its_thing(
         admin,
     )
     assert [e["name"] for e in (await client.get(url)).json()["value"]] == ["moved to"]
+    # the old one, moved later than every other by a PATCH, is the latest now: it moves too
+    history = (await client.get(f"/v1.1/Things({thing_id})/HistoricalLocations")).json()
+    (old,) = [h for h in history["value"] if h["time"].startswith("2000")]
+    response = await client.patch(
+        f"/v1.1/HistoricalLocations({old['@iot.id']})",
+        json={"time": "2200-01-01T00:00:00Z"},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    assert [e["name"] for e in (await client.get(url)).json()["value"]] == ["long ago"]
 
 
 # ---------------------------------------------------------------- indexof
