@@ -33,6 +33,7 @@ from cityhelix.db.time_buckets import span_parameters, span_rows, utc_bucket_sta
 from cityhelix.hub.errors import BadRequest, NotFound
 from cityhelix.hub.model import EntityType
 from cityhelix.hub.rollup_tables import observation_rollups
+from cityhelix.hub.store import write  # noqa: F401 - the built-in hooks register first
 from cityhelix.hub.store.hooks import EntityHooks, register_hooks
 from cityhelix.hub.tables import datastreams, observations
 
