@@ -67,9 +67,10 @@ async def test_any_path_with_a_trailing_slash_resolves_as_without(
 async def test_service_root_refuses_writes_in_the_sensorthings_error_format(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    response = await client.post("/v1.1/", json=thing(), headers=admin)
-    assert response.status_code == 405
-    assert response.json()["type"] == "error"
+    for url in ("/v1.1/", "/v1.1"):
+        response = await client.post(url, json=thing(), headers=admin)
+        assert response.status_code == 405, url
+        assert response.json()["type"] == "error"
 
 
 # ---------------------------------------------------------------- inline entities in updates

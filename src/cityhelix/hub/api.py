@@ -114,6 +114,12 @@ async def service_root(request: Request) -> Response:
     )
 
 
+@router.api_route(VERSION_PATH, methods=["POST", "PATCH", "PUT", "DELETE"], include_in_schema=False)
+async def service_root_writes(request: Request) -> Response:
+    """The service root takes no writes: 405 in the SensorThings format, as `/v1.1/` does."""
+    return error_response(405, f"the service root {VERSION_PATH} only answers GET")
+
+
 def _server_settings(request: Request) -> dict[str, Any]:
     """Conformance classes, plus the MQTT ones (with their endpoint) when MQTT runs."""
     settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
