@@ -94,6 +94,8 @@ async def _empty_all_tables(engine: AsyncEngine) -> None:
         else:
             for table in reversed(metadata.sorted_tables):
                 await connection.execute(delete(table))
+            # ids start again at 1, as RESTART IDENTITY does on PostgreSQL
+            await connection.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture

@@ -206,8 +206,8 @@ TDM, DI_AN, GAUGE = "Station TDM", "Station Di An", "Gauge Tan Uyen"
         ("endswith(name, 'An')", [DI_AN]),
         ("endswith(name, 'Station Di An but longer')", []),
         ("length(name) eq 11", [TDM]),
-        ("indexof(name, 'Tan') eq 6", [GAUGE]),
-        ("indexof(name, 'zzz') eq -1", [TDM, DI_AN, GAUGE]),
+        ("indexof(name, 'Tan') eq 7", [GAUGE]),  # counts from 1, as 18-088 does
+        ("indexof(name, 'zzz') eq 0", [TDM, DI_AN, GAUGE]),
         ("substring(name, 8) eq 'TDM'", [TDM]),
         ("substring(name, 0, 5) eq 'Gauge'", [GAUGE]),
         ("substring(name, 8, 2) eq 'Di'", [DI_AN]),

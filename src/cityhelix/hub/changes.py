@@ -21,6 +21,7 @@ from cityhelix.events import outbox
 from cityhelix.events.bus import NO_PAYLOAD, EntityEvent, EventBus
 from cityhelix.hub.model import BY_NAME, DATASTREAM, OBSERVATION, THING, EntityType
 from cityhelix.hub.query.compile import table_of
+from cityhelix.hub.store.observation_hooks import GeneratedFeatures
 from cityhelix.hub.store.write import Writer, Written
 from cityhelix.hub.tables import datastreams, multi_datastreams
 from cityhelix.hub.values import format_interval, format_time, result_value
@@ -104,9 +105,9 @@ def data_array_facts(
     generated: int | None = None
     if feature_at is None:
         # the writer's cache of the FeatureOfInterest it generated per stream: read, not
-        # changed (hub/store/write.py); absent, the readings are read back at the commit
-        cache = getattr(writer, "_feature_by_datastream", {})
-        generated = cache.get((table_of(stream_type).name, stream_id))
+        # changed; absent, the readings are read back at the commit
+        features = writer.hook(GeneratedFeatures).by_stream
+        generated = features.get((table_of(stream_type).name, stream_id))
         if generated is None:
             return
     readings = log.readings

@@ -39,6 +39,17 @@ class Reply:
     text: bool = False  # body is plain text ($value)
 
 
+#: the media type of a JSON Patch (RFC 6902) body, which only PATCH takes
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(frozen=True)
+class JsonPatch:
+    """A PATCH body sent as `application/json-patch+json`: operations, not an entity."""
+
+    operations: object
+
+
 @dataclass(frozen=True)
 class Context:
     """What a request runs against: the app's engine, settings, bus and public root."""
@@ -80,12 +91,14 @@ async def handle(
         options = parse_query_options(params, max_top=settings.max_top)
         page = Page(base, f"{base}/{resource}", params, settings.page_size)
         document = await service.read(engine, path, options, page, connection=connection)
-        if not path.value:
+        if path.prop is None:
             return Reply(200, document)
-        assert path.prop is not None
         value = document[path.prop.name]
         if value is None:
+            # a property with the null value has no content, with or without $value (9.2)
             return Reply(204)
+        if not path.value:
+            return Reply(200, document)
         return Reply(
             200, value if isinstance(value, str) else orjson.dumps(value).decode(), text=True
         )
@@ -106,6 +119,19 @@ async def handle(
             )
             entity_type, entity_id = result.entity_type, result.id
         status, headers = 201, {"Location": self_link(base, entity_type, entity_id)}
+    elif method == "PATCH" and isinstance(body, JsonPatch):
+        result = await service.apply_json_patch(
+            engine,
+            principal,
+            path,
+            body.operations,
+            request_path,
+            base_url=base,
+            bus=bus,
+            connection=connection,
+        )
+        entity_type, entity_id = result.entity_type, result.id
+        status, headers = 200, {}
     elif method in ("PATCH", "PUT"):
         result = await service.update(
             engine,

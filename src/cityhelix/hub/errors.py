@@ -39,6 +39,18 @@ class NotFound(HubError):
     status = 404
 
 
+class MethodNotAllowed(HubError):
+    """The resource exists but does not answer this method (405)."""
+
+    status = 405
+
+
+class UnsupportedMediaType(HubError):
+    """The request body is in a media type the endpoint does not take (415)."""
+
+    status = 415
+
+
 class Forbidden(HubError):
     """The caller is known but may not write this entity (403)."""
 

@@ -33,6 +33,12 @@ class Kind(Enum):
     GEOMETRY = "geometry"  # GeoJSON in a JSON column, plus geometry and bounding box
 
 
+#: the columns an Observation result is stored in (see `values.result_columns`)
+RESULT_COLUMNS = ("result_type", "result_number", "result_string", "result_json")
+#: the columns beside a written geometry's GeoJSON: the stored shape and its bounding box
+GEOMETRY_SUFFIXES = ("_geom", "_xmin", "_ymin", "_xmax", "_ymax")
+
+
 @dataclass(frozen=True)
 class Property:
     """One property of an entity type, as the standard names it on the wire."""
@@ -45,6 +51,18 @@ class Property:
     derived: bool = False
     #: may be sent as null (resultTime may be null; name may not)
     nullable: bool = True
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table columns the property is stored in (`tables` must have each)."""
+        if self.kind in (Kind.INTERVAL, Kind.INSTANT_OR_INTERVAL):
+            return (f"{self.column}_start", f"{self.column}_end")
+        if self.kind is Kind.RESULT:
+            return RESULT_COLUMNS
+        if self.kind is Kind.GEOMETRY and not self.derived:
+            # spatial filters read the shape and box; a derived geometry is only answered
+            return (self.column, *(self.column + suffix for suffix in GEOMETRY_SUFFIXES))
+        return (self.column,)
 
 
 @dataclass(frozen=True)
@@ -65,17 +83,49 @@ class Navigation:
     link_target: str | None = None
     #: the entity cannot exist without this link (a Datastream's Thing)
     required: bool = False
+    #: a column of the link table that orders the linked entities when no $orderby does
+    #: (a MultiDatastream's ObservedProperties pair by position with its units)
+    link_order: str | None = None
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """Who may write an entity: a tenant writes only the entities of the Things it owns.
+
+    The registry says, per type, which navigation links lead from an entity to its owning
+    Thing(s), so that the writer checks every type the same way and a new type (Tasking's)
+    states its owner here instead of adding a branch to the writer.
+    """
+
+    #: paths of navigation names from the entity to the owning Thing(s); `()` is the owner
+    #: itself; several paths are alternatives (an Observation's Datastream or
+    #: MultiDatastream), a to-many first link means every linked Thing (a Location's)
+    paths: tuple[tuple[str, ...], ...] = ()
+    #: on the owner type: the column naming the tenant user who owns the entity
+    owner_column: str | None = None
+    #: a shared catalogue entity (Sensor, ObservedProperty, FeatureOfInterest): a tenant
+    #: creates one only inside a deep insert under its own Thing and never changes one
+    shared: bool = False
+
+
+#: the owner's own tenancy, the tenancy of what hangs under a Thing, and of the catalogue
+_OWNER = Tenancy(paths=((),), owner_column="owner_id")
+_UNDER_THING = Tenancy(paths=(("Thing",),))
+_SHARED = Tenancy(shared=True)
 
 
 @dataclass(frozen=True)
 class EntityType:
-    """One SensorThings entity type: its names, table, properties and links."""
+    """One SensorThings entity type: its names, table, properties, links and tenancy."""
 
     name: str
     set_name: str
     table: str
     properties: tuple[Property, ...]
     navigations: tuple[Navigation, ...]
+    tenancy: Tenancy = _SHARED
+    #: columns the server keeps that are not on the wire (a generated feature's Location)
+    internal_columns: tuple[str, ...] = ()
     _by_name: dict[str, Property | Navigation] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -125,6 +175,7 @@ THING = EntityType(
         Navigation("Datastreams", "Datastream", True, target_fk="thing_id"),
         Navigation("MultiDatastreams", "MultiDatastream", True, target_fk="thing_id"),
     ),
+    _OWNER,
 )
 
 LOCATION = EntityType(
@@ -155,6 +206,7 @@ LOCATION = EntityType(
             link_target="historical_location_id",
         ),
     ),
+    Tenancy(paths=(("Things",),)),
 )
 
 HISTORICAL_LOCATION = EntityType(
@@ -173,6 +225,7 @@ HISTORICAL_LOCATION = EntityType(
             link_target="location_id",
         ),
     ),
+    _UNDER_THING,
 )
 
 SENSOR = EntityType(
@@ -243,6 +296,7 @@ DATASTREAM = EntityType(
         ),
         Navigation("Observations", "Observation", True, target_fk="datastream_id"),
     ),
+    _UNDER_THING,
 )
 
 COMPLEX_OBSERVATION = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation"
@@ -276,9 +330,11 @@ MULTI_DATASTREAM = EntityType(
             link_source="multi_datastream_id",
             link_target="observed_property_id",
             required=True,
+            link_order="rank",
         ),
         Navigation("Observations", "Observation", True, target_fk="multi_datastream_id"),
     ),
+    _UNDER_THING,
 )
 
 OBSERVATION = EntityType(
@@ -305,6 +361,7 @@ OBSERVATION = EntityType(
             required=True,
         ),
     ),
+    Tenancy(paths=(("Datastream", "Thing"), ("MultiDatastream", "Thing"))),
 )
 
 FEATURE_OF_INTEREST = EntityType(
@@ -318,6 +375,7 @@ FEATURE_OF_INTEREST = EntityType(
         _PROPERTIES,
     ),
     (Navigation("Observations", "Observation", True, target_fk="feature_of_interest_id"),),
+    internal_columns=("location_id",),
 )
 
 ENTITY_TYPES: tuple[EntityType, ...] = (
@@ -334,3 +392,6 @@ ENTITY_TYPES: tuple[EntityType, ...] = (
 
 BY_NAME: dict[str, EntityType] = {t.name: t for t in ENTITY_TYPES}
 BY_SET: dict[str, EntityType] = {t.set_name: t for t in ENTITY_TYPES}
+
+#: the type whose entities tenants own (the Thing): the one whose tenancy names a column
+OWNER_TYPE: EntityType = next(t for t in ENTITY_TYPES if t.tenancy.owner_column is not None)

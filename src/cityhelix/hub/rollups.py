@@ -31,7 +31,10 @@ from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from cityhelix.db.time_buckets import span_parameters, span_rows, utc_bucket_start
 from cityhelix.hub.errors import BadRequest, NotFound
+from cityhelix.hub.model import EntityType
 from cityhelix.hub.rollup_tables import observation_rollups
+from cityhelix.hub.store import write  # noqa: F401 - the built-in hooks register first
+from cityhelix.hub.store.hooks import EntityHooks, register_hooks
 from cityhelix.hub.tables import datastreams, observations
 
 MINUTE, HOUR, DAY = "1m", "1h", "1d"
@@ -409,3 +412,76 @@ async def read_buckets(
         )
         for row in rows
     ]
+
+
+# ---------------------------------------------------------------------- the writer's hook
+
+
+class ObservationRollups(EntityHooks):
+    """Keeps the rollups in step with the Observations a transaction writes: the minutes a
+    change touches are gathered, and rebuilt (with their hours and days) before the commit.
+
+    Registered from here, above the store: the writer only knows it as an Observation hook.
+    """
+
+    def __init__(self, writer: Any) -> None:
+        super().__init__(writer)
+        self.minutes: set[MinuteKey] = set()
+
+    def condition(self, entity_id: int) -> ColumnElement[bool]:
+        """The stored Observations an entity's change moves between buckets."""
+        return observations.c.id == entity_id
+
+    async def inserted(
+        self, entity_type: EntityType, entity_id: int, columns: dict[str, Any]
+    ) -> None:
+        minute = minute_of(columns)
+        if minute is not None:
+            self.minutes.add(minute)
+
+    async def rows_inserted(
+        self, stream_type: EntityType, stream_id: int, rows: list[dict[str, Any]]
+    ) -> None:
+        if rows[0].get("datastream_id") is None:
+            return  # MultiDatastreams have no rollups
+        numeric = (
+            row["phenomenon_time_start"] for row in rows if row.get("result_number") is not None
+        )
+        self.minutes |= minutes_of(stream_id, numeric)
+
+    async def changing(self, entity_type: EntityType, entity_id: int) -> None:
+        await self._note(entity_id)  # the buckets it leaves
+
+    async def changed(self, entity_type: EntityType, entity_id: int) -> None:
+        await self._note(entity_id)  # the buckets it enters
+
+    async def deleting(self, entity_type: EntityType, entity_id: int) -> None:
+        await self._note(entity_id)
+
+    async def deleted(self, entity_type: EntityType, entity_id: int) -> None:
+        await self.finish()  # a delete does not end with the writer's finish()
+
+    async def finish(self) -> None:
+        await refresh(self.writer.connection, self.minutes)
+        self.minutes.clear()
+
+    async def _note(self, entity_id: int) -> None:
+        self.minutes |= await numeric_minutes(self.writer.connection, self.condition(entity_id))
+
+
+class FeatureRollups(ObservationRollups):
+    """A deleted FeatureOfInterest takes its Observations, and their buckets change; an
+    updated one moves none (Datastreams and Things take their rollups by cascade)."""
+
+    def condition(self, entity_id: int) -> ColumnElement[bool]:
+        return observations.c.feature_of_interest_id == entity_id
+
+    async def changing(self, entity_type: EntityType, entity_id: int) -> None:
+        return None
+
+    async def changed(self, entity_type: EntityType, entity_id: int) -> None:
+        return None
+
+
+register_hooks(ObservationRollups, "Observation")
+register_hooks(FeatureRollups, "FeatureOfInterest")

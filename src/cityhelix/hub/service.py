@@ -23,13 +23,15 @@ from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
 from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
+from cityhelix.hub import rollups  # noqa: F401 - registers the writer's rollups hook
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, Conflict
+from cityhelix.hub.json_patch import patched_members
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.expression import SelectItem
 from cityhelix.hub.query.options import QueryOptions
-from cityhelix.hub.query.path import ResourcePath
+from cityhelix.hub.query.path import ResourcePath, Step
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
@@ -318,6 +320,35 @@ async def update(
         await writer.finish()
         method = "PUT" if replace else "PATCH"
         await _audit(active, principal, method, request_path, writer.written)
+        log.add(writer.written)
+    return WriteResult(entity_type, entity_id, tuple(writer.written))
+
+
+async def apply_json_patch(
+    engine: AsyncEngine,
+    principal: Principal,
+    path: ResourcePath,
+    operations: object,
+    request_path: str,
+    *,
+    base_url: str,
+    bus: EventBus | None = None,
+    connection: AsyncConnection | None = None,
+) -> WriteResult:
+    """PATCH with a JSON Patch (RFC 6902): applied to the entity's JSON as a GET shows it
+    (`base_url` makes its selfLink), then written and checked as the equivalent PATCH.
+
+    The read and the write share one transaction, so a `test` operation guards the write.
+    """
+    async with transaction(engine, bus, connection) as (active, log):
+        entity_type, entity_id = await _single(active, path)
+        entity_path = ResourcePath((Step(entity_type, entity_id, None),))
+        current = await read_entity(active, entity_path, QueryOptions(), base_url)
+        body = patched_members(entity_type, current, operations)
+        writer = Writer(active, principal)
+        await writer.update(entity_type, entity_id, body, replace=False)
+        await writer.finish()
+        await _audit(active, principal, "PATCH", request_path, writer.written)
         log.add(writer.written)
     return WriteResult(entity_type, entity_id, tuple(writer.written))
 

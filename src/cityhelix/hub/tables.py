@@ -24,6 +24,9 @@ from cityhelix.db.metadata import metadata
 from cityhelix.db.types import Geometry, JsonDocument, UtcDateTime
 
 #: BIGINT ids on PostgreSQL; SQLite wants INTEGER for its rowid-backed autoincrement.
+#: Entity tables say `sqlite_autoincrement=True`: without it SQLite hands the id of the
+#: newest row, once deleted, to the next one, and a kept selfLink names another entity
+#: (PostgreSQL's sequences never reuse an id).
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -67,6 +70,7 @@ things = Table(
     Column("properties", JsonDocument),
     # the tenant user that may write this Thing and what hangs under it (NULL: staff only)
     Column("owner_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sqlite_autoincrement=True,
 )
 
 locations = Table(
@@ -78,6 +82,7 @@ locations = Table(
     Column("encoding_type", Text, nullable=False),
     *_geometry("location"),
     Column("properties", JsonDocument),
+    sqlite_autoincrement=True,
 )
 
 thing_locations = Table(
@@ -95,6 +100,7 @@ historical_locations = Table(
     Column("time", UtcDateTime, nullable=False),
     _fk("thing_id", "things"),
     Index("ix_historical_locations_thing_time", "thing_id", "time"),
+    sqlite_autoincrement=True,
 )
 
 location_historical_locations = Table(
@@ -119,6 +125,7 @@ sensors = Table(
     Column("encoding_type", Text, nullable=False),
     Column("metadata", JsonDocument, nullable=False),
     Column("properties", JsonDocument),
+    sqlite_autoincrement=True,
 )
 
 observed_properties = Table(
@@ -129,6 +136,7 @@ observed_properties = Table(
     Column("definition", Text, nullable=False),
     Column("description", Text),
     Column("properties", JsonDocument),
+    sqlite_autoincrement=True,
 )
 
 datastreams = Table(
@@ -149,6 +157,7 @@ datastreams = Table(
     Index("ix_datastreams_thing_id", "thing_id"),
     Index("ix_datastreams_sensor_id", "sensor_id"),
     Index("ix_datastreams_observed_property_id", "observed_property_id"),
+    sqlite_autoincrement=True,
 )
 
 multi_datastreams = Table(
@@ -168,6 +177,7 @@ multi_datastreams = Table(
     _fk("sensor_id", "sensors"),
     Index("ix_multi_datastreams_thing_id", "thing_id"),
     Index("ix_multi_datastreams_sensor_id", "sensor_id"),
+    sqlite_autoincrement=True,
 )
 
 multi_datastream_observed_properties = Table(
@@ -202,6 +212,7 @@ features_of_interest = Table(
     # set when the feature was generated from a Location, so that it is reused, not copied
     Column("location_id", Id, ForeignKey("locations.id", ondelete="SET NULL"), nullable=True),
     Index("ix_features_of_interest_location_id", "location_id"),
+    sqlite_autoincrement=True,
 )
 
 #: result_type codes: how `result` was sent, so that it goes back out the same way
@@ -232,6 +243,7 @@ observations = Table(
         "id",
     ),
     Index("ix_observations_feature_of_interest_id", "feature_of_interest_id"),
+    sqlite_autoincrement=True,
 )
 
 BY_TABLE: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncResult
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
+from cityhelix.hub import rollups  # noqa: F401 - registers the writer's rollups hook
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, HubError
 from cityhelix.hub.model import DATASTREAM, OBSERVATION

@@ -16,8 +16,8 @@ from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.body import parse_json_body
-from cityhelix.hub.dispatch import VERSION_PATH, Context, Reply, handle
-from cityhelix.hub.errors import HubError
+from cityhelix.hub.dispatch import JSON_PATCH, VERSION_PATH, Context, JsonPatch, Reply, handle
+from cityhelix.hub.errors import HubError, MethodNotAllowed, UnsupportedMediaType
 from cityhelix.hub.http.batch import run_batch
 from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
 from cityhelix.hub.http.responses import (
@@ -37,6 +37,7 @@ CONFORMANCE = (
     f"{_SPEC}resource-path/resource-path-to-entities",
     f"{_SPEC}request-data",
     f"{_SPEC}create-update-delete",
+    f"{_SPEC}create-update-delete/update-entity-jsonpatch",
     f"{_SPEC}batch-request/batch-request",
     f"{_SPEC}multi-datastream",
     f"{_SPEC}data-array/data-array",
@@ -82,6 +83,12 @@ async def service_root(request: Request) -> Response:
     )
 
 
+@router.api_route(VERSION_PATH, methods=["POST", "PATCH", "PUT", "DELETE"], include_in_schema=False)
+async def service_root_writes(request: Request) -> Response:
+    """The service root takes no writes: 405 in the SensorThings format, as `/v1.1/` does."""
+    return error_response(405, f"the service root {VERSION_PATH} only answers GET")
+
+
 def _server_settings(request: Request) -> dict[str, Any]:
     """Conformance classes, plus the MQTT ones (with their endpoint) when MQTT runs."""
     settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
@@ -112,6 +119,28 @@ def parse_body(raw: bytes) -> object:
     return parse_json_body(raw)
 
 
+_PATCH_TYPES = ("application/json", JSON_PATCH)
+
+
+def body_media_type(request: Request, method: str, accepted: tuple[str, ...]) -> str:
+    """The media type of the request's body, one of `accepted` (415 naming them otherwise).
+
+    A body without a Content-Type is read as JSON, as curl users and old clients send it;
+    one that names another type is refused before it is parsed, not answered with a
+    misleading 400 about its syntax.
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return accepted[0]
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type in accepted:
+        return media_type
+    raise UnsupportedMediaType(
+        f"{method} {request.url.path} takes a body of {' or '.join(accepted)}, "
+        f"not {media_type or 'an empty media type'}"
+    )
+
+
 def context(request: Request) -> Context:
     ingest: ObservationIngest | None = getattr(request.app.state, "ingest", None)
     return Context(_engine(request), _settings(request), _bus(request), base_url(request), ingest)
@@ -137,9 +166,19 @@ async def resource(request: Request, resource: str) -> Response:
     except NotAuthenticated as error:
         return error_response(401, str(error))
     try:
+        if not resource.strip("/"):
+            # `/v1.1/` is the service root (18-088 9.2 uses exactly that URL)
+            if method != "GET":
+                raise MethodNotAllowed(f"the service root {VERSION_PATH} only answers GET")
+            return await service_root(request)
         if resource.strip("/") == "$batch" and method == "POST":
             return await _batch(request, principal)
-        body = parse_body(await request.body()) if method not in ("GET", "DELETE") else None
+        body: object = None
+        if method == "PATCH" and body_media_type(request, method, _PATCH_TYPES) == JSON_PATCH:
+            body = JsonPatch(parse_body(await request.body()))
+        elif method not in ("GET", "DELETE"):
+            body_media_type(request, method, ("application/json",))
+            body = parse_body(await request.body())
         reply = await handle(
             context(request),
             principal,
@@ -157,6 +196,7 @@ async def resource(request: Request, resource: str) -> Response:
 async def _batch(request: Request, principal: Principal) -> Response:
     """`$batch`: multipart/mixed (OGC 18-088 clause 11) or the OData 4.01 JSON form."""
     content_type = request.headers.get("content-type", "")
+    body_media_type(request, "POST", ("application/json", "multipart/mixed"))
     raw = await request.body()
     if content_type.lower().startswith("multipart/mixed"):
         requests = parse_multipart(content_type, raw)

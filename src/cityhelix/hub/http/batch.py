@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cityhelix.auth.principal import Principal
 from cityhelix.hub import service
-from cityhelix.hub.dispatch import VERSION_PATH, Context, Reply, handle
-from cityhelix.hub.errors import BadRequest, HubError
+from cityhelix.hub.dispatch import JSON_PATCH, VERSION_PATH, Context, JsonPatch, Reply, handle
+from cityhelix.hub.errors import BadRequest, HubError, UnsupportedMediaType
 
 MAX_REQUESTS = 1000
 _REFERENCE = re.compile(r"^\$([A-Za-z0-9_.-]+)")
@@ -149,13 +149,16 @@ async def _one(
     try:
         target = _resolve(request["url"], created, ctx.base)
         resource, _, query = target.partition("?")
+        body = _resolve_body(request.get("body"), created)
+        if _media_type(request, method) == JSON_PATCH:
+            body = JsonPatch(body)
         reply = await handle(
             ctx,
             principal,
             method,
             resource,
             dict(parse_qsl(query, keep_blank_values=True)),
-            _resolve_body(request.get("body"), created),
+            body,
             f"{VERSION_PATH}/$batch#{request['id']}",
             connection,
         )
@@ -166,6 +169,24 @@ async def _one(
     elif "Location" in reply.headers and connection is None:
         created[request["id"]] = reply.headers["Location"].rsplit("/", 1)[-1]
     return reply
+
+
+def _media_type(request: dict[str, Any], method: str) -> str:
+    """The media type of a request's body, from its `headers` (415 for one not taken),
+    as `api.body_media_type` decides it for a plain HTTP request."""
+    headers = request.get("headers")
+    declared = None
+    if isinstance(headers, dict):
+        declared = next((v for k, v in headers.items() if str(k).lower() == "content-type"), None)
+    accepted = ("application/json", JSON_PATCH) if method == "PATCH" else ("application/json",)
+    if not isinstance(declared, str) or "body" not in request:
+        return accepted[0]
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type not in accepted:
+        raise UnsupportedMediaType(
+            f"{method} takes a body of {' or '.join(accepted)}, not {media_type}"
+        )
+    return media_type
 
 
 def _item(request: dict[str, Any], reply: Reply) -> dict[str, Any]:

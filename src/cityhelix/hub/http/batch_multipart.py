@@ -66,6 +66,9 @@ def _request(part: Message, fallback_id: str, group: str | None) -> dict[str, An
     }
     if group is not None:
         request["atomicityGroup"] = group
+    # the inner request's own headers (its body's Content-Type: JSON or JSON Patch)
+    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    request["headers"] = {name.strip(): value.strip() for name, value in headers.items()}
     if body.strip():
         request["body"] = parse_json_body(body, f"batch part {request['id']}")
     return request

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, select, true
+from sqlalchemy import ColumnElement, FromClause, Select, Table, and_, select, true
 
 from cityhelix.hub.model import BY_NAME, EntityType, Navigation
 from cityhelix.hub.query.path import Step
@@ -44,6 +44,39 @@ def linked_to(navigation: Navigation, source: EntityType, source_ids: Any) -> Co
         source_column == source_ids if single else source_column.in_(source_ids)
     )
     return target.c.id.in_(linked.scalar_subquery())
+
+
+def link_position(
+    navigation: Navigation, source_id: Any, target: FromClause
+) -> ColumnElement[Any] | None:
+    """The position of a `target` row among the entities `navigation` links to `source_id`
+    (an id, a column or a scalar subquery), for links whose order means something; else None.
+    """
+    if navigation.link_order is None:
+        return None
+    assert navigation.link_table and navigation.link_source and navigation.link_target
+    link = BY_TABLE[navigation.link_table].alias()
+    return (
+        select(link.c[navigation.link_order])
+        .where(link.c[navigation.link_source] == source_id)
+        .where(link.c[navigation.link_target] == target.c.id)
+        .limit(1)
+        .correlate_except(link)
+        .scalar_subquery()
+    )
+
+
+def path_position(steps: tuple[Step, ...]) -> ColumnElement[Any] | None:
+    """`link_position` of the last step of a path reaching an ordered link's collection."""
+    last = steps[-1]
+    if last.via is None or last.via.link_order is None or len(steps) < 2:
+        return None
+    parent = steps[-2]
+    source_id: Any = parent.id
+    if source_id is None:
+        source = table_of(parent.entity_type)
+        source_id = select(source.c.id).where(steps_condition(steps[:-1])).scalar_subquery()
+    return link_position(last.via, source_id, table_of(last.entity_type))
 
 
 def steps_condition(steps: tuple[Step, ...]) -> ColumnElement[bool]:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from cityhelix.db.types import Geometry
 from cityhelix.hub.errors import BadQuery
 from cityhelix.hub.model import BY_NAME, EntityType, Navigation
-from cityhelix.hub.query.compile import table_of
+from cityhelix.hub.query.compile import link_position, table_of
 from cityhelix.hub.query.expression import ExpandItem, to_text
 from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.sql import filter_condition, order_clauses, selected_names, tie_breaker
@@ -142,27 +142,35 @@ def _parent_ids() -> BindParameter[Any]:
 
 def _linked(
     expansion: Expansion, target: FromClause, parent: FromClause
-) -> tuple[FromClause, list[ColumnElement[bool]]]:
-    """What to select `target` rows from, and the conditions tying them to the `parent` row
-    (of the source entity's table); a link table is joined explicitly so that SQLAlchemy's
-    cartesian-product lint sees it inside a LATERAL subquery."""
+) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any] | None]:
+    """What to select `target` rows from, the conditions tying them to the `parent` row
+    (of the source entity's table) and the link's position column when it has one; a link
+    table is joined explicitly so that SQLAlchemy's cartesian-product lint sees it inside a
+    LATERAL subquery."""
     navigation = expansion.navigation
     if navigation.target_fk is not None:
-        return target, [target.c[navigation.target_fk] == parent.c.id]
+        return target, [target.c[navigation.target_fk] == parent.c.id], None
     if navigation.link_table is not None:
         assert navigation.link_source and navigation.link_target
         link = BY_TABLE[navigation.link_table].alias()
         joined = target.join(link, link.c[navigation.link_target] == target.c.id)
-        return joined, [link.c[navigation.link_source] == parent.c.id]
+        position = link.c[navigation.link_order] if navigation.link_order else None
+        return joined, [link.c[navigation.link_source] == parent.c.id], position
     # a to-one link kept on the other side (none in 1.1): at most one row each
     assert navigation.source_fk is not None
-    return target, [parent.c[navigation.source_fk] == target.c.id]
+    return target, [parent.c[navigation.source_fk] == target.c.id], None
 
 
-def _ordering(expansion: Expansion, scope: FromClause) -> list[Any]:
+def _ordering(
+    expansion: Expansion, scope: FromClause, position: ColumnElement[Any] | None
+) -> list[Any]:
+    """ORDER BY of an expanded level: its $orderby, else the position of an ordered link
+    (a MultiDatastream's ObservedProperties keep the order given), then the id."""
     orderby = expansion.options.orderby
     where = f"{expansion.where} > $orderby"
+    first = [] if orderby or position is None else [position]
     return [
+        *first,
         *order_clauses(expansion.target, orderby, scope=scope, where=where),
         tie_breaker(scope, orderby),
     ]
@@ -182,13 +190,13 @@ def to_many_statement(expansion: Expansion, top: int, *, lateral: bool) -> Selec
     options = expansion.options
     parent = table_of(expansion.source).alias()
     target = table_of(expansion.target).alias()
-    ordering = _ordering(expansion, target)
+    source, linked, position = _linked(expansion, target, parent)
+    ordering = _ordering(expansion, target, position)
     if lateral:
         rank = func.row_number().over(order_by=ordering).label(ROW_NUMBER)
         picked = select(*entity_columns(target), rank)
     else:
         picked = select(target.c.id)
-    source, linked = _linked(expansion, target, parent)
     picked = (
         picked.select_from(source)
         .where(*linked, *_filtered(expansion, target))
@@ -210,7 +218,12 @@ def to_many_statement(expansion: Expansion, top: int, *, lateral: bool) -> Selec
         select(*entity_columns(related), parent.c.id.label(PARENT))
         .select_from(parent.join(related, related.c.id.in_(picked)))
         .where(parent.c.id.in_(_parent_ids()))
-        .order_by(parent.c.id, *_ordering(expansion, related))
+        .order_by(
+            parent.c.id,
+            *_ordering(
+                expansion, related, link_position(expansion.navigation, parent.c.id, related)
+            ),
+        )
     )
 
 
@@ -220,7 +233,7 @@ def count_statement(expansion: Expansion) -> Select[Any]:
     the level's $filter; parents with none are absent."""
     parent = table_of(expansion.source).alias()
     target = table_of(expansion.target).alias()
-    source, linked = _linked(expansion, target, parent)
+    source, linked, _ = _linked(expansion, target, parent)
     return (
         select(parent.c.id.label(PARENT), func.count().label(COUNT))
         .select_from(parent, source)

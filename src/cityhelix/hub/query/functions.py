@@ -117,8 +117,11 @@ def _length_of(call: _Call) -> Operand:
 
 
 def _indexof(call: _Call) -> Operand:
+    """The 1-based position of the needle, 0 when absent: 18-088's own example
+    (`indexof(description,'Sensor') eq 1` for "Sensor Things") and FROST-Server count so,
+    though OData counts from 0; `substring` keeps OData's 0 (docs/sensorthings.md)."""
     text, needle = _strings(call)
-    return call.result(ValueType.NUMBER, text_position(text, needle) - 1, integer=True)
+    return call.result(ValueType.NUMBER, text_position(text, needle), integer=True)
 
 
 def _position_argument(call: _Call, index: int) -> ColumnElement[Any]:

@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import True_
 from cityhelix.db.query_functions import has_lateral
 from cityhelix.hub.errors import NotFound
 from cityhelix.hub.model import EntityType
-from cityhelix.hub.query.compile import steps_condition, table_of
+from cityhelix.hub.query.compile import path_position, steps_condition, table_of
 from cityhelix.hub.query.expand_sql import (
     COUNT,
     PARENT,
@@ -101,7 +101,8 @@ async def read_collection(
             _where(select(func.count()).select_from(table), condition)
         )
     top = options.top if options.top is not None else page.page_size
-    rows = await _rows(connection, entity_type, condition, options, top + 1)
+    position = None if options.orderby else path_position(path.steps)
+    rows = await _rows(connection, entity_type, condition, options, top + 1, position)
     if not (rows or document.get("@iot.count")) or not _proved_by_rows(path):
         await check_path_exists(connection, path)
     more = top > 0 and len(rows) > top
@@ -156,11 +157,18 @@ async def _rows(
     condition: ColumnElement[bool],
     options: QueryOptions,
     limit: int,
+    position: ColumnElement[Any] | None = None,
 ) -> list[Any]:
+    """One page of rows; `position` (an ordered link's) orders them when $orderby does not."""
     table = table_of(entity_type)
+    first = () if position is None else (position,)
     statement = (
         _where(select(*entity_columns(table)), condition)
-        .order_by(*order_clauses(entity_type, options.orderby), tie_breaker(table, options.orderby))
+        .order_by(
+            *first,
+            *order_clauses(entity_type, options.orderby),
+            tie_breaker(table, options.orderby),
+        )
         .offset(options.skip)
         .limit(limit)
     )
