@@ -1,0 +1,1 @@
+"""Incidents, departments, SLAs and escalation, Open311 GeoReport v2, webhooks, KPIs."""
