@@ -47,6 +47,10 @@ SELECT = "$select=result,phenomenonTime"
 #: Mosquitto cannot tell the hub what clients subscribed to: the test declares it
 DECLARED_SELECT_FILTER = f"v1.1/+/Observations?{SELECT}"
 TIMEOUT = 10.0
+#: the Mosquitto here is shared by every test run: a persistent session left behind would
+#: queue every message of every later run for a day (tests/hub/test_ingest_processes.py
+#: tests the persistent sessions, on brokers of their own)
+SHARED_BROKER = {"mqtt_clean_session": True}
 
 Document = dict[str, Any]
 
@@ -88,7 +92,7 @@ async def hub(
         }
         declared: tuple[str, ...] = ()
     else:
-        update = {"mqtt_url": MOSQUITTO_URL}
+        update = {"mqtt_url": MOSQUITTO_URL, **SHARED_BROKER}
         declared = (DECLARED_SELECT_FILTER,)
     settings = backend.settings.model_copy(update=update)
     bridge = await start_mqtt(
@@ -117,7 +121,9 @@ async def mosquitto_hub(
     backend: Backend, running_app: Any, engine: AsyncEngine, **settings: Any
 ) -> AsyncIterator[Hub]:
     """A bridge on Mosquitto with settings of the test's own (the fixture's are fixed)."""
-    configured = backend.settings.model_copy(update={"mqtt_url": MOSQUITTO_URL, **settings})
+    configured = backend.settings.model_copy(
+        update={"mqtt_url": MOSQUITTO_URL, **SHARED_BROKER, **settings}
+    )
     bridge = await start_mqtt(configured, engine, running_app.state.bus, http_root=HTTP_ROOT)
     assert bridge is not None
     parts = urlsplit(MOSQUITTO_URL)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import cityhelix.auth.tables
+import cityhelix.hub.mqtt_tables
 import cityhelix.hub.rollup_tables
 import cityhelix.hub.tables  # noqa: F401 - registers the tables on the metadata
 from cityhelix.db.engine import create_engine
