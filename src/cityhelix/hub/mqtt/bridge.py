@@ -206,19 +206,22 @@ class MqttBridge:
             self._stack.push_async_callback(self._dead_letters.stop)
         if self._keeper is not None:
             self._stack.push_async_callback(self._keeper.stop)  # frees the slot
+        # taking creations before the connection is up: a persistent session's messages come
+        # right after the CONNACK, and past `queue_bound` of them the hub stops reading its
+        # socket (and would not read the SUBACK it waits for) until some are taken
+        self._reader = asyncio.create_task(self._take_creations(), name="cityhelix-mqtt-ingest")
         try:
             self._events = await self._stack.enter_async_context(self._bus.subscribe())
             await self._connect()
         except aiomqtt.MqttError as error:
-            await self._stack.aclose()
+            await self._abandon_start()
             raise MqttUnavailable(
                 f"cannot reach the MQTT broker at {self._link.description}: {error}. "
                 "Check CITYHELIX_MQTT_URL (or unset it to run the embedded broker)."
             ) from None
         except BaseException:
-            await self._stack.aclose()
+            await self._abandon_start()
             raise
-        self._reader = asyncio.create_task(self._take_creations(), name="cityhelix-mqtt-ingest")
         self._connection = asyncio.create_task(
             self._stay_connected(), name="cityhelix-mqtt-connection"
         )
@@ -227,6 +230,14 @@ class MqttBridge:
         if self._keeper is not None and isinstance(self._link, ExternalLink):
             self._keeper.start(self._link)
         logger.info("SensorThings MQTT on %s as %s", self._link.description, self.client_id)
+
+    async def _abandon_start(self) -> None:
+        assert self._reader is not None
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        self._reader = None
+        await asyncio.gather(*self._creations, return_exceptions=True)
+        await self._stack.aclose()
 
     async def stop(self) -> None:
         """Write (and acknowledge) what was received, disconnect, stop the embedded broker."""
