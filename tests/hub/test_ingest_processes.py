@@ -556,3 +556,37 @@ def test_mosquitto_acl_refuses_a_name_mosquitto_would_misread(
     assert done.returncode == 1
     assert "' hub'" in done.stdout
     assert not acl.exists()
+
+
+def test_the_hub_holds_the_broker_back_when_creations_pile_up(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    """Mosquitto 2.0 sends past the hub's Receive Maximum once acknowledgements flow; the hub
+    stops reading its socket when `queue_bound` creations wait, so the rest wait in the broker.
+
+    Notifications at QoS 0 here: with none of them unacknowledged, paho reads one packet per
+    socket read, and the bound holds to the message.
+    """
+    url = f"mqtt://127.0.0.1:{broker}"
+    count = 4000
+    env = {
+        "CITYHELIX_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CITYHELIX_INGEST_BATCH_SIZE": "25",
+        "CITYHELIX_MQTT_NOTIFY_QOS": "0",
+        "CITYHELIX_MQTT_URL": url,
+    }
+    with running_hub(database, tmp_path / "hub.log", **env) as hub:
+        stream_id = make_datastream(hub)
+        publisher = Publisher(broker)
+        try:
+            publish_all(publisher, observations_path(stream_id), [float(n) for n in range(count)])
+            wait_until(lambda: publisher.count() == count, WAIT, "the broker's PUBACKs")
+        finally:
+            publisher.close()
+        wait_until(lambda: stored_count(hub, stream_id) >= count, WAIT, "all", every=POLL)
+        mqtt = ingest_status(hub)["mqtt"]
+        rows = stored(hub, stream_id)
+    assert sorted(result for _, result in rows) == [float(n) for n in range(count)]
+    assert mqtt["queue_bound"] == 50  # the Receive Maximum: 2 x the batch size
+    assert mqtt["read_pauses"] > 0
+    assert mqtt["most_waiting"] <= mqtt["queue_bound"] + 1
