@@ -515,6 +515,7 @@ def test_a_tenant_cannot_publish_to_another_tenants_datastream_through_mosquitto
     acl = tmp_path / "cityhelix.acl"
     cityhelix(database, "users", "mosquitto-acl", str(acl), "--hub-user", "cityhelix")
     assert f"topic write {observations_path(streams['tenant-a'])}" in acl.read_text()
+    assert "topic readwrite cityhelix/deployments/#" in acl.read_text()
     passwords = tmp_path / "passwd"
     for name, secret in [("cityhelix", "hub-secret"), *tokens.items()]:
         create = ["-c"] if name == "cityhelix" else []
@@ -546,6 +547,7 @@ def test_a_tenant_cannot_publish_to_another_tenants_datastream_through_mosquitto
     assert device.refused_ids == {foreign}
     assert (mqtt["accepted"], mqtt["refused"], mqtt["failed"]) == (2, 0, 0)
     assert foreign_rows == []
+    assert "refused the subscription cityhelix/deployments" not in hub.output()
 
 
 def test_mosquitto_acl_refuses_a_name_mosquitto_would_misread(

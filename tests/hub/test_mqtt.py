@@ -585,3 +585,93 @@ async def test_stop_leaves_nothing_running(
     await bridge.stop()
     assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def dead_letters_of(client: httpx.AsyncClient, count: int, **params: str) -> Document:
+    """The dead-letter list once it holds `count` letters (they are written within a second)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            response = await client.get(
+                "/api/hub/ingest/dead-letters", params=params, headers=bearer(ADMIN_TOKEN)
+            )
+            assert response.status_code == 200, response.text
+            found: Document = response.json()
+            if found["kept"] >= count:
+                return found
+            await asyncio.sleep(0.1)
+
+
+async def test_refused_creations_are_kept_newest_first_up_to_the_cap(
+    backend: Backend,
+    running_app: Any,
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    tokens: dict[str, str],
+) -> None:
+    group = f"cityhelix-test-{uuid.uuid4().hex[:12]}"
+    async with mosquitto_hub(
+        backend, running_app, engine, mqtt_dead_letters=3, mqtt_share_group=group
+    ) as hub:
+        stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
+        async with hub.device() as device:
+            for n in range(5):  # one at a time: kept in the order they came
+                await publish(device, f"v1.1/Datastreams({900_000 + n})/Observations", reading(n))
+                await asyncio.wait_for(hub.bridge.wait_processed(n + 1), TIMEOUT)
+            big = {"result": 1.0, "parameters": {"padding": "x" * 10_000}, "resultTime": "no"}
+            await publish(device, f"v1.1/Datastreams({stream_id})/Observations", big)
+            await asyncio.wait_for(hub.bridge.wait_processed(6), TIMEOUT)
+        letters = await dead_letters_of(client, 3)
+        # the newest letter is written with the next flush: wait for it to be the first
+        async with asyncio.timeout(TIMEOUT):
+            while letters["value"][0]["topic"] != f"v1.1/Datastreams({stream_id})/Observations":
+                await asyncio.sleep(0.1)
+                letters = await dead_letters_of(client, 3)
+        status = hub.bridge.status()
+    assert (letters["kept"], letters["cap"]) == (3, 3)
+    newest, *older = letters["value"]
+    assert [letter["topic"] for letter in older] == [
+        "v1.1/Datastreams(900004)/Observations",
+        "v1.1/Datastreams(900003)/Observations",
+    ]
+    assert [letter["status"] for letter in older] == [404, 404]
+    assert newest["status"] == 400 and "resultTime" in newest["reason"]
+    assert newest["payload_truncated"] and len(newest["payload"]) == 4096
+    assert newest["payload_bytes"] > 10_000
+    assert status["refused"] == 6 and status["dead_letters"]["kept"] == 6
+
+
+async def test_dead_letters_are_for_admins_and_operators_and_limit_is_checked(
+    client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    url = "/api/hub/ingest/dead-letters"
+    assert (await client.get(url)).status_code == 401
+    assert (await client.get(url, headers=bearer(tokens["analyst"]))).status_code == 403
+    assert (await client.get(url, headers=bearer(tokens["tenant"]))).status_code == 403
+    assert (await client.get(url, headers=bearer(tokens["operator"]))).status_code == 200
+    for limit in ("0", "1001", "ten", "-1"):
+        refused = await client.get(url, params={"limit": limit}, headers=bearer(ADMIN_TOKEN))
+        assert refused.status_code == 400
+        assert "limit" in refused.json()["message"]
+    empty = await client.get(url, params={"limit": "5"}, headers=bearer(ADMIN_TOKEN))
+    assert empty.json() == {"kept": 0, "cap": 1000, "value": []}
+
+
+async def test_a_clean_session_is_an_explicit_opt_in_that_the_status_shows(
+    backend: Backend,
+    running_app: Any,
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cityhelix.hub.mqtt.bridge")
+    async with mosquitto_hub(backend, running_app, engine) as hub:  # SHARED_BROKER: clean
+        status = hub.bridge.status()
+    assert status["session"]["kind"] == "clean" and status["session"]["slot"] is None
+    assert any("CITYHELIX_MQTT_CLEAN_SESSION" in r.getMessage() for r in caplog.records)
+    assert status["share_group"] == f"cityhelix-{status['deployment'][:8]}"
+
+
+async def test_the_embedded_broker_says_its_session_is_the_embedded_one(hub: Hub) -> None:
+    status = hub.bridge.status()
+    expected = "embedded" if hub.kind == "embedded" else "clean"
+    assert status["session"]["kind"] == expected
