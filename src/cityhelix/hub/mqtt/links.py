@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 SHARE_GROUP = "cityhelix"
 #: where each deployment says who it is (retained), so that another one on the broker shows
 DEPLOYMENTS_TOPIC = "cityhelix/deployments"
+#: how long a deployment's retained presence outlives its last announcement (every half)
+PRESENCE_EXPIRY_SECONDS = 600
 #: an adopted session counts as drained once nothing arrived for this long
 DRAIN_IDLE_SECONDS = 2.0
 #: how a whole document's selfLink begins, after its `@iot.id`
@@ -340,23 +342,42 @@ class ExternalLink:
                 DEPLOYMENTS_TOPIC,
                 DEPLOYMENTS_TOPIC,
             )
+        await self._say_who_we_are(client)
+
+    async def _say_who_we_are(self, client: aiomqtt.Client) -> None:
         presence = {
             "deployment": self.deployment,
             "share_group": self.share_group,
             "public_url": self._public_url.decode(),
         }
+        # retained, but not for ever: a deployment that is gone stops being reported
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.MessageExpiryInterval = PRESENCE_EXPIRY_SECONDS
         # QoS 0: a refused QoS 1 publish makes Mosquitto 2.0.11 close the connection
         await client.publish(
-            f"{DEPLOYMENTS_TOPIC}/{self.deployment}", orjson.dumps(presence), qos=0, retain=True
+            f"{DEPLOYMENTS_TOPIC}/{self.deployment}",
+            orjson.dumps(presence),
+            qos=0,
+            retain=True,
+            properties=properties,
         )
+
+    async def _keep_saying_who_we_are(self, client: aiomqtt.Client) -> None:
+        while self.deployment:
+            await asyncio.sleep(PRESENCE_EXPIRY_SECONDS / 2)
+            await self._say_who_we_are(client)
 
     async def receive(self, client: aiomqtt.Client) -> None:
         """Return (MqttError) when the connection ends; creations come by `_on_message`."""
         intake = self._intake
+        presence = asyncio.create_task(self._keep_saying_who_we_are(client))
         try:
             async for _message in client.messages:
                 pass  # nothing comes this way: `_on_message` takes over from aiomqtt
         finally:
+            presence.cancel()
+            # a publish on a connection that broke fails; the connection's error is the news
+            await asyncio.gather(presence, return_exceptions=True)
             # a PUBACK belongs to its connection: creations of this one that finish later
             # are not acknowledged (the broker sends them again, or drops them with the
             # session)
