@@ -414,17 +414,18 @@ class ExternalLink:
         notifications, each of which would cost an aiomqtt Message and a queue round. Set
         before connecting: a persistent session's messages come right after the CONNACK.
         """
-        settle = intake.expect(message.mid, message.qos)
         if _is_notification(message):
+            # acknowledged at once (after the creations before it: PUBACKs keep their order)
+            intake.acknowledgements.expect(message.mid, message.qos)()
             self.own_notifications += 1
-            if not self._is_ours(bytes(message.payload)):
+            if self._public_url and not self._is_ours(bytes(message.payload)):
                 self.foreign_notifications += 1
-            settle()
             return
         if message.topic.startswith(DEPLOYMENTS_TOPIC):
+            intake.acknowledgements.expect(message.mid, message.qos)()
             self._note_deployment(message)
-            settle()
             return
+        settle = intake.expect(message.mid, message.qos)
         publication = Publication(message.topic, bytes(message.payload), self._principal)
         self._deliveries.put_nowait(Delivery(publication, settle))
         waiting = self._deliveries.qsize()
@@ -436,9 +437,7 @@ class ExternalLink:
                 reads.pause()
 
     def _is_ours(self, payload: bytes) -> bool:
-        """Whether a whole document's selfLink starts at our public URL (when one is set)."""
-        if not self._public_url:
-            return True
+        """Whether a whole document's selfLink starts at our public URL."""
         start = payload.find(_SELF_LINK, 0, 64)
         return start < 0 or payload.startswith(self._public_url, start + len(_SELF_LINK))
 
@@ -508,7 +507,8 @@ def _refused(granted: Iterable[int | ReasonCode]) -> bool:
 
 class _Intake:
     """One connection's creations: their acknowledgements, how many are not settled yet,
-    when the last one came, and the reading of its socket."""
+    when the last one came (notifications coming back do not count), and its socket's
+    reading."""
 
     def __init__(self, acknowledgements: _Acknowledgements, reads: _SocketReads) -> None:
         self.acknowledgements = acknowledgements
