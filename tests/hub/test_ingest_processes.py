@@ -301,6 +301,51 @@ def test_every_reading_the_broker_acknowledged_survives_a_kill_9_of_the_hub(
     assert len(stored_results) - count <= RECEIVE_WINDOW
 
 
+def test_a_hub_that_never_comes_back_leaves_no_reading_stranded_in_its_session(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    """Two hubs share the ingest; one is killed mid-stream and never restarted.
+
+    The broker keeps giving the dead process's session its share of the group; once that
+    slot's lease runs out the survivor adopts it: writes what it holds and ends it.
+    """
+    env = hub_env(CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{broker}")
+    count = 3000
+    results = [float(n) for n in range(count)]
+    with ThreadPoolExecutor(2) as starting:
+        starts = [
+            starting.submit(start_hub, database, tmp_path / f"hub-{n}.log", **env) for n in (1, 2)
+        ]
+    try:
+        survivor, doomed = (start.result() for start in starts)
+        stream_id = make_datastream(survivor)
+        publisher = Publisher(broker)
+        try:
+            streaming = publish_all(publisher, observations_path(stream_id), results)
+            wait_until(lambda: stored_count(survivor, stream_id) >= 300, WAIT, "300", every=POLL)
+            doomed.kill()
+            streaming.join(timeout=WAIT)
+            wait_until(lambda: publisher.count() == count, WAIT, "the broker's PUBACKs")
+        finally:
+            publisher.close()
+        wait_until(lambda: stored_count(survivor, stream_id) >= count, WAIT, "all", every=POLL)
+
+        def adopted() -> int:
+            sessions: int = ingest_status(survivor)["mqtt"]["session"]["adopted_sessions"]
+            return sessions
+
+        wait_until(lambda: adopted() == 1, WAIT, "the dead hub's session ended", every=POLL)
+        rows = stored(survivor, stream_id)
+    finally:
+        for start in starts:
+            if start.exception() is None:
+                start.result().stop()
+    stored_results = [result for _, result in rows]
+    assert publisher.acknowledged() == set(results)
+    assert set(stored_results) == set(results)
+    assert len(stored_results) - count <= RECEIVE_WINDOW  # only the dead one's in flight
+
+
 def test_readings_published_while_no_hub_runs_are_written_when_it_comes_back(
     database: str, broker: int, tmp_path: Path
 ) -> None:
