@@ -28,6 +28,7 @@ from cityhelix.auth.tables import audit_log
 from cityhelix.events.broker import BrokerPortInUse, start_embedded_broker
 from cityhelix.hub.mqtt import MqttBridge, MqttUnavailable, start_mqtt
 from cityhelix.hub.mqtt.links import EmbeddedLink
+from cityhelix.hub.mqtt_state import SlotLeases
 from tests.conftest import ADMIN_TOKEN, Backend, bearer
 from tests.hub.factories import (
     datastream,
@@ -675,3 +676,21 @@ async def test_the_embedded_broker_says_its_session_is_the_embedded_one(hub: Hub
     status = hub.bridge.status()
     expected = "embedded" if hub.kind == "embedded" else "clean"
     assert status["session"]["kind"] == expected
+
+
+async def test_processes_starting_together_each_lease_a_slot_of_their_own(
+    engine: AsyncEngine,
+) -> None:
+    """Eight processes race for the lowest free slot: each gets one, none twice; a slot
+    freed (a clean stop) or run out (a process killed) is the next one taken."""
+    processes = [SlotLeases(engine, lease_seconds=60) for _ in range(8)]
+    slots = await asyncio.gather(*(p.claim_lowest() for p in processes))
+    assert sorted(slots) == list(range(8))
+    await processes[slots.index(5)].release(5)
+    assert await SlotLeases(engine, lease_seconds=60).claim_lowest() == 5
+    short = SlotLeases(engine, lease_seconds=0)  # its lease has run out as soon as it is made
+    assert await short.claim_lowest() == 8
+    assert await processes[0].free_slots() == [8]
+    assert await processes[0].claim(8)  # adopted
+    assert await short.renew([8]) == [8]  # lost: another process holds it now
+    assert await processes[0].renew([slots[0], 8]) == []
