@@ -242,7 +242,8 @@ class MqttBridge:
     async def stop(self) -> None:
         """Write (and acknowledge) what was received, disconnect, stop the embedded broker."""
         if self._keeper is not None:
-            await self._keeper.stop()  # no more adoptions; its slot is free for the next one
+            # no session adopted from now on; the slot is freed after the disconnection
+            await self._keeper.stop_adopting()
         if self._reader is not None:
             self._reader.cancel()
             # a task that crashed before was reported then (_report_crash); stop regardless

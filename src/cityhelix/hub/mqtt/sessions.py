@@ -58,12 +58,17 @@ class SlotKeeper:
     def start(self, link: ExternalLink) -> None:
         self._task = asyncio.create_task(self._keep(link), name="cityhelix-mqtt-slots")
 
-    async def stop(self) -> None:
-        """Stop renewing and adopting; free this process's slot for the next one to start."""
+    async def stop_adopting(self) -> None:
+        """Stop adopting (a session being drained stays in the broker) and renewing."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    async def stop(self) -> None:
+        """Stop adopting; free this process's slot for the next one to start (once this
+        process's connection is closed: a successor with its id would take it over)."""
+        await self.stop_adopting()
         if self.slot >= 0 and not self.lost.is_set():
             slot, self.slot = self.slot, -1  # once, however often stop is called
             try:
