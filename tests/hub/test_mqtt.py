@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ import aiomqtt
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cityhelix.auth.tables import audit_log
@@ -29,6 +30,7 @@ from cityhelix.events.broker import BrokerPortInUse, start_embedded_broker
 from cityhelix.hub.mqtt import MqttBridge, MqttUnavailable, start_mqtt
 from cityhelix.hub.mqtt.links import EmbeddedLink
 from cityhelix.hub.mqtt_state import SlotLeases
+from cityhelix.hub.mqtt_tables import mqtt_slots
 from tests.conftest import ADMIN_TOKEN, Backend, bearer
 from tests.hub.factories import (
     datastream,
@@ -694,3 +696,39 @@ async def test_processes_starting_together_each_lease_a_slot_of_their_own(
     assert await processes[0].claim(8)  # adopted
     assert await short.renew([8]) == [8]  # lost: another process holds it now
     assert await processes[0].renew([slots[0], 8]) == []
+
+
+async def test_a_hub_whose_slot_another_process_took_reconnects_under_a_new_one(
+    backend: Backend, running_app: Any, engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """Two connections with one id would take the session from each other: a hub that lost
+    its lease (the database was out of reach for longer than a lease) leaves that id."""
+    settings = {
+        "mqtt_clean_session": False,
+        "mqtt_session_expiry": 0,  # persistent, but nothing left on the shared broker
+        "mqtt_slot_lease": 3,  # renewed every second
+        "mqtt_share_group": f"cityhelix-test-{uuid.uuid4().hex[:12]}",
+    }
+    async with mosquitto_hub(backend, running_app, engine, **settings) as hub:
+        before = hub.bridge.status()
+        assert (before["session"]["kind"], before["session"]["slot"]) == ("persistent", 0)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(mqtt_slots)
+                .where(mqtt_slots.c.slot == 0)
+                .values(
+                    holder="another-process",
+                    lease_expires_at=datetime.now(UTC) + timedelta(minutes=1),
+                )
+            )
+        async with asyncio.timeout(TIMEOUT):
+            while hub.bridge.status()["session"]["slot"] != 1:
+                await asyncio.sleep(0.1)
+        stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
+        async with hub.device() as device:
+            await publish(device, f"v1.1/Datastreams({stream_id})/Observations", reading(3.0))
+            await asyncio.wait_for(hub.bridge.wait_processed(1), TIMEOUT)
+        after = hub.bridge.status()
+    assert before["client_id"].endswith("-0") and after["client_id"].endswith("-1")
+    assert after["accepted"] == 1
+    assert [o["result"] for o in await observations_of(client, stream_id)] == [3.0]
