@@ -32,15 +32,24 @@ class Settings(BaseSettings):
     #: the embedded broker's port (and whether to run one at all: 0 turns MQTT off)
     mqtt_port: int = Field(default=1883, ge=0, le=65535)
     mqtt_host: str = "127.0.0.1"
-    #: a fixed MQTT client identifier for the hub on an external broker: the broker then
-    #: keeps the hub's session (and the requests not yet written) across a crash or restart
+    #: a fixed MQTT client identifier for the hub on an external broker, instead of the
+    #: slot leased in the database (`<deployment>-<slot>`); one process per identifier
     mqtt_client_id: str = ""
-    #: how long an external broker keeps that session while the hub is away, in seconds
+    #: how long an external broker keeps a hub process's session while it is away, in seconds
     mqtt_session_expiry: int = Field(default=86_400, ge=0, le=4_294_967_295)
+    #: opt-in: a clean session with a random client id; the broker then keeps nothing for
+    #: the hub while it is away (readings it acknowledged to devices meanwhile are lost)
+    mqtt_clean_session: bool = False
+    #: how long a process's slot (its MQTT session) stays leased without a renewal, in
+    #: seconds; a slot whose lease ran out is taken over by the next process or adopted
+    mqtt_slot_lease: int = Field(default=15, ge=3, le=3600)
     #: the MQTT 5 shared-subscription group of the hub processes on an external broker: the
-    #: broker hands each creation to one of them. Empty: this hub is the only one, and its
-    #: own notifications are not sent back to it (half the MQTT traffic)
-    mqtt_share_group: str = Field(default="cityhelix", pattern=r"^[^/+#]*$", max_length=64)
+    #: broker hands each creation to one of them. Unset: `cityhelix-<deployment id>`, made by
+    #: the first migration. Empty: this hub is the only one, and its own notifications are
+    #: not sent back to it (half the MQTT traffic)
+    mqtt_share_group: str | None = Field(default=None, pattern=r"^[^/+#]*$", max_length=64)
+    #: refused MQTT creations kept for inspection (GET /api/hub/ingest/dead-letters)
+    mqtt_dead_letters: int = Field(default=1000, ge=0, le=100_000)
     #: the QoS of the hub's notifications: 1 (the broker acknowledges each; a subscriber
     #: asking QoS 1 gets each at least once) or 0 (no acknowledgements: half the packets,
     #: but a notification in flight when a connection drops is lost)

@@ -253,21 +253,26 @@ def test_every_reading_the_broker_acknowledged_survives_a_kill_9_of_the_hub(
 ) -> None:
     """Killed while it writes a stream; more readings arrive while it is dead; restarted.
 
-    The broker acknowledges a device's publication on receipt; it is the hub's persistent
-    session ("hub-a") that keeps what the hub has not acknowledged (it acknowledges after
-    commit) and what arrived while it was away, and sends it when the hub comes back.
+    With the defaults only (the database and the broker's URL): the hub's process holds a
+    persistent session under a slot leased in the database (slot 0). The broker acknowledges
+    a device's publication on receipt; the session keeps what the hub has not acknowledged
+    (it acknowledges after commit) and what arrived while it was away. The restarted hub
+    finds slot 0 still leased by the dead one, takes slot 1, and adopts slot 0 once its lease
+    runs out: it drains that session and ends it.
     """
     log = tmp_path / "hub.log"
-    env = hub_env(CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{broker}", CITYHELIX_MQTT_CLIENT_ID="hub-a")
-    count, while_dead = 2000, 400
+    env = hub_env(CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{broker}")
+    count, while_dead = 3000, 500
     results = [float(n) for n in range(count)]
     hub = start_hub(database, log, **env)
     publisher = Publisher(broker)
     try:
+        session = ingest_status(hub)["mqtt"]["session"]
+        assert (session["kind"], session["slot"]) == ("persistent", 0)
         stream_id = make_datastream(hub)
         topic = observations_path(stream_id)
         streaming = publish_all(publisher, topic, results[:-while_dead])
-        wait_until(lambda: stored_count(hub, stream_id) >= 200, WAIT, "200 stored", every=POLL)
+        wait_until(lambda: stored_count(hub, stream_id) >= 300, WAIT, "300 stored", every=POLL)
         hub.kill()
         streaming.join(timeout=WAIT)
         publish_all(publisher, topic, results[-while_dead:]).join(timeout=WAIT)
@@ -277,16 +282,199 @@ def test_every_reading_the_broker_acknowledged_survives_a_kill_9_of_the_hub(
         publisher.close()
     with running_hub(database, log, **env) as restarted:
         wait_until(lambda: stored_count(restarted, stream_id) >= count, WAIT, "all", every=POLL)
+
+        def adopted() -> int:
+            sessions: int = ingest_status(restarted)["mqtt"]["session"]["adopted_sessions"]
+            return sessions
+
+        wait_until(lambda: adopted() == 1, WAIT, "the dead hub's session ended", every=POLL)
         rows = stored(restarted, stream_id)
-        written_after_restart = ingest_status(restarted)["readings"]
+        status = ingest_status(restarted)
     stored_results = [result for _, result in rows]
     assert publisher.acknowledged() == set(results)
     assert set(stored_results) == set(results)
-    assert written_after_restart >= while_dead
+    assert status["readings"] >= while_dead
+    assert status["mqtt"]["session"]["slot"] == 1
     # At least once, not exactly once: a batch committed just before the kill, whose PUBACKs
     # to the broker never left, is sent again and written again. Only those can repeat, and
     # the broker never has more than the hub's receive window unacknowledged.
     assert len(stored_results) - count <= RECEIVE_WINDOW
+
+
+def test_a_hub_that_never_comes_back_leaves_no_reading_stranded_in_its_session(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    """Two hubs share the ingest; one is killed mid-stream and never restarted.
+
+    The broker keeps giving the dead process's session its share of the group; once that
+    slot's lease runs out the survivor adopts it: writes what it holds and ends it.
+    """
+    env = hub_env(CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{broker}")
+    count = 3000
+    results = [float(n) for n in range(count)]
+    with ThreadPoolExecutor(2) as starting:
+        starts = [
+            starting.submit(start_hub, database, tmp_path / f"hub-{n}.log", **env) for n in (1, 2)
+        ]
+    try:
+        survivor, doomed = (start.result() for start in starts)
+        stream_id = make_datastream(survivor)
+        publisher = Publisher(broker)
+        try:
+            streaming = publish_all(publisher, observations_path(stream_id), results)
+            wait_until(lambda: stored_count(survivor, stream_id) >= 300, WAIT, "300", every=POLL)
+            doomed.kill()
+            streaming.join(timeout=WAIT)
+            wait_until(lambda: publisher.count() == count, WAIT, "the broker's PUBACKs")
+        finally:
+            publisher.close()
+        wait_until(lambda: stored_count(survivor, stream_id) >= count, WAIT, "all", every=POLL)
+
+        def adopted() -> int:
+            sessions: int = ingest_status(survivor)["mqtt"]["session"]["adopted_sessions"]
+            return sessions
+
+        wait_until(lambda: adopted() == 1, WAIT, "the dead hub's session ended", every=POLL)
+        rows = stored(survivor, stream_id)
+    finally:
+        for start in starts:
+            if start.exception() is None:
+                start.result().stop()
+    stored_results = [result for _, result in rows]
+    assert publisher.acknowledged() == set(results)
+    assert set(stored_results) == set(results)
+    assert len(stored_results) - count <= RECEIVE_WINDOW  # only the dead one's in flight
+
+
+def test_readings_published_while_no_hub_runs_are_written_when_it_comes_back(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    """A clean stop frees the process's slot: the next process takes it and its session."""
+    log = tmp_path / "hub.log"
+    env = hub_env(CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{broker}")
+    count = 1000
+    with running_hub(database, log, **env) as first:
+        stream_id = make_datastream(first)
+        client_id = ingest_status(first)["mqtt"]["client_id"]
+    publisher = Publisher(broker)
+    try:
+        publish_all(publisher, observations_path(stream_id), [float(n) for n in range(count)])
+        wait_until(lambda: publisher.count() == count, WAIT, "the broker's PUBACKs")
+    finally:
+        publisher.close()
+    with running_hub(database, log, **env) as second:
+        wait_until(lambda: stored_count(second, stream_id) >= count, WAIT, "all", every=POLL)
+        status = ingest_status(second)
+        rows = stored(second, stream_id)
+    assert sorted(result for _, result in rows) == [float(n) for n in range(count)]
+    assert status["mqtt"]["client_id"] == client_id  # the same session, taken over
+    assert status["mqtt"]["session"] == {
+        "kind": "persistent",
+        "slot": 0,
+        "expiry": 86_400,
+        "adopted_sessions": 0,
+    }
+
+
+def test_a_second_deployment_on_the_broker_takes_nothing_of_the_first(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    """Two installations (two databases) on one broker, each with the defaults.
+
+    Before, both joined the group `cityhelix` and the broker gave the staging hub half of
+    production's readings, which it refused (no such Datastream here) and acknowledged. Now
+    each deployment has a group of its own, and each reports the other.
+    """
+    url = f"mqtt://127.0.0.1:{broker}"
+    count = 1000
+    with fresh_postgres() as staging_database, ThreadPoolExecutor(2) as starting:
+        starts = [
+            starting.submit(
+                start_hub, db, tmp_path / f"{name}.log", **hub_env(CITYHELIX_MQTT_URL=url)
+            )
+            for name, db in (("production", database), ("staging", staging_database))
+        ]
+        try:
+            production, staging = (start.result() for start in starts)
+            stream_id = make_datastream(production)
+            publisher = Publisher(broker)
+            try:
+                publish_all(
+                    publisher, observations_path(stream_id), [float(n) for n in range(count)]
+                )
+                wait_until(lambda: publisher.count() == count, WAIT, "the broker's PUBACKs")
+            finally:
+                publisher.close()
+            wait_until(
+                lambda: stored_count(production, stream_id) >= count, WAIT, "all", every=POLL
+            )
+            # staging gets its own copy of every message (its group of its own): it refuses
+            # them, as its database has no such Datastream, and keeps them as dead letters
+            wait_until(
+                lambda: ingest_status(staging)["mqtt"]["refused"] >= count,
+                WAIT,
+                "staging to refuse its copies",
+                every=POLL,
+            )
+            rows = stored(production, stream_id)
+            statuses = {"production": ingest_status(production), "staging": ingest_status(staging)}
+        finally:
+            for start in starts:
+                if start.exception() is None:
+                    start.result().stop()
+    assert sorted(result for _, result in rows) == [float(n) for n in range(count)]
+    ours, theirs = statuses["production"]["mqtt"], statuses["staging"]["mqtt"]
+    assert ours["accepted"] == count and ours["refused"] == 0
+    assert ours["deployment"] != theirs["deployment"]
+    assert ours["share_group"] == f"cityhelix-{ours['deployment'][:8]}"
+    assert ours["share_group"] != theirs["share_group"]
+    assert [d["deployment"] for d in ours["other_deployments"]] == [theirs["deployment"]]
+    assert [d["deployment"] for d in theirs["other_deployments"]] == [ours["deployment"]]
+    assert not any(d["same_group"] for d in ours["other_deployments"])
+
+
+def test_a_refused_reading_is_counted_and_kept_as_a_dead_letter(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    url = f"mqtt://127.0.0.1:{broker}"
+    with running_hub(database, tmp_path / "hub.log", **hub_env(CITYHELIX_MQTT_URL=url)) as hub:
+        stream_id = make_datastream(hub)
+        publisher = Publisher(broker)
+        try:
+            publisher.publish(observations_path(999_999), 1.0)  # no such Datastream
+            info = publisher.client.publish(observations_path(stream_id), b"{not json", qos=1)
+            info.wait_for_publish(WAIT)
+            publisher.publish(observations_path(stream_id), 2.0)
+            wait_until(lambda: publisher.count() == 2, WAIT, "the broker's PUBACKs")
+        finally:
+            publisher.close()
+        wait_until(lambda: stored_count(hub, stream_id) == 1, WAIT, "the good one", every=POLL)
+
+        def dead_letters() -> dict[str, Any]:
+            response = httpx.get(f"{hub.url}/api/hub/ingest/dead-letters", headers=ADMIN)
+            assert response.status_code == 200, response.text
+            found: dict[str, Any] = response.json()
+            return found
+
+        wait_until(lambda: dead_letters()["kept"] == 2, WAIT, "two dead letters", every=POLL)
+        letters = dead_letters()
+        mqtt = ingest_status(hub)["mqtt"]
+        anonymous = httpx.get(f"{hub.url}/api/hub/ingest/dead-letters")
+    assert (mqtt["accepted"], mqtt["refused"], mqtt["failed"]) == (1, 2, 0)
+    assert mqtt["dead_letters"] == {"kept": 2, "lost": 0, "cap": 1000}
+    # written concurrently: the bad body may be refused before the unknown stream
+    unknown, bad = sorted(letters["value"], key=lambda letter: letter["status"], reverse=True)
+    assert (unknown["topic"], unknown["status"]) == (observations_path(999_999), 404)
+    assert orjson.loads(unknown["payload"]) == {"result": 1.0}
+    assert "999999" in unknown["reason"]
+    assert (bad["topic"], bad["status"], bad["payload"]) == (
+        observations_path(stream_id),
+        400,
+        "{not json",
+    )
+    assert bad["publisher"] == "mqtt-ingest" and bad["reason"]
+    assert not bad["payload_truncated"] and bad["payload_bytes"] == len(b"{not json")
+    assert anonymous.status_code == 401
 
 
 def test_two_hubs_share_the_mqtt_ingest_and_store_each_reading_once(
@@ -301,7 +489,7 @@ def test_two_hubs_share_the_mqtt_ingest_and_store_each_reading_once(
                 start_hub,
                 database,
                 tmp_path / f"hub-{n}.log",
-                **hub_env(CITYHELIX_MQTT_URL=url, CITYHELIX_MQTT_CLIENT_ID=f"hub-{n}"),
+                **hub_env(CITYHELIX_MQTT_URL=url),
             )
             for n in (1, 2)
         ]
@@ -332,6 +520,8 @@ def test_two_hubs_share_the_mqtt_ingest_and_store_each_reading_once(
     assert all(s["readings"] > 0 for s in statuses), statuses
     assert sum(s["readings"] for s in statuses) == count
     assert all(s["mqtt"]["refused"] == s["mqtt"]["failed"] == 0 for s in statuses)
+    # each process leased a slot of its own: two persistent sessions, never one id twice
+    assert sorted(s["mqtt"]["session"]["slot"] for s in statuses) == [0, 1]
 
 
 # ---------------------------------------------------------------- tenants on the broker
@@ -370,6 +560,7 @@ def test_a_tenant_cannot_publish_to_another_tenants_datastream_through_mosquitto
     acl = tmp_path / "cityhelix.acl"
     cityhelix(database, "users", "mosquitto-acl", str(acl), "--hub-user", "cityhelix")
     assert f"topic write {observations_path(streams['tenant-a'])}" in acl.read_text()
+    assert "topic readwrite cityhelix/deployments/#" in acl.read_text()
     passwords = tmp_path / "passwd"
     for name, secret in [("cityhelix", "hub-secret"), *tokens.items()]:
         create = ["-c"] if name == "cityhelix" else []
@@ -401,6 +592,7 @@ def test_a_tenant_cannot_publish_to_another_tenants_datastream_through_mosquitto
     assert device.refused_ids == {foreign}
     assert (mqtt["accepted"], mqtt["refused"], mqtt["failed"]) == (2, 0, 0)
     assert foreign_rows == []
+    assert "refused the subscription cityhelix/deployments" not in hub.output()
 
 
 def test_mosquitto_acl_refuses_a_name_mosquitto_would_misread(
@@ -411,3 +603,37 @@ def test_mosquitto_acl_refuses_a_name_mosquitto_would_misread(
     assert done.returncode == 1
     assert "' hub'" in done.stdout
     assert not acl.exists()
+
+
+def test_the_hub_holds_the_broker_back_when_creations_pile_up(
+    database: str, broker: int, tmp_path: Path
+) -> None:
+    """Mosquitto 2.0 sends past the hub's Receive Maximum once acknowledgements flow; the hub
+    stops reading its socket when `queue_bound` creations wait, so the rest wait in the broker.
+
+    Notifications at QoS 0 here: with none of them unacknowledged, paho reads one packet per
+    socket read, and the bound holds to the message.
+    """
+    url = f"mqtt://127.0.0.1:{broker}"
+    count = 4000
+    env = {
+        "CITYHELIX_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CITYHELIX_INGEST_BATCH_SIZE": "25",
+        "CITYHELIX_MQTT_NOTIFY_QOS": "0",
+        "CITYHELIX_MQTT_URL": url,
+    }
+    with running_hub(database, tmp_path / "hub.log", **env) as hub:
+        stream_id = make_datastream(hub)
+        publisher = Publisher(broker)
+        try:
+            publish_all(publisher, observations_path(stream_id), [float(n) for n in range(count)])
+            wait_until(lambda: publisher.count() == count, WAIT, "the broker's PUBACKs")
+        finally:
+            publisher.close()
+        wait_until(lambda: stored_count(hub, stream_id) >= count, WAIT, "all", every=POLL)
+        mqtt = ingest_status(hub)["mqtt"]
+        rows = stored(hub, stream_id)
+    assert sorted(result for _, result in rows) == [float(n) for n in range(count)]
+    assert mqtt["queue_bound"] == 50  # the Receive Maximum: 2 x the batch size
+    assert mqtt["read_pauses"] > 0
+    assert mqtt["most_waiting"] <= mqtt["queue_bound"] + 1

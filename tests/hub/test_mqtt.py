@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,13 +22,15 @@ import aiomqtt
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cityhelix.auth.tables import audit_log
 from cityhelix.events.broker import BrokerPortInUse, start_embedded_broker
 from cityhelix.hub.mqtt import MqttBridge, MqttUnavailable, start_mqtt
 from cityhelix.hub.mqtt.links import EmbeddedLink
+from cityhelix.hub.mqtt_state import SlotLeases
+from cityhelix.hub.mqtt_tables import mqtt_slots
 from tests.conftest import ADMIN_TOKEN, Backend, bearer
 from tests.hub.factories import (
     datastream,
@@ -47,6 +50,10 @@ SELECT = "$select=result,phenomenonTime"
 #: Mosquitto cannot tell the hub what clients subscribed to: the test declares it
 DECLARED_SELECT_FILTER = f"v1.1/+/Observations?{SELECT}"
 TIMEOUT = 10.0
+#: the Mosquitto here is shared by every test run: a persistent session left behind would
+#: queue every message of every later run for a day (tests/hub/test_ingest_processes.py
+#: tests the persistent sessions, on brokers of their own)
+SHARED_BROKER = {"mqtt_clean_session": True}
 
 Document = dict[str, Any]
 
@@ -88,7 +95,7 @@ async def hub(
         }
         declared: tuple[str, ...] = ()
     else:
-        update = {"mqtt_url": MOSQUITTO_URL}
+        update = {"mqtt_url": MOSQUITTO_URL, **SHARED_BROKER}
         declared = (DECLARED_SELECT_FILTER,)
     settings = backend.settings.model_copy(update=update)
     bridge = await start_mqtt(
@@ -117,7 +124,9 @@ async def mosquitto_hub(
     backend: Backend, running_app: Any, engine: AsyncEngine, **settings: Any
 ) -> AsyncIterator[Hub]:
     """A bridge on Mosquitto with settings of the test's own (the fixture's are fixed)."""
-    configured = backend.settings.model_copy(update={"mqtt_url": MOSQUITTO_URL, **settings})
+    configured = backend.settings.model_copy(
+        update={"mqtt_url": MOSQUITTO_URL, **SHARED_BROKER, **settings}
+    )
     bridge = await start_mqtt(configured, engine, running_app.state.bus, http_root=HTTP_ROOT)
     assert bridge is not None
     parts = urlsplit(MOSQUITTO_URL)
@@ -626,3 +635,147 @@ async def test_batch_atomicity_group_writes_reach_mqtt_subscribers(
         )
     assert announced[topic]["result"] == 7.5
     assert announced[f"v1.1/Things({thing_id})"]["name"] == "Renamed in a group"
+
+
+async def dead_letters_of(client: httpx.AsyncClient, count: int, **params: str) -> Document:
+    """The dead-letter list once it holds `count` letters (they are written within a second)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            response = await client.get(
+                "/api/hub/ingest/dead-letters", params=params, headers=bearer(ADMIN_TOKEN)
+            )
+            assert response.status_code == 200, response.text
+            found: Document = response.json()
+            if found["kept"] >= count:
+                return found
+            await asyncio.sleep(0.1)
+
+
+async def test_refused_creations_are_kept_newest_first_up_to_the_cap(
+    backend: Backend,
+    running_app: Any,
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    tokens: dict[str, str],
+) -> None:
+    group = f"cityhelix-test-{uuid.uuid4().hex[:12]}"
+    async with mosquitto_hub(
+        backend, running_app, engine, mqtt_dead_letters=3, mqtt_share_group=group
+    ) as hub:
+        stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
+        async with hub.device() as device:
+            for n in range(5):  # one at a time: kept in the order they came
+                await publish(device, f"v1.1/Datastreams({900_000 + n})/Observations", reading(n))
+                await asyncio.wait_for(hub.bridge.wait_processed(n + 1), TIMEOUT)
+            big = {"result": 1.0, "parameters": {"padding": "x" * 10_000}, "resultTime": "no"}
+            await publish(device, f"v1.1/Datastreams({stream_id})/Observations", big)
+            await asyncio.wait_for(hub.bridge.wait_processed(6), TIMEOUT)
+        letters = await dead_letters_of(client, 3)
+        # the newest letter is written with the next flush: wait for it to be the first
+        async with asyncio.timeout(TIMEOUT):
+            while letters["value"][0]["topic"] != f"v1.1/Datastreams({stream_id})/Observations":
+                await asyncio.sleep(0.1)
+                letters = await dead_letters_of(client, 3)
+        status = hub.bridge.status()
+    assert letters["kept"] == 3 and status["dead_letters"]["cap"] == 3
+    newest, *older = letters["value"]
+    assert [letter["topic"] for letter in older] == [
+        "v1.1/Datastreams(900004)/Observations",
+        "v1.1/Datastreams(900003)/Observations",
+    ]
+    assert [letter["status"] for letter in older] == [404, 404]
+    assert newest["status"] == 400 and "resultTime" in newest["reason"]
+    assert newest["payload_truncated"] and len(newest["payload"]) == 4096
+    assert newest["payload_bytes"] > 10_000
+    assert status["refused"] == 6 and status["dead_letters"]["kept"] == 6
+
+
+async def test_dead_letters_are_for_admins_and_operators_and_limit_is_checked(
+    client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    url = "/api/hub/ingest/dead-letters"
+    assert (await client.get(url)).status_code == 401
+    assert (await client.get(url, headers=bearer(tokens["analyst"]))).status_code == 403
+    assert (await client.get(url, headers=bearer(tokens["tenant"]))).status_code == 403
+    assert (await client.get(url, headers=bearer(tokens["operator"]))).status_code == 200
+    for limit in ("0", "1001", "ten", "-1"):
+        refused = await client.get(url, params={"limit": limit}, headers=bearer(ADMIN_TOKEN))
+        assert refused.status_code == 400
+        assert "limit" in refused.json()["detail"]
+    empty = await client.get(url, params={"limit": "5"}, headers=bearer(ADMIN_TOKEN))
+    assert empty.json() == {"kept": 0, "cap": 1000, "value": []}
+
+
+async def test_a_clean_session_is_an_explicit_opt_in_that_the_status_shows(
+    backend: Backend,
+    running_app: Any,
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cityhelix.hub.mqtt.bridge")
+    async with mosquitto_hub(backend, running_app, engine) as hub:  # SHARED_BROKER: clean
+        status = hub.bridge.status()
+    assert status["session"]["kind"] == "clean" and status["session"]["slot"] is None
+    assert any("CITYHELIX_MQTT_CLEAN_SESSION" in r.getMessage() for r in caplog.records)
+    assert status["share_group"] == f"cityhelix-{status['deployment'][:8]}"
+
+
+async def test_the_embedded_broker_says_its_session_is_the_embedded_one(hub: Hub) -> None:
+    status = hub.bridge.status()
+    expected = "embedded" if hub.kind == "embedded" else "clean"
+    assert status["session"]["kind"] == expected
+
+
+async def test_processes_starting_together_each_lease_a_slot_of_their_own(
+    engine: AsyncEngine,
+) -> None:
+    """Eight processes race for the lowest free slot: each gets one, none twice; a slot
+    freed (a clean stop) or run out (a process killed) is the next one taken."""
+    processes = [SlotLeases(engine, lease_seconds=60) for _ in range(8)]
+    slots = await asyncio.gather(*(p.claim_lowest() for p in processes))
+    assert sorted(slots) == list(range(8))
+    await processes[slots.index(5)].release(5)
+    assert await SlotLeases(engine, lease_seconds=60).claim_lowest() == 5
+    short = SlotLeases(engine, lease_seconds=0)  # its lease has run out as soon as it is made
+    assert await short.claim_lowest() == 8
+    assert await processes[0].free_slots() == [8]
+    assert await processes[0].claim(8)  # adopted
+    assert await short.renew([8]) == [8]  # lost: another process holds it now
+    assert await processes[0].renew([slots[0], 8]) == []
+
+
+async def test_a_hub_whose_slot_another_process_took_reconnects_under_a_new_one(
+    backend: Backend, running_app: Any, engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """Two connections with one id would take the session from each other: a hub that lost
+    its lease (the database was out of reach for longer than a lease) leaves that id."""
+    settings = {
+        "mqtt_clean_session": False,
+        "mqtt_session_expiry": 0,  # persistent, but nothing left on the shared broker
+        "mqtt_slot_lease": 3,  # renewed every second
+        "mqtt_share_group": f"cityhelix-test-{uuid.uuid4().hex[:12]}",
+    }
+    async with mosquitto_hub(backend, running_app, engine, **settings) as hub:
+        before = hub.bridge.status()
+        assert (before["session"]["kind"], before["session"]["slot"]) == ("persistent", 0)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(mqtt_slots)
+                .where(mqtt_slots.c.slot == 0)
+                .values(
+                    holder="another-process",
+                    lease_expires_at=datetime.now(UTC) + timedelta(minutes=1),
+                )
+            )
+        async with asyncio.timeout(TIMEOUT):
+            while hub.bridge.status()["session"]["slot"] != 1:
+                await asyncio.sleep(0.1)
+        stream_id = await make_datastream(client, bearer(ADMIN_TOKEN))
+        async with hub.device() as device:
+            await publish(device, f"v1.1/Datastreams({stream_id})/Observations", reading(3.0))
+            await asyncio.wait_for(hub.bridge.wait_processed(1), TIMEOUT)
+        after = hub.bridge.status()
+    assert before["client_id"].endswith("-0") and after["client_id"].endswith("-1")
+    assert after["accepted"] == 1
+    assert [o["result"] for o in await observations_of(client, stream_id)] == [3.0]

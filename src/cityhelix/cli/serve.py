@@ -22,8 +22,13 @@ def serve(
     import uvicorn
 
     from cityhelix.app import create_app
+    from cityhelix.events.broker import embedded_port_taken
 
-    server_app = create_app(get_settings())
+    settings = get_settings()
+    if (taken := embedded_port_taken(settings)) is not None:
+        typer.echo(taken, err=True)
+        raise typer.Exit(1)
+    server_app = create_app(settings)
     _tune_gc()
     uvicorn.run(server_app, host=host, port=port, log_level="info")
 

@@ -11,6 +11,7 @@ import errno
 import hmac
 import logging
 import secrets
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +194,35 @@ class EmbeddedBroker:
         await self._broker.shutdown()
 
 
+def _port_in_use(bind: str) -> str:
+    return (
+        f"the embedded MQTT broker cannot listen on {bind}: the port is in use (by another "
+        "MQTT broker?). Choose one: CITYHELIX_MQTT_PORT=<a free port> for the embedded broker "
+        "there, CITYHELIX_MQTT_URL=mqtt://<host>:<port> to use the broker already running "
+        "(an external broker), or CITYHELIX_MQTT_PORT=0 to run without MQTT."
+    )
+
+
+def embedded_port_taken(settings: Settings) -> str | None:
+    """Why the embedded broker could not start (its port is taken), or None; checked before
+    `serve` starts, so that the advice is the whole message, not the end of a traceback."""
+    if settings.mqtt_url or settings.mqtt_port == 0:
+        return None
+    host, port = settings.mqtt_host, settings.mqtt_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as asyncio's listeners do: a port in TIME_WAIT is not taken
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return _port_in_use(
+                    f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+                )
+    return None
+
+
 def _connect_host(bind_host: str) -> str:
     """Where a client on this machine reaches a listener bound to `bind_host`."""
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind_host, bind_host)
@@ -222,12 +252,7 @@ async def start_embedded_broker(settings: Settings, engine: AsyncEngine) -> Embe
     except BrokerError as error:
         cause = error.__cause__
         if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
-            raise BrokerPortInUse(
-                f"the embedded MQTT broker cannot listen on {bind}: the port is in use "
-                "(by another MQTT broker?). Set CITYHELIX_MQTT_PORT to a free port, or "
-                "CITYHELIX_MQTT_URL=mqtt://<host>:<port> to use the broker already running "
-                "there, or CITYHELIX_MQTT_PORT=0 to run without MQTT."
-            ) from None
+            raise BrokerPortInUse(_port_in_use(bind)) from None
         raise
     logger.info("embedded MQTT broker listening on %s", bind)
     return EmbeddedBroker(broker, gate, _connect_host(host), port)

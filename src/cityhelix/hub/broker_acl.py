@@ -17,6 +17,9 @@ from cityhelix.hub.tables import datastreams, multi_datastreams, things
 
 #: the topics the hub's own broker user reads (creations) and writes (notifications)
 HUB_TOPICS = "v1.1/#"
+#: where hub processes say which deployment they belong to, and hear of others
+#: (hub.mqtt.links.DEPLOYMENTS_TOPIC; a string here: this module does not import the adapter)
+DEPLOYMENT_TOPICS = "cityhelix/deployments/#"
 
 
 class AclError(ValueError):
@@ -62,7 +65,8 @@ async def tenant_stream_topics(engine: AsyncEngine) -> dict[str, list[str]]:
 async def mosquitto_acl(engine: AsyncEngine, hub_user: str) -> str:
     """The text of a Mosquitto ACL file for the users and Datastreams in the database.
 
-    `hub_user` (the broker user in CITYHELIX_MQTT_URL) reads and writes `v1.1/#`; active
+    `hub_user` (the broker user in CITYHELIX_MQTT_URL) reads and writes `v1.1/#` (and
+    `cityhelix/deployments/#`, where deployments on one broker find each other); active
     admins and operators write every topic, as over HTTP; each active tenant writes only
     the Observations topics of its own Datastreams and MultiDatastreams; everyone logged in
     reads the notifications. A tenant's `v1.1/Observations` with a Datastream link in the
@@ -74,6 +78,7 @@ async def mosquitto_acl(engine: AsyncEngine, hub_user: str) -> str:
         "",
         f"user {_checked(hub_user, 'the hub user')}",
         f"topic readwrite {HUB_TOPICS}",
+        f"topic readwrite {DEPLOYMENT_TOPICS}",
     ]
     async with engine.connect() as connection:
         writers = await connection.execute(

@@ -61,6 +61,10 @@ PILLAR = Pillar(
     routers=(api.router, aggregates.router, ingest_status.router),
     lifespan=running_hub,
     commands={"import": cli.import_app, "export": cli.export_app, "users": cli.users_app},
-    table_modules=("cityhelix.hub.tables", "cityhelix.hub.rollup_tables"),
+    table_modules=(
+        "cityhelix.hub.tables",
+        "cityhelix.hub.rollup_tables",
+        "cityhelix.hub.mqtt_tables",
+    ),
     migrations=Path(__file__).with_name("migrations") / "versions",
 )

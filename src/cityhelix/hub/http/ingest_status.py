@@ -18,6 +18,7 @@ from cityhelix.events.stream import EventStream
 from cityhelix.hub.http.api import request_principal
 from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response
 from cityhelix.hub.ingest import ObservationIngest
+from cityhelix.hub.mqtt_state import read_dead_letters
 from cityhelix.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,31 +29,14 @@ router = APIRouter(tags=["Data hub ingest"], route_class=PlainRoute)
 
 #: who watches the ingest: the operations centre, and analysts sizing the platform
 READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST})
+#: who reads refused messages (their bodies may carry any tenant's data)
+DEAD_LETTER_READERS = frozenset({Role.ADMIN, Role.OPERATOR})
+#: the most dead letters one request returns
+MAX_DEAD_LETTERS = 1000
 
 
 def _mqtt_counters(bridge: MqttBridge | None) -> dict[str, Any] | None:
-    if bridge is None:
-        return None
-    return {
-        "broker": bridge.link.description,
-        "client_id": bridge.client_id,
-        "accepted": bridge.accepted,
-        "refused": bridge.refused,
-        "failed": bridge.failed,
-        "own_notifications": bridge.link.own_notifications,
-    }
-
-
-async def _reader(request: Request) -> Response | None:
-    """None when the caller may read the counters, else the error to answer."""
-    principal = await request_principal(request, write=False)
-    if principal == ANONYMOUS:
-        raise NotAuthenticated("this request needs 'Authorization: Bearer <token>'")
-    if principal.role not in READERS:
-        return detail_response(
-            403, f"the role {principal.role.value} may not read the ingest's counters"
-        )
-    return None
+    return None if bridge is None else bridge.status()
 
 
 @router.get(
@@ -68,9 +52,8 @@ async def _reader(request: Request) -> Response | None:
     ),
 )
 async def stream_status(request: Request) -> Response:
-    refused = await _reader(request)
-    if refused is not None:
-        return refused
+    if (refusal := await _refusal(request, READERS, "the stream's status")) is not None:
+        return refusal
     stream: EventStream = request.app.state.stream
     return json_response((await stream.status()).as_json())
 
@@ -83,15 +66,19 @@ async def stream_status(request: Request) -> Response:
         "`queued` readings wait for a batch now, `most_queued` is the peak; `overloaded` "
         "counts HTTP readings answered 503 because the queue was full; `fallbacks` counts "
         "batches the database refused and that were written again one reading at a time. "
-        "`mqtt` is null when MQTT is off; its `own_notifications` counts the hub's own "
-        "notifications an external broker sent back through the shared subscription (none "
-        "with `CITYHELIX_MQTT_SHARE_GROUP` empty). Readable by admin, operator and analyst."
+        "`mqtt` is null when MQTT is off; it says which session runs (`session.kind`: "
+        "persistent or clean, its `slot`), the deployment and its share group, other "
+        "deployments seen on the broker, refused creations kept as dead letters, and the "
+        "creations waiting (`waiting`, at most about `queue_bound`; `read_pauses` counts the "
+        "times the hub stopped reading its socket to hold the broker back); "
+        "`own_notifications` counts the hub's own notifications an external broker sent back "
+        "through the shared subscription (none with `CITYHELIX_MQTT_SHARE_GROUP` empty). "
+        "Readable by admin, operator and analyst."
     ),
 )
 async def ingest_status(request: Request) -> Response:
-    refused = await _reader(request)
-    if refused is not None:
-        return refused
+    if (refusal := await _refusal(request, READERS, "the ingest's counters")) is not None:
+        return refusal
     ingest: ObservationIngest = request.app.state.ingest
     settings: Settings = request.app.state.settings
     return json_response(
@@ -108,3 +95,36 @@ async def ingest_status(request: Request) -> Response:
             "mqtt": _mqtt_counters(request.app.state.mqtt),
         }
     )
+
+
+async def _refusal(request: Request, readers: frozenset[Role], what: str) -> Response | None:
+    """The 401/403 answer for a caller who may not read `what`; None for one who may."""
+    principal = await request_principal(request, write=False)
+    if principal == ANONYMOUS:
+        raise NotAuthenticated("this request needs 'Authorization: Bearer <token>'")
+    if principal.role not in readers:
+        return detail_response(403, f"the role {principal.role.value} may not read {what}")
+    return None
+
+
+@router.get(
+    "/api/hub/ingest/dead-letters",
+    summary="MQTT creations the hub refused, newest first",
+    description=(
+        "Kept in the database (at most `CITYHELIX_MQTT_DEAD_LETTERS` rows, the oldest "
+        "dropped), by every process: `time` received, `topic`, `status` (what HTTP would have "
+        "answered), `reason`, `publisher`, and the `payload` (its first 4 KiB as text; "
+        "`payload_truncated` when longer). `limit` (1 to 1000, default 100) of them. "
+        "Readable by admin and operator."
+    ),
+)
+async def dead_letters(request: Request, limit: str = "100") -> Response:
+    if (refusal := await _refusal(request, DEAD_LETTER_READERS, "dead letters")) is not None:
+        return refusal
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_DEAD_LETTERS:
+        return detail_response(
+            400, f"limit must be a whole number from 1 to {MAX_DEAD_LETTERS}, got {limit!r}"
+        )
+    settings: Settings = request.app.state.settings
+    kept, letters = await read_dead_letters(request.app.state.engine, int(limit))
+    return json_response({"kept": kept, "cap": settings.mqtt_dead_letters, "value": letters})

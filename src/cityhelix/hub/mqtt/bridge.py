@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
 import orjson
@@ -27,18 +30,22 @@ from cityhelix.hub.model import BY_NAME
 from cityhelix.hub.mqtt.data_arrays import DataArrayWriter
 from cityhelix.hub.mqtt.links import (
     DEFAULT_WINDOW,
+    SHARE_GROUP,
     BrokerLink,
     Delivery,
     EmbeddedLink,
     ExternalLink,
+    Session,
 )
 from cityhelix.hub.mqtt.publisher import Publisher
+from cityhelix.hub.mqtt.sessions import SlotKeeper
 from cityhelix.hub.mqtt.topics import (
     CREATE_OBSERVATIONS_TOPIC,
     creation_path,
     entity_topics,
     select_topics,
 )
+from cityhelix.hub.mqtt_state import DeadLetter, DeadLetterStore, SlotLeases, deployment_id
 from cityhelix.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -87,6 +94,8 @@ class MqttBridge:
         retry_delay: float = 1.0,
         batch_rows: int = 1000,
         notify_qos: int = 1,
+        dead_letters: DeadLetterStore | None = None,
+        slots: SlotKeeper | None = None,
     ) -> None:
         self._engine = engine
         self._bus = bus
@@ -99,6 +108,8 @@ class MqttBridge:
         self._data_arrays = DataArrayWriter(engine, bus, batch_rows=batch_rows)
         self._max_body_bytes = max_body_bytes
         self._retry_delay = retry_delay
+        self._dead_letters = dead_letters
+        self._keeper = slots
         self._client = link.new_client()
         self._publisher = Publisher(self._client)
         self._notify_qos = notify_qos
@@ -135,34 +146,104 @@ class MqttBridge:
         """The MQTT client identifier the hub uses on the broker."""
         return self._client.identifier
 
+    def status(self) -> dict[str, Any]:
+        """Counters and identity for `GET /api/hub/ingest` (this process's)."""
+        link = self._link
+        dead_letters = self._dead_letters
+        status: dict[str, Any] = {
+            "broker": link.description,
+            "client_id": self.client_id,
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "failed": self.failed,
+            "own_notifications": link.own_notifications,
+            "dead_letters": None
+            if dead_letters is None
+            else {"kept": dead_letters.kept, "lost": dead_letters.lost, "cap": dead_letters.cap},
+        }
+        if not isinstance(link, ExternalLink):
+            # amqtt acknowledges on receipt: nothing is kept for the hub while it is away
+            return {**status, "session": {"kind": "embedded", "slot": None}}
+        keeper = self._keeper
+        return {
+            **status,
+            "session": {
+                "kind": link.session.kind,
+                "slot": link.session.slot,
+                "expiry": link.session.expiry,
+                "adopted_sessions": 0 if keeper is None else keeper.adopted,
+            },
+            "deployment": link.deployment,
+            "share_group": link.share_group,
+            "foreign_notifications": link.foreign_notifications,
+            "other_deployments": sorted(
+                link.other_deployments.values(), key=lambda other: str(other["deployment"])
+            ),
+            "waiting": link.waiting,
+            "most_waiting": link.most_waiting,
+            "queue_bound": link.queue_bound,
+            "read_pauses": link.pauses,
+        }
+
+    @property
+    def dead_letters(self) -> DeadLetterStore | None:
+        """Where refused creations are kept (None: not kept)."""
+        return self._dead_letters
+
+    @property
+    def slots(self) -> SlotKeeper | None:
+        """The leased session slot of this process (None: no slot, see `link.session`)."""
+        return self._keeper
+
     async def start(self) -> None:
         """Connect, then serve in the background; MqttUnavailable when the broker is not there."""
         if self._owns_ingest:
             await self._ingest.start()
             self._stack.push_async_callback(self._ingest.stop)
         self._stack.push_async_callback(self._link.close)
+        if self._dead_letters is not None:
+            self._dead_letters.start()
+            self._stack.push_async_callback(self._dead_letters.stop)
+        if self._keeper is not None:
+            self._stack.push_async_callback(self._keeper.stop)  # frees the slot
+        # taking creations before the connection is up: a persistent session's messages come
+        # right after the CONNACK, and past `queue_bound` of them the hub stops reading its
+        # socket (and would not read the SUBACK it waits for) until some are taken
+        self._reader = asyncio.create_task(self._take_creations(), name="cityhelix-mqtt-ingest")
         try:
             self._events = await self._stack.enter_async_context(self._bus.subscribe())
             await self._connect()
         except aiomqtt.MqttError as error:
-            await self._stack.aclose()
+            await self._abandon_start()
             raise MqttUnavailable(
                 f"cannot reach the MQTT broker at {self._link.description}: {error}. "
                 "Check CITYHELIX_MQTT_URL (or unset it to run the embedded broker)."
             ) from None
         except BaseException:
-            await self._stack.aclose()
+            await self._abandon_start()
             raise
-        self._reader = asyncio.create_task(self._take_creations(), name="cityhelix-mqtt-ingest")
         self._connection = asyncio.create_task(
             self._stay_connected(), name="cityhelix-mqtt-connection"
         )
         for task in (self._reader, self._connection):
             task.add_done_callback(_report_crash)
-        logger.info("SensorThings MQTT on %s", self._link.description)
+        if self._keeper is not None and isinstance(self._link, ExternalLink):
+            self._keeper.start(self._link)
+        logger.info("SensorThings MQTT on %s as %s", self._link.description, self.client_id)
+
+    async def _abandon_start(self) -> None:
+        assert self._reader is not None
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        self._reader = None
+        await asyncio.gather(*self._creations, return_exceptions=True)
+        await self._stack.aclose()
 
     async def stop(self) -> None:
         """Write (and acknowledge) what was received, disconnect, stop the embedded broker."""
+        if self._keeper is not None:
+            # no session adopted from now on; the slot is freed after the disconnection
+            await self._keeper.stop_adopting()
         if self._reader is not None:
             self._reader.cancel()
             # a task that crashed before was reported then (_report_crash); stop regardless
@@ -214,7 +295,7 @@ class MqttBridge:
         """Write one creation exactly as an HTTP POST to the topic's path would."""
         topic, principal = publication.topic, publication.principal
         try:
-            await self._write(publication)
+            refused_rows = await self._write(publication)
         except HubError as error:
             self.refused += 1
             logger.warning(
@@ -224,17 +305,35 @@ class MqttBridge:
                 error.status,
                 error.message,
             )
-        except Exception:
+            self._keep(publication, error.status, error.message)
+        except Exception as error:
             # one bad message must not stop the ingest of all others; it is counted and
             # logged with its traceback, never swallowed silently
             self._failed += 1
             logger.exception("MQTT creation on %s by %s failed", topic, principal.name)
+            self._keep(publication, 500, f"the hub failed to write it: {type(error).__name__}")
         else:
             self.accepted += 1
+            if refused_rows:
+                self._keep(publication, 400, refused_rows)
         async with self._processed:
             self._processed.notify_all()
 
-    async def _write(self, publication: Publication) -> None:
+    def _keep(self, publication: Publication, status: int, reason: str) -> None:
+        if self._dead_letters is not None:
+            self._dead_letters.keep(
+                DeadLetter(
+                    datetime.now(UTC),
+                    publication.topic,
+                    publication.payload,
+                    status,
+                    reason,
+                    publication.principal.name,
+                )
+            )
+
+    async def _write(self, publication: Publication) -> str:
+        """Write a creation; what was refused of a DataArray message's rows ("" if nothing)."""
         topic, principal = publication.topic, publication.principal
         data_array = topic == CREATE_OBSERVATIONS_TOPIC
         path = None if data_array else creation_path(topic)
@@ -255,12 +354,13 @@ class MqttBridge:
                     len(answers),
                     principal.name,
                 )
-            return
+                return f"{refused} of its {len(answers)} rows were refused"
+            return ""
         target = plain_observation(path, body)
         if target is None:
             async with self._direct_slots:
                 await service.create(self._engine, principal, path, body, request_path, self._bus)
-            return
+            return ""
         await self._ingest.submit(
             principal,
             target,
@@ -268,10 +368,17 @@ class MqttBridge:
             request_path=request_path,
             wait=True,  # back-pressure: the broker holds what the hub cannot take yet
         )
+        return ""
 
     # ---------------------------------------------------------------- notifications out
 
     async def _connect(self) -> None:
+        if self._keeper is not None and self._keeper.lost.is_set():
+            assert isinstance(self._link, ExternalLink)
+            self._link.session = await self._keeper.take_slot()
+        # a client per connection: the identity may have changed (a slot lost and retaken)
+        self._client = self._link.new_client()
+        self._publisher = Publisher(self._client)
         await self._client.__aenter__()
         try:
             await self._link.listen(self._client)
@@ -286,6 +393,8 @@ class MqttBridge:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._link.receive(self._client))
                     group.create_task(self._announce())
+                    if self._keeper is not None:
+                        group.create_task(self._until_slot_lost(self._keeper))
             except* aiomqtt.MqttError as errors:
                 logger.warning(
                     "lost %s (%s); reconnecting", self._link.description, errors.exceptions[0]
@@ -293,6 +402,11 @@ class MqttBridge:
             finally:
                 await self._client.__aexit__(None, None, None)
             await self._reconnect()
+
+    @staticmethod
+    async def _until_slot_lost(slots: SlotKeeper) -> None:
+        await slots.lost.wait()
+        raise aiomqtt.MqttError(f"another process took MQTT slot {slots.slot}")
 
     async def _reconnect(self) -> None:
         delay = self._retry_delay
@@ -406,20 +520,27 @@ async def start_mqtt(
     `settings.mqtt_port` (0: no MQTT). SelfLinks start at `settings.public_url`, else at
     `http_root`. `select_filters` declares `?$select=` subscriptions an external broker
     cannot report, e.g. `v1.1/+/Observations?$select=result,phenomenonTime`. Without the
-    app's `ingest`, the bridge runs one of its own.
+    app's `ingest`, the bridge runs one of its own. `share_group` overrides the settings'.
     """
     # two batches' worth: one being written while the next one gathers
     window = min(65_535, 2 * settings.ingest_batch_size)
     link: BrokerLink
+    slots: SlotKeeper | None = None
     if settings.mqtt_url:
+        deployment = await deployment_id(engine)
+        group = share_group if share_group is not None else settings.mqtt_share_group
+        if group is None:
+            group = f"{SHARE_GROUP}-{deployment[:8]}"
+        session, slots = await _session(settings, engine, deployment)
         link = ExternalLink(
             settings.mqtt_url,
             ingest_principal,
-            share_group=settings.mqtt_share_group if share_group is None else share_group,
+            session=session,
+            share_group=group,
             select_filters=select_filters,
-            client_id=settings.mqtt_client_id,
-            session_expiry=settings.mqtt_session_expiry,
             window=window,
+            deployment=deployment,
+            public_url=settings.public_url.rstrip("/"),
         )
     elif settings.mqtt_port == 0:
         return None
@@ -446,6 +567,32 @@ async def start_mqtt(
         max_body_bytes=settings.max_body_bytes,
         batch_rows=settings.ingest_batch_size,
         notify_qos=settings.mqtt_notify_qos,
+        dead_letters=DeadLetterStore(engine, settings.mqtt_dead_letters),
+        slots=slots,
     )
     await bridge.start()
     return bridge
+
+
+async def _session(
+    settings: Settings, engine: AsyncEngine, deployment: str
+) -> tuple[Session, SlotKeeper | None]:
+    """The hub's session on an external broker: a leased slot's, unless configured otherwise."""
+    if settings.mqtt_clean_session:
+        identifier = f"cityhelix-hub-{secrets.token_hex(6)}"
+        logger.warning(
+            "CITYHELIX_MQTT_CLEAN_SESSION is set: MQTT client %s has a clean session; readings "
+            "the broker takes while this process is away or restarting are lost",
+            identifier,
+        )
+        return Session(identifier, persistent=False), None
+    if settings.mqtt_client_id:
+        logger.info(
+            "MQTT client id %s from CITYHELIX_MQTT_CLIENT_ID (persistent session, no slot)",
+            settings.mqtt_client_id,
+        )
+        return Session(settings.mqtt_client_id, True, settings.mqtt_session_expiry), None
+    keeper = SlotKeeper(
+        SlotLeases(engine, settings.mqtt_slot_lease), deployment, settings.mqtt_session_expiry
+    )
+    return await keeper.take_slot(), keeper

@@ -8,27 +8,45 @@ creation is acknowledged, how the hub's own notifications are told apart, and wh
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cityhelix.auth.principal import Principal
 from cityhelix.events.broker import EmbeddedBroker, Publication, PublicationQueue
 from cityhelix.hub.mqtt.topics import CREATION_FILTER
 
+if TYPE_CHECKING:
+    from paho.mqtt.client import SocketLike
+
+logger = logging.getLogger(__name__)
+
 #: the shared-subscription group of all hub processes: the broker gives each creation to one
+#: (start_mqtt names it after the deployment: `cityhelix-<deployment id>`)
 SHARE_GROUP = "cityhelix"
+#: where each deployment says who it is (retained), so that another one on the broker shows
+DEPLOYMENTS_TOPIC = "cityhelix/deployments"
+#: how long a deployment's retained presence outlives its last announcement (every half)
+PRESENCE_EXPIRY_SECONDS = 600
+#: an adopted session counts as drained once nothing arrived for this long
+DRAIN_IDLE_SECONDS = 2.0
+#: how a whole document's selfLink begins, after its `@iot.id`
+_SELF_LINK = b'"@iot.selfLink":"'
 #: MQTT 5 user property on the hub's `?$select=` notifications
 NOTIFICATION_MARK = ("cityhelix", "notification")
 #: how every whole entity document the hub announces begins (orjson writes no spaces)
@@ -161,6 +179,25 @@ class EmbeddedLink:
         await self.broker.stop()
 
 
+@dataclass(frozen=True)
+class Session:
+    """How the hub's client meets an external broker: its id, and whether its session lasts.
+
+    A persistent session (Clean Start false, `expiry` seconds) is kept by the broker while
+    the hub is away, with what it had not acknowledged and what arrived meanwhile; `slot` is
+    the database slot the id came from (None for a configured id or a clean session).
+    """
+
+    client_id: str
+    persistent: bool
+    expiry: int = 0
+    slot: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "persistent" if self.persistent else "clean"
+
+
 class ExternalLink:
     """An MQTT 5 broker run elsewhere (Mosquitto, EMQX...): one shared subscription per group
     (or, with no group, one hub alone on the broker).
@@ -170,10 +207,12 @@ class ExternalLink:
     creations use; it tells them apart (`_is_notification`) and skips them.
 
     A creation is acknowledged (PUBACK) only once it is written and committed, so the broker
-    keeps what the hub has not written. At most `window` creations are unacknowledged at a
-    time (the MQTT 5 Receive Maximum). With a fixed `client_id` the broker keeps the hub's
-    session for `session_expiry` seconds: creations sent to a hub that died are sent again
-    when it comes back.
+    keeps what the hub has not written. The hub asks for at most `window` unacknowledged
+    creations (the MQTT 5 Receive Maximum), which Mosquitto 2.0 does not keep to; so when
+    `queue_bound` creations wait, the hub stops reading its socket until half of them are
+    taken: TCP then holds the broker back, which keeps the rest in the hub's session.
+    With a persistent `session` the broker keeps it for `session.expiry` seconds while the
+    hub is away and sends what it holds when a process with that id comes back.
     """
 
     def __init__(
@@ -181,11 +220,13 @@ class ExternalLink:
         url: str,
         principal: Principal,
         *,
+        session: Session,
         share_group: str = SHARE_GROUP,
         select_filters: Iterable[str] = (),
-        client_id: str = "",
-        session_expiry: int = 0,
         window: int = DEFAULT_WINDOW,
+        queue_bound: int | None = None,
+        deployment: str = "",
+        public_url: str = "",
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -199,34 +240,65 @@ class ExternalLink:
         self._username = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
         self._principal = principal
-        self._share_group = share_group
+        self.share_group = share_group
         self._select_filters = tuple(select_filters)
-        self._persistent = bool(client_id)
-        self._identifier = client_id or f"cityhelix-hub-{secrets.token_hex(6)}"
-        self._session_expiry = session_expiry if self._persistent else 0
+        self.session = session
         self._window = max(1, min(window, 65_535))
+        self.queue_bound = max(1, queue_bound or self._window)
+        self.deployment = deployment
+        self._public_url = public_url.encode()
         self.description = f"{parts.scheme}://{self._host}:{self._port}"
-        # bounded by the window: the broker sends no more until the hub acknowledges
+        # bounded by `queue_bound` (and what one socket read brings): reading stops past it
         self._deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
-        self._acknowledgements: _Acknowledgements  # the current connection's, by new_client
+        self._intake: _Intake  # the current connection's, made by new_client
+        self._reads: set[_SocketReads] = set()
+        self.paused = False
+        #: times reading stopped because `queue_bound` creations waited
+        self.pauses = 0
+        self.most_waiting = 0
         self.own_notifications = 0
+        #: notifications of another deployment (selfLinks not at our `public_url`)
+        self.foreign_notifications = 0
+        #: other deployments seen on this broker: id -> what they announced of themselves
+        self.other_deployments: dict[str, dict[str, object]] = {}
         # paho's Properties carries no annotations
         self.notification_properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         self.notification_properties.UserProperty = [NOTIFICATION_MARK]
 
+    @property
+    def creation_filter(self) -> str:
+        if self.share_group:
+            return f"$share/{self.share_group}/{CREATION_FILTER}"
+        return CREATION_FILTER
+
+    @property
+    def waiting(self) -> int:
+        """Creations received and not taken by the bridge yet."""
+        return self._deliveries.qsize()
+
     def new_client(self) -> aiomqtt.Client:
+        client, self._intake = self._client_with_intake(
+            self.session.client_id,
+            persistent=self.session.persistent,
+            expiry=self.session.expiry,
+        )
+        return client
+
+    def _client_with_intake(
+        self, identifier: str, *, persistent: bool, expiry: int
+    ) -> tuple[aiomqtt.Client, _Intake]:
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.ReceiveMaximum = self._window
-        if self._persistent:
-            connect.SessionExpiryInterval = self._session_expiry
+        if persistent:
+            connect.SessionExpiryInterval = expiry
         client = aiomqtt.Client(
             self._host,
             self._port,
             username=self._username,
             password=self._password,
-            identifier=self._identifier,
+            identifier=identifier,
             protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=not self._persistent,
+            clean_start=not persistent,
             properties=connect,
             tls_context=ssl.create_default_context() if self._tls else None,
             max_inflight_messages=NOTIFICATIONS_IN_FLIGHT,
@@ -234,58 +306,178 @@ class ExternalLink:
         # aiomqtt 2.5 acknowledges on receipt and has no option against it; its paho client
         # (2.x) has one: manual acknowledgements, sent by `_Acknowledgements` after commit
         client._client.manual_ack_set(True)
-        client._client.on_message = self._on_message
-        self._acknowledgements = _Acknowledgements(client._client)
-        return client
+        reads = _SocketReads(client, self._reads.discard)
+        self._reads.add(reads)
+        if self.paused:
+            reads.pause()
+        intake = _Intake(_Acknowledgements(client._client), reads)
+        client._client.on_message = partial(self._on_message, intake)
+        return client, intake
 
     async def listen(self, client: aiomqtt.Client) -> None:
         """One shared subscription to every creation topic; without a group, a plain one.
 
         A hub alone (no group) asks the broker for No Local, which MQTT 5 forbids on shared
         subscriptions: its own notifications then never come back to it, half the packets.
+        Then it says who it is on `cityhelix/deployments/<id>` and listens there for others.
         """
-        if self._share_group:
-            topic_filter = f"$share/{self._share_group}/{CREATION_FILTER}"
-            options = SubscribeOptions(qos=1)
-        else:
-            topic_filter = CREATION_FILTER
-            options = SubscribeOptions(qos=1, noLocal=True)
-        granted = await client.subscribe(topic_filter, options=options)
-        if any(code >= 0x80 if isinstance(code, int) else code.is_failure for code in granted):
+        options = SubscribeOptions(qos=1, noLocal=not self.share_group)
+        granted = await client.subscribe(self.creation_filter, options=options)
+        if _refused(granted):
             raise aiomqtt.MqttError(
-                f"{self.description} refused the subscription {topic_filter!r}: its ACL must "
-                "let the hub's user read v1.1/#"
+                f"{self.description} refused the subscription {self.creation_filter!r}: its "
+                "ACL must let the hub's user read v1.1/#"
             )
+        await self._announce_deployment(client)
+
+    async def _announce_deployment(self, client: aiomqtt.Client) -> None:
+        if not self.deployment:
+            return
+        granted = await client.subscribe(f"{DEPLOYMENTS_TOPIC}/+", qos=0)
+        if _refused(granted):
+            logger.warning(
+                "%s refused the subscription %s/+: another deployment on this broker would go "
+                "unnoticed (grant the hub's user readwrite %s/#)",
+                self.description,
+                DEPLOYMENTS_TOPIC,
+                DEPLOYMENTS_TOPIC,
+            )
+        await self._say_who_we_are(client)
+
+    async def _say_who_we_are(self, client: aiomqtt.Client) -> None:
+        presence = {
+            "deployment": self.deployment,
+            "share_group": self.share_group,
+            "public_url": self._public_url.decode(),
+        }
+        # retained, but not for ever: a deployment that is gone stops being reported
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.MessageExpiryInterval = PRESENCE_EXPIRY_SECONDS
+        # QoS 0: a refused QoS 1 publish makes Mosquitto 2.0.11 close the connection
+        await client.publish(
+            f"{DEPLOYMENTS_TOPIC}/{self.deployment}",
+            orjson.dumps(presence),
+            qos=0,
+            retain=True,
+            properties=properties,
+        )
+
+    async def _keep_saying_who_we_are(self, client: aiomqtt.Client) -> None:
+        while self.deployment:
+            await asyncio.sleep(PRESENCE_EXPIRY_SECONDS / 2)
+            await self._say_who_we_are(client)
 
     async def receive(self, client: aiomqtt.Client) -> None:
         """Return (MqttError) when the connection ends; creations come by `_on_message`."""
+        intake = self._intake
+        presence = asyncio.create_task(self._keep_saying_who_we_are(client))
         try:
             async for _message in client.messages:
                 pass  # nothing comes this way: `_on_message` takes over from aiomqtt
         finally:
+            presence.cancel()
+            # a publish on a connection that broke fails; the connection's error is the news
+            await asyncio.gather(presence, return_exceptions=True)
             # a PUBACK belongs to its connection: creations of this one that finish later
             # are not acknowledged (the broker sends them again, or drops them with the
             # session)
-            self._acknowledgements.close()
-            self._acknowledgements = _Acknowledgements(client._client)
+            intake.acknowledgements.close()
 
-    def _on_message(self, _client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
+    async def drain_session(self, identifier: str, idle: float = DRAIN_IDLE_SECONDS) -> None:
+        """Take over the persistent session `identifier` of a process gone for good, write
+        what it holds, and end it (the broker then forgets it and stops giving it a share).
+
+        Its creations go the way of the hub's own (`next_delivery`). Once nothing arrived for
+        `idle` seconds and all it brought is settled, it leaves the group (the broker adds
+        nothing more to it), settles what was still queued, and ends the session.
+        """
+        client, intake = self._client_with_intake(
+            identifier, persistent=True, expiry=self.session.expiry
+        )
+        async with client, asyncio.TaskGroup() as group:
+            watch = group.create_task(_until_disconnected(client))
+            await intake.idle(idle)
+            await client.unsubscribe(self.creation_filter)
+            await intake.idle(idle)
+            watch.cancel()
+        # a session given an expiry of 0 at its (re)connection ends when that connection does
+        ending, _ = self._client_with_intake(identifier, persistent=True, expiry=0)
+        async with ending:
+            pass
+
+    def _on_message(
+        self, intake: _Intake, _client: object, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
         """Take a creation straight from paho, in arrival order.
 
         Not through aiomqtt's message queue: most of what arrives is the hub's own
         notifications, each of which would cost an aiomqtt Message and a queue round. Set
         before connecting: a persistent session's messages come right after the CONNACK.
         """
-        settle = self._acknowledgements.expect(message.mid, message.qos)
         if _is_notification(message):
+            # acknowledged at once (after the creations before it: PUBACKs keep their order)
+            intake.acknowledgements.expect(message.mid, message.qos)()
             self.own_notifications += 1
-            settle()
+            if self._public_url and not self._is_ours(bytes(message.payload)):
+                self.foreign_notifications += 1
             return
+        if message.topic.startswith(DEPLOYMENTS_TOPIC):
+            intake.acknowledgements.expect(message.mid, message.qos)()
+            self._note_deployment(message)
+            return
+        settle = intake.expect(message.mid, message.qos)
         publication = Publication(message.topic, bytes(message.payload), self._principal)
         self._deliveries.put_nowait(Delivery(publication, settle))
+        waiting = self._deliveries.qsize()
+        self.most_waiting = max(self.most_waiting, waiting)
+        if waiting >= self.queue_bound and not self.paused:
+            self.paused = True
+            self.pauses += 1
+            for reads in tuple(self._reads):
+                reads.pause()
+
+    def _is_ours(self, payload: bytes) -> bool:
+        """Whether a whole document's selfLink starts at our public URL."""
+        start = payload.find(_SELF_LINK, 0, 64)
+        return start < 0 or payload.startswith(self._public_url, start + len(_SELF_LINK))
+
+    def _note_deployment(self, message: mqtt.MQTTMessage) -> None:
+        other = message.topic.removeprefix(f"{DEPLOYMENTS_TOPIC}/")
+        if other == self.deployment or not message.payload:
+            return
+        try:
+            presence = orjson.loads(message.payload)
+        except orjson.JSONDecodeError:
+            presence = {}
+        if not isinstance(presence, dict):
+            presence = {}
+        group = presence.get("share_group")
+        same_group = group == self.share_group and bool(self.share_group)
+        if other not in self.other_deployments:
+            log = logger.error if same_group else logger.warning
+            log(
+                "another CityHelix deployment (%s, group %r, %s) uses this broker %s",
+                other,
+                group,
+                presence.get("public_url") or "no public URL",
+                "AND THIS SHARE GROUP: it takes a share of our readings"
+                if same_group
+                else "in a group of its own: it takes none of our readings",
+            )
+        self.other_deployments[other] = {
+            "deployment": other,
+            "share_group": group,
+            "public_url": presence.get("public_url"),
+            "same_group": same_group,
+        }
 
     async def next_delivery(self) -> Delivery:
-        return await self._deliveries.get()
+        delivery = await self._deliveries.get()
+        if self.paused and self._deliveries.qsize() <= self.queue_bound // 2:
+            self.paused = False
+            for reads in tuple(self._reads):
+                reads.resume()
+        return delivery
 
     async def waiting_deliveries(self) -> list[Delivery]:
         return [self._deliveries.get_nowait() for _ in range(self._deliveries.qsize())]
@@ -301,6 +493,123 @@ class ExternalLink:
 
     async def close(self) -> None:
         """The broker is not ours to stop."""
+
+
+async def _until_disconnected(client: aiomqtt.Client) -> None:
+    async for _message in client.messages:
+        pass
+
+
+def _refused(granted: Iterable[int | ReasonCode]) -> bool:
+    """Whether a SUBACK refused a subscription."""
+    return any(code >= 0x80 if isinstance(code, int) else code.is_failure for code in granted)
+
+
+class _Intake:
+    """One connection's creations: their acknowledgements, how many are not settled yet,
+    when the last one came (notifications coming back do not count), and its socket's
+    reading."""
+
+    def __init__(self, acknowledgements: _Acknowledgements, reads: _SocketReads) -> None:
+        self.acknowledgements = acknowledgements
+        self.reads = reads
+        self.unsettled = 0
+        self.last_arrival = time.monotonic()
+
+    def expect(self, mid: int, qos: int) -> Callable[[], None]:
+        self.last_arrival = time.monotonic()
+        settle = self.acknowledgements.expect(mid, qos)
+        self.unsettled += 1
+        done = False
+
+        def settled() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.unsettled -= 1
+                settle()
+
+        return settled
+
+    async def idle(self, seconds: float) -> None:
+        """Return once nothing arrived for `seconds` and everything that came is settled."""
+        while True:
+            quiet = time.monotonic() - self.last_arrival
+            if self.unsettled == 0 and quiet >= seconds:
+                return
+            await asyncio.sleep(max(0.05, seconds - quiet) if self.unsettled == 0 else 0.1)
+
+
+class _SocketReads:
+    """Reads one client's socket on the event loop, and can stop and resume doing so.
+
+    aiomqtt reads with a callback of its own on the socket; this one replaces it (once the
+    socket is open) with the same reading, which `pause` takes off the loop: the kernel's
+    buffer fills, TCP's window closes, and the broker keeps the rest. The client still writes
+    (PUBACKs, pings) while paused.
+    """
+
+    def __init__(self, client: aiomqtt.Client, closed: Callable[[_SocketReads], None]) -> None:
+        self._client = client
+        self._paho = client._client
+        self._loop = asyncio.get_running_loop()
+        self._fd: int | None = None
+        self._closed = closed
+        self._paused = False
+        aiomqtt_open = self._paho.on_socket_open
+        aiomqtt_close = self._paho.on_socket_close
+
+        def on_open(paho: mqtt.Client, userdata: Any, sock: SocketLike) -> None:
+            if aiomqtt_open is not None:
+                aiomqtt_open(paho, userdata, sock)
+            fileno = sock.fileno()
+            # after aiomqtt's own add_reader (call_soon_threadsafe keeps the order)
+            self._loop.call_soon_threadsafe(self._opened, fileno)
+
+        def on_close(paho: mqtt.Client, userdata: Any, sock: SocketLike) -> None:
+            self._fd = None
+            if aiomqtt_close is not None:
+                aiomqtt_close(paho, userdata, sock)
+            self._closed(self)
+
+        self._paho.on_socket_open = on_open
+        self._paho.on_socket_close = on_close
+
+    def _opened(self, fileno: int) -> None:
+        sock = self._paho.socket()
+        if sock is None or sock.fileno() != fileno:
+            return  # closed meanwhile
+        self._fd = fileno
+        if self._paused:
+            self._loop.remove_reader(fileno)
+        else:
+            self._loop.add_reader(fileno, self._read)
+
+    def _read(self) -> None:
+        # as aiomqtt's reader: an exception here means the connection broke
+        try:
+            while True:
+                self._paho.loop_read()
+                sock = self._paho.socket()
+                pending = getattr(sock, "pending", None)
+                if self._paused or pending is None or pending() <= 0:
+                    break
+        except Exception as error:
+            disconnected = self._client._disconnected
+            if not disconnected.done():
+                disconnected.set_exception(error)
+
+    def pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            if self._fd is not None:
+                self._loop.remove_reader(self._fd)
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self._fd is not None:
+                self._loop.add_reader(self._fd, self._read)
 
 
 class _Acknowledgements:
