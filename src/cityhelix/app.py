@@ -26,6 +26,7 @@ from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.limits import BodyLimit
 from cityhelix.settings import Settings, get_settings
+from cityhelix.web.pillar import PILLAR as WEB
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 app.state.mqtt = mqtt
                 if mqtt is not None:
                     running.push_async_callback(mqtt.stop)
+                if WEB.lifespan is not None:
+                    await running.enter_async_context(WEB.lifespan(app, settings))
                 yield
         finally:
             keeper.cancel()
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             "`/v1.1` (see docs/sensorthings.md)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by the web pillar, with Swagger UI from our origin
     )
     app.state.settings = settings
     app.state.bus = EventBus()
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(hub_api.router)
     app.include_router(api_aggregates.router)
     app.include_router(api_ingest.router)
+    for router in WEB.routers:
+        app.include_router(router)
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, error: HubError) -> Response:

@@ -20,12 +20,14 @@ from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade
 from cityhelix.hub.broker_acl import AclError, mosquitto_acl
 from cityhelix.settings import get_settings
+from cityhelix.web.commands import set_password_command
 
 app = typer.Typer(help="CityHelix smart-city platform.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+users_app.command("set-password")(set_password_command)
 console = Console()
 T = TypeVar("T")
 

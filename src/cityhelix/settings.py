@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     #: readings waiting for a batch; past this HTTP answers 503 and MQTT waits
     ingest_queue_size: int = Field(default=10_000, ge=1)
 
+    #: web console: a Thing with no reading for this many minutes is shown "stale"...
+    web_stale_minutes: int = Field(default=30, ge=1, le=10_080)
+    #: ...and after this many hours without one (or never), "off"
+    web_off_hours: int = Field(default=24, ge=1, le=8_760)
+    #: web console: an optional MapLibre style URL drawn under the province's own GeoJSON
+    #: (e.g. a tile server's style.json); empty keeps the map fully offline
+    web_map_style_url: str = Field(default="", max_length=2000, pattern=r"^(https?://\S+)?$")
+
     @property
     def is_postgresql(self) -> bool:
         return self.database_url.startswith("postgresql")
