@@ -169,9 +169,11 @@ def watched_page(browser: Browser, city: City, **context: object) -> Watched:
     return watched
 
 
-def sign_in(watched: Watched, city: City, *, password: str = OPERATOR_PASSWORD) -> None:
+def sign_in(
+    watched: Watched, city: City, *, name: str = OPERATOR, password: str = OPERATOR_PASSWORD
+) -> None:
     page = watched.page
     page.goto(f"{city.url}/login")
-    page.get_by_label("User name").fill(OPERATOR)
+    page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
