@@ -26,6 +26,7 @@ window.cityhelixConsole = {
   stateOf: (id) => consoleState.things.get(id)?.state ?? null,
   shownCount: () => filteredIds().length,
   map: () => consoleState.map,
+  thingOf: (datastream) => consoleState.byDatastream.get(datastream) ?? null,
   ready: false,
   timings: {},
 };
@@ -83,6 +84,8 @@ async function start() {
   const data = dataset();
   const started = performance.now();
   maplibregl.setWorkerUrl(data.workerUrl);
+  maplibregl.prewarm(); // the worker starts while the style and the data load
+  const boundaries = fetch(data.boundariesUrl).then((r) => r.json());
   const map = new maplibregl.Map({
     container: "map",
     style: data.styleUrl || offlineStyle(),
@@ -90,12 +93,18 @@ async function start() {
     zoom: 10,
     attributionControl: false,
     maxPitch: 0,
+    fadeDuration: 0,
   });
   consoleState.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   const [response] = await Promise.all([
     fetch(data.thingsUrl, { credentials: "same-origin" }),
-    new Promise((resolve) => map.once("load", resolve)),
+    new Promise((resolve) =>
+      map.once("load", () => {
+        window.cityhelixConsole.timings.style = performance.now() - started;
+        resolve();
+      }),
+    ),
   ]);
   if (response.status === 401) {
     window.location.assign("/login?next=/console");
@@ -123,9 +132,20 @@ async function start() {
     for (const ds of datastreams) consoleState.byDatastream.set(ds, id);
     features.push(featureOf(thing));
   }
-  await addLayers(map, data, features);
+  await addLayers(map, data, features, await boundaries);
   buildFilters(body);
   fitToThings();
+  window.cityhelixConsole.timings.layers = performance.now() - started;
+  map.once("render", () => {
+    window.cityhelixConsole.timings.render = performance.now() - started;
+  });
+  const markersLoaded = (event) => {
+    if (event.sourceId === "things" && map.isSourceLoaded("things")) {
+      map.off("sourcedata", markersLoaded);
+      window.cityhelixConsole.timings.markers = performance.now() - started;
+    }
+  };
+  map.on("sourcedata", markersLoaded);
   map.once("idle", () => {
     window.cityhelixConsole.timings.interactive = performance.now() - started;
     window.cityhelixConsole.ready = true;
@@ -151,9 +171,8 @@ function featureOf(thing) {
   };
 }
 
-async function addLayers(map, data, features) {
+async function addLayers(map, data, features, boundaries) {
   const colours = JSON.parse(data.stateColours);
-  const boundaries = await fetch(data.boundariesUrl).then((r) => r.json());
   map.addSource("districts", { type: "geojson", data: boundaries });
   map.addLayer({
     id: "district-fill",
@@ -217,6 +236,7 @@ function fitToThings() {
 
 function buildFilters(body) {
   const kinds = document.getElementById("kind-filters");
+  kindCount = body.kinds.length;
   const labels = JSON.parse(dataset().kindLabels);
   kinds.replaceChildren();
   if (body.kinds.length === 0) kinds.textContent = kinds.dataset.empty;
@@ -228,7 +248,10 @@ function buildFilters(body) {
     input.name = "kind";
     input.value = kind;
     input.checked = true;
-    label.append(input, " " + (labels[kind] || kind));
+    const shape = document.createElement("span");
+    shape.className = `shape shape-${SHAPES[kind] || "circle"}`;
+    shape.setAttribute("aria-hidden", "true");
+    label.append(input, shape, labels[kind] || kind);
     kinds.append(label);
   }
   const district = document.getElementById("district-filter");
@@ -278,26 +301,46 @@ function filteredIds() {
   return ids;
 }
 
+let currentFilter = "null";
+let kindCount = 0;
+let statesChanged = false;
+let refilter = null;
+
+// Kind and district are fixed properties: plain expressions. A state changes live through
+// feature state, which filters cannot read: a partial state filter re-sends the source's
+// data (its `state` properties) first, at most once a second while states change.
 function applyFilters() {
   const map = consoleState.map;
-  const ids = filteredIds();
-  // one filter on ids: kind, district and state (which changes live) all decided here
-  const filter = ["in", ["get", "id"], ["literal", ids]];
-  map.setFilter("things", filter);
-  map.setFilter("thing-shapes", filter);
+  const { kinds, states, district } = chosen();
+  const parts = ["all"];
+  if (kinds.size < kindCount) parts.push(["in", ["get", "kind"], ["literal", [...kinds]]]);
+  if (district) parts.push(["==", ["get", "district"], district]);
+  const allStates = document.querySelectorAll("#filters input[name=state]").length;
+  if (states.size < allStates) {
+    if (statesChanged) {
+      statesChanged = false;
+      const features = [...consoleState.things.values()].map(featureOf);
+      map.getSource("things").setData({ type: "FeatureCollection", features });
+    }
+    parts.push(["in", ["get", "state"], ["literal", [...states]]]);
+  }
+  const filter = parts.length > 1 ? parts : null;
+  if (JSON.stringify(filter) !== currentFilter) {
+    currentFilter = JSON.stringify(filter);
+    map.setFilter("things", filter);
+    map.setFilter("thing-shapes", filter);
+  }
   const summary = document.getElementById("map-summary");
   summary.textContent = summary.dataset.template
-    .replace("%(shown)s", ids.length.toLocaleString(dataset().lang))
+    .replace("%(shown)s", filteredIds().length.toLocaleString(dataset().lang))
     .replace("%(total)s", consoleState.things.size.toLocaleString(dataset().lang));
 }
 
-let refilter = null;
 function setState(thing, state) {
   if (thing.state === state) return;
   thing.state = state;
+  statesChanged = true;
   consoleState.map.setFeatureState({ source: "things", id: thing.id }, { state });
-  document.getElementById("map").dataset.lastChange = `${thing.id}:${state}`;
-  // the state filter depends on states: re-apply it, at most once a second
   if (refilter === null) {
     refilter = setTimeout(() => {
       refilter = null;
