@@ -213,7 +213,7 @@ async function addLayers(map, data, features, boundaries) {
     id: "thing-shapes",
     type: "symbol",
     source: "things",
-    minzoom: 9,
+    minzoom: 12, // kind shapes where markers stand apart; colour alone further out
     layout: {
       "icon-image": ["concat", "shape-", ["get", "shape"]],
       "icon-size": ["interpolate", ["linear"], ["zoom"], 9, 0.5, 14, 0.8],
