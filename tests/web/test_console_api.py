@@ -108,3 +108,25 @@ async def test_missing_device_and_datastream_are_404_not_500(
     assert day.status_code == 404
     assert "987654" in day.json()["detail"]
     assert (await signed_in.get("/console/things/not-a-number")).status_code == 400
+
+
+async def test_map_rows_follow_every_write_between_two_loads(
+    signed_in: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    quiet = await _device(signed_in, admin, "Quiet", "air_quality", timedelta(hours=2))
+    first = (await signed_in.get("/console/things.json")).json()
+    assert [row[4] for row in first["things"]] == ["stale"]
+    stream = first["things"][0][8][0]
+    posted = await signed_in.post(
+        f"/v1.1/Datastreams({stream})/Observations", json={"result": 3.5}, headers=admin
+    )
+    assert posted.status_code == 201
+    moved = (await signed_in.get("/console/things.json")).json()  # only a reading: kept rows
+    assert [row[4] for row in moved["things"]] == ["normal"]
+    added = await _device(signed_in, admin, "Added", "traffic", timedelta(minutes=1))
+    second = (await signed_in.get("/console/things.json")).json()
+    assert {row[0]: row[4] for row in second["things"]} == {quiet: "normal", added: "normal"}
+    deleted = await signed_in.delete(f"/v1.1/Things({added})", headers=admin)
+    assert deleted.status_code == 200
+    third = (await signed_in.get("/console/things.json")).json()
+    assert [row[0] for row in third["things"]] == [quiet]

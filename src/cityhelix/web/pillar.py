@@ -15,6 +15,7 @@ from cityhelix.pillar import Pillar
 from cityhelix.settings import Settings
 from cityhelix.web.commands import users_app
 from cityhelix.web.live import LiveFeed
+from cityhelix.web.map_cache import MapCache
 from cityhelix.web.routes import account, console, kpi, public
 
 STATIC = Path(__file__).with_name("static")
@@ -26,12 +27,15 @@ static_router.mount("/static", StaticFiles(directory=STATIC, check_dir=False), n
 
 @asynccontextmanager
 async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """The live feed of the console, subscribed to the event bus while the app runs."""
+    """The live feed of the console, subscribed to the event bus while the app runs, and the
+    map's rows it keeps true."""
     feed = LiveFeed(app.state.engine, app.state.bus)
     await feed.start()
     app.state.web_live = feed
     try:
-        yield
+        async with MapCache.following(app.state.engine, settings, app.state.bus) as cache:
+            app.state.web_map = cache
+            yield
     finally:
         await feed.stop()
 

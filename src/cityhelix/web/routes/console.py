@@ -15,15 +15,22 @@ from cityhelix.hub.errors import HubError, NotFound
 from cityhelix.hub.rollups import MINUTE, read_buckets
 from cityhelix.hub.values import format_time
 from cityhelix.settings import Settings
-from cityhelix.web.city_map import map_things, state_of, thing_detail
+from cityhelix.web.city_map import state_of, thing_detail
 from cityhelix.web.const import STATE_COLOURS, STATES
 from cityhelix.web.kinds import kind_label
 from cityhelix.web.live import LiveFeed, TooManyListeners
+from cityhelix.web.map_cache import MapCache
 from cityhelix.web.security import WebRoute
 from cityhelix.web.signin import StaffApi, StaffPage
 from cityhelix.web.templating import render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _map(request: Request) -> MapCache:
+    cache: MapCache = request.app.state.web_map
+    return cache
+
 
 #: a comment line every this many seconds keeps proxies from closing a quiet stream
 _KEEPALIVE_SECONDS = 15.0
@@ -54,7 +61,7 @@ async def console(request: Request, user: StaffPage) -> Response:
 async def things_json(request: Request, user: StaffApi) -> Response:
     """Columns, not objects: id, kind, district, state, lon, lat, last reading, Datastreams."""
     settings = _settings(request)
-    things = await map_things(request.app.state.engine, settings)
+    things = await _map(request).things()
     now = datetime.now(UTC)
     kinds = sorted({t.kind for t in things})
     districts = sorted({t.district for t in things if t.district})

@@ -10,15 +10,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cityhelix.settings import Settings
-from cityhelix.web.city_map import map_things, state_of
+from cityhelix.web.city_map import state_of
 from cityhelix.web.const import STATE_COLOURS, STATES
 from cityhelix.web.kinds import kind_label
 from cityhelix.web.live import LiveFeed
+from cityhelix.web.map_cache import MapCache
 from cityhelix.web.security import WebRoute
 from cityhelix.web.signin import StaffPage
 from cityhelix.web.templating import render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _map(request: Request) -> MapCache:
+    cache: MapCache = request.app.state.web_map
+    return cache
+
 
 #: quiet devices listed on the page at most
 _QUIET_LISTED = 50
@@ -30,7 +37,7 @@ async def kpi(request: Request, user: StaffPage) -> Response:
     settings: Settings = request.app.state.settings
     feed: LiveFeed = request.app.state.web_live
     now = datetime.now(UTC)
-    things = await map_things(request.app.state.engine, settings)
+    things = await _map(request).things()
     states = {t.id: state_of(t, settings, now) for t in things}
     by_kind: Counter[str] = Counter(t.kind for t in things)
     by_state: Counter[str] = Counter(states.values())
