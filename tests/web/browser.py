@@ -38,7 +38,11 @@ CHROMIUM_ARGS = [
 ]
 OPERATOR = "ops"
 OPERATOR_PASSWORD = "lantern-river-42"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+_ROOT = Path(__file__).resolve().parents[2]
+#: where the tests save their screenshots (git-ignored); `CITYHELIX_SCREENSHOTS=docs/img`
+#: refreshes the ones the docs show
+SCREENSHOTS = _ROOT / os.environ.get("CITYHELIX_SCREENSHOTS", "build/screenshots")
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 START_SECONDS = 60.0
 
 

@@ -132,9 +132,10 @@ async function start() {
     for (const ds of datastreams) consoleState.byDatastream.set(ds, id);
     features.push(featureOf(thing));
   }
-  await addLayers(map, data, features, await boundaries);
+  const outline = await boundaries;
+  await addLayers(map, data, features, outline);
   buildFilters(body);
-  fitToThings();
+  fitToCity(outline);
   window.cityhelixConsole.timings.layers = performance.now() - started;
   map.once("render", () => {
     window.cityhelixConsole.timings.render = performance.now() - started;
@@ -227,10 +228,16 @@ async function addLayers(map, data, features, boundaries) {
   map.on("mouseleave", "things", () => (map.getCanvas().style.cursor = ""));
 }
 
-function fitToThings() {
-  if (consoleState.things.size === 0) return;
+// the province's outline and every device in view
+function fitToCity(outline) {
   const bounds = new maplibregl.LngLatBounds();
+  for (const feature of outline.features || []) {
+    for (const ring of feature.geometry.type === "Polygon" ? feature.geometry.coordinates : []) {
+      for (const point of ring) bounds.extend(point);
+    }
+  }
   for (const thing of consoleState.things.values()) bounds.extend([thing.lon, thing.lat]);
+  if (bounds.isEmpty()) return;
   consoleState.map.fitBounds(bounds, { padding: 40, animate: false, maxZoom: 14 });
 }
 
