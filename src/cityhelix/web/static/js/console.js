@@ -12,6 +12,10 @@ const SHAPES = {
   park_tenant: "diamond",
 };
 
+// up to this many devices the kind shapes show at every zoom (10,000 icons cost the first
+// render about a second on a CPU renderer: BENCHMARKS.md section 6)
+const SHAPES_EVERYWHERE = 2000;
+
 const consoleState = {
   map: null,
   things: new Map(), // id -> {id, name, kind, district, state, lon, lat, last, datastreams}
@@ -214,7 +218,8 @@ async function addLayers(map, data, features, boundaries) {
     id: "thing-shapes",
     type: "symbol",
     source: "things",
-    minzoom: 12, // kind shapes where markers stand apart; colour alone further out
+    // a few thousand shapes are cheap; past that they wait for zoom 12 (see SHAPES_EVERYWHERE)
+    minzoom: features.length > SHAPES_EVERYWHERE ? 12 : 0,
     layout: {
       "icon-image": ["concat", "shape-", ["get", "shape"]],
       "icon-size": ["interpolate", ["linear"], ["zoom"], 9, 0.5, 14, 0.8],
