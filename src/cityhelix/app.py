@@ -24,6 +24,7 @@ from cityhelix.hub import api_aggregates, api_ingest
 from cityhelix.hub.errors import HubError
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt import start_mqtt
+from cityhelix.invest.pillar import PILLAR as INVEST
 from cityhelix.limits import BodyLimit
 from cityhelix.settings import Settings, get_settings
 
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(hub_api.router)
     app.include_router(api_aggregates.router)
     app.include_router(api_ingest.router)
+    for router in INVEST.routers:  # the integrator's pillar composition replaces this
+        app.include_router(router)
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, error: HubError) -> Response:

@@ -1,0 +1,14 @@
+"""The investment pillar as the app composes it: its router, its tables, its migration."""
+
+from __future__ import annotations
+
+from cityhelix.invest import http
+from cityhelix.pillar import Pillar
+
+PILLAR = Pillar(
+    name="invest",
+    routers=(http.router,),
+    table_modules=("cityhelix.invest.tables",),
+    # the integrator moves 0009 into the pillar's own version location
+    migrations=None,
+)
