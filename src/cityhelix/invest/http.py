@@ -305,6 +305,13 @@ async def get_policy(request: Request, version: int) -> Any:
     return await service.get_policy(_engine(request), version)
 
 
+@router.get("/policies/{version}/portfolio")
+async def portfolio(request: Request, version: int) -> Any:
+    """The registry's verdict mix under the policy in force and under `version`."""
+    principal = await _caller(request, staff=True)
+    return await service.portfolio(_engine(request), principal, version)
+
+
 @router.post("/policies", status_code=201)
 async def create_policy(request: Request, body: PolicyIn) -> Any:
     principal = await _caller(request, staff=True)
@@ -369,6 +376,25 @@ async def move_lead(request: Request, lead_id: int, body: StageMove) -> Any:
 async def add_activity(request: Request, lead_id: int, body: ActivityIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.add_activity(_engine(request), principal, lead_id, body, _path(request))
+
+
+# -- analytics ---------------------------------------------------------------------------------
+
+
+@router.get("/analytics")
+async def fdi_analytics(
+    request: Request,
+    status: Annotated[list[str] | None, Query(max_length=3)] = None,
+    top: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    """FDI figures over the registry; `status` (repeatable) limits the projects counted."""
+    principal = await _caller(request, staff=True)
+    for value in status or []:
+        if value not in ("active", "suspended", "terminated"):
+            raise BadInput(
+                f"status: expected active, suspended or terminated, got {value!r}", field="status"
+            )
+    return await service.fdi_analytics(_engine(request), principal, status, top)
 
 
 # -- site matching --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
-from cityhelix.invest import matching, pipeline, ranking
+from cityhelix.invest import analytics, matching, pipeline, ranking
 from cityhelix.invest.errors import BadInput, Conflict, Forbidden, NotFound
 from cityhelix.invest.policy import PolicyDocument, shipped_policy
 from cityhelix.invest.schemas import (
@@ -349,6 +349,7 @@ def _project_columns(document: Mapping[str, Any], version: int) -> dict[str, Any
         "certificate_no": document["certificate_no"],
         "name": document["name"],
         "sector_vsic": document.get("sector_vsic"),
+        "investor": investors[0].get("name") if investors else None,
         "country": investors[0].get("country") if investors else None,
         "park_id": document.get("park_id"),
         "capital_usd": document.get("capital_usd"),
@@ -1129,3 +1130,73 @@ def rank(body: RankIn) -> dict[str, Any]:
 def stage_deadlines() -> dict[str, int | None]:
     """Days allowed in each stage."""
     return dict(pipeline.STAGE_DAYS)
+
+
+# -- analytics and the portfolio view ---------------------------------------------------------
+
+
+async def fdi_analytics(
+    engine: AsyncEngine, principal: Principal, statuses: list[str] | None = None, top: int = 10
+) -> dict[str, Any]:
+    """FDI by year, country, sector, park and unit; cumulative capital; top investors."""
+    require_staff(principal, "reading the registry's analytics")
+    async with read_connection(engine) as connection:
+        version, policy = await policy_in_force(connection)
+        answer = await analytics.figures(connection, policy, statuses, top)
+    answer["policy_version"] = version
+    answer["statuses"] = statuses
+    return answer
+
+
+async def portfolio(engine: AsyncEngine, principal: Principal, version: int) -> dict[str, Any]:
+    """The whole registry screened under the policy in force and under `version` (a draft,
+    say): how the verdict mix would shift, and which projects would change verdict."""
+    require_staff(principal, "screening the portfolio")
+    async with read_connection(engine) as connection:
+        now_version, now_policy = await policy_in_force(connection)
+        then_version, then_policy = await _policy(connection, version)
+        rows = list(
+            await connection.execute(
+                select(projects.c.id, projects.c.name, projects.c.document).order_by(projects.c.id)
+            )
+        )
+        spare = {
+            r.id: {
+                "wastewater_spare_m3_day": r.wastewater_spare_m3_day,
+                "power_spare_mw": r.power_spare_mw,
+            }
+            for r in await connection.execute(
+                select(parks.c.id, parks.c.wastewater_spare_m3_day, parks.c.power_spare_mw)
+            )
+        }
+    mix: dict[str, dict[str, int]] = {"in_force": {}, "proposed": {}}
+    changes = []
+    for row in rows:
+        values = _project_proposal_values(row.document)
+        numbers = {
+            k: float(v)
+            for k, v in values.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and k != "park_id"
+        }
+        proposal = Proposal(
+            values=numbers,
+            sector_vsic=values.get("sector_vsic"),
+            pollution_type_known=True,
+            pollution_type=values.get("pollution_type"),
+            pollution_band=values.get("pollution_band"),
+            park_id=values.get("park_id"),
+            park=spare.get(values["park_id"]) if values.get("park_id") else None,
+        )
+        before = screen(now_policy, now_version, proposal)["verdict"]
+        after = screen(then_policy, then_version, proposal)["verdict"]
+        mix["in_force"][before] = mix["in_force"].get(before, 0) + 1
+        mix["proposed"][after] = mix["proposed"].get(after, 0) + 1
+        if before != after:
+            changes.append({"id": row.id, "name": row.name, "in_force": before, "proposed": after})
+    return {
+        "in_force_version": now_version,
+        "proposed_version": then_version,
+        "projects": len(rows),
+        "mix": mix,
+        "changes": changes,
+    }

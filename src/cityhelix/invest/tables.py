@@ -128,6 +128,8 @@ projects = Table(
     Column("certificate_no", String(64), nullable=False, unique=True),
     Column("name", String(300), nullable=False),
     Column("sector_vsic", String(5), nullable=True),
+    #: the first investor named on the certificate, and its country
+    Column("investor", String(300), nullable=True),
     Column("country", String(2), nullable=True),
     Column("park_id", Id, ForeignKey("invest_parks.id", ondelete="SET NULL"), nullable=True),
     Column("capital_usd", Float, nullable=True),

@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("certificate_no", sa.String(64), nullable=False),
         sa.Column("name", sa.String(300), nullable=False),
         sa.Column("sector_vsic", sa.String(5), nullable=True),
+        sa.Column("investor", sa.String(300), nullable=True),
         sa.Column("country", sa.String(2), nullable=True),
         sa.Column("park_id", _Id, nullable=True),
         sa.Column("capital_usd", sa.Float(), nullable=True),
