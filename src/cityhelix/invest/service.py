@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
-from cityhelix.invest import analytics, matching, pipeline, ranking
+from cityhelix.invest import analytics, demo_data, matching, pipeline, ranking
 from cityhelix.invest.errors import BadInput, Conflict, Forbidden, NotFound
 from cityhelix.invest.policy import PolicyDocument, shipped_policy
 from cityhelix.invest.schemas import (
@@ -1200,3 +1200,73 @@ async def portfolio(engine: AsyncEngine, principal: Principal, version: int) -> 
         "mix": mix,
         "changes": changes,
     }
+
+
+# -- the demo province ------------------------------------------------------------------------
+
+
+async def load_demo(engine: AsyncEngine, principal: Principal, seed: int = 2025) -> dict[str, int]:
+    """Load the demo parks, plots and synthetic registry in one transaction, unless the
+    province has parks already (then nothing is written). Returns what was written."""
+    require_staff(principal, "loading the demo data")
+    park_bodies = [ParkIn.model_validate(b) for b in demo_data.parks(seed)]
+    now = _now()
+    async with _writing(engine) as connection:
+        if (await connection.execute(select(parks.c.id).limit(1))).first() is not None:
+            return {"parks": 0, "plots": 0, "projects": 0}
+        park_ids = []
+        for park in park_bodies:
+            values = _park_values(park.model_dump(mode="json"))
+            park_ids.append(
+                (
+                    await connection.execute(
+                        insert(parks)
+                        .values(**values, created_at=now, updated_at=now)
+                        .returning(parks.c.id)
+                    )
+                ).scalar_one()
+            )
+        plot_rows = []
+        for body in demo_data.plots(park_ids, seed):
+            plot = PlotIn.model_validate(body)
+            plot_rows.append(
+                {
+                    **plot.model_dump(exclude={"boundary"}),
+                    **_geometry_columns(None),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        await connection.execute(insert(plots), plot_rows)
+        documents = [
+            ProjectIn.model_validate(b).model_dump(mode="json")
+            for b in demo_data.projects(park_ids, seed)
+        ]
+        created = await connection.execute(
+            insert(projects).returning(projects.c.id, sort_by_parameter_order=True),
+            [_project_columns(d, 1) for d in documents],
+        )
+        project_ids = [row.id for row in created]
+        await connection.execute(
+            insert(project_versions),
+            [
+                {
+                    "project_id": project_id,
+                    "version": 1,
+                    "effective_on": date.fromisoformat(document["issued_on"]),
+                    "recorded_at": now,
+                    "recorded_by": principal.name,
+                    "change_note": "synthetic demo record",
+                    "document": document,
+                }
+                for project_id, document in zip(project_ids, documents, strict=True)
+            ],
+        )
+        await record_write(
+            connection,
+            principal,
+            "POST",
+            "demo:invest",
+            [("InvestPark", i) for i in park_ids] + [("InvestProject", i) for i in project_ids],
+        )
+    return {"parks": len(park_ids), "plots": len(plot_rows), "projects": len(project_ids)}
