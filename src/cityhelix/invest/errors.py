@@ -40,3 +40,13 @@ class Conflict(InvestError):
     """The write contradicts the stored state: a duplicate, a stage move not allowed (409)."""
 
     status = 409
+
+
+class Unprocessable(InvestError):
+    """A file or batch with problems in some rows: each named by row and column (422)."""
+
+    status = 422
+
+    def __init__(self, message: str, problems: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.problems = problems

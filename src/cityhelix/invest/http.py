@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.invest import service
-from cityhelix.invest.errors import BadInput, InvestError
+from cityhelix.invest.errors import BadInput, InvestError, Unprocessable
 from cityhelix.invest.matching import SiteNeeds
 from cityhelix.invest.schemas import (
     ActivityIn,
@@ -66,6 +66,10 @@ class InvestRoute(APIRoute):
                     for e in error.errors()
                 ]
                 return _error(422, jsonable_encoder(detail))
+            except Unprocessable as error:
+                return JSONResponse(
+                    {"detail": error.message, "problems": error.problems}, status_code=422
+                )
             except InvestError as error:
                 return _error(error.status, error.message, error.field)
             except NotAuthenticated as error:
@@ -376,6 +380,47 @@ async def move_lead(request: Request, lead_id: int, body: StageMove) -> Any:
 async def add_activity(request: Request, lead_id: int, body: ActivityIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.add_activity(_engine(request), principal, lead_id, body, _path(request))
+
+
+# -- import and export -----------------------------------------------------------------------
+
+
+@router.post("/import/{kind}", status_code=201)
+async def import_table(
+    request: Request,
+    kind: Annotated[str, Path(pattern="^(parks|plots|projects|leads)$")],
+    dry_run: bool = False,
+) -> Any:
+    """The request body is the file itself: Content-Type text/csv or the XLSX type."""
+    principal = await _caller(request, staff=True)
+    content = await request.body()
+    return await service.import_table(
+        _engine(request),
+        principal,
+        kind,
+        content,
+        request.headers.get("content-type", ""),
+        _path(request),
+        dry_run=dry_run,
+    )
+
+
+@router.get("/export/projects.{file_format}")
+async def export_registry(
+    request: Request,
+    file_format: Annotated[str, Path(pattern="^(csv|xlsx|geojson)$")],
+    as_of: date | None = None,
+) -> Response:
+    principal = await _caller(request, staff=True)
+    content, media_type = await service.export_registry(
+        _engine(request), principal, file_format, as_of
+    )
+    name = f"registry{'-' + as_of.isoformat() if as_of else ''}.{file_format}"
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 # -- analytics ---------------------------------------------------------------------------------

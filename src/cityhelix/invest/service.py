@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
-from cityhelix.invest import analytics, demo_data, matching, pipeline, ranking
-from cityhelix.invest.errors import BadInput, Conflict, Forbidden, NotFound
+from cityhelix.invest import analytics, demo_data, exchange, matching, pipeline, ranking
+from cityhelix.invest.errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from cityhelix.invest.policy import PolicyDocument, shipped_policy
 from cityhelix.invest.schemas import (
     ActivityIn,
@@ -40,6 +40,7 @@ from cityhelix.invest.schemas import (
 from cityhelix.invest.screening import Proposal, screen
 from cityhelix.invest.tables import (
     activities,
+    investors,
     lead_stage_moves,
     leads,
     parks,
@@ -144,19 +145,24 @@ async def _name_free(connection: AsyncConnection, name: str, except_id: int | No
         raise Conflict(f"name: a park named {name!r} exists already", field="name")
 
 
+async def _insert_park(connection: AsyncConnection, body: ParkIn) -> int:
+    now = _now()
+    values = _park_values(body.model_dump(mode="json"))
+    park_id: int = (
+        await connection.execute(
+            insert(parks).values(**values, created_at=now, updated_at=now).returning(parks.c.id)
+        )
+    ).scalar_one()
+    return park_id
+
+
 async def create_park(
     engine: AsyncEngine, principal: Principal, body: ParkIn, path: str
 ) -> dict[str, Any]:
     require_staff(principal, "adding a park")
-    now = _now()
-    values = _park_values(body.model_dump(mode="json"))
     async with _writing(engine) as connection:
         await _name_free(connection, body.name, None)
-        park_id = (
-            await connection.execute(
-                insert(parks).values(**values, created_at=now, updated_at=now).returning(parks.c.id)
-            )
-        ).scalar_one()
+        park_id = await _insert_park(connection, body)
         await _audit(connection, principal, "POST", path, "InvestPark", park_id)
     return await get_park(engine, park_id)
 
@@ -262,9 +268,6 @@ async def create_plot(
     engine: AsyncEngine, principal: Principal, body: PlotIn, path: str
 ) -> dict[str, Any]:
     require_staff(principal, "adding a plot")
-    now = _now()
-    values = body.model_dump(exclude={"boundary"})
-    values.update(_geometry_columns(body.boundary.model_dump() if body.boundary else None))
     async with _writing(engine) as connection:
         await _park_exists(connection, body.park_id, "park_id")
         taken = await connection.execute(
@@ -272,13 +275,21 @@ async def create_plot(
         )
         if taken.first() is not None:
             raise Conflict(f"code: park {body.park_id} has a plot {body.code!r}", field="code")
-        plot_id = (
-            await connection.execute(
-                insert(plots).values(**values, created_at=now, updated_at=now).returning(plots.c.id)
-            )
-        ).scalar_one()
+        plot_id = await _insert_plot(connection, body)
         await _audit(connection, principal, "POST", path, "InvestPlot", plot_id)
     return await get_plot(engine, plot_id)
+
+
+async def _insert_plot(connection: AsyncConnection, body: PlotIn) -> int:
+    now = _now()
+    values = body.model_dump(exclude={"boundary"})
+    values.update(_geometry_columns(body.boundary.model_dump() if body.boundary else None))
+    plot_id: int = (
+        await connection.execute(
+            insert(plots).values(**values, created_at=now, updated_at=now).returning(plots.c.id)
+        )
+    ).scalar_one()
+    return plot_id
 
 
 async def update_plot(
@@ -398,24 +409,32 @@ async def create_project(
                 field="certificate_no",
             )
         await _check_project_links(connection, document)
-        project_id = (
-            await connection.execute(
-                insert(projects).values(**_project_columns(document, 1)).returning(projects.c.id)
-            )
-        ).scalar_one()
-        await connection.execute(
-            insert(project_versions).values(
-                project_id=project_id,
-                version=1,
-                effective_on=body.issued_on,
-                recorded_at=_now(),
-                recorded_by=principal.name,
-                change_note="certificate issued",
-                document=document,
-            )
-        )
+        project_id = await _insert_project(connection, principal, body)
         await _audit(connection, principal, "POST", path, "InvestProject", project_id)
     return await get_project(engine, principal, project_id)
+
+
+async def _insert_project(
+    connection: AsyncConnection, principal: Principal, body: ProjectIn
+) -> int:
+    document = body.model_dump(mode="json")
+    project_id: int = (
+        await connection.execute(
+            insert(projects).values(**_project_columns(document, 1)).returning(projects.c.id)
+        )
+    ).scalar_one()
+    await connection.execute(
+        insert(project_versions).values(
+            project_id=project_id,
+            version=1,
+            effective_on=body.issued_on,
+            recorded_at=_now(),
+            recorded_by=principal.name,
+            change_note="certificate issued",
+            document=document,
+        )
+    )
+    return project_id
 
 
 def _validation_field(error: ValidationError, prefix: str) -> BadInput:
@@ -888,30 +907,45 @@ async def create_lead(
     engine: AsyncEngine, principal: Principal, body: LeadIn, path: str
 ) -> dict[str, Any]:
     require_staff(principal, "adding a lead")
-    now = _now()
     async with _writing(engine) as connection:
-        lead_id = (
-            await connection.execute(
-                insert(leads)
-                .values(
-                    **body.model_dump(mode="json"),
-                    stage="lead",
-                    stage_entered_at=now,
-                    stage_deadline=pipeline.deadline("lead", now),
-                    source="staff",
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(leads.c.id)
-            )
-        ).scalar_one()
-        await connection.execute(
-            insert(lead_stage_moves).values(
-                lead_id=lead_id, from_stage=None, to_stage="lead", at=now, by=principal.name
-            )
-        )
+        if body.investor_id is not None:
+            await _investor_exists(connection, body.investor_id)
+        lead_id = await _insert_lead(connection, principal, body, "staff")
         await _audit(connection, principal, "POST", path, "InvestLead", lead_id)
     return await get_lead(engine, principal, lead_id)
+
+
+async def _investor_exists(connection: AsyncConnection, investor_id: int) -> None:
+    found = await connection.execute(select(investors.c.id).where(investors.c.id == investor_id))
+    if found.first() is None:
+        raise NotFound(f"investor_id: no investor with id {investor_id}", field="investor_id")
+
+
+async def _insert_lead(
+    connection: AsyncConnection, principal: Principal, body: LeadIn, source: str
+) -> int:
+    now = _now()
+    lead_id: int = (
+        await connection.execute(
+            insert(leads)
+            .values(
+                **body.model_dump(mode="json"),
+                stage="lead",
+                stage_entered_at=now,
+                stage_deadline=pipeline.deadline("lead", now),
+                source=source,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(leads.c.id)
+        )
+    ).scalar_one()
+    await connection.execute(
+        insert(lead_stage_moves).values(
+            lead_id=lead_id, from_stage=None, to_stage="lead", at=now, by=principal.name
+        )
+    )
+    return lead_id
 
 
 async def _lead_row(connection: AsyncConnection, lead_id: int) -> Row[Any]:
@@ -1270,3 +1304,144 @@ async def load_demo(engine: AsyncEngine, principal: Principal, seed: int = 2025)
             [("InvestPark", i) for i in park_ids] + [("InvestProject", i) for i in project_ids],
         )
     return {"parks": len(park_ids), "plots": len(plot_rows), "projects": len(project_ids)}
+
+
+# -- import and export --------------------------------------------------------------------------
+
+
+async def _cross_check(
+    connection: AsyncConnection, kind: str, bodies: list[Any], rows: list[int]
+) -> list[exchange.Problem]:
+    """Problems no single row shows: duplicates in the file or the database, missing links."""
+    problems: list[exchange.Problem] = []
+    seen: dict[Any, int] = {}
+
+    def once(key: Any, row: int, column: str, what: str) -> None:
+        if key in seen:
+            problems.append(exchange.Problem(row, column, f"{what} repeats row {seen[key]}"))
+        else:
+            seen[key] = row
+
+    park_ids = {r.id for r in await connection.execute(select(parks.c.id))}
+    for body, row in zip(bodies, rows, strict=True):
+        if kind == "parks":
+            once(body.name, row, "name", f"park {body.name!r}")
+            taken = await connection.execute(select(parks.c.id).where(parks.c.name == body.name))
+            if taken.first() is not None:
+                problems.append(exchange.Problem(row, "name", f"a park named {body.name!r} exists"))
+        elif kind == "plots":
+            once((body.park_id, body.code), row, "code", f"plot {body.code!r} of this park")
+            if body.park_id not in park_ids:
+                problems.append(exchange.Problem(row, "park_id", f"no park with id {body.park_id}"))
+            else:
+                taken = await connection.execute(
+                    select(plots.c.id).where(
+                        plots.c.park_id == body.park_id, plots.c.code == body.code
+                    )
+                )
+                if taken.first() is not None:
+                    problems.append(
+                        exchange.Problem(row, "code", f"park {body.park_id} has it already")
+                    )
+        elif kind == "projects":
+            once(body.certificate_no, row, "certificate_no", f"certificate {body.certificate_no!r}")
+            taken = await connection.execute(
+                select(projects.c.id).where(projects.c.certificate_no == body.certificate_no)
+            )
+            if taken.first() is not None:
+                problems.append(exchange.Problem(row, "certificate_no", "registered already"))
+            try:
+                await _check_project_links(connection, body.model_dump(mode="json"))
+            except (NotFound, BadInput) as error:
+                problems.append(exchange.Problem(row, error.field or "", error.message))
+        elif kind == "leads" and body.investor_id is not None:
+            try:
+                await _investor_exists(connection, body.investor_id)
+            except NotFound as error:
+                problems.append(exchange.Problem(row, "investor_id", error.message))
+    return problems
+
+
+async def import_table(
+    engine: AsyncEngine,
+    principal: Principal,
+    kind: str,
+    content: bytes,
+    content_type: str,
+    path: str,
+    *,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Import a CSV or XLSX table of `kind` all or nothing: any bad row imports none, and
+    the answer lists every problem by row and column."""
+    require_staff(principal, f"importing {kind}")
+    if kind not in exchange.MODELS:
+        raise NotFound(f"kind: expected one of {', '.join(exchange.MODELS)}", field="kind")
+    table_rows = exchange.read_table(content, content_type)
+    bodies, problems = exchange.check_rows(kind, table_rows)
+    numbers = [
+        number
+        for number, cells in enumerate(table_rows[1:], start=2)
+        if any(cell.strip() for cell in cells)
+    ]
+    async with _writing(engine) as connection:
+        if not problems:
+            problems = await _cross_check(connection, kind, bodies, numbers)
+        if problems:
+            raise Unprocessable(
+                f"{len(problems)} problem(s) in the file: nothing was imported",
+                [p.as_json() for p in problems],
+            )
+        if dry_run:
+            return {"kind": kind, "rows": len(bodies), "imported": 0, "ids": [], "dry_run": True}
+        ids = []
+        for body in bodies:
+            if isinstance(body, ParkIn):
+                ids.append(await _insert_park(connection, body))
+            elif isinstance(body, PlotIn):
+                ids.append(await _insert_plot(connection, body))
+            elif isinstance(body, ProjectIn):
+                ids.append(await _insert_project(connection, principal, body))
+            elif isinstance(body, LeadIn):
+                ids.append(await _insert_lead(connection, principal, body, "import"))
+        entity = {
+            "parks": "InvestPark",
+            "plots": "InvestPlot",
+            "projects": "InvestProject",
+            "leads": "InvestLead",
+        }[kind]
+        await record_write(connection, principal, "POST", path, [(entity, i) for i in ids])
+    return {"kind": kind, "rows": len(bodies), "imported": len(ids), "ids": ids, "dry_run": False}
+
+
+async def export_registry(
+    engine: AsyncEngine, principal: Principal, file_format: str, as_of: date | None = None
+) -> tuple[bytes, str]:
+    """The registry (now or as of a day) as CSV, XLSX or GeoJSON: the bytes and their type."""
+    require_staff(principal, "exporting the registry")
+    rows = await list_projects(engine, principal, as_of=as_of, limit=10**9)
+    if file_format == "csv":
+        return exchange.as_csv(exchange.project_rows(rows)), "text/csv; charset=utf-8"
+    if file_format == "xlsx":
+        return exchange.as_xlsx(exchange.project_rows(rows), "registry"), exchange.XLSX
+    if file_format == "geojson":
+        async with read_connection(engine) as connection:
+            boxes = await connection.execute(
+                select(
+                    parks.c.id,
+                    parks.c.boundary_xmin,
+                    parks.c.boundary_ymin,
+                    parks.c.boundary_xmax,
+                    parks.c.boundary_ymax,
+                ).where(parks.c.boundary_xmin.is_not(None))
+            )
+            points = {
+                b.id: [
+                    (b.boundary_xmin + b.boundary_xmax) / 2,
+                    (b.boundary_ymin + b.boundary_ymax) / 2,
+                ]
+                for b in boxes
+            }
+        collection = exchange.as_feature_collection(rows, points)
+        return json.dumps(collection).encode(), "application/geo+json"
+    raise BadInput(f"format: expected csv, xlsx or geojson, got {file_format!r}", field="format")
