@@ -26,6 +26,9 @@ from cityhelix.invest.errors import BadInput, InvestError, Unprocessable
 from cityhelix.invest.matching import SiteNeeds
 from cityhelix.invest.schemas import (
     ActivityIn,
+    AdminUnitMappingIn,
+    EnquiryIn,
+    InvestorIn,
     LeadIn,
     ParkIn,
     ParkPatch,
@@ -38,6 +41,7 @@ from cityhelix.invest.schemas import (
     ScreenIn,
     StageMove,
 )
+from cityhelix.invest.throttle import SlidingWindow
 
 Id = Annotated[int, Query(ge=1, le=2**62)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -380,6 +384,61 @@ async def move_lead(request: Request, lead_id: int, body: StageMove) -> Any:
 async def add_activity(request: Request, lead_id: int, body: ActivityIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.add_activity(_engine(request), principal, lead_id, body, _path(request))
+
+
+# -- investors, administrative units, enquiries -----------------------------------------------
+
+
+@router.get("/investors")
+async def list_investors(request: Request, limit: Limit = 100, offset: Offset = 0) -> Any:
+    principal = await _caller(request, staff=True)
+    return await service.list_investors(_engine(request), principal, limit=limit, offset=offset)
+
+
+@router.post("/investors", status_code=201)
+async def create_investor(request: Request, body: InvestorIn) -> Any:
+    principal = await _caller(request, staff=True)
+    return await service.create_investor(_engine(request), principal, body, _path(request))
+
+
+@router.get("/admin-units")
+async def admin_unit_mappings(
+    request: Request, name: Annotated[str | None, Query(max_length=200)] = None
+) -> Any:
+    """Units before the 1 July 2025 reorganisation and the units they became part of."""
+    await _caller(request, staff=False)
+    return await service.admin_unit_mappings(_engine(request), name=name)
+
+
+@router.post("/admin-units", status_code=201)
+async def add_admin_unit_mapping(request: Request, body: AdminUnitMappingIn) -> Any:
+    principal = await _caller(request, staff=True)
+    return await service.add_admin_unit_mapping(_engine(request), principal, body, _path(request))
+
+
+#: enquiries one client address may send: 5 in 10 minutes (per process)
+ENQUIRIES_PER_WINDOW = 5
+ENQUIRY_WINDOW_SECONDS = 600.0
+
+
+def _enquiry_window(request: Request) -> SlidingWindow:
+    window: SlidingWindow | None = getattr(request.app.state, "invest_enquiries", None)
+    if window is None:
+        window = SlidingWindow(ENQUIRIES_PER_WINDOW, ENQUIRY_WINDOW_SECONDS)
+        request.app.state.invest_enquiries = window
+    return window
+
+
+@router.post("/enquiries", status_code=202)
+async def submit_enquiry(request: Request, body: EnquiryIn) -> Any:
+    """The public portal's enquiry form: creates a lead; nothing of it is shown back."""
+    client = request.client.host if request.client else "unknown"
+    wait = _enquiry_window(request).retry_after(client)
+    if wait:
+        response = _error(429, f"too many enquiries from this address; retry in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    return await service.submit_enquiry(_engine(request), body, _path(request))
 
 
 # -- import and export -----------------------------------------------------------------------

@@ -267,3 +267,35 @@ class RankIn(_Body):
     pairwise: (
         Annotated[list[Annotated[list[float], Field(max_length=15)]], Field(max_length=15)] | None
     ) = None
+
+
+class InvestorIn(_Body):
+    name: Name
+    country: Country | None = None
+    kind: Literal["company", "individual", "fund", "state"] | None = None
+    contacts: Annotated[
+        list[dict[str, Annotated[str, Field(max_length=300)]]], Field(max_length=20)
+    ] = []
+
+
+class AdminUnitMappingIn(_Body):
+    """One commune-level unit before 1 July 2025 and the unit it became part of."""
+
+    before_name: Name
+    before_province: Name
+    after_name: Name
+    after_province: Name
+
+
+class EnquiryIn(_Body):
+    """An enquiry from the public portal: it becomes a lead; its contact is never shown."""
+
+    organisation: Name
+    country: Country | None = None
+    name: Name
+    email: Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")]
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    message: Annotated[str, Field(max_length=4000)] = ""
+    needs: Needs = Needs()
+    #: a field people never see on the form: anything in it marks a robot
+    website: Annotated[str, Field(max_length=300)] = ""

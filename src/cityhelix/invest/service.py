@@ -27,6 +27,9 @@ from cityhelix.invest.errors import BadInput, Conflict, Forbidden, NotFound, Unp
 from cityhelix.invest.policy import PolicyDocument, shipped_policy
 from cityhelix.invest.schemas import (
     ActivityIn,
+    AdminUnitMappingIn,
+    EnquiryIn,
+    InvestorIn,
     LeadIn,
     ParkIn,
     PlotIn,
@@ -40,6 +43,7 @@ from cityhelix.invest.schemas import (
 from cityhelix.invest.screening import Proposal, screen
 from cityhelix.invest.tables import (
     activities,
+    admin_unit_mapping,
     investors,
     lead_stage_moves,
     leads,
@@ -1445,3 +1449,114 @@ async def export_registry(
         collection = exchange.as_feature_collection(rows, points)
         return json.dumps(collection).encode(), "application/geo+json"
     raise BadInput(f"format: expected csv, xlsx or geojson, got {file_format!r}", field="format")
+
+
+# -- investors, administrative units, enquiries ---------------------------------------------
+
+
+async def create_investor(
+    engine: AsyncEngine, principal: Principal, body: InvestorIn, path: str
+) -> dict[str, Any]:
+    require_staff(principal, "adding an investor")
+    async with _writing(engine) as connection:
+        investor_id = (
+            await connection.execute(
+                insert(investors)
+                .values(**body.model_dump(mode="json"), created_at=_now())
+                .returning(investors.c.id)
+            )
+        ).scalar_one()
+        await _audit(connection, principal, "POST", path, "InvestInvestor", investor_id)
+        row = (
+            await connection.execute(select(investors).where(investors.c.id == investor_id))
+        ).one()
+    return _row(row)
+
+
+async def list_investors(
+    engine: AsyncEngine, principal: Principal, *, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    require_staff(principal, "reading the investors")
+    async with read_connection(engine) as connection:
+        rows = await connection.execute(
+            select(investors).order_by(investors.c.name, investors.c.id).limit(limit).offset(offset)
+        )
+        return [_row(r) for r in rows]
+
+
+async def add_admin_unit_mapping(
+    engine: AsyncEngine, principal: Principal, body: AdminUnitMappingIn, path: str
+) -> dict[str, Any]:
+    """Record which unit a pre-2025 commune became part of (one row per old unit)."""
+    require_staff(principal, "mapping administrative units")
+    async with _writing(engine) as connection:
+        taken = await connection.execute(
+            select(admin_unit_mapping.c.id).where(
+                admin_unit_mapping.c.before_name == body.before_name,
+                admin_unit_mapping.c.before_province == body.before_province,
+            )
+        )
+        if taken.first() is not None:
+            raise Conflict(
+                f"before_name: {body.before_name}, {body.before_province} is mapped already",
+                field="before_name",
+            )
+        mapping_id = (
+            await connection.execute(
+                insert(admin_unit_mapping)
+                .values(**body.model_dump())
+                .returning(admin_unit_mapping.c.id)
+            )
+        ).scalar_one()
+        await _audit(connection, principal, "POST", path, "InvestAdminUnit", mapping_id)
+    return {"id": mapping_id, **body.model_dump()}
+
+
+async def admin_unit_mappings(
+    engine: AsyncEngine, *, name: str | None = None
+) -> list[dict[str, Any]]:
+    """The mapping table; `name` finds a unit on either side of it."""
+    query = select(admin_unit_mapping).order_by(
+        admin_unit_mapping.c.after_name, admin_unit_mapping.c.before_name
+    )
+    if name:
+        query = query.where(
+            or_(admin_unit_mapping.c.before_name == name, admin_unit_mapping.c.after_name == name)
+        )
+    async with read_connection(engine) as connection:
+        return [_row(r) for r in await connection.execute(query)]
+
+
+async def submit_enquiry(engine: AsyncEngine, body: EnquiryIn, path: str) -> dict[str, Any]:
+    """A portal enquiry becomes a lead (source "portal"); the answer repeats nothing of it."""
+    if body.website:
+        # a robot filled the hidden field: answer as if accepted, keep nothing
+        return {"received": True}
+    lead = LeadIn(
+        organisation=body.organisation,
+        country=body.country,
+        contact={
+            "name": body.name,
+            "email": body.email,
+            **({"phone": body.phone} if body.phone else {}),
+            **({"message": body.message[:300]} if body.message else {}),
+        },
+        needs=body.needs,
+    )
+    portal = Principal("portal", Role.PUBLIC)
+    async with _writing(engine) as connection:
+        lead_id = await _insert_lead(connection, portal, lead, "portal")
+        if body.message:
+            await connection.execute(
+                insert(activities).values(
+                    lead_id=lead_id,
+                    kind="note",
+                    note=body.message,
+                    owner="portal",
+                    at=_now(),
+                    next_action_on=None,
+                    done=False,
+                )
+            )
+        await _audit(connection, portal, "POST", path, "InvestLead", lead_id)
+    return {"received": True}
