@@ -63,7 +63,7 @@ async def test_every_adjustment_is_kept_and_readable_as_of_a_day(
     ).json() == []
 
 
-async def test_a_late_recorded_change_reads_right_as_of_its_own_day(
+async def test_a_change_effective_before_the_newest_one_is_refused(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     project = await make_project(client, admin, issued_on="2020-01-01", capital_usd=10_000_000)
@@ -73,15 +73,21 @@ async def test_a_late_recorded_change_reads_right_as_of_its_own_day(
         json={"changes": {"capital_usd": 30_000_000}, "effective_on": "2024-01-01"},
         headers=admin,
     )
-    # recorded afterwards, effective earlier: it holds between its day and the later change
-    await client.patch(
+    # each version holds the whole state: one slipped in before 2024 would make 2024 wrong
+    late = await client.patch(
         url,
-        json={"changes": {"capital_usd": 20_000_000}, "effective_on": "2022-01-01"},
+        json={"changes": {"employees_planned": 900}, "effective_on": "2022-01-01"},
         headers=admin,
     )
-    assert (await client.get(url, params={"as_of": "2023-01-01"}, headers=admin)).json()[
-        "capital_usd"
-    ] == 20_000_000
+    assert (late.status_code, late.json()["field"]) == (409, "effective_on")
+    same_day = await client.patch(
+        url,
+        json={"changes": {"employees_planned": 900}, "effective_on": "2024-01-01"},
+        headers=admin,
+    )
+    assert same_day.json()["version"] == 3
+    as_of = await client.get(url, params={"as_of": "2024-01-01"}, headers=admin)
+    assert (as_of.json()["version"], as_of.json()["capital_usd"]) == (3, 30_000_000)
 
 
 async def test_registry_filters_and_duplicate_certificates(

@@ -475,6 +475,21 @@ async def change_project(
                 "effective_on: a change cannot take effect before the certificate was issued",
                 field="effective_on",
             )
+        newest = (
+            await connection.execute(
+                select(func.max(project_versions.c.effective_on)).where(
+                    project_versions.c.project_id == project_id
+                )
+            )
+        ).scalar_one()
+        if newest is not None and body.effective_on < newest:
+            # a change slipped in before a later one would make every later version wrong
+            # (each holds the whole state): history is recorded in the order it happened
+            raise Conflict(
+                f"effective_on: the newest recorded change took effect on {newest}; a change "
+                "cannot take effect before it",
+                field="effective_on",
+            )
         await _check_project_links(connection, document)
         version = current.version + 1
         await connection.execute(
@@ -486,8 +501,6 @@ async def change_project(
             insert(project_versions).values(
                 project_id=project_id,
                 version=version,
-                # a change recorded late but effective earlier than the newest one still
-                # reads right "as of" any day: versions are ordered by effective_on first
                 effective_on=body.effective_on,
                 recorded_at=_now(),
                 recorded_by=principal.name,
