@@ -10,13 +10,19 @@ import pytest
 
 from tests.invest.factories import make_park, make_plot
 
+# Papathanasiou, J. and Ploskas, N. (2018), "TOPSIS", chapter 1 of Multiple Criteria
+# Decision Aid: Methods, Examples and Python Implementations, Springer Optimization and Its
+# Applications 136, pp. 1-30: six alternatives, four benefit criteria, weights 0.4 0.3 0.1
+# 0.2; closeness 0.387, 0.327, 0.391, 0.615, 0.868, 0.493.
+PLOSKAS = [[8, 7, 2, 1], [5, 3, 7, 5], [7, 5, 6, 4], [9, 9, 7, 3], [11, 10, 3, 7], [6, 9, 5, 4]]
+
 # Hwang, C.-L. and Yoon, K. (1981), Multiple Attribute Decision Making: Methods and
-# Applications, Lecture Notes in Economics and Mathematical Systems 186, Springer,
-# section on TOPSIS, the fighter-aircraft example (reprinted in Yoon & Hwang 1995,
-# Multiple Attribute Decision Making: An Introduction, Sage): four aircraft, six attributes
-# (maximum speed Mach, ferry range NM, maximum payload lb, acquisition cost M$ (a cost),
-# reliability and manoeuvrability on a 1-9 interval scale), weights 0.2 0.1 0.1 0.1 0.2 0.3.
-# Relative closeness C*: A1 0.643, A2 0.268, A3 0.614, A4 0.312; order A1 > A3 > A4 > A2.
+# Applications, Lecture Notes in Economics and Mathematical Systems 186, Springer: the
+# fighter-aircraft example of the TOPSIS section (four aircraft; maximum speed Mach, ferry
+# range NM, maximum payload lb, acquisition cost M$ (a cost), reliability and
+# manoeuvrability on a 1-9 interval scale; weights 0.2 0.1 0.1 0.1 0.2 0.3), ranked
+# A1 > A3 > A4 > A2. The closeness below is computed without rounding in between
+# (A3 0.61354...); a table built from rounded intermediate values may print 0.613.
 FIGHTERS = {
     "A1": [2.0, 1500, 20000, 5.5, 5, 9],
     "A2": [2.5, 2700, 18000, 6.5, 3, 5],
@@ -45,7 +51,34 @@ def fighter_body(**extra: Any) -> dict[str, Any]:
     }
 
 
-async def test_topsis_reproduces_hwang_and_yoons_fighter_aircraft_example(
+async def test_topsis_reproduces_papathanasiou_and_ploskas_worked_example(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "criteria": [
+            {"code": f"c{j}", "weight": w, "direction": "max"}
+            for j, w in enumerate([0.4, 0.3, 0.1, 0.2])
+        ],
+        "candidates": [
+            {"id": f"A{i + 1}", "values": {f"c{j}": v for j, v in enumerate(row)}}
+            for i, row in enumerate(PLOSKAS)
+        ],
+    }
+    response = await client.post("/api/invest/sites/rank", json=body)
+    assert response.status_code == 200, response.text
+    closeness = {c["id"]: round(c["closeness"], 3) for c in response.json()["candidates"]}
+    assert closeness == {
+        "A1": 0.387,
+        "A2": 0.327,
+        "A3": 0.391,
+        "A4": 0.615,
+        "A5": 0.868,
+        "A6": 0.493,
+    }
+    assert [c["id"] for c in response.json()["candidates"]] == ["A5", "A4", "A6", "A3", "A1", "A2"]
+
+
+async def test_topsis_ranks_hwang_and_yoons_fighter_aircraft_example(
     client: httpx.AsyncClient,
 ) -> None:
     response = await client.post("/api/invest/sites/rank", json=fighter_body())
