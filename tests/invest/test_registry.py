@@ -185,3 +185,21 @@ async def test_deleting_a_project_removes_its_history_and_is_audited(
         versions = await connection.execute(select(func.count()).select_from(project_versions))
     assert methods == ["POST", "DELETE"]
     assert versions.scalar() == 0
+
+
+async def test_values_past_what_a_column_holds_are_422_never_500(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    huge_id = await client.get(f"/api/invest/projects/{2**64}", headers=admin)
+    assert huge_id.status_code == 422
+    assert huge_id.json()["detail"][0]["loc"] == ["path", "project_id"]
+    workers = await client.post(
+        "/api/invest/projects", json=project_body(employees_planned=1e300), headers=admin
+    )
+    assert workers.status_code == 422
+    assert workers.json()["detail"][0]["loc"] == ["body", "employees_planned"]
+    long_name = await client.post("/api/invest/parks", json={"name": "P" * 201}, headers=admin)
+    assert long_name.status_code == 422
+    assert long_name.json()["detail"][0]["loc"] == ["body", "name"]
+    version = await client.get(f"/api/invest/policies/{2**40}")
+    assert version.status_code == 422

@@ -43,7 +43,9 @@ from cityhelix.invest.schemas import (
 )
 from cityhelix.invest.throttle import SlidingWindow
 
-Id = Annotated[int, Query(ge=1, le=2**62)]
+#: ids in paths: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
+PolicyVersion = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10**9)]
 
@@ -138,20 +140,20 @@ async def create_park(request: Request, body: ParkIn) -> Any:
 
 
 @router.get("/parks/{park_id}")
-async def get_park(request: Request, park_id: int) -> Any:
+async def get_park(request: Request, park_id: PathId) -> Any:
     await _caller(request, staff=False)
     return await service.get_park(_engine(request), park_id)
 
 
 @router.patch("/parks/{park_id}")
-async def update_park(request: Request, park_id: int, body: ParkPatch) -> Any:
+async def update_park(request: Request, park_id: PathId, body: ParkPatch) -> Any:
     principal = await _caller(request, staff=True)
     changes = body.model_dump(mode="json", exclude_unset=True)
     return await service.update_park(_engine(request), principal, park_id, changes, _path(request))
 
 
 @router.delete("/parks/{park_id}", status_code=204)
-async def delete_park(request: Request, park_id: int) -> Response:
+async def delete_park(request: Request, park_id: PathId) -> Response:
     principal = await _caller(request, staff=True)
     await service.delete_park(_engine(request), principal, park_id, _path(request))
     return Response(status_code=204)
@@ -184,20 +186,20 @@ async def create_plot(request: Request, body: PlotIn) -> Any:
 
 
 @router.get("/plots/{plot_id}")
-async def get_plot(request: Request, plot_id: int) -> Any:
+async def get_plot(request: Request, plot_id: PathId) -> Any:
     await _caller(request, staff=False)
     return await service.get_plot(_engine(request), plot_id)
 
 
 @router.patch("/plots/{plot_id}")
-async def update_plot(request: Request, plot_id: int, body: PlotPatch) -> Any:
+async def update_plot(request: Request, plot_id: PathId, body: PlotPatch) -> Any:
     principal = await _caller(request, staff=True)
     changes = body.model_dump(mode="json", exclude_unset=True)
     return await service.update_plot(_engine(request), principal, plot_id, changes, _path(request))
 
 
 @router.delete("/plots/{plot_id}", status_code=204)
-async def delete_plot(request: Request, plot_id: int) -> Response:
+async def delete_plot(request: Request, plot_id: PathId) -> Response:
     principal = await _caller(request, staff=True)
     await service.delete_plot(_engine(request), principal, plot_id, _path(request))
     return Response(status_code=204)
@@ -238,13 +240,13 @@ async def create_project(request: Request, body: ProjectIn) -> Any:
 
 
 @router.get("/projects/{project_id}")
-async def get_project(request: Request, project_id: int, as_of: date | None = None) -> Any:
+async def get_project(request: Request, project_id: PathId, as_of: date | None = None) -> Any:
     principal = await _caller(request, staff=True)
     return await service.get_project(_engine(request), principal, project_id, as_of)
 
 
 @router.patch("/projects/{project_id}")
-async def change_project(request: Request, project_id: int, body: ProjectChange) -> Any:
+async def change_project(request: Request, project_id: PathId, body: ProjectChange) -> Any:
     principal = await _caller(request, staff=True)
     return await service.change_project(
         _engine(request), principal, project_id, body, _path(request)
@@ -252,14 +254,14 @@ async def change_project(request: Request, project_id: int, body: ProjectChange)
 
 
 @router.delete("/projects/{project_id}", status_code=204)
-async def delete_project(request: Request, project_id: int) -> Response:
+async def delete_project(request: Request, project_id: PathId) -> Response:
     principal = await _caller(request, staff=True)
     await service.delete_project(_engine(request), principal, project_id, _path(request))
     return Response(status_code=204)
 
 
 @router.get("/projects/{project_id}/history")
-async def project_history(request: Request, project_id: int) -> Any:
+async def project_history(request: Request, project_id: PathId) -> Any:
     principal = await _caller(request, staff=True)
     return await service.project_history(_engine(request), principal, project_id)
 
@@ -267,7 +269,7 @@ async def project_history(request: Request, project_id: int) -> Any:
 @router.post("/projects/{project_id}/screenings", status_code=201)
 async def screen_project(
     request: Request,
-    project_id: int,
+    project_id: PathId,
     policy_version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
 ) -> Any:
     principal = await _caller(request, staff=True)
@@ -277,7 +279,7 @@ async def screen_project(
 
 
 @router.get("/projects/{project_id}/screenings")
-async def project_screenings(request: Request, project_id: int) -> Any:
+async def project_screenings(request: Request, project_id: PathId) -> Any:
     principal = await _caller(request, staff=True)
     return await service.project_screenings(_engine(request), principal, project_id)
 
@@ -308,13 +310,13 @@ async def policy_in_force(request: Request) -> Any:
 
 
 @router.get("/policies/{version}")
-async def get_policy(request: Request, version: int) -> Any:
+async def get_policy(request: Request, version: PolicyVersion) -> Any:
     await _caller(request, staff=False)
     return await service.get_policy(_engine(request), version)
 
 
 @router.get("/policies/{version}/portfolio")
-async def portfolio(request: Request, version: int) -> Any:
+async def portfolio(request: Request, version: PolicyVersion) -> Any:
     """The registry's verdict mix under the policy in force and under `version`."""
     principal = await _caller(request, staff=True)
     return await service.portfolio(_engine(request), principal, version)
@@ -327,7 +329,7 @@ async def create_policy(request: Request, body: PolicyIn) -> Any:
 
 
 @router.post("/policies/{version}/adopt")
-async def adopt_policy(request: Request, version: int) -> Any:
+async def adopt_policy(request: Request, version: PolicyVersion) -> Any:
     principal = await _caller(request, staff=True)
     return await service.adopt_policy(_engine(request), principal, version, _path(request))
 
@@ -369,19 +371,19 @@ async def stage_deadlines(request: Request) -> Any:
 
 
 @router.get("/leads/{lead_id}")
-async def get_lead(request: Request, lead_id: int) -> Any:
+async def get_lead(request: Request, lead_id: PathId) -> Any:
     principal = await _caller(request, staff=True)
     return await service.get_lead(_engine(request), principal, lead_id)
 
 
 @router.post("/leads/{lead_id}/stage")
-async def move_lead(request: Request, lead_id: int, body: StageMove) -> Any:
+async def move_lead(request: Request, lead_id: PathId, body: StageMove) -> Any:
     principal = await _caller(request, staff=True)
     return await service.move_lead(_engine(request), principal, lead_id, body, _path(request))
 
 
 @router.post("/leads/{lead_id}/activities", status_code=201)
-async def add_activity(request: Request, lead_id: int, body: ActivityIn) -> Any:
+async def add_activity(request: Request, lead_id: PathId, body: ActivityIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.add_activity(_engine(request), principal, lead_id, body, _path(request))
 

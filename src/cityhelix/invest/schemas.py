@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cityhelix.invest.policy import PolicyDocument, PollutionBand
 
-Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: bounds that keep every value inside its column on both databases (no overflow, no 500)
+Count = Annotated[float, Field(ge=0, le=10_000_000, allow_inf_nan=False)]
+Amount = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 Vsic = Annotated[str, Field(pattern=r"^[0-9]{2,5}$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-Name = Annotated[str, Field(min_length=1, max_length=300)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+LongName = Annotated[str, Field(min_length=1, max_length=300)]
 ShortText = Annotated[str, Field(max_length=4000)]
 
 ParkStatus = Literal["operating", "under_construction", "planned"]
@@ -144,7 +146,7 @@ class PlotPatch(_Body):
 
 
 class InvestorOfProject(_Body):
-    name: Name
+    name: LongName
     country: Country | None = None
     kind: Literal["company", "individual", "fund", "state"] = "company"
 
@@ -153,11 +155,11 @@ class ProjectIn(_Body):
     """A registered project (the IRC's content and the figures screening reads)."""
 
     certificate_no: Annotated[str, Field(min_length=1, max_length=64)]
-    name: Name
+    name: LongName
     issued_on: date
     investors: Annotated[list[InvestorOfProject], Field(max_length=50)] = []
     sector_vsic: Vsic | None = None
-    sector_name: Name | None = None
+    sector_name: LongName | None = None
     objectives: ShortText | None = None
     capital_usd: Amount | None = None
     park_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
@@ -218,7 +220,7 @@ class Needs(_Body):
 
 
 class LeadIn(_Body):
-    organisation: Name
+    organisation: LongName
     country: Country | None = None
     investor_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
     contact: Annotated[dict[str, Annotated[str, Field(max_length=300)]], Field(max_length=10)] = {}
@@ -270,7 +272,7 @@ class RankIn(_Body):
 
 
 class InvestorIn(_Body):
-    name: Name
+    name: LongName
     country: Country | None = None
     kind: Literal["company", "individual", "fund", "state"] | None = None
     contacts: Annotated[
@@ -290,7 +292,7 @@ class AdminUnitMappingIn(_Body):
 class EnquiryIn(_Body):
     """An enquiry from the public portal: it becomes a lead; its contact is never shown."""
 
-    organisation: Name
+    organisation: LongName
     country: Country | None = None
     name: Name
     email: Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")]
