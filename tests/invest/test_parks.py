@@ -94,3 +94,19 @@ async def test_a_plot_in_a_missing_park_or_twice_is_refused(
     )
     assert zero.status_code == 422
     assert zero.json()["detail"][0]["loc"] == ["body", "area_ha"]
+
+
+async def test_a_plot_patch_cannot_empty_what_a_plot_must_have(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    park = await make_park(client, admin)
+    plot = await make_plot(client, admin, park, "A")
+    for field in ("status", "area_ha", "code"):
+        response = await client.patch(
+            f"/api/invest/plots/{plot}", json={field: None}, headers=admin
+        )
+        assert (response.status_code, response.json()["field"]) == (400, field)
+    moved = await client.patch(
+        f"/api/invest/plots/{plot}", json={"status": "reserved", "price_usd_m2": 120}, headers=admin
+    )
+    assert (moved.json()["status"], moved.json()["price_usd_m2"]) == ("reserved", 120)

@@ -303,6 +303,9 @@ async def update_plot(
     values = {k: v for k, v in body.items() if k != "boundary"}
     if "park_id" in values:
         raise BadInput("park_id: a plot stays in its park", field="park_id")
+    for name in ("code", "area_ha", "status"):
+        if name in values and values[name] is None:
+            raise BadInput(f"{name}: a plot always has one; give a value", field=name)
     if "boundary" in body:
         values.update(_geometry_columns(body["boundary"]))
     async with _writing(engine) as connection:
