@@ -160,6 +160,12 @@ async def test_files_of_the_wrong_kind_are_refused_naming_the_problem(
     assert unknown.json()["problems"] == [
         {"row": 1, "column": "colour", "problem": "not a column of parks"}
     ]
+    twice = await client.post(
+        "/api/invest/import/parks", content=b"name,name\nX,Y\n", headers={**admin, **CSV}
+    )
+    assert twice.json()["problems"] == [
+        {"row": 1, "column": "name", "problem": "the column appears twice"}
+    ]
     kind = await client.post("/api/invest/import/people", content=b"a\n", headers={**admin, **CSV})
     assert kind.status_code == 422
     anonymous = await client.post("/api/invest/import/parks", content=b"name\nX\n", headers=CSV)

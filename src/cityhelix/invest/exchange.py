@@ -146,9 +146,11 @@ def check_rows(kind: str, rows: list[list[str]]) -> tuple[list[BaseModel], list[
     header = [cell.strip() for cell in rows[0]]
     problems: list[Problem] = []
     known = _known_columns(kind)
-    for column in header:
+    for index, column in enumerate(header):
         if column and column not in known:
             problems.append(Problem(1, column, "not a column of " + kind))
+        elif column and column in header[:index]:
+            problems.append(Problem(1, column, "the column appears twice"))
     if problems:
         return [], problems
     bodies: list[BaseModel] = []
