@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from cityhelix.invest import http
+from cityhelix.invest.cli import invest_app
 from cityhelix.pillar import Pillar
 
 PILLAR = Pillar(
     name="invest",
     routers=(http.router,),
+    commands={"invest": invest_app},
     table_modules=("cityhelix.invest.tables",),
     # the integrator moves 0009 into the pillar's own version location
     migrations=None,
