@@ -14,7 +14,7 @@ from cityhelix.db.migrate import Schema
 from cityhelix.pillar import Pillar
 
 #: in mounting order; each package's `pillar.py` exposes `PILLAR`
-PILLAR_PACKAGES = ("cityhelix.hub", "cityhelix.ops", "cityhelix.web")
+PILLAR_PACKAGES = ("cityhelix.hub", "cityhelix.ops", "cityhelix.invest", "cityhelix.web")
 
 
 def _pillar(package: str) -> Pillar:
