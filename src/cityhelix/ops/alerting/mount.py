@@ -7,18 +7,22 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
+from cityhelix.ops.alerting import live
+from cityhelix.ops.alerting.api import router as rules_router
+
 if TYPE_CHECKING:
     import typer
     from fastapi import APIRouter, FastAPI
 
     from cityhelix.settings import Settings
 
-ROUTERS: Sequence[APIRouter] = ()
+ROUTERS: Sequence[APIRouter] = (rules_router,)
 COMMANDS: dict[str, typer.Typer] = {}
-TABLE_MODULES: Sequence[str] = ()
+TABLE_MODULES: Sequence[str] = ("cityhelix.ops.alerting.tables",)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """Background work of this part for the life of the app (none yet)."""
-    yield
+    """Rule evaluation on the durable stream and the stale/reminder scheduler."""
+    async with live.running(app, settings):
+        yield
