@@ -10,8 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from cityhelix.app import create_app
 from cityhelix.ops.alerting.kpis import alert_counts
-from tests.ops.conftest import Watch
+from tests.conftest import Backend
+from tests.ops.conftest import Watch, client_of, fresh_database, ops_settings
 from tests.ops.readings import alerts, at, new_datastream, new_rule, send, threshold
 
 pytestmark = pytest.mark.asyncio
@@ -155,3 +157,30 @@ async def test_alert_counts_by_severity_for_the_desks_kpis(
         )
     assert counts == {"info": 0, "warning": 0, "critical": 1}
     assert before == {"info": 0, "warning": 0, "critical": 0}
+
+
+async def test_rule_state_survives_a_restart_of_the_app(
+    backend: Backend, admin: dict[str, str]
+) -> None:
+    """A duration half held before the restart completes after it: the state was stored."""
+    settings = ops_settings(backend)
+    await fresh_database(settings)
+    first = create_app(settings, migrate=False)
+    async with first.router.lifespan_context(first), client_of(first) as http:
+        datastream_id = await new_datastream(http, admin)
+        rule_id = await new_rule(http, admin, **threshold(datastream_id, for_seconds=300))
+        watch = Watch(first.state.stream)
+        await send(http, admin, datastream_id, 0, 55)
+        # evaluated (pending) before the first app stops: a sentinel rule's alert says so
+        sentinel = await new_rule(http, admin, **threshold(datastream_id, name="s", value=54))
+        await send(http, admin, datastream_id, 1, 56)
+        await watch.alert("raise", rule_id=sentinel)
+        await watch.close()
+    second = create_app(settings, migrate=False)
+    async with second.router.lifespan_context(second), client_of(second) as http:
+        watch = Watch(second.state.stream)
+        await send(http, admin, datastream_id, 5, 57)  # 5 minutes held since minute 0
+        raised = await watch.alert("raise", rule_id=rule_id)
+        assert raised.payload["first_seen"] == at(5)
+        await watch.close()
+        assert len(await alerts(http, admin, rule_id=rule_id)) == 1
