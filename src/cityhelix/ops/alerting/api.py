@@ -19,6 +19,7 @@ from cityhelix.auth.service import record_write
 from cityhelix.events.bus import EntityEvent
 from cityhelix.hub.errors import HubError
 from cityhelix.ops.alerting import store
+from cityhelix.ops.alerting.live import wake_readers
 from cityhelix.ops.alerting.preview import preview
 from cityhelix.ops.alerting.rules import Rule, parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView, _read
@@ -47,7 +48,7 @@ def _view(request: Request) -> HubView:
     return view
 
 
-async def _principal(request: Request, header: str | None, roles: frozenset[Role]) -> Principal:
+async def caller(request: Request, header: str | None, roles: frozenset[Role]) -> Principal:
     settings: Settings = request.app.state.settings
     principal = await principal_from_header(_engine(request), settings, header, write=True)
     if principal.role not in roles:
@@ -125,7 +126,7 @@ def _rule_event(action: str, rule_id: int, name: str) -> EntityEvent:
 async def create_rule(
     request: Request, body: Annotated[Any, Body()], authorization: Auth = None
 ) -> dict[str, Any]:
-    principal = await _principal(request, authorization, WRITERS)
+    principal = await caller(request, authorization, WRITERS)
     rule = await _checked(request, body)
     now = datetime.now(UTC)
     body_stored = rule_body(rule)
@@ -153,7 +154,7 @@ async def create_rule(
 
 @router.get("/rules")
 async def list_rules(request: Request, authorization: Auth = None) -> dict[str, Any]:
-    await _principal(request, authorization, READERS)
+    await caller(request, authorization, READERS)
     async with _engine(request).connect() as connection:
         rows = (await connection.execute(select(ops_rules).order_by(ops_rules.c.id))).all()
     return {"value": [_rule_json(row) for row in rows]}
@@ -166,7 +167,7 @@ async def preview_body(
     hours: Annotated[float, Query(gt=0, le=MAX_PREVIEW_HOURS)] = 24,
     authorization: Auth = None,
 ) -> dict[str, Any]:
-    await _principal(request, authorization, READERS)
+    await caller(request, authorization, READERS)
     rule = await _checked(request, body)
     return await _preview(request, rule, hours)
 
@@ -200,7 +201,7 @@ async def preview_rule(
     hours: Annotated[float, Query(gt=0, le=MAX_PREVIEW_HOURS)] = 24,
     authorization: Auth = None,
 ) -> dict[str, Any]:
-    await _principal(request, authorization, READERS)
+    await caller(request, authorization, READERS)
     async with _engine(request).connect() as connection:
         rule = store.rule_of(await _rule_row(connection, rule_id))
     return await _preview(request, rule, hours)
@@ -208,7 +209,7 @@ async def preview_rule(
 
 @router.get("/rules/{rule_id}")
 async def get_rule(request: Request, rule_id: int, authorization: Auth = None) -> dict[str, Any]:
-    await _principal(request, authorization, READERS)
+    await caller(request, authorization, READERS)
     async with _engine(request).connect() as connection:
         return _rule_json(await _rule_row(connection, rule_id))
 
@@ -217,7 +218,7 @@ async def get_rule(request: Request, rule_id: int, authorization: Auth = None) -
 async def patch_rule(
     request: Request, rule_id: int, body: Annotated[Any, Body()], authorization: Auth = None
 ) -> dict[str, Any]:
-    principal = await _principal(request, authorization, WRITERS)
+    principal = await caller(request, authorization, WRITERS)
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object of the members to change", field="body")
     async with _engine(request).connect() as connection:
@@ -252,7 +253,7 @@ async def patch_rule(
 
 @router.delete("/rules/{rule_id}", status_code=204)
 async def delete_rule(request: Request, rule_id: int, authorization: Auth = None) -> Response:
-    principal = await _principal(request, authorization, WRITERS)
+    principal = await caller(request, authorization, WRITERS)
     async with _engine(request).begin() as connection:
         row = await _rule_row(connection, rule_id)
         for other in await store.load_rules(connection):
@@ -282,7 +283,7 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     authorization: Auth = None,
 ) -> dict[str, Any]:
-    await _principal(request, authorization, READERS)
+    await caller(request, authorization, READERS)
     query = select(ops_alerts).order_by(ops_alerts.c.id.desc()).limit(limit)
     if state is not None:
         query = query.where(ops_alerts.c.state == state)
@@ -306,7 +307,7 @@ async def alert_or_404(connection: Any, alert_id: int) -> Any:
 
 @router.get("/alerts/{alert_id}")
 async def get_alert(request: Request, alert_id: int, authorization: Auth = None) -> dict[str, Any]:
-    await _principal(request, authorization, READERS)
+    await caller(request, authorization, READERS)
     async with _engine(request).connect() as connection:
         row = await alert_or_404(connection, alert_id)
         steps = await connection.execute(
@@ -342,7 +343,7 @@ def _comment(body: object) -> str | None:
 async def _step(
     request: Request, alert_id: int, body: object, authorization: str | None, step: str
 ) -> dict[str, Any]:
-    principal = await _principal(request, authorization, WRITERS)
+    principal = await caller(request, authorization, WRITERS)
     comment = _comment(body)
     now = datetime.now(UTC)
     allowed = ("active",) if step == "acknowledged" else store.OPEN_STATES
@@ -383,6 +384,7 @@ async def _step(
         await store.append_events(
             connection, [store.alert_event("update", row, rule, change=step, comment=comment)]
         )
+    wake_readers(request.app.state.stream)
     return store.alert_json(row)
 
 

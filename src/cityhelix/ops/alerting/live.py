@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.events.bus import EntityEvent
-from cityhelix.events.database import process_name
+from cityhelix.events.database import DatabaseStream, process_name
 from cityhelix.events.stream import Change, EventStream, GroupTaken
 from cityhelix.hub import service as hub
 from cityhelix.ops.alerting import store
@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 
 GROUP = "ops-rules"
 STALE_LEASE = "ops-stale-check"
+
+
+def wake_readers(stream: EventStream | None) -> None:
+    """Wake this process's stream readers (SSE, other groups) at once after an ops commit:
+    ops events are not published on the hub's in-process bus, and SQLite has no NOTIFY."""
+    if isinstance(stream, DatabaseStream):
+        stream.wake()
 
 
 def parse_time(text: str) -> datetime:
@@ -74,7 +81,14 @@ class Match:
 class RuleEvaluation:
     """Evaluates readings against the rules and writes states, alerts and their events."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings, view: HubView) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        view: HubView,
+        stream: EventStream | None = None,
+    ) -> None:
+        self.stream = stream
         self.engine = engine
         self.settings = settings
         self.view = view
@@ -167,6 +181,8 @@ class RuleEvaluation:
                 await store.save_state(connection, key, states[key])
             events.extend(await self._composites(connection, rules, changed, now, reraise))
             await store.append_events(connection, events)
+        if events:
+            wake_readers(self.stream)
         return events
 
     async def _composites(
@@ -255,6 +271,8 @@ class RuleEvaluation:
                         store.alert_event("update", row, rules[row.rule_id], change="reminder")
                     )
             await store.append_events(connection, events)
+        if events:
+            wake_readers(self.stream)
         return events
 
 
@@ -309,7 +327,7 @@ async def consume_forever(stream: EventStream, evaluation: RuleEvaluation) -> No
             await asyncio.sleep(1.0)  # a database that went away: do not spin
 
 
-async def check_forever(engine: AsyncEngine, settings: Settings) -> None:
+async def check_forever(engine: AsyncEngine, settings: Settings, stream: EventStream) -> None:
     """Stale rules and reminders, by one process at a time (a lease in ops_leases)."""
     owner = process_name()
     interval = settings.ops_stale_check_seconds
@@ -317,7 +335,7 @@ async def check_forever(engine: AsyncEngine, settings: Settings) -> None:
         try:
             if await take_lease(engine, STALE_LEASE, owner, max(interval * 3, 5.0)):
                 # fresh caches each round: this loop does not see the hub's events
-                evaluation = RuleEvaluation(engine, settings, HubView(engine))
+                evaluation = RuleEvaluation(engine, settings, HubView(engine), stream)
                 now = datetime.now(UTC)
                 await evaluation.check_stale(now)
                 await evaluation.remind(now)
@@ -332,15 +350,23 @@ async def running(app: Any, settings: Settings) -> AsyncIterator[None]:
     engine: AsyncEngine = app.state.engine
     view = HubView(engine)
     app.state.ops_hub_view = view
+    # live event streams (SSE) end when this is set, so the server can stop
+    app.state.ops_stopping = stopping = asyncio.Event()
     if not settings.ops_rules_live:
-        yield
+        try:
+            yield
+        finally:
+            stopping.set()
         return
     stream: EventStream = app.state.stream
-    consumer = asyncio.create_task(consume_forever(stream, RuleEvaluation(engine, settings, view)))
-    checker = asyncio.create_task(check_forever(engine, settings))
+    consumer = asyncio.create_task(
+        consume_forever(stream, RuleEvaluation(engine, settings, view, stream))
+    )
+    checker = asyncio.create_task(check_forever(engine, settings, stream))
     try:
         yield
     finally:
+        stopping.set()
         for task in (consumer, checker):
             task.cancel()
         for task in (consumer, checker):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cityhelix.ops.alerting import live
 from cityhelix.ops.alerting.api import router as rules_router
+from cityhelix.ops.alerting.sse import router as stream_router
 
 if TYPE_CHECKING:
     import typer
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from cityhelix.settings import Settings
 
-ROUTERS: Sequence[APIRouter] = (rules_router,)
+ROUTERS: Sequence[APIRouter] = (rules_router, stream_router)
 COMMANDS: dict[str, typer.Typer] = {}
 TABLE_MODULES: Sequence[str] = ("cityhelix.ops.alerting.tables",)
 
