@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     ops_stale_check_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: the live event stream (`/api/ops/stream`) sends a heartbeat comment this often
     ops_sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: the CAP 1.2 `sender` of the operations centre's alerts (no spaces, commas, < or &)
+    ops_cap_sender: str = Field(default="ops@cityhelix.invalid", pattern=r"^[^\s,<&]{1,200}$")
     #: whether this process evaluates rules on the durable stream (any number may)
     ops_rules_live: bool = True
 

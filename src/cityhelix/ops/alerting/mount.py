@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cityhelix.ops.alerting import live
 from cityhelix.ops.alerting.api import router as rules_router
+from cityhelix.ops.alerting.cap import router as cap_router
 from cityhelix.ops.alerting.sse import router as stream_router
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
     from cityhelix.settings import Settings
 
-ROUTERS: Sequence[APIRouter] = (rules_router, stream_router)
+# CAP first: `/alerts/{id}.cap` would otherwise reach `/alerts/{id}`
+ROUTERS: Sequence[APIRouter] = (cap_router, rules_router, stream_router)
 COMMANDS: dict[str, typer.Typer] = {}
 TABLE_MODULES: Sequence[str] = ("cityhelix.ops.alerting.tables",)
 

@@ -17,6 +17,11 @@ from cityhelix.ops.errors import BadRequest
 KINDS = ("threshold", "range", "rate", "stale", "anomaly", "composite")
 OPERATORS = ("gt", "ge", "lt", "le")
 SEVERITIES = ("info", "warning", "critical")
+#: CAP 1.2 categories (OASIS CAP 1.2, 3.2.2 `category`)
+CAP_CATEGORIES = (
+    "Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport",
+    "Infra", "CBRNE", "Other",
+)  # fmt: skip
 #: bounds on what one rule may ask for (the window lives in each state row)
 MAX_WINDOW = 1000
 MAX_SCOPE_IDS = 1000
@@ -91,6 +96,7 @@ class Rule:
     min_reraise_seconds: float | None = None
     schedule: Schedule | None = None
     incident_template: dict[str, Any] | None = None
+    cap_category: str = "Other"
     enabled: bool = True
     body: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -263,6 +269,11 @@ def parse_rule(body: object, rule_id: int = 0) -> Rule:
         raise BadRequest(
             f"min_reraise_seconds: expected 0 to {MAX_FOR_SECONDS}", field="min_reraise_seconds"
         )
+    cap_category = body.get("cap_category", "Other")
+    if cap_category not in CAP_CATEGORIES:
+        raise BadRequest(
+            f"cap_category: expected one of {', '.join(CAP_CATEGORIES)}", field="cap_category"
+        )
     enabled = body.get("enabled", True)
     if not isinstance(enabled, bool):
         raise BadRequest("enabled: expected true or false", field="enabled")
@@ -338,6 +349,7 @@ def parse_rule(body: object, rule_id: int = 0) -> Rule:
         min_reraise_seconds=reraise,
         schedule=_schedule(body.get("schedule")),
         incident_template=_template(body.get("incident_template")),
+        cap_category=cap_category,
         enabled=enabled,
         **fields,
     )
@@ -386,5 +398,6 @@ def rule_body(rule: Rule) -> dict[str, Any]:
             "end": f"{s.end_minute // 60:02d}:{s.end_minute % 60:02d}",
         }
     body["incident_template"] = rule.incident_template
+    body["cap_category"] = rule.cap_category
     body["enabled"] = rule.enabled
     return body
