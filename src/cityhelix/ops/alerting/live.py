@@ -27,7 +27,7 @@ from cityhelix.events.database import DatabaseStream, process_name
 from cityhelix.events.stream import Change, EventStream, GroupTaken
 from cityhelix.hub import service as hub
 from cityhelix.ops.alerting import store
-from cityhelix.ops.alerting.evaluate import Reading, evaluate, evaluate_composite
+from cityhelix.ops.alerting.evaluate import CLEAR, Reading, evaluate, evaluate_composite
 from cityhelix.ops.alerting.rules import Rule
 from cityhelix.ops.alerting.scope import HubView, Place
 from cityhelix.ops.alerting.tables import ops_alerts, ops_leases
@@ -93,6 +93,9 @@ class RuleEvaluation:
         self.settings = settings
         self.view = view
         self._rules: list[Rule] | None = None
+        #: reading rules by listed Datastream, and those whose scope is resolved per reading
+        self._listed: dict[int, list[Rule]] = {}
+        self._resolved: list[Rule] = []
 
     def forget_rules(self) -> None:
         self._rules = None
@@ -101,6 +104,15 @@ class RuleEvaluation:
         if self._rules is None:
             async with self.engine.connect() as connection:
                 self._rules = await store.load_rules(connection)
+            self._listed, self._resolved = {}, []
+            for rule in self._rules:
+                if not rule.enabled or rule.kind in ("stale", "composite"):
+                    continue
+                if rule.scope.datastream_ids:
+                    for datastream_id in rule.scope.datastream_ids:
+                        self._listed.setdefault(datastream_id, []).append(rule)
+                else:
+                    self._resolved.append(rule)
         return self._rules
 
     async def handle(self, changes: Sequence[Change]) -> None:
@@ -159,6 +171,13 @@ class RuleEvaluation:
                     match.rule, keyed.state, match.reading, min_reraise_seconds=reraise
                 )
                 if after == keyed.state:
+                    continue
+                if (
+                    not transitions
+                    and after.status == keyed.state.status == CLEAR
+                    and (match.rule.kind in ("threshold", "range"))
+                ):
+                    # nothing these kinds remember changed: no write per quiet reading
                     continue
                 keyed.state = after
                 dirty.add(key)
