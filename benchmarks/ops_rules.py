@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import tempfile
 import threading
 import time
@@ -44,6 +45,7 @@ from benchmarks.common import (
     postgres_database,
     served,
     server_env,
+    sqlite_database,
 )
 
 from cityhelix.ops.alerting.rules import parse_rule, rule_body
@@ -110,6 +112,9 @@ def rules_lag(hub: Served) -> int:
 
 
 async def stored(database: Database) -> int:
+    if database.backend == "sqlite":
+        with sqlite3.connect(database.raw) as lite:
+            return int(lite.execute("SELECT count(*) FROM observations").fetchone()[0])
     connection = await asyncpg.connect(database.raw)
     try:
         return int(await connection.fetchval("SELECT count(*) FROM observations"))
@@ -140,7 +145,6 @@ def burst(
 
 async def load_rules(database: Database, streams: list[int], count: int) -> None:
     """`count` threshold rules, spread evenly, that never fire (a level no reading reaches)."""
-    connection = await asyncpg.connect(database.raw)
     now = datetime.now(UTC)
     rows = []
     for n in range(count):
@@ -155,6 +159,15 @@ async def load_rules(database: Database, streams: list[int], count: int) -> None
             }
         )
         rows.append((rule.name, "threshold", orjson.dumps(rule_body(rule)).decode(), now))
+    if database.backend == "sqlite":
+        with sqlite3.connect(database.raw) as lite:
+            lite.executemany(
+                "INSERT INTO ops_rules (name, kind, definition, enabled, created_at, "
+                "updated_at, created_by) VALUES (?, ?, ?, 1, ?, ?, 'benchmark')",
+                [(n, k, d, t.isoformat(), t.isoformat()) for n, k, d, t in rows],
+            )
+        return
+    connection = await asyncpg.connect(database.raw)
     try:
         await connection.executemany(
             "INSERT INTO ops_rules (name, kind, definition, enabled, created_at, updated_at, "
@@ -225,15 +238,20 @@ def latency(hub: Served, broker: int, stream_id: int, samples: int, rate: float)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--readings", type=int, default=20_000)
     parser.add_argument("--rules", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="latency readings per second")
     args = parser.parse_args()
-    print(f"code under test: {code_under_test()}; load {machine_load()}")
+    print(f"code under test: {code_under_test()}; {args.backend}; load {machine_load()}")
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        database = stack.enter_context(postgres_database(POSTGRES_ADMIN_DSN))
+        database = stack.enter_context(
+            postgres_database(POSTGRES_ADMIN_DSN)
+            if args.backend == "postgresql"
+            else sqlite_database(folder / "db")
+        )
         broker = stack.enter_context(mosquitto_served(SHIPPED_CONFIG, folder / "mosquitto"))
         hub = stack.enter_context(hub_served(database, broker, folder / "hub.log"))
 

@@ -184,3 +184,24 @@ async def test_rule_state_survives_a_restart_of_the_app(
         assert raised.payload["first_seen"] == at(5)
         await watch.close()
         assert len(await alerts(http, admin, rule_id=rule_id)) == 1
+
+
+async def test_unacknowledged_critical_alert_gets_a_reminder_event_and_acknowledging_stops_it(
+    backend: Backend, admin: dict[str, str]
+) -> None:
+    settings = ops_settings(backend, ops_alert_reminder_seconds=1.0)
+    await fresh_database(settings)
+    app = create_app(settings, migrate=False)
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        watch = Watch(app.state.stream)
+        datastream_id = await new_datastream(http, admin)
+        rule_id = await new_rule(http, admin, **threshold(datastream_id, severity="critical"))
+        await send(http, admin, datastream_id, 0, 60)
+        raised = await watch.alert("raise", rule_id=rule_id)
+        reminder = await watch.alert("reminder", rule_id=rule_id)
+        assert reminder.id == raised.id and reminder.payload["state"] == "active"
+        answer = await http.post(f"/api/ops/alerts/{raised.id}/acknowledge", headers=admin)
+        assert answer.status_code == 200
+        detail = (await http.get(f"/api/ops/alerts/{raised.id}", headers=admin)).json()
+        assert "reminded" in [step["step"] for step in detail["timeline"]]
+        await watch.close()

@@ -274,7 +274,8 @@ class RuleEvaluation:
                     .where(
                         ops_alerts.c.state == "active",
                         ops_alerts.c.severity == "critical",
-                        ops_alerts.c.first_seen <= due,
+                        # raised (wall clock) that long ago: readings may carry old times
+                        ops_alerts.c.created_at <= due,
                         or_(ops_alerts.c.reminded_at.is_(None), ops_alerts.c.reminded_at <= due),
                     )
                     .limit(1000)
