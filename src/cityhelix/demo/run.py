@@ -22,6 +22,7 @@ from rich.console import Console
 from cityhelix.app import create_app
 from cityhelix.auth.tokens import new_token
 from cityhelix.demo.loader import load_province
+from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
 from cityhelix.settings import Settings
 
@@ -79,6 +80,9 @@ async def run_demo(
                     f"loaded {summary.things} Things, {summary.datastreams} Datastreams, "
                     f"{summary.observations} Observations"
                 )
+            rules = await load_rules(client)
+            if rules:
+                console.print(f"created {rules} operations-centre rules on the demo sensors")
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
             console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
             console.print(f"  OpenAPI docs:     {url}/docs")
