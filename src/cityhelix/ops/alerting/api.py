@@ -22,7 +22,7 @@ from cityhelix.ops.alerting import store
 from cityhelix.ops.alerting.live import wake_readers
 from cityhelix.ops.alerting.preview import preview
 from cityhelix.ops.alerting.rules import Rule, parse_rule, rule_body
-from cityhelix.ops.alerting.scope import HubView, _read
+from cityhelix.ops.alerting.scope import HubView, read_document
 from cityhelix.ops.alerting.tables import ops_alert_steps, ops_alerts, ops_rule_states, ops_rules
 from cityhelix.ops.errors import BadRequest, Conflict, Forbidden, NotFound
 from cityhelix.ops.routes import OpsRoute
@@ -71,7 +71,7 @@ async def _checked(request: Request, body: object, rule_id: int = 0) -> Rule:
             )
     if scope.observed_property_id is not None:
         try:
-            await _read(
+            await read_document(
                 view.engine, f"/ObservedProperties({scope.observed_property_id})", {"$select": "id"}
             )
         except HubError:

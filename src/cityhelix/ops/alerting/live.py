@@ -345,6 +345,12 @@ async def consume_forever(stream: EventStream, evaluation: RuleEvaluation) -> No
             log.warning("ops rules: evaluation failed (%s); retrying", error)
             evaluation.forget_rules()
             await asyncio.sleep(1.0)  # a database that went away: do not spin
+        except Exception:
+            # a bug must not stop evaluation for the life of the process unnoticed: log it
+            # with its traceback and read the same changes again (nothing was committed)
+            log.exception("ops rules: evaluation failed; reading again in 5 s")
+            evaluation.forget_rules()
+            await asyncio.sleep(5.0)
 
 
 async def check_forever(engine: AsyncEngine, settings: Settings, stream: EventStream) -> None:
@@ -361,6 +367,8 @@ async def check_forever(engine: AsyncEngine, settings: Settings, stream: EventSt
                 await evaluation.remind(now)
         except (DBAPIError, OSError, store.StateRace) as error:
             log.warning("ops stale check failed (%s); retrying", error)
+        except Exception:
+            log.exception("ops stale check failed; trying again next round")
         await asyncio.sleep(interval)  # a schedule, not a wait for an event
 
 

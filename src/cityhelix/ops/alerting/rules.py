@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import shapely
+from shapely.errors import GEOSException
+from shapely.geometry import shape
+
 from cityhelix.ops.errors import BadRequest
 
 KINDS = ("threshold", "range", "rate", "stale", "anomaly", "composite")
@@ -170,8 +174,6 @@ def _scope(body: dict[str, Any]) -> Scope:
 
 
 def _polygon(value: object) -> dict[str, Any]:
-    from shapely.geometry import shape
-
     if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
         raise BadRequest(
             'polygon: expected a GeoJSON Polygon or MultiPolygon {"type", "coordinates"}',
@@ -179,11 +181,10 @@ def _polygon(value: object) -> dict[str, Any]:
         )
     try:
         geometry = shape(value)
-    except (ValueError, TypeError, IndexError, AttributeError) as error:
+    except (ValueError, TypeError, IndexError, AttributeError, GEOSException) as error:
         raise BadRequest(f"polygon: not a GeoJSON polygon ({error})", field="polygon") from None
-    points = len(str(value.get("coordinates")))
-    if points > MAX_POLYGON_POINTS * 40:
-        raise BadRequest("polygon: too many points", field="polygon")
+    if shapely.get_num_coordinates(geometry) > MAX_POLYGON_POINTS:
+        raise BadRequest(f"polygon: at most {MAX_POLYGON_POINTS} points", field="polygon")
     if geometry.is_empty or not geometry.is_valid:
         raise BadRequest(
             "polygon: not a valid polygon (closed rings, no self-intersection)", field="polygon"

@@ -41,7 +41,8 @@ class Place:
     district: str | None
 
 
-async def _read(engine: AsyncEngine, path: str, params: dict[str, str]) -> dict[str, Any]:
+async def read_document(engine: AsyncEngine, path: str, params: dict[str, str]) -> dict[str, Any]:
+    """The hub's JSON of a GET on `path` with `params`, through its service."""
     options = parse_query_options(params, max_top=_MAX)
     page = Page("", "", params, _MAX)
     return await hub.read(engine, parse_path(path), options, page)
@@ -86,7 +87,7 @@ class HubView:
         """The Datastream's links, None when it does not exist."""
         if datastream_id not in self._datastreams:
             try:
-                document = await _read(
+                document = await read_document(
                     self.engine,
                     f"/Datastreams({datastream_id})",
                     {
@@ -109,7 +110,7 @@ class HubView:
             return Place(None, None)
         if thing_id not in self._places:
             try:
-                document = await _read(
+                document = await read_document(
                     self.engine,
                     f"/Things({thing_id})",
                     {"$select": "id,properties", "$expand": "Locations($select=location)"},
@@ -159,7 +160,7 @@ class HubView:
         if scope.datastream_ids:
             return list(scope.datastream_ids)
         if scope.observed_property_id is not None:
-            found = await _read(
+            found = await read_document(
                 self.engine,
                 f"/ObservedProperties({scope.observed_property_id})/Datastreams",
                 {"$select": "id", "$top": str(_MAX)},
@@ -174,7 +175,7 @@ class HubView:
         for start in range(0, len(chosen), _IDS_PER_FILTER):
             part = chosen[start : start + _IDS_PER_FILTER]
             condition = " or ".join(f"Thing/id eq {int(thing)}" for thing in part)
-            found = await _read(
+            found = await read_document(
                 self.engine,
                 "/Datastreams",
                 {"$select": "id", "$filter": condition, "$top": str(_MAX)},

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.events import outbox
@@ -274,9 +274,3 @@ async def append_events(connection: AsyncConnection, events: Sequence[EntityEven
 
 async def delete_rule(connection: AsyncConnection, rule_id: int) -> None:
     await connection.execute(delete(ops_rules).where(ops_rules.c.id == rule_id))
-
-
-def open_alerts_of(rule_id: int) -> Any:
-    return and_(
-        ops_alerts.c.rule_id == rule_id, or_(*(ops_alerts.c.state == s for s in OPEN_STATES))
-    )
