@@ -34,6 +34,7 @@ def ops_settings(backend: Backend, **changes: Any) -> Settings:
             "ops_stale_check_seconds": 0.2,
             "ops_alert_min_reraise_seconds": 0.0,
             "stream_poll_seconds": 0.2,
+            "ops_rules_live": True,
             **changes,
         }
     )
