@@ -25,7 +25,9 @@ def serve(
 
     server_app = create_app(get_settings())
     _tune_gc()
-    uvicorn.run(server_app, host=host, port=port, log_level="info")
+    # open event streams (/api/ops/stream) never end by themselves: at a stop, uvicorn
+    # waits this long for them, then cancels them and runs the app's shutdown
+    uvicorn.run(server_app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 def _tune_gc() -> None:
