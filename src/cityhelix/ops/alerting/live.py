@@ -124,7 +124,6 @@ class RuleEvaluation:
                     await self.evaluate_readings(pending)
                     pending = []
                     self.forget_rules()
-                    self.view.forget_rule(event.id)
                     continue
                 self.view.forget(event)
                 if event.topic == "hub.Observation.create":

@@ -6,6 +6,7 @@ enters a rule's scope is covered without editing the rule.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +132,11 @@ class HubView:
         scope = rule.scope
         if scope.district is None and scope.polygon is None:
             return None
-        key = f"d:{scope.district}" if scope.district is not None else f"r:{rule.id}"
+        # by the area itself: unsaved rules (preview) have no id of their own
+        if scope.district is not None:
+            key = f"d:{scope.district}"
+        else:
+            key = "p:" + json.dumps(scope.polygon, sort_keys=True)
         if key not in self._areas:
             if scope.district is not None:
                 found = await hub.things_in_district(self.engine, scope.district)
@@ -139,9 +144,6 @@ class HubView:
                 found = await hub.things_within(self.engine, shape(scope.polygon))
             self._areas[key] = frozenset(thing.id for thing in found)
         return self._areas[key]
-
-    def forget_rule(self, rule_id: int) -> None:
-        self._areas.pop(f"r:{rule_id}", None)
 
     async def covers(self, rule: Rule, datastream_id: int, thing_id: int | None) -> bool:
         """Whether a reading of `datastream_id` (on `thing_id`) is in the rule's scope now."""
