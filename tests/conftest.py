@@ -74,8 +74,16 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else sqlite_url
-    # MQTT off: tests/hub/test_mqtt.py starts its own bridges on free ports
-    settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, page_size=100, mqtt_port=0)
+    # MQTT off: tests/hub/test_mqtt.py starts its own bridges on free ports; rule
+    # evaluation off: its consumer group and lease rows would come and go under tests that
+    # count rows (tests/ops starts apps of its own with it on)
+    settings = Settings(
+        database_url=url,
+        admin_token=ADMIN_TOKEN,
+        page_size=100,
+        mqtt_port=0,
+        ops_rules_live=False,
+    )
     return Backend(request.param, url, settings)
 
 

@@ -12,7 +12,7 @@ import cityhelix
 PACKAGE = Path(cityhelix.__file__).parent
 #: the composition and the contract: the only ground modules that may name pillars
 COMPOSITION = {"app.py", "pillars.py", "pillar.py", "cli", "demo"}
-PILLARS = ("cityhelix.hub",)
+PILLARS = ("cityhelix.hub", "cityhelix.ops")
 ADAPTERS = ("cityhelix.hub.http", "cityhelix.hub.mqtt", "cityhelix.hub.cli")
 WEB = ("fastapi", "starlette")
 
@@ -57,3 +57,27 @@ def test_the_hub_below_its_adapters_imports_no_adapter_and_no_web_framework() ->
     for path in below:
         wrong = sorted(n for n in _imports(path) if _under(n, ADAPTERS) or _under(n, WEB))
         assert not wrong, f"hub/{path.relative_to(hub)} imports {wrong}"
+
+
+#: what the operations centre's alerting may use of the hub: its service and the types
+#: of the service's parameters and errors (docs/architecture.md: never the hub's tables)
+HUB_DOOR = (
+    "cityhelix.hub.service",
+    "cityhelix.hub.errors",
+    "cityhelix.hub.query.path",
+    "cityhelix.hub.query.options",
+    "cityhelix.hub.store.read.Page",
+)
+
+
+def test_ops_alerting_reads_the_hub_only_through_its_service() -> None:
+    alerting = PACKAGE / "ops" / "alerting"
+    modules = list(alerting.rglob("*.py"))
+    assert any(path.name == "scope.py" for path in modules)
+    for path in modules:
+        hub = {n for n in _imports(path) if _under(n, ("cityhelix.hub",))}
+        # `from cityhelix.hub import service` names the package and the module
+        wrong = sorted(
+            n for n in hub if not _under(n, HUB_DOOR) and not any(d.startswith(n) for d in HUB_DOOR)
+        )
+        assert not wrong, f"ops/alerting/{path.relative_to(alerting)} imports {wrong}"

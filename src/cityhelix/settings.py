@@ -86,6 +86,21 @@ class Settings(BaseSettings):
     #: (e.g. a tile server's style.json); empty keeps the map fully offline
     web_map_style_url: str = Field(default="", max_length=2000, pattern=r"^(https?://\S+)?$")
 
+    #: operations centre, alerting: an alert cleared less than this many seconds ago is not
+    #: raised again (flapping); a rule's own `min_reraise_seconds` overrides it
+    ops_alert_min_reraise_seconds: float = Field(default=300.0, ge=0, le=7 * 24 * 3600)
+    #: an active critical alert unacknowledged this long gets a reminder event (and again
+    #: every as long), in seconds
+    ops_alert_reminder_seconds: float = Field(default=900.0, ge=1, le=7 * 24 * 3600)
+    #: stale rules and reminders are checked this often, in seconds (one process at a time)
+    ops_stale_check_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: the live event stream (`/api/ops/stream`) sends a heartbeat comment this often
+    ops_sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: the CAP 1.2 `sender` of the operations centre's alerts (no spaces, commas, < or &)
+    ops_cap_sender: str = Field(default="ops@cityhelix.invalid", pattern=r"^[^\s,<&]{1,200}$")
+    #: whether this process evaluates rules on the durable stream (any number may)
+    ops_rules_live: bool = True
+
     @property
     def is_postgresql(self) -> bool:
         return self.database_url.startswith("postgresql")

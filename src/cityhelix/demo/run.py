@@ -26,6 +26,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
 from cityhelix.demo.loader import load_province
+from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
 from cityhelix.invest import service as invest
 from cityhelix.settings import Settings
@@ -99,6 +100,9 @@ async def run_demo(
                     f"loaded {summary.things} Things, {summary.datastreams} Datastreams, "
                     f"{summary.observations} Observations"
                 )
+            rules = await load_rules(client)
+            if rules:
+                console.print(f"created {rules} operations-centre rules on the demo sensors")
             parks = await invest.load_demo(app.state.engine, Principal("demo", Role.ADMIN))
             if parks["parks"]:
                 console.print(

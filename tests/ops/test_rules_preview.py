@@ -1,0 +1,77 @@
+"""Preview replays stored readings through the live evaluator, with no side effect: on the
+same readings it gives the alerts live evaluation gave."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.ops.conftest import Watch
+from tests.ops.readings import alerts, new_datastream, new_rule, send, threshold
+
+pytestmark = pytest.mark.asyncio
+
+#: up, repeat, between the levels, down, up again held for the duration, down
+SERIES = [30, 55, 60, 45, 39, 52, 53, 58, 20, 70, 71]
+
+
+def _recent(minutes_ago: float) -> float:
+    """A minute offset (from tests.ops.readings.START) that lies `minutes_ago` before now."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago) - start).total_seconds() / 60
+
+
+async def test_preview_equals_live_evaluation_on_the_same_readings(
+    ops_client: httpx.AsyncClient, admin: dict[str, str], watch: Watch
+) -> None:
+    ds = await new_datastream(ops_client, admin)
+    body = threshold(ds, for_seconds=120)
+    rule_id = await new_rule(ops_client, admin, **body)
+    first = _recent(120)
+    for step, value in enumerate(SERIES):
+        await send(ops_client, admin, ds, first + 2 * step, value)
+    # the last reading's evaluation is done once this sentinel fires after it
+    sentinel = await new_rule(
+        ops_client, admin, **threshold(ds, name="sentinel", value=10, clear_value=None)
+    )
+    await send(ops_client, admin, ds, first + 2 * len(SERIES), 71)
+    await watch.alert("raise", rule_id=sentinel)
+    live = sorted(await alerts(ops_client, admin, rule_id=rule_id), key=lambda a: a["id"])
+    assert len(live) == 3  # at minutes 4, 12 and 20 (each after 2 minutes held)
+
+    def fired(alert: dict[str, Any]) -> tuple[Any, ...]:
+        return (alert["first_seen"], alert["ended_at"], alert["count"], alert["severity"])
+
+    saved = await ops_client.post(f"/api/ops/rules/{rule_id}/preview?hours=3", headers=admin)
+    assert saved.status_code == 200, saved.text
+    unsaved = await ops_client.post("/api/ops/rules/preview?hours=3", json=body, headers=admin)
+    assert unsaved.status_code == 200, unsaved.text
+    for answer in (saved.json(), unsaved.json()):
+        previewed = [
+            (a["fired_at"], a["cleared_at"], a["count"], a["severity"]) for a in answer["alerts"]
+        ]
+        # the sentinel's reading (71) is one more repeat the live alert counted too
+        assert previewed == [fired(a) for a in live]
+        assert answer["readings"] == len(SERIES) + 1
+    # no side effect: no alert, no rule more
+    assert len(await alerts(ops_client, admin)) == 4
+    assert len((await ops_client.get("/api/ops/rules", headers=admin)).json()["value"]) == 2
+
+
+async def test_preview_of_a_bad_rule_is_refused_naming_the_field(
+    ops_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ds = await new_datastream(ops_client, admin)
+    answer = await ops_client.post(
+        "/api/ops/rules/preview", json=threshold(ds, clear_value=70), headers=admin
+    )
+    assert answer.status_code == 400 and "clear_value" in answer.json()["detail"]
+    too_long = await ops_client.post(
+        "/api/ops/rules/preview?hours=100000", json=threshold(ds), headers=admin
+    )
+    assert too_long.status_code == 422
+    missing = await ops_client.post("/api/ops/rules/4242/preview", headers=admin)
+    assert missing.status_code == 404
