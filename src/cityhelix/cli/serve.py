@@ -30,8 +30,8 @@ def serve(
         raise typer.Exit(1)
     server_app = create_app(settings)
     _tune_gc()
-    # open event streams (/api/ops/stream, the console's) never end by themselves: at a stop, uvicorn
-    # waits this long for them, then cancels them and runs the app's shutdown
+    # open event streams (/api/ops/stream, the console's) never end by themselves: at a
+    # stop, uvicorn waits this long for them, then cancels them and runs the app's shutdown
     uvicorn.run(server_app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
