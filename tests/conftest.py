@@ -72,10 +72,18 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
+def backend(
+    request: pytest.FixtureRequest, sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else sqlite_url
     # MQTT off: tests/hub/test_mqtt.py starts its own bridges on free ports
-    settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, page_size=100, mqtt_port=0)
+    settings = Settings(
+        database_url=url,
+        admin_token=ADMIN_TOKEN,
+        page_size=100,
+        mqtt_port=0,
+        ops_attachments_dir=str(tmp_path_factory.mktemp(f"attachments-{request.param}")),
+    )
     return Backend(request.param, url, settings)
 
 
@@ -122,7 +130,12 @@ def admin() -> dict[str, str]:
 @pytest.fixture
 async def tokens(engine: AsyncEngine) -> dict[str, str]:
     """A token per role (and a second tenant), made through the auth service."""
-    made = {role.value: await create_user(engine, f"user-{role.value}", role) for role in Role}
+    made = {
+        role.value: await create_user(
+            engine, f"user-{role.value}", role, "operations" if role is Role.DEPARTMENT else None
+        )
+        for role in Role
+    }
     made["tenant2"] = await create_user(engine, "user-tenant2", Role.TENANT)
     return made
 

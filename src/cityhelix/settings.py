@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = Field(default="CITYHELIX_CHANGES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
+    #: the operations desk's catalogue (departments, categories with SLA and SOP, working
+    #: calendar, escalation chain) as a JSON file; "" uses the shipped ops/desk/data one
+    ops_catalogue: str = ""
+    #: where incident attachments are stored ("disk" backend), and the largest accepted
+    ops_attachments_dir: str = "./data/attachments"
+    ops_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    #: how often the escalation task looks for overdue incidents, in seconds
+    ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
+
     @property
     def is_postgresql(self) -> bool:
         return self.database_url.startswith("postgresql")

@@ -19,6 +19,8 @@ users = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    # the department code of a user of role `department` (ops routes incidents by it)
+    Column("department", String(64), nullable=True),
 )
 
 audit_log = Table(

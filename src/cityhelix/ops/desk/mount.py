@@ -7,15 +7,17 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
+from cityhelix.ops.desk.http import router as incidents_router
+
 if TYPE_CHECKING:
     import typer
     from fastapi import APIRouter, FastAPI
 
     from cityhelix.settings import Settings
 
-ROUTERS: Sequence[APIRouter] = ()
+ROUTERS: Sequence[APIRouter] = (incidents_router,)
 COMMANDS: dict[str, typer.Typer] = {}
-TABLE_MODULES: Sequence[str] = ()
+TABLE_MODULES: Sequence[str] = ("cityhelix.ops.desk.tables",)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,119 @@
+"""The desk's tables: incidents, the departments each is routed to, their timeline, SOP
+checklist steps and attachments (migration `ops/migrations/versions/0102_desk.py`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from cityhelix.db.metadata import metadata
+from cityhelix.db.types import JsonDocument, UtcDateTime
+
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+incidents = Table(
+    "ops_incidents",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("category", String(64), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    # GeoJSON Point or Polygon; lon/lat the point (or the area's first vertex) for filters
+    Column("location", JsonDocument, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("lat", Float, nullable=True),
+    Column("district", String(64), nullable=True),
+    Column("address", String(500), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(200), nullable=True),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # first left "new" (time to acknowledge), last resolved, last closed
+    Column("acknowledged_at", UtcDateTime, nullable=True),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("respond_by", UtcDateTime, nullable=False),
+    Column("resolve_by", UtcDateTime, nullable=False),
+    # how far up the escalation chain it went (0: not escalated)
+    Column("escalation_level", Integer, nullable=False, default=0),
+    # the alert it was opened from: one incident per alert (the consumer is idempotent)
+    Column("alert_id", BigInteger, nullable=True, unique=True),
+    # Open311: the token answered to a POST, public notes, the reporter's contact (private)
+    Column("open311_token", String(64), nullable=True, unique=True),
+    Column("status_notes", Text, nullable=True),
+    Column("attributes", JsonDocument, nullable=True),
+    Column("media_url", String(2000), nullable=True),
+    Column("contact", JsonDocument, nullable=True),
+    Index("ix_ops_incidents_status", "status"),
+    Index("ix_ops_incidents_created_at", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+incident_departments = Table(
+    "ops_incident_departments",
+    metadata,
+    Column(
+        "incident_id",
+        _Id,
+        ForeignKey("ops_incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("department", String(64), primary_key=True),
+    Index("ix_ops_incident_departments_department", "department"),
+)
+
+incident_timeline = Table(
+    "ops_incident_timeline",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("incident_id", _Id, ForeignKey("ops_incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    # created, status, assignee, priority, comment, checklist, attachment, escalation
+    Column("kind", String(32), nullable=False),
+    Column("detail", JsonDocument, nullable=False),
+    Index("ix_ops_incident_timeline_incident", "incident_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+incident_checklist = Table(
+    "ops_incident_checklist",
+    metadata,
+    Column(
+        "incident_id",
+        _Id,
+        ForeignKey("ops_incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", Integer, primary_key=True),
+    Column("done_at", UtcDateTime, nullable=False),
+    Column("done_by", String(200), nullable=False),
+)
+
+incident_attachments = Table(
+    "ops_incident_attachments",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("incident_id", _Id, ForeignKey("ops_incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    sqlite_autoincrement=True,
+)
