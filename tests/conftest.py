@@ -83,6 +83,8 @@ def backend(
         page_size=100,
         mqtt_port=0,
         ops_attachments_dir=str(tmp_path_factory.mktemp(f"attachments-{request.param}")),
+        # overdue incidents escalate within a test's patience
+        ops_escalation_seconds=0.2,
     )
     return Backend(request.param, url, settings)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -9,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user
+from cityhelix.events.bus import EntityEvent
 from tests.conftest import bearer
 
 #: a point in Di An (district "di_an" of the shipped catalogue)
@@ -37,3 +40,25 @@ async def incident(
     assert answer.status_code == 201, answer.text
     document: dict[str, Any] = answer.json()
     return document
+
+
+async def wait_for_events(
+    app: Any, group: str, wanted: Callable[[EntityEvent], bool], count: int, timeout: float = 20
+) -> list[EntityEvent]:
+    """The first `count` events of the durable stream that `wanted` picks, read by a consumer
+    group `group` from the start; AssertionError when they do not come within `timeout`."""
+    stream = app.state.stream
+    found: list[EntityEvent] = []
+
+    async def collect() -> None:
+        async with stream.consumer(group, start="earliest") as consumer:
+            while len(found) < count:
+                for change in await consumer.read(limit=100, timeout=timeout):
+                    found.extend(e for e in change.events if wanted(e))
+                await consumer.commit()
+
+    try:
+        await asyncio.wait_for(collect(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{len(found)} of {count} events within {timeout} s") from None
+    return found[:count]

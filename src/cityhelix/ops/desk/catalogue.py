@@ -115,6 +115,14 @@ class District:
 
 
 @dataclass(frozen=True)
+class EscalationLevel:
+    """Who an overdue incident goes to, once it is `after_hours` working hours overdue."""
+
+    level: str
+    after_hours: float
+
+
+@dataclass(frozen=True)
 class Catalogue:
     source: str
     calendar: WorkingCalendar
@@ -122,7 +130,7 @@ class Catalogue:
     categories: dict[str, Category]
     districts: dict[str, District]
     priorities: tuple[str, ...]
-    escalation: tuple[str, ...]
+    escalation: tuple[EscalationLevel, ...]
     #: who gets what no department owns (a category nobody covers in that district)
     fallback_department: str
 
@@ -209,7 +217,9 @@ def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
         categories=categories,
         districts=districts,
         priorities=priorities,
-        escalation=tuple(raw["escalation"]),
+        escalation=tuple(
+            EscalationLevel(e["level"], float(e["after_hours"])) for e in raw["escalation"]
+        ),
         fallback_department=raw["fallback_department"],
     )
 

@@ -189,7 +189,9 @@ def new_incident_from_body(catalogue: Catalogue, body: Any) -> NewIncident:
     )
 
 
-async def _event(connection: AsyncConnection, action: str, incident_id: int, now: datetime) -> None:
+async def announce(
+    connection: AsyncConnection, action: str, incident_id: int, now: datetime
+) -> None:
     """The incident's event, in its transaction (payload as OPS.md's contract says)."""
     row = (await connection.execute(select(incidents).where(incidents.c.id == incident_id))).one()
     codes = await _departments(connection, incident_id)
@@ -302,7 +304,7 @@ async def create_incident(
         {"status": "new", "departments": codes, "source": new.source, "channel": new.channel},
         now,
     )
-    await _event(connection, "create", incident_id, now)
+    await announce(connection, "create", incident_id, now)
     return incident_id
 
 
@@ -551,7 +553,7 @@ async def update_incident(
     await connection.execute(update(incidents).where(incidents.c.id == incident_id).values(values))
     for kind, detail in changes:
         await _timeline(connection, incident_id, principal.name, kind, detail, now)
-    await _event(connection, "update", incident_id, now)
+    await announce(connection, "update", incident_id, now)
 
 
 async def add_comment(

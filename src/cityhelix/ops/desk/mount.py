@@ -3,16 +3,22 @@ commands and table modules (`ops/pillar.py` composes the parts)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
+from cityhelix.ops.desk import escalation, from_alerts
+from cityhelix.ops.desk.catalogue import load_catalogue
+from cityhelix.ops.desk.consuming import consume_forever
 from cityhelix.ops.desk.http import router as incidents_router
 
 if TYPE_CHECKING:
     import typer
     from fastapi import APIRouter, FastAPI
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from cityhelix.events.stream import Change, EventStream
     from cityhelix.settings import Settings
 
 ROUTERS: Sequence[APIRouter] = (incidents_router,)
@@ -22,5 +28,35 @@ TABLE_MODULES: Sequence[str] = ("cityhelix.ops.desk.tables",)
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """Background work of this part for the life of the app (none yet)."""
-    yield
+    """The escalation pass and the desk's consumer groups, stopped with the app."""
+    engine: AsyncEngine = app.state.engine
+    stream: EventStream = app.state.stream
+    catalogue = load_catalogue(settings.ops_catalogue)
+
+    async def from_alert(change: Change) -> None:
+        await from_alerts.open_incidents(engine, catalogue, change)
+
+    tasks = [
+        asyncio.create_task(
+            escalation.escalate_forever(engine, catalogue, settings.ops_escalation_seconds),
+            name="ops-desk-escalation",
+        ),
+        asyncio.create_task(
+            consume_forever(
+                stream,
+                from_alerts.GROUP,
+                from_alert,
+                start="earliest",
+                retry_seconds=settings.stream_poll_seconds,
+            ),
+            name=from_alerts.GROUP,
+        ),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
