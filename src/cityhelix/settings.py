@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     #: where incident attachments are stored ("disk" backend), and the largest accepted
     ops_attachments_dir: str = "./data/attachments"
     ops_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    #: the jurisdiction this server answers for in Open311 GeoReport v2 (`jurisdiction_id`)
+    open311_jurisdiction_id: str = Field(default="cityhelix", max_length=200)
+    #: the contact and key service named in Open311's discovery document
+    open311_contact: str = "Operations centre, open311@cityhelix.example"
+    open311_key_service: str = "Ask the operations centre for a key: cityhelix open311 keys create"
     #: how often the escalation task looks for overdue incidents, in seconds
     ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
 

@@ -4,6 +4,7 @@ bad input refused with nothing stored, and the outbox events of each change."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -283,8 +284,10 @@ async def test_departments_and_categories_are_listed_from_the_catalogue(
 async def test_users_cli_creates_a_department_user_whose_token_sees_its_incidents(
     backend: Backend, client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    def cityhelix(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+    async def cityhelix(*args: str) -> subprocess.CompletedProcess[str]:
+        # in a thread: the app's background writers share this event loop
+        return await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "cityhelix", *args],
             env=cli_env(backend.url, COLUMNS="200"),
             capture_output=True,
@@ -293,12 +296,14 @@ async def test_users_cli_creates_a_department_user_whose_token_sees_its_incident
         )
 
     name = f"clerk-cli-{backend.name}"
-    missing = cityhelix("users", "create", name + "-x", "--role", "department")
+    missing = await cityhelix("users", "create", name + "-x", "--role", "department")
     assert missing.returncode == 1 and "--department" in missing.stdout
-    created = cityhelix("users", "create", name, "--role", "department", "--department", "water")
+    created = await cityhelix(
+        "users", "create", name, "--role", "department", "--department", "water"
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
-    listed = cityhelix("users", "list")
+    listed = await cityhelix("users", "list")
     assert name in listed.stdout and "water" in listed.stdout
     flood = await incident(client, admin, category="flooding")
     await incident(client, admin, category="noise")

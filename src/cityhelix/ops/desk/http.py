@@ -26,18 +26,18 @@ from cityhelix.settings import Settings
 router = APIRouter(prefix="/api/ops", route_class=OpsRoute, tags=["ops: incidents"])
 
 
-def _settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+def engine_of(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
 def catalogue_of(request: Request) -> Catalogue:
-    return load_catalogue(_settings(request).ops_catalogue)
+    return load_catalogue(settings_of(request).ops_catalogue)
 
 
 def attachment_store(settings: Settings) -> AttachmentStore:
@@ -47,7 +47,7 @@ def attachment_store(settings: Settings) -> AttachmentStore:
 
 async def staff(request: Request) -> Principal:
     principal = await principal_from_header(
-        _engine(request), _settings(request), request.headers.get("authorization"), write=True
+        engine_of(request), settings_of(request), request.headers.get("authorization"), write=True
     )
     desk.require_staff(principal)
     return principal
@@ -124,7 +124,7 @@ async def create(request: Request) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
     new = desk.new_incident_from_body(catalogue, await json_body(request))
-    async with _engine(request).begin() as connection:
+    async with engine_of(request).begin() as connection:
         incident_id = await desk.create_incident(connection, catalogue, new, principal.name)
         await record_write(
             connection, principal, "POST", request.url.path, [("Incident", incident_id)]
@@ -149,7 +149,7 @@ async def listing(
     principal = await staff(request)
     catalogue = catalogue_of(request)
     where = desk.IncidentFilter(department, category, priority, status, overdue, top, skip)
-    async with _engine(request).connect() as connection:
+    async with engine_of(request).connect() as connection:
         value = await desk.list_incidents(connection, catalogue, principal, where)
     return json_response({"value": value})
 
@@ -157,7 +157,7 @@ async def listing(
 @router.get("/incidents/{incident_id}")
 async def one(request: Request, incident_id: int) -> Response:
     principal = await staff(request)
-    async with _engine(request).connect() as connection:
+    async with engine_of(request).connect() as connection:
         document = await desk.read_incident(
             connection, catalogue_of(request), incident_id, principal
         )
@@ -169,7 +169,7 @@ async def change(request: Request, incident_id: int) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
     body = await json_body(request)
-    async with _engine(request).begin() as connection:
+    async with engine_of(request).begin() as connection:
         await desk.update_incident(connection, catalogue, incident_id, principal, body)
         await record_write(
             connection, principal, "PATCH", request.url.path, [("Incident", incident_id)]
@@ -182,7 +182,7 @@ async def change(request: Request, incident_id: int) -> Response:
 async def comment(request: Request, incident_id: int) -> Response:
     principal = await staff(request)
     body = await json_body(request)
-    async with _engine(request).begin() as connection:
+    async with engine_of(request).begin() as connection:
         await desk.add_comment(connection, incident_id, principal, body)
         await record_write(
             connection, principal, "POST", request.url.path, [("Incident", incident_id)]
@@ -197,7 +197,7 @@ async def comment(request: Request, incident_id: int) -> Response:
 async def checklist(request: Request, incident_id: int, step: int) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
-    async with _engine(request).begin() as connection:
+    async with engine_of(request).begin() as connection:
         await desk.tick_step(connection, catalogue, incident_id, step, principal)
         await record_write(
             connection, principal, "POST", request.url.path, [("Incident", incident_id)]
@@ -210,8 +210,8 @@ async def checklist(request: Request, incident_id: int, step: int) -> Response:
 async def attach(request: Request, incident_id: int) -> Response:
     """A multipart upload (field `file`): PNG, JPEG, WebP or PDF by content, size-bounded."""
     principal = await staff(request)
-    settings = _settings(request)
-    async with _engine(request).connect() as connection:
+    settings = settings_of(request)
+    async with engine_of(request).connect() as connection:
         await desk.check_access(connection, incident_id, principal)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequest("file: send the attachment as multipart/form-data, field 'file'", "file")
@@ -227,7 +227,7 @@ async def attach(request: Request, incident_id: int) -> Response:
     store = attachment_store(settings)
     key = await store.put(content)
     try:
-        async with _engine(request).begin() as connection:
+        async with engine_of(request).begin() as connection:
             await desk.check_access(connection, incident_id, principal)
             attachment_id = await desk.add_attachment_row(
                 connection,
@@ -261,11 +261,11 @@ async def attach(request: Request, incident_id: int) -> Response:
 @router.get("/incidents/{incident_id}/attachments/{attachment_id}")
 async def download(request: Request, incident_id: int, attachment_id: int) -> Response:
     principal = await staff(request)
-    async with _engine(request).connect() as connection:
+    async with engine_of(request).connect() as connection:
         await desk.check_access(connection, incident_id, principal)
         row = await desk.attachment_row(connection, incident_id, attachment_id)
     try:
-        content = await attachment_store(_settings(request)).get(row.storage_key)
+        content = await attachment_store(settings_of(request)).get(row.storage_key)
     except FileNotFoundError:
         raise NotFound(f"attachment {attachment_id}: its file is gone from storage") from None
     safe_name = "".join(c for c in row.filename if c.isalnum() or c in "._-") or "attachment"

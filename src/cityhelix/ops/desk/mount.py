@@ -12,6 +12,8 @@ from cityhelix.ops.desk import escalation, from_alerts
 from cityhelix.ops.desk.catalogue import load_catalogue
 from cityhelix.ops.desk.consuming import consume_forever
 from cityhelix.ops.desk.http import router as incidents_router
+from cityhelix.ops.desk.open311.cli import app as open311_app
+from cityhelix.ops.desk.open311.http import router as open311_router
 
 if TYPE_CHECKING:
     import typer
@@ -21,8 +23,8 @@ if TYPE_CHECKING:
     from cityhelix.events.stream import Change, EventStream
     from cityhelix.settings import Settings
 
-ROUTERS: Sequence[APIRouter] = (incidents_router,)
-COMMANDS: dict[str, typer.Typer] = {}
+ROUTERS: Sequence[APIRouter] = (incidents_router, open311_router)
+COMMANDS: dict[str, typer.Typer] = {"open311": open311_app}
 TABLE_MODULES: Sequence[str] = ("cityhelix.ops.desk.tables",)
 
 

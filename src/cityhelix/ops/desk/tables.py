@@ -117,3 +117,15 @@ incident_attachments = Table(
     Column("created_by", String(200), nullable=False),
     sqlite_autoincrement=True,
 )
+
+open311_keys = Table(
+    "ops_open311_keys",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    # SHA-256 hex of the key: the key itself is shown once and never stored
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)

@@ -1,4 +1,5 @@
-"""the operations desk: incidents, their departments, timeline, SOP checklist, attachments
+"""the operations desk: incidents, their departments, timeline, SOP checklist, attachments,
+Open311 client keys
 
 Revision ID: 0102
 Revises: 0100
@@ -133,8 +134,22 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
 
+    op.create_table(
+        "ops_open311_keys",
+        sa.Column("id", _Id, autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", _Time, nullable=False),
+        sa.Column("revoked_at", _Time, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_open311_keys")),
+        sa.UniqueConstraint("name", name=op.f("uq_ops_open311_keys_name")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_ops_open311_keys_key_hash")),
+        sqlite_autoincrement=True,
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("ops_open311_keys")
     op.drop_table("ops_incident_attachments")
     op.drop_table("ops_incident_checklist")
     op.drop_index("ix_ops_incident_timeline_incident", table_name="ops_incident_timeline")
