@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from cityhelix.db.metadata import metadata
@@ -127,5 +128,43 @@ open311_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+webhooks = Table(
+    "ops_webhooks",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    # topic patterns: "ops.Incident.create", "ops.Incident.*", "ops.*"
+    Column("events", JsonDocument, nullable=False),
+    # the shared secret deliveries are signed with (the receiver holds it too)
+    Column("secret", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+webhook_deliveries = Table(
+    "ops_webhook_deliveries",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", _Id, ForeignKey("ops_webhooks.id", ondelete="CASCADE"), nullable=False),
+    # the stream position and index of the event: one delivery per event and subscription
+    Column("event_key", String(100), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("body", Text, nullable=False),
+    # pending, delivered, dead (given up: the dead-letter list)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    # a sender holds a delivery until then (N processes: compare-and-set)
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    UniqueConstraint("webhook_id", "event_key"),
+    Index("ix_ops_webhook_deliveries_due", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
 )

@@ -1,5 +1,5 @@
 """the operations desk: incidents, their departments, timeline, SOP checklist, attachments,
-Open311 client keys
+Open311 client keys, webhook subscriptions and their stored deliveries
 
 Revision ID: 0102
 Revises: 0100
@@ -147,8 +147,53 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
 
+    op.create_table(
+        "ops_webhooks",
+        sa.Column("id", _Id, autoincrement=True, nullable=False),
+        sa.Column("url", sa.String(2000), nullable=False),
+        sa.Column("events", _Json, nullable=False),
+        sa.Column("secret", sa.String(200), nullable=False),
+        sa.Column("created_at", _Time, nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_webhooks")),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "ops_webhook_deliveries",
+        sa.Column("id", _Id, autoincrement=True, nullable=False),
+        sa.Column("webhook_id", _Id, nullable=False),
+        sa.Column("event_key", sa.String(100), nullable=False),
+        sa.Column("topic", sa.String(100), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", _Time, nullable=False),
+        sa.Column("lease_until", _Time, nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.String(500), nullable=True),
+        sa.Column("created_at", _Time, nullable=False),
+        sa.Column("delivered_at", _Time, nullable=True),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"],
+            ["ops_webhooks.id"],
+            name=op.f("fk_ops_webhook_deliveries_webhook_id_ops_webhooks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "webhook_id", "event_key", name=op.f("uq_ops_webhook_deliveries_webhook_id")
+        ),
+        sqlite_autoincrement=True,
+    )
+    op.create_index(
+        "ix_ops_webhook_deliveries_due", "ops_webhook_deliveries", ["status", "next_attempt_at"]
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_ops_webhook_deliveries_due", table_name="ops_webhook_deliveries")
+    op.drop_table("ops_webhook_deliveries")
+    op.drop_table("ops_webhooks")
     op.drop_table("ops_open311_keys")
     op.drop_table("ops_incident_attachments")
     op.drop_table("ops_incident_checklist")
