@@ -12,7 +12,7 @@ import cityhelix
 PACKAGE = Path(cityhelix.__file__).parent
 #: the composition and the contract: the only ground modules that may name pillars
 COMPOSITION = {"app.py", "pillars.py", "pillar.py", "cli", "demo"}
-PILLARS = ("cityhelix.hub",)
+PILLARS = ("cityhelix.hub", "cityhelix.ops")
 ADAPTERS = ("cityhelix.hub.http", "cityhelix.hub.mqtt", "cityhelix.hub.cli")
 WEB = ("fastapi", "starlette")
 
@@ -57,3 +57,15 @@ def test_the_hub_below_its_adapters_imports_no_adapter_and_no_web_framework() ->
     for path in below:
         wrong = sorted(n for n in _imports(path) if _under(n, ADAPTERS) or _under(n, WEB))
         assert not wrong, f"hub/{path.relative_to(hub)} imports {wrong}"
+
+
+def test_ops_reads_the_hub_only_through_its_service() -> None:
+    ops = list((PACKAGE / "ops").rglob("*.py"))
+    assert any(path.name == "kpis.py" for path in ops)
+    for path in ops:
+        wrong = sorted(
+            n
+            for n in _imports(path)
+            if _under(n, ("cityhelix.hub",)) and not _under(n, ("cityhelix.hub.service",))
+        )
+        assert not wrong, f"{path.relative_to(PACKAGE)} imports {wrong}"

@@ -14,12 +14,14 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import principal_from_header
-from cityhelix.auth.principal import Principal
+from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.ops.desk import incidents as desk
 from cityhelix.ops.desk.attachments import AttachmentStore, DiskStore, checked
 from cityhelix.ops.desk.catalogue import Catalogue, load_catalogue
-from cityhelix.ops.errors import BadRequest, NotFound
+from cityhelix.ops.desk.kpis import key_figures
+from cityhelix.ops.desk.kpis import window_from as key_figures_window
+from cityhelix.ops.errors import BadRequest, Forbidden, NotFound
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
 
@@ -277,3 +279,13 @@ async def download(request: Request, incident_id: int, attachment_id: int) -> Re
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/kpis")
+async def kpis(request: Request) -> Response:
+    """Key figures for `from`..`to` (default: the last 24 hours); admins and operators."""
+    principal = await staff(request)
+    if principal.role is Role.DEPARTMENT:
+        raise Forbidden("the operations centre's figures are for admins and operators")
+    window = key_figures_window(request.query_params.get("from"), request.query_params.get("to"))
+    return json_response(await key_figures(engine_of(request), window))
