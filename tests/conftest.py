@@ -86,7 +86,7 @@ def backend(
         # overdue incidents escalate within a test's patience
         ops_escalation_seconds=0.2,
         # webhook retries within a test's patience: 0.1 s, 0.2 s, then the dead-letter list
-        ops_webhook_poll_seconds=0.05,
+        ops_webhook_poll_seconds=0.2,
         ops_webhook_backoff_seconds=0.1,
         ops_webhook_max_attempts=3,
     )
