@@ -72,7 +72,9 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
+def backend(
+    request: pytest.FixtureRequest, sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else sqlite_url
     # MQTT off: tests/hub/test_mqtt.py starts its own bridges on free ports; rule
     # evaluation off: its consumer group and lease rows would come and go under tests that
@@ -83,6 +85,13 @@ def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
         page_size=100,
         mqtt_port=0,
         ops_rules_live=False,
+        ops_attachments_dir=str(tmp_path_factory.mktemp(f"attachments-{request.param}")),
+        # overdue incidents escalate within a test's patience
+        ops_escalation_seconds=0.2,
+        # webhook retries within a test's patience: 0.1 s, 0.2 s, then the dead-letter list
+        ops_webhook_poll_seconds=0.2,
+        ops_webhook_backoff_seconds=0.1,
+        ops_webhook_max_attempts=3,
     )
     return Backend(request.param, url, settings)
 
@@ -130,7 +139,12 @@ def admin() -> dict[str, str]:
 @pytest.fixture
 async def tokens(engine: AsyncEngine) -> dict[str, str]:
     """A token per role (and a second tenant), made through the auth service."""
-    made = {role.value: await create_user(engine, f"user-{role.value}", role) for role in Role}
+    made = {
+        role.value: await create_user(
+            engine, f"user-{role.value}", role, "operations" if role is Role.DEPARTMENT else None
+        )
+        for role in Role
+    }
     made["tenant2"] = await create_user(engine, "user-tenant2", Role.TENANT)
     return made
 

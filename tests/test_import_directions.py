@@ -81,3 +81,15 @@ def test_ops_alerting_reads_the_hub_only_through_its_service() -> None:
             n for n in hub if not _under(n, HUB_DOOR) and not any(d.startswith(n) for d in HUB_DOOR)
         )
         assert not wrong, f"ops/alerting/{path.relative_to(alerting)} imports {wrong}"
+
+
+def test_ops_desk_reads_the_hub_only_through_its_service() -> None:
+    ops = list((PACKAGE / "ops" / "desk").rglob("*.py"))
+    assert any(path.name == "kpis.py" for path in ops)
+    for path in ops:
+        wrong = sorted(
+            n
+            for n in _imports(path)
+            if _under(n, ("cityhelix.hub",)) and not _under(n, ("cityhelix.hub.service",))
+        )
+        assert not wrong, f"{path.relative_to(PACKAGE)} imports {wrong}"

@@ -101,6 +101,27 @@ class Settings(BaseSettings):
     #: whether this process evaluates rules on the durable stream (any number may)
     ops_rules_live: bool = True
 
+    #: the operations desk's catalogue (departments, categories with SLA and SOP, working
+    #: calendar, escalation chain) as a JSON file; "" uses the shipped ops/desk/data one
+    ops_catalogue: str = ""
+    #: where incident attachments are stored ("disk" backend), and the largest accepted
+    ops_attachments_dir: str = "./data/attachments"
+    ops_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    #: the jurisdiction this server answers for in Open311 GeoReport v2 (`jurisdiction_id`)
+    open311_jurisdiction_id: str = Field(default="cityhelix", max_length=200)
+    #: the contact and key service named in Open311's discovery document
+    open311_contact: str = "Operations centre, open311@cityhelix.example"
+    open311_key_service: str = "Ask the operations centre for a key: cityhelix open311 keys create"
+    #: webhook deliveries: look for due ones this often (seconds), wait this long before the
+    #: first retry (doubled each time, at most an hour), give up into the dead-letter list
+    #: after this many attempts, and wait at most this long for a receiver's answer
+    ops_webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    ops_webhook_backoff_seconds: float = Field(default=10.0, gt=0, le=3600)
+    ops_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    ops_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: how often the escalation task looks for overdue incidents, in seconds
+    ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
+
     @property
     def is_postgresql(self) -> bool:
         return self.database_url.startswith("postgresql")

@@ -28,6 +28,8 @@ class Principal:
     name: str
     role: Role
     user_id: int | None = None
+    #: the department a user of role `department` belongs to (its incidents only)
+    department: str | None = None
 
     @property
     def writes_all_of_hub(self) -> bool:

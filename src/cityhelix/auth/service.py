@@ -32,23 +32,35 @@ class User:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    department: str | None = None
 
 
-async def create_user(engine: AsyncEngine, name: str, role: Role) -> str:
-    """Create a user and return its token; only the token's hash is kept."""
+async def create_user(
+    engine: AsyncEngine, name: str, role: Role, department: str | None = None
+) -> str:
+    """Create a user and return its token; only the token's hash is kept.
+
+    A user of role `department` names its department's code; no other role has one.
+    """
     if not name.strip():
         raise UserError("a user name may not be empty")
+    if role is Role.DEPARTMENT and not (department and department.strip()):
+        raise UserError("a user of role 'department' needs a department code (--department CODE)")
+    if role is not Role.DEPARTMENT and department:
+        raise UserError(f"only a user of role 'department' has a department, not {role.value!r}")
     token = new_token()
     try:
         async with engine.begin() as connection:
-            await connection.execute(
-                insert(users).values(
-                    name=name,
-                    role=role.value,
-                    token_hash=hash_token(token),
-                    created_at=datetime.now(UTC),
-                )
-            )
+            values = {
+                "name": name,
+                "role": role.value,
+                "token_hash": hash_token(token),
+                "created_at": datetime.now(UTC),
+            }
+            if department:
+                # only named when given, so older schemas (before 0010) still take users
+                values["department"] = department.strip()
+            await connection.execute(insert(users).values(values))
     except IntegrityError:
         raise UserError(f"a user named {name!r} exists already") from None
     return token
@@ -57,7 +69,9 @@ async def create_user(engine: AsyncEngine, name: str, role: Role) -> str:
 async def list_users(engine: AsyncEngine) -> Sequence[User]:
     async with engine.connect() as connection:
         rows = await connection.execute(select(users).order_by(users.c.name))
-        return [User(r.id, r.name, Role(r.role), r.created_at, r.revoked_at) for r in rows]
+        return [
+            User(r.id, r.name, Role(r.role), r.created_at, r.revoked_at, r.department) for r in rows
+        ]
 
 
 async def revoke_user(engine: AsyncEngine, name: str) -> None:
@@ -82,14 +96,14 @@ async def authenticate(
     async with engine.connect() as connection:
         row = (
             await connection.execute(
-                select(users.c.id, users.c.name, users.c.role).where(
+                select(users.c.id, users.c.name, users.c.role, users.c.department).where(
                     users.c.token_hash == hash_token(token), users.c.revoked_at.is_(None)
                 )
             )
         ).first()
     if row is None or (name is not None and name != row.name):
         return None
-    return Principal(row.name, Role(row.role), row.id)
+    return Principal(row.name, Role(row.role), row.id, row.department)
 
 
 def audit_rows(

@@ -22,6 +22,8 @@ users = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     # argon2id hash of the web console password; NULL: the user signs in with a token only
     Column("password_hash", String(200), nullable=True),
+    # the department code of a user of role `department` (ops routes incidents by it)
+    Column("department", String(64), nullable=True),
 )
 
 #: browser sessions of the web console: the cookie holds a random token, the row its SHA-256

@@ -53,10 +53,14 @@ def _engine_call(coroutine_factory: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 def users_create(
     name: str,
     role: Annotated[Role, typer.Option(help="The user's role.")] = Role.OPERATOR,
+    department: Annotated[
+        str | None,
+        typer.Option(help="The department code of a user of role 'department'."),
+    ] = None,
 ) -> None:
     """Create a user and print its API token (shown this once only)."""
     try:
-        token = _engine_call(lambda engine: create_user(engine, name, role))
+        token = _engine_call(lambda engine: create_user(engine, name, role, department))
     except UserError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
@@ -68,11 +72,12 @@ def users_create(
 def users_list() -> None:
     """List users, their roles and whether their token is revoked."""
     rows = _engine_call(list_users)
-    table = Table("name", "role", "created", "revoked")
+    table = Table("name", "role", "department", "created", "revoked")
     for user in rows:
         table.add_row(
             user.name,
             user.role.value,
+            user.department or "",
             user.created_at.isoformat(timespec="seconds"),
             user.revoked_at.isoformat(timespec="seconds") if user.revoked_at else "",
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Text
+from sqlalchemy import BigInteger, Float, Text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -85,3 +85,24 @@ def _sqlite_horizon(element: FunctionElement[Any], compiler: SQLCompiler, **kw: 
 @compiles(committed_horizon, "postgresql")
 def _pg_horizon(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
     return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+
+
+class seconds_between(FunctionElement[float]):
+    """`end - start` in seconds, for two UTC time columns (`UtcDateTime`): PostgreSQL's
+    `EXTRACT(EPOCH FROM ...)`, SQLite's `julianday` difference on the stored ISO text."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between)
+def _sqlite_seconds_between(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _pg_seconds_between(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))::float8"

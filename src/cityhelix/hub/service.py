@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -608,3 +608,15 @@ async def _things(engine: AsyncEngine, condition: Any) -> list[ThingSummary]:
         ThingSummary(row.id, row.name, row.description, row.properties or {}, tuple(placed[row.id]))
         for row in rows
     ]
+
+
+async def readings_count_between(engine: AsyncEngine, start: datetime, end: datetime) -> int:
+    """How many readings (Observations) have start <= phenomenonTime < end, all Datastreams
+    together: the ingest rate other pillars report (ops' KPIs)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("start and end must be aware datetimes (UTC)")
+    query = select(func.count()).where(
+        observations.c.phenomenon_time_start >= start, observations.c.phenomenon_time_start < end
+    )
+    async with read_connection(engine) as connection:
+        return int((await connection.execute(query)).scalar_one())

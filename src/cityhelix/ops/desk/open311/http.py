@@ -1,0 +1,221 @@
+"""`/open311/v2`: GeoReport v2 over HTTP, every endpoint as `.json` and `.xml`, errors as the
+spec's error lists (`Open311Route`) with the matching HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from cityhelix.auth.principal import Principal, Role
+from cityhelix.auth.service import record_write
+from cityhelix.ops.desk.attachments import checked
+from cityhelix.ops.desk.http import attachment_store, catalogue_of, engine_of, settings_of
+from cityhelix.ops.desk.incidents import add_attachment_row, create_incident
+from cityhelix.ops.desk.open311 import requests as georeport
+from cityhelix.ops.desk.open311.documents import answer, error_answer
+from cityhelix.ops.desk.open311.keys import key_holder
+from cityhelix.ops.errors import BadRequest, Forbidden, NotFound, OpsError
+
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+FORMATS = ("json", "xml")
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+#: when this API's shape last changed (discovery's `changeset`)
+CHANGESET = "2026-12-06T00:00:00Z"
+
+
+def _format_of(request: Request) -> str:
+    return "json" if request.url.path.endswith(".json") else "xml"
+
+
+class Open311Route(APIRoute):
+    """A route of `/open311`: the pillar's errors as GeoReport error lists, JSON or XML as
+    the path asks (XML, the spec's default, otherwise)."""
+
+    def get_route_handler(self) -> Endpoint:
+        answer_of = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await answer_of(request)
+            except OpsError as error:
+                return error_answer(_format_of(request), error.status, error.message)
+
+        return handler
+
+
+router = APIRouter(prefix="/open311/v2", route_class=Open311Route, tags=["open311"])
+
+
+def _checked_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise NotFound(f"format: expected .json or .xml, not .{fmt[:20]}", "format")
+    return fmt
+
+
+def _check_jurisdiction(request: Request, given: str | None) -> None:
+    expected = settings_of(request).open311_jurisdiction_id
+    if given and given != expected:
+        raise NotFound(f"jurisdiction_id: {given[:200]!r} is not served here ({expected!r} is)")
+
+
+@router.get("/discovery.{fmt}")
+async def discovery(request: Request, fmt: str) -> Response:
+    fmt = _checked_format(fmt)
+    settings = settings_of(request)
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    return answer(
+        fmt,
+        "discovery",
+        {
+            "changeset": CHANGESET,
+            "contact": settings.open311_contact,
+            "key_service": settings.open311_key_service,
+            "endpoints": [
+                {
+                    "specification": SPECIFICATION,
+                    "url": f"{base}/open311/v2",
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        },
+    )
+
+
+@router.get("/services.{fmt}")
+async def services(request: Request, fmt: str) -> Response:
+    fmt = _checked_format(fmt)
+    _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+    catalogue = catalogue_of(request)
+    return answer(
+        fmt, "services", [georeport.service_record(c) for c in catalogue.categories.values()]
+    )
+
+
+@router.get("/services/{service_code}.{fmt}")
+async def service(request: Request, service_code: str, fmt: str) -> Response:
+    fmt = _checked_format(fmt)
+    _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+    category = catalogue_of(request).categories.get(service_code)
+    if category is None:
+        raise NotFound(f"service_code: {service_code[:64]!r} is not a service")
+    return answer(fmt, "service_definition", georeport.service_definition(category))
+
+
+@router.get("/requests.{fmt}")
+async def requests_list(request: Request, fmt: str) -> Response:
+    fmt = _checked_format(fmt)
+    query = dict(request.query_params)
+    _check_jurisdiction(request, query.get("jurisdiction_id"))
+    async with engine_of(request).connect() as connection:
+        records = await georeport.find_requests(connection, catalogue_of(request), query)
+    return answer(fmt, "service_requests", records)
+
+
+async def _form(request: Request, max_media: int) -> tuple[dict[str, list[str]], UploadFile | None]:
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        raise BadRequest(
+            "send the request as application/x-www-form-urlencoded "
+            "(or multipart/form-data with a 'media' file)"
+        )
+    try:
+        form = await request.form(max_files=1, max_fields=200, max_part_size=max_media + 1)
+    except MultiPartException as error:
+        raise BadRequest(f"malformed form: {error.message}") from None
+    fields: dict[str, list[str]] = {}
+    media: UploadFile | None = None
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(name, []).append(value)
+        elif name == "media":
+            media = value
+        else:
+            raise BadRequest(f"{name}: only 'media' may be a file", name)
+    return fields, media
+
+
+@router.post("/requests.{fmt}")
+async def requests_create(request: Request, fmt: str) -> Response:
+    """A citizen's report: checked in full (key, service, location, attributes, media)
+    before anything is stored; then one transaction makes the incident."""
+    fmt = _checked_format(fmt)
+    settings = settings_of(request)
+    limit = settings.ops_attachment_max_bytes
+    fields, media = await _form(request, limit)
+    key = (fields.get("api_key") or [""])[-1]
+    if not key:
+        raise BadRequest("api_key: required to post a request", "api_key")
+    holder = await key_holder(engine_of(request), key)
+    if holder is None:
+        raise Forbidden("api_key: invalid or revoked", "api_key")
+    _check_jurisdiction(request, (fields.get("jurisdiction_id") or [""])[-1])
+    catalogue = catalogue_of(request)
+    new = georeport.request_from_form(catalogue, fields)
+    content = b""
+    if media is not None:
+        content = await media.read(limit + 1)
+        media_type, sha256 = checked(content, limit)
+    principal = Principal(f"open311:{holder}", Role.PUBLIC)
+    store = attachment_store(settings)
+    stored_key = await store.put(content) if content else None
+    try:
+        async with engine_of(request).begin() as connection:
+            incident_id = await create_incident(connection, catalogue, new, principal.name)
+            written: list[tuple[str, int]] = [("Incident", incident_id)]
+            if stored_key is not None and media is not None:
+                attachment_id = await add_attachment_row(
+                    connection,
+                    incident_id,
+                    principal,
+                    filename=(media.filename or "media")[-255:],
+                    media_type=media_type,
+                    size=len(content),
+                    sha256=sha256,
+                    storage_key=stored_key,
+                )
+                written.append(("Attachment", attachment_id))
+            await record_write(connection, principal, "POST", request.url.path, written)
+    except BaseException:
+        if stored_key is not None:
+            await store.delete(stored_key)
+        raise
+    notice = "Thank you. Your report was received and passed to the responsible department."
+    return answer(
+        fmt,
+        "service_requests",
+        [
+            {
+                "service_request_id": incident_id,
+                "token": new.open311_token,
+                "service_notice": notice,
+                "account_id": None,
+            }
+        ],
+        201,
+    )
+
+
+@router.get("/requests/{request_id}.{fmt}")
+async def request_one(request: Request, request_id: str, fmt: str) -> Response:
+    fmt = _checked_format(fmt)
+    _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+    async with engine_of(request).connect() as connection:
+        record = await georeport.one_request(connection, catalogue_of(request), request_id)
+    return answer(fmt, "service_requests", [record])
+
+
+@router.get("/tokens/{token}.{fmt}")
+async def token(request: Request, token: str, fmt: str) -> Response:
+    fmt = _checked_format(fmt)
+    _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+    async with engine_of(request).connect() as connection:
+        record = await georeport.request_of_token(connection, token)
+    return answer(fmt, "service_requests", [record])
