@@ -1,6 +1,6 @@
 """The import directions of docs/architecture.md, checked on the source: the ground imports
-no pillar, and nothing of the hub below its protocol adapters imports a web framework or
-an adapter."""
+no pillar, a pillar reaches another only through its `service` module, and nothing of the
+hub below its protocol adapters imports a web framework or an adapter."""
 
 from __future__ import annotations
 
@@ -8,11 +8,34 @@ import ast
 from pathlib import Path
 
 import cityhelix
+from cityhelix.pillars import PILLAR_PACKAGES
 
 PACKAGE = Path(cityhelix.__file__).parent
 #: the composition and the contract: the only ground modules that may name pillars
 COMPOSITION = {"app.py", "pillars.py", "pillar.py", "cli", "demo"}
-PILLARS = ("cityhelix.hub", "cityhelix.ops")
+#: the composed pillars, and any package with a `pillar.py` not composed yet
+PILLARS = tuple(
+    sorted(
+        set(PILLAR_PACKAGES)
+        | {f"cityhelix.{path.parent.name}" for path in PACKAGE.glob("*/pillar.py")}
+    )
+)
+#: imports of another pillar's insides known to break the rule, as (module, imported name),
+#: each named with the reason; empty today. A new one fails the test until it is fixed or
+#: listed here with its reason.
+KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        # ops alerting resolves a rule's scope (an ObservedProperty's or a polygon's
+        # Datastreams) by SensorThings paths through hub.service.read, and catches the hub's
+        # errors; it moves to hub.service's typed reads (Things by polygon, Datastreams by
+        # ObservedProperty) and to an error the service exports
+        ("cityhelix.ops.alerting.api", "cityhelix.hub.errors.HubError"),
+        ("cityhelix.ops.alerting.scope", "cityhelix.hub.errors.HubError"),
+        ("cityhelix.ops.alerting.scope", "cityhelix.hub.query.options.parse_query_options"),
+        ("cityhelix.ops.alerting.scope", "cityhelix.hub.query.path.parse_path"),
+        ("cityhelix.ops.alerting.scope", "cityhelix.hub.store.read.Page"),
+    }
+)
 ADAPTERS = ("cityhelix.hub.http", "cityhelix.hub.mqtt", "cityhelix.hub.cli")
 WEB = ("fastapi", "starlette")
 
@@ -32,6 +55,42 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
+def _targets(path: Path) -> set[str]:
+    """The modules or names `path` imports, each as one dotted name: `from a.b import c`
+    is `a.b.c` (a module or a name of `a.b`), `import a.b` is `a.b`."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _pillar_of(name: str) -> str | None:
+    return next((p for p in PILLARS if _under(name, (p,))), None)
+
+
+def _module(path: Path) -> str:
+    return ".".join(("cityhelix", *path.relative_to(PACKAGE).with_suffix("").parts))
+
+
+def _cross_pillar_imports() -> list[tuple[str, str]]:
+    """(module, imported name) for each import of another pillar's insides by a pillar."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module(path)
+        own = _pillar_of(module)
+        if own is None:
+            continue
+        for name in sorted(_targets(path)):
+            other = _pillar_of(name)
+            if other is None or other == own or _under(name, (f"{other}.service",)):
+                continue
+            found.append((module, name))
+    return found
+
+
 def test_the_ground_imports_no_pillar() -> None:
     ground = [
         path
@@ -43,6 +102,20 @@ def test_the_ground_imports_no_pillar() -> None:
     for path in ground:
         wrong = sorted(n for n in _imports(path) if _under(n, PILLARS))
         assert not wrong, f"{path.relative_to(PACKAGE)} imports {wrong}"
+
+
+def test_the_pillars_are_found() -> None:
+    assert {"cityhelix.hub", "cityhelix.web", "cityhelix.ops", "cityhelix.invest"} <= set(PILLARS)
+
+
+def test_a_pillar_imports_another_pillar_only_through_its_service_module() -> None:
+    found = _cross_pillar_imports()
+    wrong = [pair for pair in found if pair not in KNOWN_EXCEPTIONS]
+    assert not wrong, "imports of another pillar's insides (use its service module):\n" + "\n".join(
+        f"{module} imports {name}" for module, name in wrong
+    )
+    gone = sorted(KNOWN_EXCEPTIONS - set(found))
+    assert not gone, f"listed as exceptions but no longer imported, remove them: {gone}"
 
 
 def test_the_hub_below_its_adapters_imports_no_adapter_and_no_web_framework() -> None:

@@ -158,3 +158,83 @@ async def test_things_by_kind_by_district_and_within_a_polygon(
         station,
         boxed,
     ]
+
+
+async def test_map_rows_give_each_placed_thing_its_point_and_newest_reading_time(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    lamp, lamp_stream = await _thing(
+        client, admin, "Lamp 1", {"kind": "streetlight", "district": "Di An"}, 106.77, 10.9
+    )
+    quiet, _ = await _thing(client, admin, "Gauge", {}, 106.6, 11.0)
+    unplaced = await client.post("/v1.1/Things", json=thing("Nowhere"), headers=admin)
+    area = {
+        "name": "Park",
+        "description": "a park's outline",
+        "encodingType": "application/geo+json",
+        "location": {
+            "type": "Polygon",
+            "coordinates": [[[106, 11], [107, 11], [107, 12], [106, 11]]],
+        },
+    }
+    outlined = await client.post(
+        "/v1.1/Things", json=thing("Park", Locations=[area]), headers=admin
+    )
+    assert unplaced.status_code == outlined.status_code == 201
+    await _readings(
+        client,
+        admin,
+        lamp_stream,
+        [["2026-11-01T12:00:00Z", 1.0], ["2026-11-01T08:00:00Z", 0.0]],
+    )
+    rows = {row.id: row for row in await service.map_things(engine)}
+    assert set(rows) == {lamp, quiet}  # no point Location, no marker
+    assert rows[lamp].kind == "streetlight" and rows[lamp].district == "Di An"
+    assert (rows[lamp].lon, rows[lamp].lat) == (106.77, 10.9)
+    assert rows[lamp].last_reading == datetime(2026, 11, 1, 12, tzinfo=UTC)
+    assert rows[lamp].datastreams == (lamp_stream,)
+    assert rows[quiet].kind == "other" and rows[quiet].district == ""
+    assert rows[quiet].last_reading is None
+
+
+async def test_thing_detail_has_each_datastreams_unit_and_latest_reading(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    thing_id, stream_id = await _thing(client, admin, "Station", {"kind": "air"}, 106.6, 11.0)
+    (newest,) = await _readings(client, admin, stream_id, [["2026-11-01T12:00:00Z", 12.5]])
+    detail = await service.thing_detail(engine, thing_id)
+    assert (detail.id, detail.name, detail.properties) == (thing_id, "Station", {"kind": "air"})
+    (row,) = detail.datastreams
+    assert (row.id, row.unit_symbol) == (stream_id, "ug/m3")
+    assert row.latest is not None and row.latest.id == newest and row.latest.result == 12.5
+    assert service.reading_time(row.latest) == "2026-11-01T12:00:00Z"
+    with pytest.raises(service.NotFound, match="987654"):
+        await service.thing_detail(engine, 987_654)
+
+
+async def test_readings_by_id_and_minute_buckets_of_a_datastream(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    _, stream_id = await _thing(client, admin, "Meter", {"kind": "water"}, 106.6, 11.0)
+    ids = await _readings(
+        client,
+        admin,
+        stream_id,
+        [["2026-11-01T12:00:10Z", 1.0], ["2026-11-01T12:00:50Z", 3.0], ["2026-11-01T12:05:00Z", 7]],
+    )
+    readings = await service.readings_by_id(engine, [ids[2], ids[0], 999_999])
+    assert [(r.id, r.result) for r in readings] == [(ids[0], 1.0), (ids[2], 7)]
+    buckets = await service.minute_buckets(
+        engine,
+        stream_id,
+        datetime(2026, 11, 1, 12, tzinfo=UTC),
+        datetime(2026, 11, 1, 13, tzinfo=UTC),
+    )
+    assert [(service.format_time(b.start), b.count, b.mean) for b in buckets] == [
+        ("2026-11-01T12:00:00Z", 2, 2.0),
+        ("2026-11-01T12:05:00Z", 1, 7.0),
+    ]
+    with pytest.raises(service.NotFound):
+        await service.minute_buckets(
+            engine, 987_654, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
+        )

@@ -23,21 +23,25 @@ from cityhelix.auth.service import audit_rows, record_write, record_writes
 from cityhelix.db.engine import read_connection
 from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
-from cityhelix.hub import rollups  # noqa: F401 - registers the writer's rollups hook
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
 from cityhelix.hub.errors import BadRequest, Conflict
+from cityhelix.hub.errors import HubError as HubError  # raised by every function here
+from cityhelix.hub.errors import NotFound as NotFound
 from cityhelix.hub.json_patch import patched_members
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.expression import SelectItem
 from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.path import ResourcePath, Step
+from cityhelix.hub.rollups import MINUTE, read_buckets  # importing it registers its hook
+from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` returns
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
 from cityhelix.hub.store.write import StreamRows, Writer, Written
 from cityhelix.hub.tables import datastreams, locations, observations, thing_locations, things
-from cityhelix.hub.values import result_value
+from cityhelix.hub.values import format_interval, result_value
+from cityhelix.hub.values import format_time as format_time  # the wire's form of a time
 
 
 @dataclass(frozen=True)
@@ -620,3 +624,181 @@ async def readings_count_between(engine: AsyncEngine, start: datetime, end: date
     )
     async with read_connection(engine) as connection:
         return int((await connection.execute(query)).scalar_one())
+
+
+# ------------------------------------------------------------- typed reads for the city map
+
+#: the most Things `map_things` returns (the lowest ids first)
+MAX_MAP_THINGS = 100_000
+
+
+@dataclass(frozen=True)
+class MapThing:
+    """A Thing as a map marker: where, what, and when its newest reading was taken."""
+
+    id: int
+    name: str
+    #: `properties.kind` as text ("other" when absent); `district` likewise ("" when absent)
+    kind: str
+    district: str
+    lon: float
+    lat: float
+    #: the newest end of its Datastreams' phenomenonTime: None when none has a reading
+    last_reading: datetime | None
+    datastreams: tuple[int, ...]
+
+
+def _property_text(properties: object, key: str) -> str:
+    value = properties.get(key) if isinstance(properties, dict) else None
+    return str(value)[:200] if value is not None else ""
+
+
+def _point(geometry: object) -> tuple[float, float] | None:
+    if isinstance(geometry, dict) and geometry.get("type") == "Point":
+        coordinates = geometry.get("coordinates")
+        if isinstance(coordinates, list) and len(coordinates) >= 2:
+            return float(coordinates[0]), float(coordinates[1])
+    return None
+
+
+async def map_things(engine: AsyncEngine) -> list[MapThing]:
+    """Every Thing with a point Location (its first, by Location id), by id, in two statements.
+
+    A Thing's newest reading time comes from its Datastreams' phenomenonTime, which the
+    writer keeps current, so this never scans Observations.
+    """
+    placed = (
+        select(
+            things.c.id,
+            things.c.name,
+            things.c.properties,
+            locations.c.location,
+        )
+        .join(thing_locations, thing_locations.c.thing_id == things.c.id)
+        .join(locations, locations.c.id == thing_locations.c.location_id)
+        .order_by(things.c.id, locations.c.id)
+    )
+    streams = select(
+        datastreams.c.thing_id,
+        datastreams.c.id,
+        datastreams.c.phenomenon_time_start,
+        datastreams.c.phenomenon_time_end,
+    ).order_by(datastreams.c.thing_id, datastreams.c.id)
+    found: dict[int, tuple[str, object, tuple[float, float]]] = {}
+    async with read_connection(engine) as connection:
+        for thing_id, name, properties, geometry in await connection.execute(placed):
+            if thing_id in found:
+                continue
+            point = _point(geometry)
+            if point is not None:
+                found[thing_id] = (name, properties, point)
+                if len(found) == MAX_MAP_THINGS:
+                    break
+        ids_of: dict[int, list[int]] = {thing_id: [] for thing_id in found}
+        newest: dict[int, datetime] = {}
+        for thing_id, datastream_id, start, end in await connection.execute(streams):
+            if thing_id not in ids_of:
+                continue
+            ids_of[thing_id].append(datastream_id)
+            taken = end or start
+            if taken is not None and (thing_id not in newest or taken > newest[thing_id]):
+                newest[thing_id] = taken
+    return [
+        MapThing(
+            id=thing_id,
+            name=str(name)[:200],
+            kind=_property_text(properties, "kind") or "other",
+            district=_property_text(properties, "district"),
+            lon=point[0],
+            lat=point[1],
+            last_reading=newest.get(thing_id),
+            datastreams=tuple(ids_of[thing_id]),
+        )
+        for thing_id, (name, properties, point) in found.items()
+    ]
+
+
+@dataclass(frozen=True)
+class DatastreamLatest:
+    """A Datastream of a Thing with its unit and latest reading (None when it has none)."""
+
+    id: int
+    name: str
+    unit_symbol: str
+    latest: Reading | None
+
+
+@dataclass(frozen=True)
+class ThingDetail:
+    """One Thing, its properties and its Datastreams (by id) with their latest readings."""
+
+    id: int
+    name: str
+    description: str | None
+    properties: dict[str, Any]
+    datastreams: tuple[DatastreamLatest, ...]
+
+
+async def thing_detail(engine: AsyncEngine, thing_id: int) -> ThingDetail:
+    """A Thing with each Datastream's latest reading (`NotFound` when there is no such Thing)."""
+    async with read_connection(engine) as connection:
+        thing = (await connection.execute(select(things).where(things.c.id == thing_id))).first()
+        if thing is None:
+            raise NotFound(f"no Thing with id {thing_id}")
+        streams = (
+            await connection.execute(
+                select(datastreams.c.id, datastreams.c.name, datastreams.c.unit_of_measurement)
+                .where(datastreams.c.thing_id == thing_id)
+                .order_by(datastreams.c.id)
+                .limit(MAX_TYPED_READ)
+            )
+        ).all()
+    latest = await latest_readings(engine, [row.id for row in streams])
+    return ThingDetail(
+        thing.id,
+        thing.name,
+        thing.description,
+        thing.properties if isinstance(thing.properties, dict) else {},
+        tuple(
+            DatastreamLatest(
+                row.id,
+                row.name,
+                _property_text(row.unit_of_measurement, "symbol"),
+                latest.get(row.id),
+            )
+            for row in streams
+        ),
+    )
+
+
+async def readings_by_id(engine: AsyncEngine, observation_ids: Iterable[int]) -> list[Reading]:
+    """The committed Observations of Datastreams among `observation_ids`, by id (one query).
+
+    One deleted since, or one of a MultiDatastream, is not in the answer.
+    """
+    ids = _bounded(observation_ids, "observation_ids")
+    if not ids:
+        return []
+    query = (
+        select(observations)
+        .where(observations.c.id.in_(ids), observations.c.datastream_id.is_not(None))
+        .order_by(observations.c.id)
+    )
+    async with read_connection(engine) as connection:
+        return [_reading(row) for row in await connection.execute(query)]
+
+
+async def minute_buckets(
+    engine: AsyncEngine, datastream_id: int, start: datetime, end: datetime
+) -> list[Bucket]:
+    """A Datastream's one-minute rollups starting in [start, end), oldest first.
+
+    `NotFound` when there is no such Datastream; `BadRequest` when end <= start or the
+    range holds more buckets than one read returns.
+    """
+    return await read_buckets(engine, datastream_id, MINUTE, start, end)
+
+
+def reading_time(reading: Reading) -> str | None:
+    """A reading's phenomenonTime as the wire writes it: an instant or "start/end"."""
+    return format_interval(reading.phenomenon_time, reading.phenomenon_time_end)

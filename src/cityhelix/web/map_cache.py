@@ -18,8 +18,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.events.bus import EventBus, Subscription
-from cityhelix.hub.values import parse_time
-from cityhelix.settings import Settings
 from cityhelix.web.city_map import MapThing, live_readings, map_things
 
 #: entities whose writes change what the map shows (an Observation only moves a time)
@@ -31,9 +29,8 @@ _MOST_READINGS = 20_000
 class MapCache:
     """Every Thing's map row, read again only when the bus says the read is out of date."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings, subscription: Subscription):
+    def __init__(self, engine: AsyncEngine, subscription: Subscription):
         self._engine = engine
-        self._settings = settings
         self._subscription = subscription
         self._dropped = subscription.dropped
         self._things: dict[int, MapThing] | None = None
@@ -42,12 +39,10 @@ class MapCache:
 
     @classmethod
     @asynccontextmanager
-    async def following(
-        cls, engine: AsyncEngine, settings: Settings, bus: EventBus
-    ) -> AsyncIterator[MapCache]:
+    async def following(cls, engine: AsyncEngine, bus: EventBus) -> AsyncIterator[MapCache]:
         """A cache subscribed to `bus` while the `async with` lasts."""
         async with bus.subscribe() as subscription:
-            yield cls(engine, settings, subscription)
+            yield cls(engine, subscription)
 
     def _pending(self) -> tuple[bool, list[int]]:
         """(whether the map must be read again, the new Observations) since the last look."""
@@ -68,7 +63,7 @@ class MapCache:
         async with self._lock:
             stale, observations = self._pending()
             if self._things is None or stale:
-                read = await map_things(self._engine, self._settings)
+                read = await map_things(self._engine)
                 self._things = {thing.id: thing for thing in read}
                 self._thing_of = {ds: thing.id for thing in read for ds in thing.datastreams}
             elif observations:
@@ -79,9 +74,9 @@ class MapCache:
         newest: dict[int, datetime] = {}
         for reading in await live_readings(self._engine, observations):
             thing_id = self._thing_of.get(reading.datastream)
-            if thing_id is None or not reading.time:
+            if thing_id is None:
                 continue
-            moment = parse_time(reading.time, "phenomenonTime")
+            moment = reading.taken
             if thing_id not in newest or moment > newest[thing_id]:
                 newest[thing_id] = moment
         for thing_id, moment in newest.items():

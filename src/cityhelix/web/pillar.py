@@ -32,7 +32,7 @@ async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     await feed.start()
     app.state.web_live = feed
     try:
-        async with MapCache.following(app.state.engine, settings, app.state.bus) as cache:
+        async with MapCache.following(app.state.engine, app.state.bus) as cache:
             app.state.web_map = cache
             yield
     finally:

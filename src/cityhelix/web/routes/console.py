@@ -11,11 +11,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from cityhelix.hub.errors import HubError, NotFound
-from cityhelix.hub.rollups import MINUTE, read_buckets
-from cityhelix.hub.values import format_time
+from cityhelix.hub import service
 from cityhelix.settings import Settings
-from cityhelix.web.city_map import state_of, thing_detail
+from cityhelix.web.city_map import state_of
 from cityhelix.web.const import STATE_COLOURS, STATES
 from cityhelix.web.kinds import kind_label
 from cityhelix.web.live import LiveFeed, TooManyListeners
@@ -89,31 +87,27 @@ async def things_json(request: Request, user: StaffApi) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def _latest_rows(thing: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for datastream in thing.get("Datastreams", []):
-        observations = datastream.get("Observations") or [{}]
-        unit = datastream.get("unitOfMeasurement") or {}
-        rows.append(
-            {
-                "id": datastream["@iot.id"],
-                "name": datastream.get("name", ""),
-                "symbol": unit.get("symbol", "") if isinstance(unit, dict) else "",
-                "result": observations[0].get("result"),
-                "time": observations[0].get("phenomenonTime"),
-            }
-        )
-    return rows
+def _latest_rows(thing: service.ThingDetail) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": datastream.id,
+            "name": datastream.name,
+            "symbol": datastream.unit_symbol,
+            "result": datastream.latest.result if datastream.latest else None,
+            "time": service.reading_time(datastream.latest) if datastream.latest else None,
+        }
+        for datastream in thing.datastreams
+    ]
 
 
 @router.get("/console/things/{thing_id}")
 async def thing_panel(request: Request, thing_id: int, user: StaffPage) -> Response:
     """The side panel (an htmx fragment): latest values and a chart per Datastream."""
     try:
-        thing = await thing_detail(request.app.state.engine, _settings(request), thing_id)
-    except NotFound:
+        thing = await service.thing_detail(request.app.state.engine, thing_id)
+    except service.NotFound:
         return render(request, "panel_missing.html", {"thing_id": thing_id}, status=404)
-    properties = thing.get("properties") or {}
+    properties = thing.properties
     kind = str(properties.get("kind", "other"))
     return render(
         request,
@@ -132,17 +126,18 @@ async def datastream_day(request: Request, datastream_id: int, user: StaffApi) -
     """The last 24 hours of a Datastream as minute means, from the hub's aggregates."""
     end = datetime.now(UTC)
     try:
-        buckets = await read_buckets(
-            request.app.state.engine, datastream_id, MINUTE, end - timedelta(hours=24), end
+        buckets = await service.minute_buckets(
+            request.app.state.engine, datastream_id, end - timedelta(hours=24), end
         )
-    except HubError as error:
+    except service.HubError as error:
         return JSONResponse({"detail": str(error)}, status_code=error.status)
     return Response(
         orjson.dumps(
             {
                 "datastream": datastream_id,
                 "points": [
-                    [format_time(b.start), round(b.mean, 4), b.minimum, b.maximum] for b in buckets
+                    [service.format_time(b.start), round(b.mean, 4), b.minimum, b.maximum]
+                    for b in buckets
                 ],
             }
         ),
