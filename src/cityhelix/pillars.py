@@ -14,7 +14,7 @@ from cityhelix.db.migrate import Schema
 from cityhelix.pillar import Pillar
 
 #: in mounting order; each package's `pillar.py` exposes `PILLAR`
-PILLAR_PACKAGES = ("cityhelix.hub", "cityhelix.ops")
+PILLAR_PACKAGES = ("cityhelix.hub", "cityhelix.ops", "cityhelix.helix")
 
 
 def _pillar(package: str) -> Pillar:

@@ -1,0 +1,200 @@
+"""`/api/helix/...` over HTTP: credentials, query parameters and JSON bodies in, the
+service's answers out, errors as `{"detail": ...}` (`HelixRoute`). No logic lives here."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.auth.deps import principal_from_header
+from cityhelix.auth.principal import Principal
+from cityhelix.helix import service
+from cityhelix.helix.errors import BadRequest
+from cityhelix.helix.fields import parse_day
+from cityhelix.helix.routes import HelixRoute
+
+router = APIRouter(tags=["Triple Helix"], route_class=HelixRoute)
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
+
+
+def engine_of(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def caller(request: Request, *, write: bool) -> Principal:
+    return await principal_from_header(
+        engine_of(request),
+        request.app.state.settings,
+        request.headers.get("authorization"),
+        write=write,
+    )
+
+
+async def json_body(request: Request) -> object:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise BadRequest("body: expected JSON", "body") from None
+
+
+def day_parameter(request: Request, name: str) -> date | None:
+    value = request.query_params.get(name)
+    return None if value is None else parse_day(value, name)
+
+
+def int_parameter(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a whole number", name) from None
+
+
+def text_parameter(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and len(value) > 200:
+        raise BadRequest(f"{name}: at most 200 characters", name)
+    return value or None
+
+
+@router.post("/api/helix/actors", status_code=201, summary="Register an actor")
+async def create_actor(request: Request) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    actor = await service.create_actor(engine_of(request), principal, body, request.url.path)
+    return json_response(actor, 201)
+
+
+@router.get("/api/helix/actors", summary="List and search actors (q, kind, limit, offset)")
+async def list_actors(request: Request) -> Response:
+    principal = await caller(request, write=False)
+    return json_response(
+        await service.list_actors(
+            engine_of(request),
+            principal,
+            q=text_parameter(request, "q"),
+            kind=text_parameter(request, "kind"),
+            limit=int_parameter(request, "limit"),
+            offset=int_parameter(request, "offset"),
+        )
+    )
+
+
+@router.get("/api/helix/actors/{actor_id}", summary="One actor")
+async def read_actor(request: Request, actor_id: int) -> Response:
+    principal = await caller(request, write=False)
+    return json_response(await service.read_actor(engine_of(request), principal, actor_id))
+
+
+@router.patch("/api/helix/actors/{actor_id}", summary="Change some fields of an actor")
+async def update_actor(request: Request, actor_id: int) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    return json_response(
+        await service.update_actor(engine_of(request), principal, actor_id, body, request.url.path)
+    )
+
+
+@router.get("/api/helix/actors/{actor_id}/history", summary="Every change of an actor")
+async def actor_history(request: Request, actor_id: int) -> Response:
+    principal = await caller(request, write=True)  # personal data: credentials required
+    return json_response(await service.history(engine_of(request), principal, "actor", actor_id))
+
+
+@router.post("/api/helix/collaborations", status_code=201, summary="Register a collaboration")
+async def create_collaboration(request: Request) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    created = await service.create_collaboration(
+        engine_of(request), principal, body, request.url.path
+    )
+    return json_response(created, 201)
+
+
+@router.get(
+    "/api/helix/collaborations",
+    summary="List and search collaborations (q, kind, status, domain, actor_id, from, to)",
+)
+async def list_collaborations(request: Request) -> Response:
+    await caller(request, write=False)
+    return json_response(
+        await service.list_collaborations(
+            engine_of(request),
+            q=text_parameter(request, "q"),
+            kind=text_parameter(request, "kind"),
+            status=text_parameter(request, "status"),
+            domain=text_parameter(request, "domain"),
+            actor_id=int_parameter(request, "actor_id"),
+            start_from=day_parameter(request, "from"),
+            start_to=day_parameter(request, "to"),
+            limit=int_parameter(request, "limit"),
+            offset=int_parameter(request, "offset"),
+        )
+    )
+
+
+@router.get("/api/helix/collaborations/{collaboration_id}", summary="One collaboration")
+async def read_collaboration(request: Request, collaboration_id: int) -> Response:
+    await caller(request, write=False)
+    return json_response(await service.read_collaboration(engine_of(request), collaboration_id))
+
+
+@router.patch(
+    "/api/helix/collaborations/{collaboration_id}", summary="Change some fields of a collaboration"
+)
+async def update_collaboration(request: Request, collaboration_id: int) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    return json_response(
+        await service.update_collaboration(
+            engine_of(request), principal, collaboration_id, body, request.url.path
+        )
+    )
+
+
+@router.get(
+    "/api/helix/collaborations/{collaboration_id}/history",
+    summary="Every change of a collaboration",
+)
+async def collaboration_history(request: Request, collaboration_id: int) -> Response:
+    principal = await caller(request, write=True)  # personal data: credentials required
+    return json_response(
+        await service.history(engine_of(request), principal, "collaboration", collaboration_id)
+    )
+
+
+@router.get(
+    "/api/helix/synergy",
+    summary="Triple Helix mutual information (bits) over collaborations starting in a period",
+)
+async def synergy(request: Request) -> Response:
+    await caller(request, write=False)
+    return json_response(
+        await service.synergy_between(
+            engine_of(request), day_parameter(request, "from"), day_parameter(request, "to")
+        )
+    )
+
+
+@router.get(
+    "/api/helix/network",
+    summary="Actors as nodes and co-participation as edges, over a period",
+)
+async def network(request: Request) -> Response:
+    await caller(request, write=False)
+    return json_response(
+        await service.network_between(
+            engine_of(request), day_parameter(request, "from"), day_parameter(request, "to")
+        )
+    )

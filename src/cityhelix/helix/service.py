@@ -1,0 +1,212 @@
+"""The helix pillar's door: the registry, synergy, programmes and the scorecard as plain
+async functions. HTTP, the CLI, the web pages and other pillars call only these.
+
+Each write is one transaction with its audit row (`auth.service.record_write`) and its
+history; only analysts and admins write; people's names and e-mails (personal data) are
+shown to analysts and admins only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.auth.principal import Principal, Role
+from cityhelix.auth.service import record_write
+from cityhelix.db.engine import read_connection
+from cityhelix.helix import registry, synergy
+from cityhelix.helix.errors import BadRequest, Forbidden
+
+#: roles that write the helix registry, programmes and manual indicators
+WRITERS = frozenset({Role.ADMIN, Role.ANALYST})
+
+
+def require_writer(principal: Principal) -> None:
+    if principal.role not in WRITERS:
+        raise Forbidden(f"role {principal.role.value}: the helix registry is written by analysts")
+
+
+def sees_personal_data(principal: Principal) -> bool:
+    return principal.role in WRITERS
+
+
+def page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
+    limit = registry.MAX_PAGE if limit is None else limit
+    offset = 0 if offset is None else offset
+    if not 1 <= limit <= registry.MAX_PAGE:
+        raise BadRequest(f"limit: expected 1 to {registry.MAX_PAGE}", "limit")
+    if offset < 0:
+        raise BadRequest("offset: expected 0 or more", "offset")
+    return limit, offset
+
+
+# --- actors -------------------------------------------------------------------------
+
+
+async def create_actor(
+    engine: AsyncEngine, principal: Principal, body: object, path: str
+) -> dict[str, Any]:
+    require_writer(principal)
+    values = registry.actor_values(body)
+    async with engine.begin() as connection:
+        actor_id = await registry.insert_actor(connection, values, principal.name)
+        await record_write(connection, principal, "POST", path, [("HelixActor", actor_id)])
+    return await read_actor(engine, principal, actor_id)
+
+
+async def update_actor(
+    engine: AsyncEngine, principal: Principal, actor_id: int, body: object, path: str
+) -> dict[str, Any]:
+    require_writer(principal)
+    async with engine.begin() as connection:
+        await registry.patch_actor(connection, actor_id, body, principal.name)
+        await record_write(connection, principal, "PATCH", path, [("HelixActor", actor_id)])
+    return await read_actor(engine, principal, actor_id)
+
+
+async def read_actor(engine: AsyncEngine, principal: Principal, actor_id: int) -> dict[str, Any]:
+    async with read_connection(engine) as connection:
+        row = await registry.actor_row(connection, actor_id)
+    return registry.actor_json(row, personal=sees_personal_data(principal))
+
+
+async def list_actors(
+    engine: AsyncEngine,
+    principal: Principal,
+    *,
+    q: str | None = None,
+    kind: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> dict[str, Any]:
+    limit, offset = page_bounds(limit, offset)
+    if kind is not None and kind not in registry.ACTOR_KINDS:
+        raise BadRequest(f"kind: expected one of {', '.join(registry.ACTOR_KINDS)}", "kind")
+    async with read_connection(engine) as connection:
+        total, rows = await registry.search_actors(
+            connection, q=q, kind=kind, limit=limit, offset=offset
+        )
+    personal = sees_personal_data(principal)
+    return {
+        "count": total,
+        "value": [registry.actor_json(row, personal=personal) for row in rows],
+    }
+
+
+async def history(
+    engine: AsyncEngine, principal: Principal, entity_type: str, entity_id: int
+) -> dict[str, Any]:
+    """Every change of an actor or a collaboration; analysts only (it holds people)."""
+    require_writer(principal)
+    async with read_connection(engine) as connection:
+        if entity_type == "actor":
+            await registry.actor_row(connection, entity_id)
+        else:
+            await registry.collaboration_row(connection, entity_id)
+        changes = await registry.history_of(connection, entity_type, entity_id)
+    return {"entity_type": entity_type, "id": entity_id, "value": changes}
+
+
+# --- collaborations -----------------------------------------------------------------
+
+
+async def create_collaboration(
+    engine: AsyncEngine, principal: Principal, body: object, path: str
+) -> dict[str, Any]:
+    require_writer(principal)
+    values, participants = registry.collaboration_values(body)
+    async with engine.begin() as connection:
+        collaboration_id = await registry.insert_collaboration(
+            connection, values, participants, principal.name
+        )
+        await record_write(
+            connection, principal, "POST", path, [("HelixCollaboration", collaboration_id)]
+        )
+    return await read_collaboration(engine, collaboration_id)
+
+
+async def update_collaboration(
+    engine: AsyncEngine, principal: Principal, collaboration_id: int, body: object, path: str
+) -> dict[str, Any]:
+    require_writer(principal)
+    async with engine.begin() as connection:
+        await registry.patch_collaboration(connection, collaboration_id, body, principal.name)
+        await record_write(
+            connection, principal, "PATCH", path, [("HelixCollaboration", collaboration_id)]
+        )
+    return await read_collaboration(engine, collaboration_id)
+
+
+async def read_collaboration(engine: AsyncEngine, collaboration_id: int) -> dict[str, Any]:
+    async with read_connection(engine) as connection:
+        row = await registry.collaboration_row(connection, collaboration_id)
+        participants = await registry.participants_of(connection, [collaboration_id])
+    return registry.collaboration_json(row, participants[collaboration_id])
+
+
+async def list_collaborations(
+    engine: AsyncEngine,
+    *,
+    q: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    domain: str | None = None,
+    actor_id: int | None = None,
+    start_from: date | None = None,
+    start_to: date | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> dict[str, Any]:
+    limit, offset = page_bounds(limit, offset)
+    async with read_connection(engine) as connection:
+        total, rows = await registry.search_collaborations(
+            connection,
+            q=q,
+            kind=kind,
+            status=status,
+            domain=domain,
+            actor_id=actor_id,
+            start_from=start_from,
+            start_to=start_to,
+            limit=limit,
+            offset=offset,
+        )
+        participants = await registry.participants_of(connection, [row.id for row in rows])
+    return {
+        "count": total,
+        "value": [registry.collaboration_json(row, participants[row.id]) for row in rows],
+    }
+
+
+# --- synergy ------------------------------------------------------------------------
+
+
+def _period(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and end < start:
+        raise BadRequest("to: before from", "to")
+
+
+async def synergy_between(
+    engine: AsyncEngine, start: date | None, end: date | None
+) -> dict[str, Any]:
+    """T_uig, T_ui, T_ug, T_ig over the collaborations starting in [start, end], per year
+    and per domain."""
+    _period(start, end)
+    async with read_connection(engine) as connection:
+        collaborations = await synergy.collaborations_between(connection, start, end)
+    report = synergy.synergy_report(collaborations)
+    report["from"] = start.isoformat() if start else None
+    report["to"] = end.isoformat() if end else None
+    return report
+
+
+async def network_between(
+    engine: AsyncEngine, start: date | None, end: date | None
+) -> dict[str, Any]:
+    """Actors and their co-participation in the collaborations starting in [start, end]."""
+    _period(start, end)
+    async with read_connection(engine) as connection:
+        collaborations = await synergy.collaborations_between(connection, start, end)
+    return synergy.network(collaborations)
