@@ -3,7 +3,7 @@ service's answers out, errors as `{"detail": ...}` (`HelixRoute`). No logic live
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.auth.deps import principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.helix import service
-from cityhelix.helix.errors import BadRequest
+from cityhelix.helix.errors import BadRequest, NotFound
 from cityhelix.helix.fields import parse_day
 from cityhelix.helix.routes import HelixRoute
 
@@ -197,4 +197,102 @@ async def network(request: Request) -> Response:
         await service.network_between(
             engine_of(request), day_parameter(request, "from"), day_parameter(request, "to")
         )
+    )
+
+
+@router.post("/api/helix/programmes", status_code=201, summary="Register a programme")
+async def create_programme(request: Request) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    created = await service.create_programme(engine_of(request), principal, body, request.url.path)
+    return json_response(created, 201)
+
+
+@router.get("/api/helix/programmes", summary="Programmes with their calls")
+async def list_programmes(request: Request) -> Response:
+    await caller(request, write=False)
+    return json_response({"value": await service.list_programmes(engine_of(request))})
+
+
+@router.post("/api/helix/programmes/{programme_id}/calls", status_code=201, summary="Open a call")
+async def create_call(request: Request, programme_id: int) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    created = await service.create_call(
+        engine_of(request), principal, programme_id, body, request.url.path
+    )
+    return json_response(created, 201)
+
+
+@router.get("/api/helix/calls/{call_id}", summary="A call and its applications by status")
+async def read_call(request: Request, call_id: int) -> Response:
+    await caller(request, write=False)
+    return json_response(await service.read_call(engine_of(request), call_id))
+
+
+@router.post(
+    "/api/helix/calls/{call_id}/applications", status_code=201, summary="Submit an application"
+)
+async def submit_application(request: Request, call_id: int) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    created = await service.submit_application(
+        engine_of(request), principal, call_id, body, request.url.path
+    )
+    return json_response(created, 201)
+
+
+@router.get("/api/helix/applications/{application_id}", summary="An application, in full")
+async def read_application(request: Request, application_id: int) -> Response:
+    principal = await caller(request, write=True)  # reviews are confidential
+    return json_response(
+        await service.read_application(engine_of(request), principal, application_id)
+    )
+
+
+@router.post(
+    "/api/helix/applications/{application_id}/{step}",
+    status_code=201,
+    summary="Declare a conflict of interest, score, add a funding tranche or a report",
+    description="`step` is one of: " + ", ".join(service.APPLICATION_STEPS) + ".",
+)
+async def application_step(request: Request, application_id: int, step: str) -> Response:
+    principal = await caller(request, write=True)
+    if step == "decision":
+        body = await json_body(request)
+        return json_response(
+            await service.decide(
+                engine_of(request), principal, application_id, body, request.url.path
+            )
+        )
+    if step not in service.APPLICATION_STEPS:
+        raise NotFound(f"step: expected decision or one of {', '.join(service.APPLICATION_STEPS)}")
+    body = await json_body(request)
+    return json_response(
+        await service.application_step(
+            engine_of(request), principal, application_id, step, body, request.url.path
+        ),
+        201,
+    )
+
+
+@router.post("/api/helix/tranches/{tranche_id}/paid", summary="Record a tranche's payment")
+async def pay_tranche(request: Request, tranche_id: int) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    return json_response(
+        await service.pay_tranche(engine_of(request), principal, tranche_id, body, request.url.path)
+    )
+
+
+@router.get(
+    "/api/helix/deadlines",
+    summary="Call deadlines and unpaid tranches due within `days` (default 30) of today",
+)
+async def deadlines(request: Request) -> Response:
+    await caller(request, write=False)
+    days = int_parameter(request, "days")
+    today = day_parameter(request, "today") or datetime.now(UTC).date()
+    return json_response(
+        await service.upcoming_deadlines(engine_of(request), today, 30 if days is None else days)
     )

@@ -8,15 +8,16 @@ shown to analysts and admins only.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
-from cityhelix.helix import registry, synergy
+from cityhelix.helix import programmes, registry, synergy
 from cityhelix.helix.errors import BadRequest, Forbidden
 
 #: roles that write the helix registry, programmes and manual indicators
@@ -210,3 +211,130 @@ async def network_between(
     async with read_connection(engine) as connection:
         collaborations = await synergy.collaborations_between(connection, start, end)
     return synergy.network(collaborations)
+
+
+# --- programmes ---------------------------------------------------------------------
+
+
+async def _write(
+    engine: AsyncEngine,
+    principal: Principal,
+    path: str,
+    entity_type: str,
+    write: Callable[[AsyncConnection], Awaitable[int]],
+) -> int:
+    """One programme write in one transaction with its audit row; the written row's id."""
+    require_writer(principal)
+    async with engine.begin() as connection:
+        written = await write(connection)
+        await record_write(connection, principal, "POST", path, [(entity_type, written)])
+    return written
+
+
+async def create_programme(
+    engine: AsyncEngine, principal: Principal, body: object, path: str
+) -> dict[str, Any]:
+    programme_id = await _write(
+        engine, principal, path, "HelixProgramme",
+        lambda c: programmes.create_programme(c, body),
+    )  # fmt: skip
+    found = [p for p in await list_programmes(engine) if p["id"] == programme_id]
+    return found[0]
+
+
+async def list_programmes(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with read_connection(engine) as connection:
+        return await programmes.read_programmes(connection)
+
+
+async def create_call(
+    engine: AsyncEngine, principal: Principal, programme_id: int, body: object, path: str
+) -> dict[str, Any]:
+    call_id = await _write(
+        engine, principal, path, "HelixCall",
+        lambda c: programmes.create_call(c, programme_id, body),
+    )  # fmt: skip
+    return await read_call(engine, call_id)
+
+
+async def read_call(engine: AsyncEngine, call_id: int) -> dict[str, Any]:
+    async with read_connection(engine) as connection:
+        return await programmes.read_call(connection, call_id)
+
+
+async def submit_application(
+    engine: AsyncEngine, principal: Principal, call_id: int, body: object, path: str
+) -> dict[str, Any]:
+    today = datetime.now(UTC).date()
+    application_id = await _write(
+        engine, principal, path, "HelixApplication",
+        lambda c: programmes.submit_application(c, call_id, body, today),
+    )  # fmt: skip
+    return await read_application(engine, principal, application_id)
+
+
+async def read_application(
+    engine: AsyncEngine, principal: Principal, application_id: int
+) -> dict[str, Any]:
+    """An application with its reviews, decision, tranches and reports; analysts only,
+    because reviews and conflicts of interest are confidential."""
+    require_writer(principal)
+    async with read_connection(engine) as connection:
+        return await programmes.read_application(connection, application_id)
+
+
+#: the steps of an application after submission, by name: each one row written
+APPLICATION_STEPS: dict[
+    str, tuple[str, Callable[[AsyncConnection, int, object], Awaitable[int]]]
+] = {
+    "conflicts": ("HelixReview", programmes.declare_conflict),
+    "reviews": ("HelixReview", programmes.score_application),
+    "tranches": ("HelixTranche", programmes.add_tranche),
+    "reports": ("HelixReport", programmes.add_report),
+}
+
+
+async def application_step(
+    engine: AsyncEngine,
+    principal: Principal,
+    application_id: int,
+    step: str,
+    body: object,
+    path: str,
+) -> dict[str, Any]:
+    """Declare a conflict, score, add a tranche or a report (`APPLICATION_STEPS`)."""
+    entity_type, write = APPLICATION_STEPS[step]
+    await _write(engine, principal, path, entity_type, lambda c: write(c, application_id, body))
+    return await read_application(engine, principal, application_id)
+
+
+async def decide(
+    engine: AsyncEngine, principal: Principal, application_id: int, body: object, path: str
+) -> dict[str, Any]:
+    async def write(connection: AsyncConnection) -> int:
+        await programmes.decide(connection, application_id, body)
+        return application_id
+
+    await _write(engine, principal, path, "HelixApplication", write)
+    return await read_application(engine, principal, application_id)
+
+
+async def pay_tranche(
+    engine: AsyncEngine, principal: Principal, tranche_id: int, body: object, path: str
+) -> dict[str, Any]:
+    paid: list[int] = []
+
+    async def write(connection: AsyncConnection) -> int:
+        paid.append(await programmes.pay_tranche(connection, tranche_id, body))
+        return tranche_id
+
+    await _write(engine, principal, path, "HelixTranche", write)
+    return await read_application(engine, principal, paid[0])
+
+
+async def upcoming_deadlines(engine: AsyncEngine, today: date, days: int) -> dict[str, Any]:
+    """What falls due within `days` of `today`: call deadlines, unpaid tranches."""
+    if not 0 <= days <= 366:
+        raise BadRequest("days: expected 0 to 366", "days")
+    async with read_connection(engine) as connection:
+        return {"value": await programmes.upcoming_deadlines(connection, today, days)}
