@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     #: the NATS server of the "nats" backend, and the JetStream stream's name
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = Field(default="CITYHELIX_CHANGES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    #: the province's land area in km², the denominator of the scorecard's per-km²
+    #: indicators (default: Binh Duong, the demo's model, about 2,695 km²)
+    province_area_km2: float = Field(default=2694.6, gt=0, le=10_000_000)
+    #: how often the scorecard's computed indicators are recomputed for the current year,
+    #: in seconds; 0 turns the schedule off (recompute on demand only)
+    scorecard_recompute_seconds: float = Field(default=3600.0, ge=0)
 
     @property
     def is_postgresql(self) -> bool:

@@ -296,3 +296,68 @@ async def deadlines(request: Request) -> Response:
     return json_response(
         await service.upcoming_deadlines(engine_of(request), today, 30 if days is None else days)
     )
+
+
+@router.get(
+    "/api/helix/scorecard",
+    summary="Every indicator for a period: value, target, status, trend, provenance, quality",
+)
+async def scorecard(request: Request) -> Response:
+    await caller(request, write=False)
+    return json_response(
+        await service.scorecard(
+            engine_of(request), request.app.state.settings, request.query_params.get("period")
+        )
+    )
+
+
+@router.get("/api/helix/scorecard.xlsx", summary="The scorecard of a period as XLSX")
+async def scorecard_xlsx(request: Request) -> Response:
+    await caller(request, write=False)
+    period = request.query_params.get("period")
+    content = await service.scorecard_xlsx(engine_of(request), request.app.state.settings, period)
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="scorecard-{period or "current"}.xlsx"'
+        },
+    )
+
+
+@router.post(
+    "/api/helix/scorecard/recompute",
+    summary="Recompute the computed indicators of a period (default: the current year)",
+)
+async def recompute(request: Request) -> Response:
+    principal = await caller(request, write=True)
+    computed = await service.recompute_scorecard(
+        engine_of(request),
+        request.app.state.settings,
+        principal,
+        request.query_params.get("period"),
+        request.url.path,
+    )
+    return json_response({"value": computed})
+
+
+@router.post(
+    "/api/helix/scorecard/values",
+    status_code=201,
+    summary="Enter a manual indicator's value with its source and date",
+)
+async def enter_value(request: Request) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    entered = await service.enter_indicator_value(
+        engine_of(request), principal, body, request.url.path
+    )
+    return json_response(entered, 201)
+
+
+@router.get(
+    "/api/helix/scorecard/indicators/{code}", summary="An indicator and its values, per period"
+)
+async def indicator(request: Request, code: str) -> Response:
+    await caller(request, write=False)
+    return json_response(await service.indicator_history(engine_of(request), code))

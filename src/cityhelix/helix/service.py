@@ -19,6 +19,8 @@ from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
 from cityhelix.helix import programmes, registry, synergy
 from cityhelix.helix.errors import BadRequest, Forbidden
+from cityhelix.helix.scorecard import card
+from cityhelix.settings import Settings
 
 #: roles that write the helix registry, programmes and manual indicators
 WRITERS = frozenset({Role.ADMIN, Role.ANALYST})
@@ -338,3 +340,55 @@ async def upcoming_deadlines(engine: AsyncEngine, today: date, days: int) -> dic
         raise BadRequest("days: expected 0 to 366", "days")
     async with read_connection(engine) as connection:
         return {"value": await programmes.upcoming_deadlines(connection, today, days)}
+
+
+# --- scorecard ----------------------------------------------------------------------
+
+
+async def scorecard(engine: AsyncEngine, settings: Settings, period: str | None) -> dict[str, Any]:
+    """Every indicator for the period (a year; the current one by default)."""
+    return await card.scorecard(engine, settings, card.parse_period(period, _today()))
+
+
+async def scorecard_xlsx(engine: AsyncEngine, settings: Settings, period: str | None) -> bytes:
+    return card.workbook(await scorecard(engine, settings, period))
+
+
+async def recompute_scorecard(
+    engine: AsyncEngine,
+    settings: Settings,
+    principal: Principal | None,
+    period: str | None,
+    path: str = "",
+) -> list[dict[str, Any]]:
+    """Recompute the computed indicators of the period; `principal` None is the schedule."""
+    if principal is not None:
+        require_writer(principal)
+    chosen = card.parse_period(period, _today())
+    who = "schedule" if principal is None else principal.name
+    rows = await card.computed_rows(engine, settings, chosen, who)
+    async with engine.begin() as connection:
+        await card.insert_rows(connection, rows)
+        if principal is not None:
+            await record_write(connection, principal, "POST", path, [])
+    return [{"code": r["code"], "value": r["value"]} for r in rows]
+
+
+async def enter_indicator_value(
+    engine: AsyncEngine, principal: Principal, body: object, path: str
+) -> dict[str, Any]:
+    """A manual indicator's value for a period, with its source and the source's date."""
+    require_writer(principal)
+    _, row = card.manual_entry(body, _today())
+    async with engine.begin() as connection:
+        value_id = await card.insert_manual(connection, row, principal.name)
+        await record_write(connection, principal, "POST", path, [("HelixIndicatorValue", value_id)])
+    return await card.history(engine, row["code"])
+
+
+async def indicator_history(engine: AsyncEngine, code: str) -> dict[str, Any]:
+    return await card.history(engine, code)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
