@@ -361,3 +361,32 @@ async def enter_value(request: Request) -> Response:
 async def indicator(request: Request, code: str) -> Response:
     await caller(request, write=False)
     return json_response(await service.indicator_history(engine_of(request), code))
+
+
+def base_url(request: Request) -> str:
+    configured: str = request.app.state.settings.public_url
+    return configured or str(request.base_url)
+
+
+@router.get(
+    "/api/open-data/catalog",
+    summary="The open-data catalogue, DCAT-AP as JSON-LD",
+)
+async def open_data_catalog(request: Request) -> Response:
+    await caller(request, write=False)
+    document = await service.open_data_catalog(engine_of(request), base_url(request))
+    return Response(orjson.dumps(document), media_type="application/ld+json")
+
+
+@router.get(
+    "/api/open-data/datasets/{slug}.{file_format}",
+    summary="A published dataset as CSV, GeoJSON or Parquet",
+)
+async def open_data_download(request: Request, slug: str, file_format: str) -> Response:
+    await caller(request, write=False)
+    content, media_type = await service.open_data_download(engine_of(request), slug, file_format)
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{slug}.{file_format}"'},
+    )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
-from cityhelix.helix import programmes, registry, synergy
+from cityhelix.helix import open_data, programmes, registry, synergy
 from cityhelix.helix.errors import BadRequest, Forbidden
 from cityhelix.helix.scorecard import card
 from cityhelix.settings import Settings
@@ -392,3 +392,16 @@ async def indicator_history(engine: AsyncEngine, code: str) -> dict[str, Any]:
 
 def _today() -> date:
     return datetime.now(UTC).date()
+
+
+# --- open data ----------------------------------------------------------------------
+
+
+async def open_data_catalog(engine: AsyncEngine, base_url: str) -> dict[str, Any]:
+    """The DCAT-AP catalogue (JSON-LD) of the datasets the platform publishes."""
+    return await open_data.catalog(engine, base_url)
+
+
+async def open_data_download(engine: AsyncEngine, slug: str, file_format: str) -> tuple[bytes, str]:
+    """A dataset as CSV, GeoJSON or Parquet: the bytes and their media type."""
+    return await open_data.download(engine, slug, file_format)
