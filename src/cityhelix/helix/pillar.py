@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.helix import http, service
+from cityhelix.helix.cli import helix_app
 from cityhelix.helix.scorecard.catalogue import catalogue
 from cityhelix.pillar import Pillar
 from cityhelix.settings import Settings
@@ -49,6 +50,7 @@ PILLAR = Pillar(
     name="helix",
     routers=(http.router,),
     lifespan=running_helix,
+    commands={"helix": helix_app},
     table_modules=("cityhelix.helix.tables",),
     migrations=Path(__file__).with_name("migrations") / "versions",
 )
