@@ -8,7 +8,9 @@ HOST ?= 127.0.0.1
 MQTT_PORT ?= 1884
 CODE := src tests $(wildcard benchmarks)
 
-.PHONY: install demo serve test lint types fmt clean
+.PHONY: install demo serve test lint types fmt clean messages
+
+VENDOR := src/cityhelix/web/static/vendor
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +18,21 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# the web console's front-end packages: pinned by package-lock.json, served from our origin
+# (--ignore-scripts: no package runs code at install time)
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/maplibre-gl/dist/maplibre-gl-csp.js \
+	   node_modules/maplibre-gl/dist/maplibre-gl-csp-worker.js \
+	   node_modules/maplibre-gl/dist/maplibre-gl.css \
+	   node_modules/echarts/dist/echarts.min.js \
+	   node_modules/htmx.org/dist/htmx.min.js \
+	   node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	   node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
+	touch $@
+
+install: $(BIN)/.installed $(VENDOR)/.installed
 
 demo: install
 	CITYHELIX_MQTT_PORT=$(MQTT_PORT) $(BIN)/cityhelix demo --host $(HOST) --port $(PORT)
@@ -39,4 +55,11 @@ fmt: install
 	$(BIN)/ruff check --fix $(CODE)
 
 clean:
-	rm -rf $(VENV) data .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .mypy_cache .ruff_cache node_modules $(VENDOR)
+
+# the web layer's UI text: extract the source strings, merge them into each catalogue
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project CityHelix \
+	  -o src/cityhelix/web/i18n/messages.pot .
+	$(BIN)/pybabel update -i src/cityhelix/web/i18n/messages.pot -d src/cityhelix/web/i18n \
+	  --no-location --no-fuzzy-matching

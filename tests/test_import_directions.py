@@ -12,7 +12,13 @@ import cityhelix
 PACKAGE = Path(cityhelix.__file__).parent
 #: the composition and the contract: the only ground modules that may name pillars
 COMPOSITION = {"app.py", "pillars.py", "pillar.py", "cli", "demo"}
-PILLARS = ("cityhelix.hub",)
+PILLARS = (
+    "cityhelix.hub",
+    "cityhelix.ops",
+    "cityhelix.invest",
+    "cityhelix.helix",
+    "cityhelix.web",
+)
 ADAPTERS = ("cityhelix.hub.http", "cityhelix.hub.mqtt", "cityhelix.hub.cli")
 WEB = ("fastapi", "starlette")
 
@@ -57,3 +63,18 @@ def test_the_hub_below_its_adapters_imports_no_adapter_and_no_web_framework() ->
     for path in below:
         wrong = sorted(n for n in _imports(path) if _under(n, ADAPTERS) or _under(n, WEB))
         assert not wrong, f"hub/{path.relative_to(hub)} imports {wrong}"
+
+
+def test_helix_reaches_other_pillars_only_through_their_service_modules() -> None:
+    """The scorecard reads the hub, the investment registry and (later) the operations
+    centre: through their doors (`<pillar>.service`), never their tables or adapters."""
+    helix = PACKAGE / "helix"
+    others = tuple(p for p in PILLARS if p != "cityhelix.helix")
+    for path in helix.rglob("*.py"):
+        for name in _imports(path):
+            pillar = next((p for p in others if _under(name, (p,))), None)
+            # `from cityhelix.hub import service` names the package itself too
+            if pillar is not None and name != pillar:
+                assert _under(name, (f"{pillar}.service",)), (
+                    f"helix/{path.relative_to(helix)} imports {name}"
+                )

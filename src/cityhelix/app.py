@@ -64,6 +64,7 @@ def create_app(
             "`/v1.1` (see docs/sensorthings.md)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by the web pillar, with Swagger UI from our origin
     )
     app.state.settings = settings
     app.state.bus = EventBus()

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     #: the NATS server of the "nats" backend, and the JetStream stream's name
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = Field(default="CITYHELIX_CHANGES", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    #: web console: a Thing with no reading for this many minutes is shown "stale"...
+    web_stale_minutes: int = Field(default=30, ge=1, le=10_080)
+    #: ...and after this many hours without one (or never), "off"
+    web_off_hours: int = Field(default=24, ge=1, le=8_760)
+    #: web console: an optional MapLibre style URL drawn under the province's own GeoJSON
+    #: (e.g. a tile server's style.json); empty keeps the map fully offline
+    web_map_style_url: str = Field(default="", max_length=2000, pattern=r"^(https?://\S+)?$")
     #: the province's land area in km², the denominator of the scorecard's per-km²
     #: indicators (default: Binh Duong, the demo's model, about 2,695 km²)
     province_area_km2: float = Field(default=2694.6, gt=0, le=10_000_000)

@@ -1,19 +1,22 @@
-"""Users and tokens: create, list, revoke, authenticate; and the audit trail of writes."""
+"""Users, tokens, web passwords and sessions: create, list, revoke, authenticate; and the
+audit trail of writes."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cityhelix.auth.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, password_matches
 from cityhelix.auth.principal import Principal, Role
-from cityhelix.auth.tables import audit_log, users
+from cityhelix.auth.tables import audit_log, sessions, users
 from cityhelix.auth.tokens import hash_token, new_token
 from cityhelix.settings import Settings
 
@@ -118,3 +121,87 @@ async def record_write(
 ) -> None:
     """Audit one write request inside its own transaction: who, when, what."""
     await record_writes(connection, audit_rows(principal, method, path, entries))
+
+
+# ---------------------------------------------------------------- passwords and sessions
+
+#: how long a browser session lasts after sign-in
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+async def set_password(engine: AsyncEngine, name: str, password: str) -> None:
+    """Give the active user `name` a web console password (argon2id); ends their sessions."""
+    if len(password) < MIN_LENGTH:
+        raise UserError(f"password: at least {MIN_LENGTH} characters, got {len(password)}")
+    if len(password) > MAX_LENGTH:
+        raise UserError(f"password: at most {MAX_LENGTH} characters, got {len(password)}")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with engine.begin() as connection:
+        user_id = await connection.scalar(
+            update(users)
+            .where(users.c.name == name, users.c.revoked_at.is_(None))
+            .values(password_hash=password_hash)
+            .returning(users.c.id)
+        )
+        if user_id is None:
+            raise UserError(f"no active user named {name!r}")
+        # a new password shuts out whoever knew the old one
+        await connection.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+
+async def check_password(engine: AsyncEngine, name: str, password: str) -> Principal | None:
+    """The active user `name` when `password` is theirs, else None (same work either way)."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(users.c.id, users.c.name, users.c.role, users.c.password_hash).where(
+                    users.c.name == name, users.c.revoked_at.is_(None)
+                )
+            )
+        ).first()
+    if not await password_matches(row.password_hash if row else None, password) or row is None:
+        return None
+    return Principal(row.name, Role(row.role), row.id)
+
+
+async def start_session(engine: AsyncEngine, principal: Principal) -> str:
+    """A new session for a signed-in user; returns the cookie's token (only its hash is kept)."""
+    if principal.user_id is None:
+        raise UserError("only users stored in the database can sign in")
+    token = new_token()
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        # expired sessions are swept here, where sessions are made, not by a timer
+        await connection.execute(delete(sessions).where(sessions.c.expires_at < now))
+        await connection.execute(
+            insert(sessions).values(
+                token_hash=hash_token(token),
+                user_id=principal.user_id,
+                created_at=now,
+                expires_at=now + SESSION_LIFETIME,
+            )
+        )
+    return token
+
+
+async def session_principal(engine: AsyncEngine, token: str) -> Principal | None:
+    """The user of an unexpired session of an active user, or None."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(users.c.id, users.c.name, users.c.role)
+                .join(sessions, sessions.c.user_id == users.c.id)
+                .where(
+                    sessions.c.token_hash == hash_token(token),
+                    sessions.c.expires_at > datetime.now(UTC),
+                    users.c.revoked_at.is_(None),
+                )
+            )
+        ).first()
+    return None if row is None else Principal(row.name, Role(row.role), row.id)
+
+
+async def end_session(engine: AsyncEngine, token: str) -> None:
+    """Sign out: the session's row is deleted, so the cookie is worthless even if kept."""
+    async with engine.begin() as connection:
+        await connection.execute(delete(sessions).where(sessions.c.token_hash == hash_token(token)))

@@ -1,4 +1,5 @@
-"""`cityhelix users`: the ground's user administration (auth), create, list and revoke.
+"""`cityhelix users`: the ground's user administration (auth): create, list, revoke, and
+set a web console password.
 
 Pillars add their own `users` commands (the hub's `mosquitto-acl`); the CLI merges them.
 """
@@ -6,6 +7,7 @@ Pillars add their own `users` commands (the hub's `mosquitto-acl`); the CLI merg
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -15,7 +17,13 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Role
-from cityhelix.auth.service import UserError, create_user, list_users, revoke_user
+from cityhelix.auth.service import (
+    UserError,
+    create_user,
+    list_users,
+    revoke_user,
+    set_password,
+)
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade
 from cityhelix.pillars import SCHEMA
@@ -80,3 +88,25 @@ def users_revoke(name: str) -> None:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     console.print(f"revoked {name}")
+
+
+def _read_password() -> str:
+    """One line from stdin when it is not a terminal (scripts, `make demo`), else prompted
+    twice without echo."""
+    if not sys.stdin.isatty():
+        # one line; a trailing newline from `echo` is not part of the password
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@app.command("set-password")
+def users_set_password(name: str) -> None:
+    """Set NAME's web console password (stdin when not a terminal, else prompted twice)."""
+    password = _read_password()
+    try:
+        _engine_call(lambda engine: set_password(engine, name, password))
+    except UserError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"password set for {name}; their open sessions were ended")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,8 +19,11 @@ import orjson
 import uvicorn
 from pydantic import SecretStr
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.app import create_app
+from cityhelix.auth.principal import Role
+from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.simulator import Publish, run_simulator
@@ -50,6 +54,19 @@ async def mqtt_publisher(host: str, port: int, token: str) -> AsyncIterator[Publ
         yield publish
 
 
+#: the demo's operator, who signs in to the console with the password `run_demo` prints
+DEMO_OPERATOR = "operator"
+
+
+async def demo_operator(engine: AsyncEngine) -> str:
+    """Make sure the demo operator exists and give them a fresh random password."""
+    if DEMO_OPERATOR not in {user.name for user in await list_users(engine)}:
+        await create_user(engine, DEMO_OPERATOR, Role.OPERATOR)
+    password = secrets.token_urlsafe(12)
+    await set_password(engine, DEMO_OPERATOR, password)
+    return password
+
+
 async def run_demo(
     settings: Settings, *, host: str, port: int, seed: int = 7, interval_s: float = 5.0
 ) -> None:
@@ -57,8 +74,10 @@ async def run_demo(
     console = Console()
     token = settings.admin_token.get_secret_value() if settings.admin_token else new_token()
     settings = settings.model_copy(update={"admin_token": SecretStr(token)})
+    app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+        # open consoles keep event streams open: bound how long Ctrl-C waits for them
+        uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:
@@ -79,7 +98,13 @@ async def run_demo(
                     f"loaded {summary.things} Things, {summary.datastreams} Datastreams, "
                     f"{summary.observations} Observations"
                 )
+            password = await demo_operator(app.state.engine)
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
+            console.print(f"  City map console: {url}/console")
+            console.print(
+                f"  sign in as:       {DEMO_OPERATOR} / {password}  (a new password each start)",
+                highlight=False,
+            )
             console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
             console.print(f"  OpenAPI docs:     {url}/docs")
             if not settings.mqtt_url and settings.mqtt_port:

@@ -25,8 +25,8 @@ from rich.progress import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.command_context import migrate_composition
 from cityhelix.db.engine import create_engine
-from cityhelix.db.migrate import Schema, upgrade
 from cityhelix.hub import transfer
 from cityhelix.hub.broker_acl import AclError, mosquitto_acl
 from cityhelix.hub.transfer import FileFormat, TransferError
@@ -56,19 +56,10 @@ class ProgressBars:
             self._bars.advance(self._task, rows)
 
 
-def _migrate(ctx: typer.Context) -> None:
-    """Bring the configured database to the whole composition's schema (not only the hub's:
-    its tables refer to the ground's), which the `cityhelix` command puts in the context."""
-    schema = ctx.find_root().obj
-    if not isinstance(schema, Schema):
-        raise RuntimeError("the hub's commands run under the `cityhelix` command")
-    upgrade(get_settings().database_url, schema)
-
-
 def _run(ctx: typer.Context, work: Callable[[AsyncEngine, ProgressBars], Awaitable[T]]) -> T:
     """Migrate the configured database, then run `work` with an engine and progress bars."""
     settings = get_settings()
-    _migrate(ctx)
+    migrate_composition(ctx)
 
     async def run() -> T:
         engine = create_engine(settings)
@@ -172,7 +163,7 @@ def users_mosquitto_acl(
     ] = "cityhelix",
 ) -> None:
     """Write a Mosquitto ACL file: each tenant publishes to its own Datastreams only."""
-    _migrate(ctx)
+    migrate_composition(ctx)
 
     async def acl() -> str:
         engine = create_engine(get_settings())

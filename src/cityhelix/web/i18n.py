@@ -1,0 +1,68 @@
+"""UI languages: gettext catalogues (Babel) per language, and the choice of one per request.
+
+The `.po` files in `i18n/` are the source; they are compiled in memory when first needed
+(no `.mo` build step, nothing generated to forget). The choice is the language cookie,
+else the browser's Accept-Language, else English.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime as babel_format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+from starlette.requests import Request
+
+from cityhelix.web.const import LANGUAGE_COOKIE, LANGUAGES
+
+CATALOGUES = Path(__file__).with_name("i18n")
+DOMAIN = "messages"
+
+
+@functools.cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalogue of `language` (English, the source language, has none)."""
+    po_file = CATALOGUES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if language == LANGUAGES[0] or not po_file.is_file():
+        return gettext.NullTranslations()
+    with po_file.open("rb") as source:
+        catalogue = read_po(source, locale=language, domain=DOMAIN)
+    compiled = BytesIO()
+    write_mo(compiled, catalogue)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def choose_language(request: Request) -> str:
+    """The cookie's language, else the best of Accept-Language, else the default."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    wanted = [
+        part.split(";")[0].strip().replace("-", "_")
+        for part in request.headers.get("accept-language", "").split(",")[:20]
+    ]
+    best = Locale.negotiate([w for w in wanted if w], list(LANGUAGES), sep="_")
+    return str(best.language) if best is not None else LANGUAGES[0]
+
+
+def format_datetime(moment: datetime | None, language: str) -> str:
+    """A moment in the language's medium format, in the server's zone-aware UTC offset."""
+    if moment is None:
+        return "—"
+    return babel_format_datetime(moment, format="medium", locale=language)
+
+
+def format_number(value: float | int | None, language: str) -> str:
+    """A number with the language's separators (1,234.5 / 1.234,5)."""
+    if value is None:
+        return "—"
+    return format_decimal(value, locale=language, decimal_quantization=False)

@@ -1,0 +1,46 @@
+"""The web layer as a pillar: its routers (pages, console, static files), the live feed it
+owns for the life of the app, and the `users set-password` command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from cityhelix.pillar import Pillar
+from cityhelix.settings import Settings
+from cityhelix.web.live import LiveFeed
+from cityhelix.web.map_cache import MapCache
+from cityhelix.web.routes import account, console, kpi, public
+
+STATIC = Path(__file__).with_name("static")
+
+static_router = APIRouter()
+# vendor/ is filled by `make install` (npm ci); check_dir=False so the app starts without it
+static_router.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """The live feed of the console, subscribed to the event bus while the app runs, and the
+    map's rows it keeps true."""
+    feed = LiveFeed(app.state.engine, app.state.bus)
+    await feed.start()
+    app.state.web_live = feed
+    try:
+        async with MapCache.following(app.state.engine, settings, app.state.bus) as cache:
+            app.state.web_map = cache
+            yield
+    finally:
+        await feed.stop()
+
+
+PILLAR = Pillar(
+    name="web",
+    routers=(public.router, account.router, console.router, kpi.router, static_router),
+    lifespan=lifespan,
+)
