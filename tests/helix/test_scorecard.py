@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import bearer
 from tests.helix.factories import actor, collaboration
+from tests.invest.factories import make_project
 
 AREA = 2694.6  # Settings.province_area_km2's default, which the test app uses
 
@@ -241,3 +242,46 @@ async def test_the_scorecard_exports_as_xlsx_with_every_indicator_and_its_inputs
     assert len(grid) == 4 and all(len(cells) == 6 for cells in grid.values())
     assert "ISO37122-ENV-AQ-STATIONS" in grid["basic_foundations"]["sustainability"]
     assert json.dumps(grid)
+
+
+async def test_fdi_indicators_equal_hand_written_sql_over_the_investment_registry(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    for number, (issued, sector, capital) in enumerate(
+        (
+            ("2026-02-01", "26100", 100e6),
+            ("2026-05-01", "13100", 50e6),
+            ("2025-07-01", "26200", 80e6),
+        )
+    ):
+        await make_project(
+            client,
+            admin,
+            certificate_no=f"32100000{number:02d}",
+            issued_on=issued,
+            sector_vsic=sector,
+            capital_usd=capital,
+        )
+    await client.post("/api/helix/scorecard/recompute", params={"period": "2026"}, headers=admin)
+    card = await _by_code(client)
+
+    # the screening policy in force (invest/policy_v1.json) lists VSIC 2610 (chips) and
+    # 2620 (computers) among its priority sectors; 1310 (textile fibres) it does not
+    query = text(
+        "SELECT id, sector_vsic, capital_usd FROM invest_projects"
+        " WHERE issued_on >= :start AND issued_on <= :end ORDER BY id"
+    ).bindparams(bindparam("start", type_=Date), bindparam("end", type_=Date))
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(query, {"start": date(2026, 1, 1), "end": date(2026, 12, 31)})
+        ).all()
+    priority = [r for r in rows if r.sector_vsic.startswith(("2610", "2620"))]
+
+    share = card["INVEST-FDI-PRIORITY-SHARE"]
+    assert share["value"] == pytest.approx(100 * len(priority) / len(rows)) == 50.0
+    assert sorted(i["id"] for i in share["provenance"]["inputs"]) == [r.id for r in rows]
+    assert share["status"] == "watch"  # target 60, watch from 40
+    capital = card["INVEST-FDI-CAPITAL"]
+    assert capital["value"] == pytest.approx(sum(r.capital_usd for r in rows)) == 150e6
+    assert [i["capital_usd"] for i in capital["provenance"]["inputs"]] == [100e6, 50e6]
+    assert capital["provenance"]["parameters"]["projects"] == 2

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.auth.principal import Principal, Role
 from cityhelix.db.engine import read_connection
 from cityhelix.helix import synergy
 from cityhelix.helix.tables import (
@@ -25,6 +26,7 @@ from cityhelix.helix.tables import (
     helix_participants,
 )
 from cityhelix.hub import service as hub
+from cityhelix.invest import service as invest
 from cityhelix.settings import Settings
 
 
@@ -216,7 +218,76 @@ async def helix_funding_awarded(
     )
 
 
+#: who the scorecard reads the investment registry as (its reads are staff-only)
+SCORECARD_READER = Principal("scorecard", Role.ANALYST)
+#: the registry's projects listed as inputs, at most (the value comes from its own SQL)
+MAX_PROJECTS = 10_000
+
+
+async def _fdi_year(
+    engine: AsyncEngine, period: Period
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, list[dict[str, Any]]]:
+    """The registry's analytics (its own SQL aggregates), this year's rows of them, and the
+    projects whose certificate was first issued in the period (the inputs)."""
+    figures = await invest.fdi_analytics(engine, SCORECARD_READER, None, 1)
+    year = int(period.name)
+    by_year = next((r for r in figures["by_year"] if r["year"] == year), None)
+    priority = next((r for r in figures["priority_share"] if r["year"] == year), None)
+    projects = await invest.list_projects(engine, SCORECARD_READER, limit=MAX_PROJECTS)
+    inputs = [
+        {
+            "type": "InvestProject",
+            "id": p["id"],
+            "issued_on": p.get("issued_on"),
+            "sector_vsic": p.get("sector_vsic"),
+            "capital_usd": p.get("capital_usd"),
+        }
+        for p in projects
+        if str(p.get("issued_on") or "").startswith(period.name)
+    ]
+    return figures, by_year, priority, inputs
+
+
+async def invest_fdi_priority_share(
+    engine: AsyncEngine, settings: Settings, period: Period
+) -> Computation:
+    figures, _, priority, inputs = await _fdi_year(engine, period)
+    computation = Computation(
+        value=None if priority is None or priority["share"] is None else 100 * priority["share"],
+        query="100 * count(invest_projects first issued in the year in a priority sector of the"
+        " screening policy in force) / count(invest_projects first issued in the year)"
+        " (cityhelix.invest.service.fdi_analytics: priority_share)",
+        inputs=inputs,
+        parameters={
+            "policy_version": figures.get("policy_version"),
+            "projects": None if priority is None else priority["projects"],
+            "priority_projects": None if priority is None else priority["priority_projects"],
+        },
+    )
+    if priority is None:
+        computation.missing.append("no FDI project in the investment registry for the period")
+    return computation
+
+
+async def invest_fdi_capital(
+    engine: AsyncEngine, settings: Settings, period: Period
+) -> Computation:
+    _, by_year, _, inputs = await _fdi_year(engine, period)
+    computation = Computation(
+        value=0.0 if by_year is None else float(by_year["capital_usd"]),
+        query="sum(invest_projects.capital_usd) of projects first issued in the year"
+        " (cityhelix.invest.service.fdi_analytics: by_year)",
+        inputs=inputs,
+        parameters={"projects": 0 if by_year is None else by_year["projects"]},
+    )
+    if by_year is None:
+        computation.missing.append("no FDI project in the investment registry for the period")
+    return computation
+
+
 METHODS: dict[str, Method] = {
+    "invest_fdi_priority_share": invest_fdi_priority_share,
+    "invest_fdi_capital": invest_fdi_capital,
     "hub_air_quality_stations_per_km2": hub_air_quality_stations_per_km2,
     "hub_streetlights_remote_share": hub_streetlights_remote_share,
     "helix_university_enterprise_collaborations": helix_university_enterprise_collaborations,
