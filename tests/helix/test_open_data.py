@@ -136,3 +136,86 @@ async def test_unknown_datasets_and_formats_are_404_detail(client: httpx.AsyncCl
     empty = await client.get("/api/open-data/datasets/helix-actors.parquet")
     assert empty.status_code == 200
     assert pq.read_table(io.BytesIO(empty.content)).num_rows == 0
+
+
+async def test_a_department_dataset_is_listed_and_downloadable_only_once_marked_public(
+    client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    department = bearer(tokens["department"])
+    body = {
+        "slug": "flood-points",
+        "title": "Flood-prone points",
+        "description": "Points the water department watches in the rainy season.",
+        "publisher": "Department of Natural Resources and Environment",
+        "frequency": "MONTHLY",
+        "keywords": ["flood", "water"],
+        "records": [
+            {"name": "Underpass A", "depth_cm": 40, "latitude": 10.91, "longitude": 106.77},
+            {"name": "Market B", "depth_cm": 25.5, "latitude": None, "longitude": None},
+        ],
+    }
+    made = await client.post("/api/open-data/datasets", json=body, headers=department)
+    assert made.status_code == 201, made.text
+    assert made.json()["public"] is False and made.json()["records"] == 2
+
+    async def listed() -> set[str]:
+        catalog = jsonld.expand((await client.get("/api/open-data/catalog")).json())
+        return {d[DCT + "identifier"][0]["@value"] for d in _nodes(catalog, DCAT + "Dataset")}
+
+    assert "flood-points" not in await listed()
+    hidden = await client.get("/api/open-data/datasets/flood-points.csv")
+    assert hidden.status_code == 404
+
+    marked = await client.patch(
+        "/api/open-data/datasets/flood-points", json={"public": True}, headers=department
+    )
+    assert marked.status_code == 200, marked.text
+    assert "flood-points" in await listed()
+    rows = list(
+        csv.DictReader(
+            io.StringIO((await client.get("/api/open-data/datasets/flood-points.csv")).text)
+        )
+    )
+    assert [(r["name"], r["depth_cm"]) for r in rows] == [
+        ("Underpass A", "40"),
+        ("Market B", "25.5"),
+    ]
+    geo = orjson.loads((await client.get("/api/open-data/datasets/flood-points.geojson")).content)
+    assert [f["geometry"] for f in geo["features"]] == [
+        {"type": "Point", "coordinates": [106.77, 10.91]},
+        None,
+    ]
+    table = pq.read_table(
+        io.BytesIO((await client.get("/api/open-data/datasets/flood-points.parquet")).content)
+    )
+    assert table.column("depth_cm").to_pylist() == [40, 25.5]
+
+
+async def test_bad_department_datasets_are_refused_naming_the_field(
+    client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    department = bearer(tokens["department"])
+    body = {"slug": "ok-slug", "title": "T", "description": "D", "publisher": "P", "records": []}
+    for wrong, field in (
+        ({"slug": "Bad Slug"}, "slug"),
+        ({"slug": "sensors"}, "slug"),
+        ({"frequency": "HOURLY"}, "frequency"),
+        ({"records": [{"nested": {"a": 1}}]}, "records[0].nested"),
+        ({"records": "rows"}, "records"),
+        ({"license": "free"}, "license"),
+        ({"title": ""}, "title"),
+    ):
+        answer = await client.post(
+            "/api/open-data/datasets", json={**body, **wrong}, headers=department
+        )
+        assert answer.status_code in (400, 422), wrong
+        assert field in answer.json()["detail"]
+    assert (
+        await client.post("/api/open-data/datasets", json=body, headers=department)
+    ).status_code == 201
+    again = await client.post("/api/open-data/datasets", json=body, headers=department)
+    assert again.status_code == 409
+    tenant = await client.post(
+        "/api/open-data/datasets", json={**body, "slug": "other"}, headers=bearer(tokens["tenant"])
+    )
+    assert tenant.status_code == 403

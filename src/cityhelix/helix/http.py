@@ -390,3 +390,27 @@ async def open_data_download(request: Request, slug: str, file_format: str) -> R
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{slug}.{file_format}"'},
     )
+
+
+@router.post(
+    "/api/open-data/datasets",
+    status_code=201,
+    summary="Publish a department's table as a dataset (listed once `public` is true)",
+)
+async def publish_dataset(request: Request) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    created = await service.publish_dataset(engine_of(request), principal, body, request.url.path)
+    return json_response(created, 201)
+
+
+@router.patch(
+    "/api/open-data/datasets/{slug}",
+    summary="Mark a department's dataset public or not, or replace its records",
+)
+async def change_dataset(request: Request, slug: str) -> Response:
+    principal = await caller(request, write=True)
+    body = await json_body(request)
+    return json_response(
+        await service.change_dataset(engine_of(request), principal, slug, body, request.url.path)
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,13 +20,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from shapely.geometry import box
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.db.engine import read_connection
-from cityhelix.helix import registry
-from cityhelix.helix.errors import NotFound
-from cityhelix.helix.tables import helix_actors, helix_collaborations
+from cityhelix.helix import fields, registry
+from cityhelix.helix.errors import BadRequest, Conflict, Invalid, NotFound
+from cityhelix.helix.tables import helix_actors, helix_collaborations, helix_open_datasets
 from cityhelix.hub import service as hub
 
 #: EU vocabularies: DCAT-AP's controlled values for frequency, format and licence
@@ -197,11 +198,159 @@ DATASETS: tuple[Dataset, ...] = (
 )
 
 
-def dataset(slug: str) -> Dataset:
-    for candidate in DATASETS:
+# --- what a department marks public ---------------------------------------------------
+
+FREQUENCIES = ("CONT", "DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "ANNUAL", "IRREG")
+MAX_RECORDS = 10_000
+MAX_COLUMNS = 50
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
+DATASET_FIELDS = (
+    "slug",
+    "title",
+    "description",
+    "publisher",
+    "license",
+    "frequency",
+    "keywords",
+    "records",
+    "public",
+)
+
+
+def _records(body: dict[str, Any]) -> list[dict[str, Any]]:
+    records = body.get("records", [])
+    if not isinstance(records, list) or len(records) > MAX_RECORDS:
+        raise BadRequest(f"records: expected a list of at most {MAX_RECORDS} objects", "records")
+    for index, record in enumerate(records):
+        where = f"records[{index}]"
+        if not isinstance(record, dict) or len(record) > MAX_COLUMNS:
+            raise BadRequest(f"{where}: expected an object of at most {MAX_COLUMNS} columns", where)
+        for name, value in record.items():
+            if len(name) > 64 or not name:
+                raise BadRequest(f"{where}: a column name of 1 to 64 characters", where)
+            scalar = value is None or isinstance(value, bool | int | float)
+            if not scalar and not (isinstance(value, str) and len(value) <= 2000):
+                raise BadRequest(
+                    f"{where}.{name}: expected a number, text (at most 2000), true/false or null",
+                    f"{where}.{name}",
+                )
+    return records
+
+
+def dataset_values(body: object, *, creating: bool) -> dict[str, Any]:
+    """A department's dataset from its body; on PATCH only the fields given."""
+    body = fields.body_object(body)
+    fields.unknown_fields(body, DATASET_FIELDS)
+    values: dict[str, Any] = {}
+    if creating or "slug" in body:
+        slug = fields.required_text(body, "slug", max_length=80)
+        if not SLUG.match(slug) or any(d.slug == slug for d in DATASETS):
+            raise Invalid(f"slug: {slug!r}: lower-case letters, digits and -, not taken", "slug")
+        values["slug"] = slug
+    for name, limit in (("title", 300), ("description", 10_000), ("publisher", 300)):
+        if creating or name in body:
+            values[name] = fields.required_text(body, name, max_length=limit)
+    if creating or "license" in body:
+        license_url = fields.text(body, "license", max_length=300) or CC_BY_4
+        if not license_url.startswith(("http://", "https://")):
+            raise BadRequest("license: expected the licence's URL", "license")
+        values["license"] = license_url
+    if creating or "frequency" in body:
+        values["frequency"] = fields.choice(body, "frequency", FREQUENCIES) or "IRREG"
+    if creating or "keywords" in body:
+        keywords = body.get("keywords", [])
+        if not isinstance(keywords, list) or len(keywords) > 20:
+            raise BadRequest("keywords: expected at most 20 words", "keywords")
+        if not all(isinstance(k, str) and 0 < len(k) <= 100 for k in keywords):
+            raise BadRequest("keywords: each a text of 1 to 100 characters", "keywords")
+        values["keywords"] = keywords
+    if creating or "records" in body:
+        values["records"] = _records(body)
+    if creating or "public" in body:
+        public = body.get("public", False)
+        if not isinstance(public, bool):
+            raise BadRequest("public: expected true or false", "public")
+        values["public"] = public
+    return values
+
+
+async def create_dataset(connection: AsyncConnection, values: dict[str, Any], who: str) -> int:
+    taken = (
+        await connection.execute(
+            select(helix_open_datasets.c.id).where(helix_open_datasets.c.slug == values["slug"])
+        )
+    ).first()
+    if taken is not None:
+        raise Conflict(f"slug: a dataset {values['slug']!r} exists already", "slug")
+    dataset_id: int = (
+        await connection.execute(
+            insert(helix_open_datasets)
+            .values(**values, created_by=who, updated_at=datetime.now(UTC))
+            .returning(helix_open_datasets.c.id)
+        )
+    ).scalar_one()
+    return dataset_id
+
+
+async def change_dataset(connection: AsyncConnection, slug: str, values: dict[str, Any]) -> int:
+    row = (
+        await connection.execute(
+            select(helix_open_datasets.c.id).where(helix_open_datasets.c.slug == slug)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"dataset: no dataset {slug!r}", "dataset")
+    if "slug" in values and values["slug"] != slug:
+        raise Invalid("slug: a dataset's slug does not change (its URLs are published)", "slug")
+    await connection.execute(
+        update(helix_open_datasets)
+        .where(helix_open_datasets.c.id == row.id)
+        .values(**values, updated_at=datetime.now(UTC))
+    )
+    return int(row.id)
+
+
+def _department_dataset(row: Any) -> Dataset:
+    async def source(engine: AsyncEngine) -> Rows:
+        records = list(row.records)
+        geometries: list[dict[str, Any] | None] = [
+            {"type": "Point", "coordinates": [r["longitude"], r["latitude"]]}
+            if isinstance(r.get("latitude"), int | float)
+            and isinstance(r.get("longitude"), int | float)
+            else None
+            for r in records
+        ]
+        return Rows([{"id": n + 1, **r} for n, r in enumerate(records)], geometries, row.updated_at)
+
+    return Dataset(
+        slug=row.slug,
+        title=row.title,
+        description=row.description,
+        keywords=tuple(row.keywords),
+        frequency=row.frequency,
+        license=row.license,
+        publisher=row.publisher,
+        source=source,
+    )
+
+
+async def published(engine: AsyncEngine) -> list[Dataset]:
+    """The platform's own datasets, then those departments have marked public."""
+    async with read_connection(engine) as connection:
+        rows = await connection.execute(
+            select(helix_open_datasets)
+            .where(helix_open_datasets.c.public.is_(True))
+            .order_by(helix_open_datasets.c.slug)
+            .limit(1000)
+        )
+        return [*DATASETS, *(_department_dataset(row) for row in rows)]
+
+
+async def dataset(engine: AsyncEngine, slug: str) -> Dataset:
+    for candidate in await published(engine):
         if candidate.slug == slug:
             return candidate
-    raise NotFound(f"dataset: no dataset {slug!r}", "dataset")
+    raise NotFound(f"dataset: no public dataset {slug!r}", "dataset")
 
 
 def _time(moment: datetime) -> dict[str, str]:
@@ -213,7 +362,7 @@ async def catalog(engine: AsyncEngine, base_url: str) -> dict[str, Any]:
     base = base_url.rstrip("/")
     now = datetime.now(UTC)
     datasets = []
-    for entry in DATASETS:
+    for entry in await published(engine):
         rows = await entry.source(engine)
         modified = rows.modified or now
         identifier = f"{base}/api/open-data/datasets/{entry.slug}"
@@ -279,7 +428,7 @@ def _flat(value: Any) -> Any:
 
 async def download(engine: AsyncEngine, slug: str, file_format: str) -> tuple[bytes, str]:
     """One distribution's bytes and media type."""
-    entry = dataset(slug)
+    entry = await dataset(engine, slug)
     if file_format not in FORMATS:
         raise NotFound(
             f"format: expected one of {', '.join(FORMATS)}, got {file_format!r}", "format"
@@ -299,10 +448,12 @@ async def download(engine: AsyncEngine, slug: str, file_format: str) -> tuple[by
     if file_format == "csv":
         out = io.StringIO()
         if records:
-            writer = csv.DictWriter(out, fieldnames=list(records[0]))
+            columns = list(dict.fromkeys(name for record in records for name in record))
+            writer = csv.DictWriter(out, fieldnames=columns)
             writer.writeheader()
             writer.writerows(records)
         return out.getvalue().encode(), media_type + "; charset=utf-8"
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(records), sink)
+    columns = list(dict.fromkeys(name for record in records for name in record))
+    pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in records]), sink)
     return sink.getvalue(), media_type

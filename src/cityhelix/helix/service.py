@@ -405,3 +405,45 @@ async def open_data_catalog(engine: AsyncEngine, base_url: str) -> dict[str, Any
 async def open_data_download(engine: AsyncEngine, slug: str, file_format: str) -> tuple[bytes, str]:
     """A dataset as CSV, GeoJSON or Parquet: the bytes and their media type."""
     return await open_data.download(engine, slug, file_format)
+
+
+#: roles that publish a department's dataset (departments publish their own tables)
+PUBLISHERS = frozenset({Role.ADMIN, Role.ANALYST, Role.DEPARTMENT})
+
+
+def _require_publisher(principal: Principal) -> None:
+    if principal.role not in PUBLISHERS:
+        raise Forbidden(
+            f"role {principal.role.value}: datasets are published by departments and analysts"
+        )
+
+
+async def publish_dataset(
+    engine: AsyncEngine, principal: Principal, body: object, path: str
+) -> dict[str, Any]:
+    """A department's table as a dataset; in the catalogue once `public` is true."""
+    _require_publisher(principal)
+    values = open_data.dataset_values(body, creating=True)
+    async with engine.begin() as connection:
+        dataset_id = await open_data.create_dataset(connection, values, principal.name)
+        await record_write(connection, principal, "POST", path, [("OpenDataset", dataset_id)])
+    return _dataset_summary(values)
+
+
+async def change_dataset(
+    engine: AsyncEngine, principal: Principal, slug: str, body: object, path: str
+) -> dict[str, Any]:
+    """Mark a department's dataset public (or not), or replace its records or metadata."""
+    _require_publisher(principal)
+    values = open_data.dataset_values(body, creating=False)
+    async with engine.begin() as connection:
+        dataset_id = await open_data.change_dataset(connection, slug, values)
+        await record_write(connection, principal, "PATCH", path, [("OpenDataset", dataset_id)])
+    return {"slug": slug, **_dataset_summary(values)}
+
+
+def _dataset_summary(values: dict[str, Any]) -> dict[str, Any]:
+    summary = {k: v for k, v in values.items() if k != "records"}
+    if "records" in values:
+        summary["records"] = len(values["records"])
+    return summary

@@ -193,3 +193,23 @@ helix_indicator_values = Table(
     Column("at", UtcDateTime, nullable=False),
     Index("ix_helix_indicator_values", "code", "period", "at"),
 )
+
+#: a table a department publishes as open data: its records, and whether it is public yet
+helix_open_datasets = Table(
+    "helix_open_datasets",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("slug", String(80), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("publisher", String(300), nullable=False),
+    Column("license", String(300), nullable=False),
+    Column("frequency", String(20), nullable=False),
+    Column("keywords", JsonDocument, nullable=False),
+    # [{column: scalar}], with optional "latitude" and "longitude" columns for GeoJSON
+    Column("records", JsonDocument, nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("slug", name="uq_helix_open_datasets_slug"),
+)

@@ -145,6 +145,37 @@ def upgrade() -> None:
         batch_op.create_index("ix_helix_indicator_values", ["code", "period", "at"], unique=False)
 
     op.create_table(
+        "helix_open_datasets",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("slug", sa.String(length=80), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("publisher", sa.String(length=300), nullable=False),
+        sa.Column("license", sa.String(length=300), nullable=False),
+        sa.Column("frequency", sa.String(length=20), nullable=False),
+        sa.Column(
+            "keywords",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "records",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("public", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("updated_at", cityhelix.db.types.UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_helix_open_datasets")),
+        sa.UniqueConstraint("slug", name="uq_helix_open_datasets_slug"),
+    )
+
+    op.create_table(
         "helix_participants",
         sa.Column(
             "collaboration_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -340,6 +371,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("helix_open_datasets")
     op.drop_table("helix_tranches")
     op.drop_table("helix_reviews")
     op.drop_table("helix_reports")
