@@ -25,7 +25,7 @@ async def test_an_actor_posted_as_the_issue_says_is_read_back_with_its_enterpris
             "size": "large",
             "sector": "industrial parks",
             "ownership": "domestic",
-            "invest_ref": 17,
+            "invest_ref": "project:17",
             "location": {"address": "230 Binh Duong Ave", "latitude": 10.98, "longitude": 106.65},
             "links": ["https://becamex.com.vn"],
             "people": [{"name": "A. Director", "role": "CEO", "email": "ceo@example.org"}],
@@ -34,7 +34,8 @@ async def test_an_actor_posted_as_the_issue_says_is_read_back_with_its_enterpris
     )
     assert answer.status_code == 201, answer.text
     created = answer.json()
-    assert created["kind"] == "enterprise" and created["invest_ref"] == "17"
+    assert created["kind"] == "enterprise" and created["invest_ref"] == "project:17"
+    assert created["invest_link"] == "/api/invest/projects/17"
     assert created["people"] == [{"name": "A. Director", "role": "CEO", "email": "ceo@example.org"}]
 
     public = (await client.get(f"/api/helix/actors/{created['id']}")).json()
@@ -63,6 +64,7 @@ async def test_actors_are_searched_by_text_and_kind(
         ({"name": "X", "kind": "church"}, "kind"),
         ({"name": "X", "kind": "university", "size": "large"}, "size"),
         ({"name": "X", "kind": "enterprise", "ownership": "foreign"}, "ownership"),
+        ({"name": "X", "kind": "enterprise", "invest_ref": "17"}, "invest_ref"),
         ({"name": "X", "kind": "state", "links": ["ftp://x"]}, "links[0]"),
         ({"name": "X", "kind": "state", "location": {"latitude": 95, "longitude": 1}}, "latitude"),
         ({"name": "X", "kind": "state", "people": [{"role": "head"}]}, "people[0].name"),

@@ -7,6 +7,7 @@ connection; `service` owns the transactions and the audit trail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -157,11 +158,26 @@ def actor_values(body: object) -> dict[str, Any]:
     return values
 
 
+#: an enterprise's link to the investment registry: "project:<id>" or "investor:<id>"
+INVEST_REF = re.compile(r"^(project|investor):([1-9][0-9]{0,17})$")
+
+
 def _invest_ref(body: Mapping[str, Any]) -> str | None:
-    value = body.get("invest_ref")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return fields.text(body, "invest_ref", max_length=100)
+    value = fields.text(body, "invest_ref", max_length=40)
+    if value is not None and not INVEST_REF.match(value):
+        raise BadRequest(
+            "invest_ref: expected 'project:<id>' or 'investor:<id>' of the investment registry",
+            "invest_ref",
+        )
+    return value
+
+
+def invest_link(invest_ref: str | None) -> str | None:
+    """The investment registry's resource an enterprise is linked to (staff-only there)."""
+    found = INVEST_REF.match(invest_ref or "")
+    if found is None:
+        return None
+    return f"/api/invest/{found.group(1)}s/{found.group(2)}"
 
 
 @dataclass(frozen=True)
@@ -261,6 +277,7 @@ def actor_json(row: Any, *, personal: bool) -> dict[str, Any]:
         "sector": row.sector,
         "ownership": row.ownership,
         "invest_ref": row.invest_ref,
+        "invest_link": invest_link(row.invest_ref),
         "description": row.description,
         "location": row.location,
         "links": row.links,
