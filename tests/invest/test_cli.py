@@ -1,20 +1,32 @@
-"""`cityhelix invest load-demo` through Typer's runner, on each backend."""
+"""`cityhelix invest load-demo` through a real `cityhelix` process, on each backend."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
+import os
+import subprocess
+import sys
 
-from cityhelix.invest.cli import invest_app
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tests.conftest import Backend
 
 
+def _cityhelix(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CITYHELIX_DATABASE_URL": backend.url}
+    return subprocess.run(
+        [sys.executable, "-m", "cityhelix", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_load_demo_loads_once(backend: Backend, engine: AsyncEngine) -> None:
-    runner = CliRunner()
-    env = {"CITYHELIX_DATABASE_URL": backend.url}
-    first = runner.invoke(invest_app, ["load-demo"], env=env)
-    assert first.exit_code == 0, first.output
-    assert "loaded 28 parks" in first.output and "4053 synthetic projects" in first.output
-    again = runner.invoke(invest_app, ["load-demo"], env=env)
-    assert again.exit_code == 0
-    assert "nothing loaded" in again.output
+    first = _cityhelix(backend, "invest", "load-demo")
+    assert first.returncode == 0, first.stderr
+    assert "loaded 28 parks" in first.stdout and "4053 synthetic projects" in first.stdout
+    again = _cityhelix(backend, "invest", "load-demo")
+    assert again.returncode == 0, again.stderr
+    assert "nothing loaded" in again.stdout

@@ -30,7 +30,8 @@ def serve(
         raise typer.Exit(1)
     server_app = create_app(settings)
     _tune_gc()
-    uvicorn.run(server_app, host=host, port=port, log_level="info")
+    # open consoles keep event streams open: bound how long a stop waits for them
+    uvicorn.run(server_app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 def _tune_gc() -> None:

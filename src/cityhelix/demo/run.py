@@ -22,11 +22,12 @@ from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.app import create_app
-from cityhelix.auth.principal import Role
+from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.simulator import Publish, run_simulator
+from cityhelix.invest import service as invest
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,12 @@ async def run_demo(
                     f"loaded {summary.things} Things, {summary.datastreams} Datastreams, "
                     f"{summary.observations} Observations"
                 )
+            parks = await invest.load_demo(app.state.engine, Principal("demo", Role.ADMIN))
+            if parks["parks"]:
+                console.print(
+                    f"loaded {parks['parks']} industrial parks, {parks['plots']} free plots and "
+                    f"{parks['projects']} synthetic FDI projects"
+                )
             password = await demo_operator(app.state.engine)
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
             console.print(f"  City map console: {url}/console")
@@ -106,6 +113,7 @@ async def run_demo(
                 highlight=False,
             )
             console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
+            console.print(f"  Investment API:   {url}/api/invest/parks")
             console.print(f"  OpenAPI docs:     {url}/docs")
             if not settings.mqtt_url and settings.mqtt_port:
                 console.print(
