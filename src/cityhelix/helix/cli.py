@@ -6,8 +6,8 @@ import asyncio
 
 import typer
 
+from cityhelix.command_context import migrate_composition
 from cityhelix.db.engine import create_engine
-from cityhelix.db.migrate import Schema, upgrade
 from cityhelix.helix import service
 from cityhelix.helix.demo import DemoSummary, load_demo
 from cityhelix.settings import get_settings
@@ -19,11 +19,8 @@ helix_app = typer.Typer(help="The Triple Helix registry and scorecard.", no_args
 def load_demo_command(ctx: typer.Context) -> None:
     """Load the demo actors, synthetic collaborations, programmes and start-ups (skipped
     when the registry already holds actors), then compute this year's scorecard."""
-    schema = ctx.find_root().obj
-    if not isinstance(schema, Schema):
-        raise RuntimeError("the helix commands run under the `cityhelix` command")
     settings = get_settings()
-    upgrade(settings.database_url, schema)
+    migrate_composition(ctx)
 
     async def run() -> DemoSummary:
         engine = create_engine(settings)
