@@ -19,8 +19,10 @@ from tests.web.browser import (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one module: Playwright's sync API runs an event loop in this thread
+    while it is open, which async tests collected after the module could not run beside."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
