@@ -14,7 +14,13 @@ from cityhelix.db.migrate import Schema
 from cityhelix.pillar import Pillar
 
 #: in mounting order; each package's `pillar.py` exposes `PILLAR`
-PILLAR_PACKAGES = ("cityhelix.hub", "cityhelix.ops", "cityhelix.invest", "cityhelix.web")
+PILLAR_PACKAGES = (
+    "cityhelix.hub",
+    "cityhelix.ops",
+    "cityhelix.invest",
+    "cityhelix.helix",
+    "cityhelix.web",
+)
 
 
 def _pillar(package: str) -> Pillar:

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     #: web console: an optional MapLibre style URL drawn under the province's own GeoJSON
     #: (e.g. a tile server's style.json); empty keeps the map fully offline
     web_map_style_url: str = Field(default="", max_length=2000, pattern=r"^(https?://\S+)?$")
+    #: the province's land area in km², the denominator of the scorecard's per-km²
+    #: indicators (default: Binh Duong, the demo's model, about 2,695 km²)
+    province_area_km2: float = Field(default=2694.6, gt=0, le=10_000_000)
+    #: how often the scorecard's computed indicators are recomputed for the current year,
+    #: in seconds; 0 turns the schedule off (recompute on demand only)
+    scorecard_recompute_seconds: float = Field(default=3600.0, ge=0)
 
     #: operations centre, alerting: an alert cleared less than this many seconds ago is not
     #: raised again (flapping); a rule's own `min_reraise_seconds` overrides it
