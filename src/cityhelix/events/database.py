@@ -21,6 +21,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.background import stop_tasks
 from cityhelix.db.notify import notifications
 from cityhelix.events import outbox
 from cityhelix.events.bus import EventBus
@@ -83,9 +84,7 @@ class DatabaseStream(EventStream):
 
     async def stop(self) -> None:
         if self._pruning is not None:
-            self._pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruning
+            await stop_tasks((self._pruning,))
         await self._stack.aclose()
 
     async def _prune_forever(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.background import stop_tasks
 from cityhelix.helix import http, service
 from cityhelix.helix.cli import helix_app
 from cityhelix.helix.scorecard.catalogue import catalogue
@@ -41,9 +42,7 @@ async def running_helix(app: FastAPI, settings: Settings) -> AsyncIterator[None]
     try:
         yield
     finally:
-        schedule.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await schedule
+        await stop_tasks((schedule,))
 
 
 PILLAR = Pillar(

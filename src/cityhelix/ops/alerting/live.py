@@ -22,6 +22,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.background import stop_tasks
 from cityhelix.events.bus import EntityEvent
 from cityhelix.events.database import DatabaseStream, process_name
 from cityhelix.events.stream import Change, EventStream, GroupTaken
@@ -394,8 +395,4 @@ async def running(app: Any, settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         stopping.set()
-        for task in (consumer, checker):
-            task.cancel()
-        for task in (consumer, checker):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks((consumer, checker))

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
+from cityhelix.background import stop_tasks
 from cityhelix.ops.desk import escalation, from_alerts, webhooks
 from cityhelix.ops.desk.catalogue import load_catalogue
 from cityhelix.ops.desk.consuming import consume_forever
@@ -77,8 +78,4 @@ async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
