@@ -23,19 +23,7 @@ PILLARS = tuple(
 #: imports of another pillar's insides known to break the rule, as (module, imported name),
 #: each named with the reason; empty today. A new one fails the test until it is fixed or
 #: listed here with its reason.
-KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # ops alerting resolves a rule's scope (an ObservedProperty's or a polygon's
-        # Datastreams) by SensorThings paths through hub.service.read, and catches the hub's
-        # errors; it moves to hub.service's typed reads (Things by polygon, Datastreams by
-        # ObservedProperty) and to an error the service exports
-        ("cityhelix.ops.alerting.api", "cityhelix.hub.errors.HubError"),
-        ("cityhelix.ops.alerting.scope", "cityhelix.hub.errors.HubError"),
-        ("cityhelix.ops.alerting.scope", "cityhelix.hub.query.options.parse_query_options"),
-        ("cityhelix.ops.alerting.scope", "cityhelix.hub.query.path.parse_path"),
-        ("cityhelix.ops.alerting.scope", "cityhelix.hub.store.read.Page"),
-    }
-)
+KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
 ADAPTERS = ("cityhelix.hub.http", "cityhelix.hub.mqtt", "cityhelix.hub.cli")
 WEB = ("fastapi", "starlette")
 

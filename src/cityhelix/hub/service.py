@@ -31,8 +31,8 @@ from cityhelix.hub.json_patch import patched_members
 from cityhelix.hub.model import BY_NAME, OBSERVATION, EntityType, is_entity_id
 from cityhelix.hub.query.compile import steps_condition, table_of
 from cityhelix.hub.query.expression import SelectItem
-from cityhelix.hub.query.options import QueryOptions
-from cityhelix.hub.query.path import ResourcePath, Step
+from cityhelix.hub.query.options import QueryOptions, parse_query_options
+from cityhelix.hub.query.path import ResourcePath, Step, parse_path
 from cityhelix.hub.rollups import MINUTE, read_buckets  # importing it registers its hook
 from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` returns
 from cityhelix.hub.serialize import entity_json
@@ -93,6 +93,18 @@ async def read_snapshots(
         }
         snapshots[row.id] = Snapshot(entity_type, row.id, links, row)
     return snapshots
+
+
+async def read_document(
+    engine: AsyncEngine, path: str, params: dict[str, str], *, max_rows: int
+) -> dict[str, Any]:
+    """The JSON of a GET on the SensorThings `path` with `params`, for a pillar that reads
+    entity sets by query (at most `max_rows` each): the parsing stays inside the hub."""
+    options = parse_query_options(params, max_top=max_rows)
+    document: dict[str, Any] = await read(
+        engine, parse_path(path), options, Page("", "", params, max_rows)
+    )
+    return document
 
 
 async def read(

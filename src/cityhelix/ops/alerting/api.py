@@ -17,7 +17,7 @@ from cityhelix.auth.deps import principal_from_header
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.events.bus import EntityEvent
-from cityhelix.hub.errors import HubError
+from cityhelix.hub import service as hub_service
 from cityhelix.ops.alerting import store
 from cityhelix.ops.alerting.live import wake_readers
 from cityhelix.ops.alerting.preview import preview
@@ -74,7 +74,7 @@ async def _checked(request: Request, body: object, rule_id: int = 0) -> Rule:
             await read_document(
                 view.engine, f"/ObservedProperties({scope.observed_property_id})", {"$select": "id"}
             )
-        except HubError:
+        except hub_service.HubError:
             raise BadRequest(
                 f"observed_property_id: no ObservedProperty {scope.observed_property_id}",
                 field="observed_property_id",

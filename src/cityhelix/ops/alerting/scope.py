@@ -16,10 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.events.bus import EntityEvent
 from cityhelix.hub import service as hub
-from cityhelix.hub.errors import HubError
-from cityhelix.hub.query.options import parse_query_options
-from cityhelix.hub.query.path import parse_path
-from cityhelix.hub.store.read import Page
 from cityhelix.ops.alerting.rules import Rule
 
 #: Things named in one `$filter` (bounded: each is one bound parameter)
@@ -44,9 +40,7 @@ class Place:
 
 async def read_document(engine: AsyncEngine, path: str, params: dict[str, str]) -> dict[str, Any]:
     """The hub's JSON of a GET on `path` with `params`, through its service."""
-    options = parse_query_options(params, max_top=_MAX)
-    page = Page("", "", params, _MAX)
-    return await hub.read(engine, parse_path(path), options, page)
+    return await hub.read_document(engine, path, params, max_rows=_MAX)
 
 
 def _point(geometry: object) -> list[float] | None:
@@ -96,7 +90,7 @@ class HubView:
                         "$expand": "Thing($select=id),ObservedProperty($select=id)",
                     },
                 )
-            except HubError:
+            except hub.HubError:
                 self._datastreams[datastream_id] = None
             else:
                 self._datastreams[datastream_id] = DatastreamFacts(
@@ -116,7 +110,7 @@ class HubView:
                     f"/Things({thing_id})",
                     {"$select": "id,properties", "$expand": "Locations($select=location)"},
                 )
-            except HubError:
+            except hub.HubError:
                 return Place(None, None)
             properties = document.get("properties") or {}
             district = properties.get("district") if isinstance(properties, dict) else None
