@@ -29,16 +29,26 @@ DOMAIN = "messages"
 
 @functools.cache
 def translations(language: str) -> gettext.NullTranslations:
-    """The compiled catalogue of `language` (English, the source language, has none)."""
-    po_file = CATALOGUES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if language == LANGUAGES[0] or not po_file.is_file():
+    """The compiled catalogues of `language`, merged (English, the source language, has none).
+
+    Every `*.po` file of the language counts: `messages.po` is the one `make messages`
+    keeps in step with the templates, and an area of the web layer may keep its own file
+    beside it, so two areas' text never collides in one file.
+    """
+    sources = sorted((CATALOGUES / language / "LC_MESSAGES").glob("*.po"))
+    if language == LANGUAGES[0] or not sources:
         return gettext.NullTranslations()
-    with po_file.open("rb") as source:
-        catalogue = read_po(source, locale=language, domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalogue)
-    compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
+    merged: Translations | None = None
+    for po_file in sources:
+        with po_file.open("rb") as source:
+            catalogue = read_po(source, locale=language, domain=DOMAIN)
+        compiled = BytesIO()
+        write_mo(compiled, catalogue)
+        compiled.seek(0)
+        one = Translations(compiled, domain=DOMAIN)
+        merged = one if merged is None else merged.merge(one)
+    assert merged is not None
+    return merged
 
 
 def choose_language(request: Request) -> str:
