@@ -15,7 +15,16 @@ from cityhelix.pillar import Pillar
 from cityhelix.settings import Settings
 from cityhelix.web.live import LiveFeed
 from cityhelix.web.map_cache import MapCache
-from cityhelix.web.routes import account, console, kpi, public
+from cityhelix.web.routes import (
+    account,
+    console,
+    kpi,
+    ops_alerts,
+    ops_common,
+    ops_incidents,
+    ops_rules,
+    public,
+)
 
 STATIC = Path(__file__).with_name("static")
 
@@ -41,6 +50,16 @@ async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 PILLAR = Pillar(
     name="web",
-    routers=(public.router, account.router, console.router, kpi.router, static_router),
+    routers=(
+        public.router,
+        account.router,
+        console.router,
+        kpi.router,
+        ops_common.router,
+        ops_alerts.router,
+        ops_incidents.router,
+        ops_rules.router,
+        static_router,
+    ),
     lifespan=lifespan,
 )

@@ -147,6 +147,13 @@ async def live_stream(
 ) -> StreamingResponse:
     """Alert, incident and kpi events as they commit (text/event-stream)."""
     await caller(request, authorization, READERS)
+    return await event_stream(request, kind, district, last_event_id)
+
+
+async def event_stream(
+    request: Request, kind: str | None, district: str | None, last_event_id: str | None
+) -> StreamingResponse:
+    """The stream for a caller already let in (the API's token, the console's session)."""
     kinds = _kinds(kind)
     if last_event_id:
         after, index = parse_event_id(last_event_id)

@@ -31,6 +31,11 @@ window.cityhelixConsole = {
   shownCount: () => filteredIds().length,
   map: () => consoleState.map,
   thingOf: (datastream) => consoleState.byDatastream.get(datastream) ?? null,
+  position: (id) => {
+    const thing = consoleState.things.get(id);
+    return thing ? [thing.lon, thing.lat] : null;
+  },
+  show: (id) => showThing(id),
   ready: false,
   timings: {},
 };
@@ -389,6 +394,14 @@ function listen(url) {
       if (consoleState.panelThing === thing.id) updatePanelRow(datastream, time, result);
     }
   });
+}
+
+// centre the map on one device and open its panel (the alerts panel links here)
+function showThing(id) {
+  const thing = consoleState.things.get(id);
+  if (!thing) return;
+  consoleState.map.jumpTo({ center: [thing.lon, thing.lat], zoom: 14 });
+  openPanel(thing.id);
 }
 
 function findDevice() {
