@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -34,8 +36,32 @@ from tests.web.browser import OPERATOR, OPERATOR_PASSWORD, City
 CLERK = "clerk-water"
 CLERK_PASSWORD = "drain-cover-77"
 START_SECONDS = 60.0
-#: a PNG's signature and a few bytes: what the content check looks for
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG (a dusk-blue gradient with a lamp-yellow disc), so the page can show it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # no filter
+        for x in range(width):
+            lit = (x - width * 0.7) ** 2 + (y - height * 0.35) ** 2 < (height * 0.18) ** 2
+            rows += bytes((250, 200, 40) if lit else (20 + y, 40 + y, 90 + y // 2))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+#: a photo of the broken lamp, as a citizen or crew would attach it
+PNG = _png(160, 100)
 
 
 async def _users(database_url: str) -> None:

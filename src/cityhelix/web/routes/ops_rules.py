@@ -176,7 +176,13 @@ async def new_rule(request: Request, user: StaffPage) -> Response:
     refused = _may_write(user)
     if refused is not None:
         return refusal_page(request, refused)
-    values = {"kind": "threshold", "severity": "warning", "operator": "gt", "for_seconds": "0"}
+    values = {
+        "kind": "threshold",
+        "severity": "warning",
+        "operator": "gt",
+        "for_seconds": "0",
+        "escalation_severity": "critical",
+    }
     return _editor(request, values | {"enabled": "on"}, None)
 
 

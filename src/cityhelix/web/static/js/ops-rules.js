@@ -61,12 +61,14 @@ async function preview(form) {
     .replace("%(alerts)s", number(answer.alerts.length))
     .replace("%(readings)s", number(answer.readings));
   const list = document.getElementById("preview-alerts");
+  const severities = JSON.parse(list.dataset.severities);
   const time = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
   list.replaceChildren(
     ...answer.alerts.map((alert) => {
       const item = document.createElement("li");
       const until = alert.cleared_at ? ` – ${time.format(new Date(alert.cleared_at))}` : " –";
-      item.textContent = `${time.format(new Date(alert.fired_at))}${until} · ${alert.severity} · ${number(alert.value)} (#${alert.datastream_id})`;
+      const severity = severities[alert.severity] || alert.severity;
+      item.textContent = `${time.format(new Date(alert.fired_at))}${until} · ${severity} · ${number(alert.value)} (#${alert.datastream_id})`;
       return item;
     }),
   );
@@ -105,7 +107,7 @@ function draw(element, answer, lang) {
     silent: true,
     symbol: "none",
     lineStyle: { color: "#a61b1b", type: "dashed" },
-    label: { formatter: "{b}", color: "#1a1a1a" },
+    label: { formatter: "{b}", color: "#1a1a1a", position: "insideEndTop" },
     data: lines,
   };
   const time = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
