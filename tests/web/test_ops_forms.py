@@ -232,6 +232,9 @@ async def test_acknowledging_an_alert_that_does_not_exist_is_404(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     token = await _signed_in(client, engine, "ops", Role.OPERATOR)
+    page = await client.get("/console/alerts")
+    for link in ("/console/alerts", "/console/incidents", "/console/rules", "/console"):
+        assert f'href="{link}"' in page.text, link  # the top bar leads to every page
     answer = await client.post(
         "/console/alerts/424242/resolve", data={"csrf_token": token, "comment": "done"}
     )
