@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from cityhelix.auth.principal import Principal
 from cityhelix.ops import service as ops
 from cityhelix.web.map_cache import MapCache
 from cityhelix.web.routes.ops_common import MAX_COMMENT, engine_of, refusal_page, render_ops
@@ -53,7 +54,7 @@ async def alerts_json(request: Request, user: StaffApi) -> Response:
     return Response(orjson.dumps({"alerts": rows}), media_type="application/json")
 
 
-async def _step(request: Request, user: Any, alert_id: int, step: str) -> Response:
+async def _step(request: Request, user: Principal, alert_id: int, step: str) -> Response:
     form = await check_csrf(request)
     comment = form.get("comment", "").strip()
     if len(comment) > MAX_COMMENT:

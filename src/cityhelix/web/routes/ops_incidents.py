@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from cityhelix.auth.principal import Principal
+from cityhelix.auth.principal import Principal, Role
 from cityhelix.ops import service as ops
 from cityhelix.web.routes.ops_common import (
     MAX_COMMENT,
@@ -75,7 +75,7 @@ async def incidents_page(request: Request, user: StaffPage) -> Response:
             "chosen": chosen,
             "query": query,
             "catalogue": catalogue,
-            "own_department": user.department if user.role.value == "department" else None,
+            "own_department": user.department if user.role is Role.DEPARTMENT else None,
         },
     )
 

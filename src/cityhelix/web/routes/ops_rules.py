@@ -204,7 +204,7 @@ def _rule_id_of(form: dict[str, str]) -> int:
 
 
 @router.post("/console/rules/check")
-async def check(request: Request, user: StaffPage) -> Response:
+async def check(request: Request, user: StaffApi) -> Response:
     """The form checked as the API would check it: a fragment naming the field, or "ok"."""
     form = await check_csrf(request)
     rule_id = _rule_id_of(form)

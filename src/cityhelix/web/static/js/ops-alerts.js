@@ -12,7 +12,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const redraw = async () => {
     pending = null;
     const response = await fetch(list.dataset.fragmentUrl, { credentials: "same-origin" });
-    if (response.status === 401) {
+    if (response.status === 401 || response.redirected) {
       window.location.assign("/login?next=/console/alerts");
       return;
     }
