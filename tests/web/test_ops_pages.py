@@ -85,7 +85,7 @@ def _console_ready(page: Page) -> None:
     )
 
 
-def test_an_alert_over_mqtt_turns_the_marker_and_enters_the_panel_live_then_is_acknowledged(
+def test_an_alert_over_mqtt_turns_the_marker_and_enters_the_panel_live_then_is_handled(
     open_page: Callable[..., Watched], ops_city: City
 ) -> None:
     thing_id, datastream_id = probe_thing(ops_city, "Di An PM2.5 station", quiet_day())
@@ -135,6 +135,23 @@ def test_an_alert_over_mqtt_turns_the_marker_and_enters_the_panel_live_then_is_a
     heading = panel.locator("#panel").get_by_role("heading", name="Di An PM2.5 station")
     expect(heading).to_be_visible(timeout=LIVE_MS)
     assert panel.evaluate(f"() => window.cityhelixOpsMap.alerted({thing_id})") is True
+
+    panel.go_back()
+    item = panel.locator(f'#alert-list li[data-thing="{thing_id}"]')
+    item.get_by_label("Comment").fill("Sensor cleaned, readings back to normal")
+    item.get_by_role("button", name="Resolve").click()
+    expect(panel.locator("#alert-total")).to_have_text("Open alerts: 0")
+    expect(item).to_have_count(0)
+    console.wait_for_function(
+        f"() => !window.cityhelixOpsMap.alerted({thing_id})", timeout=LIVE_MS
+    )  # the other page's map lost its red disc live
+    with ops_city.client() as client:
+        steps = client.get(f"/api/ops/alerts/{alert['id']}").json()["timeline"]
+    assert [(s["step"], s["by"], s["comment"]) for s in steps] == [
+        ("raised", None, None),
+        ("acknowledged", "ops", "Crew sent to check the station"),
+        ("resolved", "ops", "Sensor cleaned, readings back to normal"),
+    ]
     watched.assert_clean()
     watched_panel.assert_clean()
 
