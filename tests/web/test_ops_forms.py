@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user, set_password
+from cityhelix.web.const import LANGUAGE_COOKIE
 from tests.ops.desk_factories import incident
 
 PASSWORD = "correct horse battery"
@@ -299,6 +300,10 @@ async def test_incident_forms_refuse_bad_input_and_missing_csrf_writing_nothing(
         "attachments"
     ]
     assert f'src="{base}/attachments/{attachment["id"]}"' in page.text
+    client.cookies.set(LANGUAGE_COOKIE, "vi")
+    vietnamese = await client.get(base)
+    assert "Danh mục quy trình xử lý" in vietnamese.text and "Tải lên" in vietnamese.text
+    client.cookies.delete(LANGUAGE_COOKIE)
     image = await client.get(f"{base}/attachments/{attachment['id']}")
     assert (image.status_code, image.content, image.headers["content-type"]) == (
         200,
