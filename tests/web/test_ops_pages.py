@@ -236,12 +236,14 @@ def test_the_rule_editor_checks_as_you_type_and_previews_the_day_before_saving(
     value = page.get_by_label("Trigger value")
     value.fill("fifty")
     check = page.locator("#rule-check")
-    expect(check.locator('[data-field="value"]')).to_contain_text("value: expected a finite number")
+    expect(check.locator('[data-field="value"]')).to_contain_text(
+        "value: expected a finite number", timeout=LIVE_MS
+    )
     expect(value).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Minutes without a reading")).to_be_hidden()  # not a stale rule
     value.fill("50")
     page.get_by_label("Clear value").fill("40")
-    expect(check).to_contain_text("The rule is valid and can be saved.")
+    expect(check).to_contain_text("The rule is valid and can be saved.", timeout=LIVE_MS)
     expect(value).not_to_have_attribute("aria-invalid", "true")
     page.get_by_role("button", name="Preview the last 24 hours").click()
     page.wait_for_function("() => window.cityhelixRulePreview.done > 0")
