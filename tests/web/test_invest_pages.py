@@ -123,7 +123,8 @@ async def test_registry_shows_a_project_as_of_a_day_with_its_history(
     )
     assert changed.status_code == 200, changed.text
     await _sign_in(client, "analyst")
-    listed = await client.get(f"/invest/staff/registry?country={project['investors'][0]['country']}")
+    country = project["investors"][0]["country"]
+    listed = await client.get("/invest/staff/registry", params={"country": country})
     assert listed.status_code == 200 and project["certificate_no"] in listed.text
     now = await client.get(f"/invest/staff/registry/{project['id']}")
     assert '<dd id="project-capital">123,456,789</dd>' in now.text
@@ -148,9 +149,7 @@ async def test_screening_page_explains_each_criterion_and_names_a_bad_field(
     assert 'data-code="capital_intensity"' in answer.text
     assert "needs hitech_revenue_pct, which was not given" in answer.text
     assert "Decision 10/2021/QD-TTg" in answer.text
-    bad = await client.get(
-        "/invest/staff/screening", params={"run": "1", "employees": "many"}
-    )
+    bad = await client.get("/invest/staff/screening", params={"run": "1", "employees": "many"})
     assert bad.status_code == 400 and 'data-field="employees"' in bad.text
 
 
@@ -183,9 +182,7 @@ async def test_wizard_ranks_as_the_ranking_engine_does_and_names_bad_fields(
     for field, value in (("land_ha", "lots"), ("land_ha", "-3"), ("ready_by", "soon")):
         bad = await client.get("/invest/find-a-site", params={"run": "1", field: value})
         assert bad.status_code == 400 and f'data-field="{field}"' in bad.text, (field, value)
-    weights = await client.get(
-        "/invest/find-a-site", params={"run": "1", "weight_land_price": "9"}
-    )
+    weights = await client.get("/invest/find-a-site", params={"run": "1", "weight_land_price": "9"})
     assert weights.status_code == 400 and 'data-field="weight_land_price"' in weights.text
 
 
