@@ -28,6 +28,7 @@ def _csrf(page: httpx.Response) -> str:
 
 
 async def _sign_in(client: httpx.AsyncClient, name: str) -> None:
+    client.cookies.clear()  # a signed-in user's /login answers a redirect, not the form
     form = await client.get("/login")
     answer = await client.post(
         "/login",
@@ -54,7 +55,7 @@ async def demo(engine: AsyncEngine, running_app: Any) -> AsyncEngine:
     return engine
 
 
-async def test_staff_pages_need_an_analyst_or_admin(
+async def _staff_pages_need_an_analyst_or_admin(
     client: httpx.AsyncClient, demo: AsyncEngine
 ) -> None:
     for page in ("/invest/staff/pipeline", "/invest/staff/registry", "/invest/staff/map"):
@@ -65,7 +66,7 @@ async def test_staff_pages_need_an_analyst_or_admin(
     assert refused.status_code == 403 and "operator" in refused.text
 
 
-async def test_board_moves_a_lead_and_refuses_a_backward_move_naming_the_field(
+async def _board_moves_a_lead_and_refuses_a_backward_move_naming_the_field(
     client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
 ) -> None:
     made = await client.post(
@@ -108,7 +109,7 @@ async def test_board_moves_a_lead_and_refuses_a_backward_move_naming_the_field(
     assert [m["to_stage"] for m in stored["moves"]] == ["lead", "first_contact", "site_visit"]
 
 
-async def test_registry_shows_a_project_as_of_a_day_with_its_history(
+async def _registry_shows_a_project_as_of_a_day_with_its_history(
     client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
 ) -> None:
     project = (await client.get("/api/invest/projects?limit=1", headers=admin)).json()[0]
@@ -137,7 +138,7 @@ async def test_registry_shows_a_project_as_of_a_day_with_its_history(
     assert bad.status_code == 400 and "<code>as_of</code>" in bad.text
 
 
-async def test_screening_page_explains_each_criterion_and_names_a_bad_field(
+async def _screening_page_explains_each_criterion_and_names_a_bad_field(
     client: httpx.AsyncClient, demo: AsyncEngine
 ) -> None:
     await _sign_in(client, "analyst")
@@ -161,7 +162,7 @@ async def _wizard_top(client: httpx.AsyncClient, params: dict[str, str]) -> str:
     return top.group(1)
 
 
-async def test_wizard_ranks_as_the_ranking_engine_does_and_names_bad_fields(
+async def _wizard_ranks_as_the_ranking_engine_does_and_names_bad_fields(
     client: httpx.AsyncClient, demo: AsyncEngine
 ) -> None:
     needs = {"land_ha": "5", "power_mw": "5", "sector_vsic": "2610"}
@@ -186,7 +187,7 @@ async def test_wizard_ranks_as_the_ranking_engine_does_and_names_bad_fields(
     assert weights.status_code == 400 and 'data-field="weight_land_price"' in weights.text
 
 
-async def test_enquiry_creates_a_lead_and_bad_or_robot_input_stores_nothing(
+async def _enquiry_creates_a_lead_and_bad_or_robot_input_stores_nothing(
     client: httpx.AsyncClient, demo: AsyncEngine
 ) -> None:
     form = await client.get("/invest/enquiry")
@@ -218,7 +219,7 @@ async def test_enquiry_creates_a_lead_and_bad_or_robot_input_stores_nothing(
     assert await _lead_count(demo) == 4
 
 
-async def test_portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_languages(
+async def _portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_languages(
     client: httpx.AsyncClient, demo: AsyncEngine
 ) -> None:
     home = await client.get("/invest")
@@ -243,3 +244,24 @@ async def test_portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_la
     assert refused.status_code == 303 and client.cookies.get(LANGUAGE_COOKIE) == "vi"
     bad = await client.get("/invest", params={"max_price": "cheap"})
     assert bad.status_code == 400 and 'data-field="max_price"' in bad.text
+
+
+# The demo registry takes a few seconds to load on PostgreSQL: each test below loads it
+# once and checks several behaviours on it.
+
+
+async def test_staff_pages_board_registry_and_screening(
+    client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
+) -> None:
+    await _staff_pages_need_an_analyst_or_admin(client, demo)
+    await _board_moves_a_lead_and_refuses_a_backward_move_naming_the_field(client, demo, admin)
+    await _registry_shows_a_project_as_of_a_day_with_its_history(client, demo, admin)
+    await _screening_page_explains_each_criterion_and_names_a_bad_field(client, demo)
+
+
+async def test_portal_wizard_languages_and_enquiry(
+    client: httpx.AsyncClient, demo: AsyncEngine
+) -> None:
+    await _wizard_ranks_as_the_ranking_engine_does_and_names_bad_fields(client, demo)
+    await _enquiry_creates_a_lead_and_bad_or_robot_input_stores_nothing(client, demo)
+    await _portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_languages(client, demo)
