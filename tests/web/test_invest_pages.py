@@ -13,12 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal, Role
-from cityhelix.auth.service import create_user, set_password
+from cityhelix.auth.service import authenticate, create_user, start_session
 from cityhelix.invest import service
 from cityhelix.invest.tables import leads
-from cityhelix.web.const import LANGUAGE_COOKIE
-
-PASSWORD = "granite-orchid-77"
+from cityhelix.web.const import LANGUAGE_COOKIE, SESSION_COOKIE
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -28,13 +26,15 @@ def _csrf(page: httpx.Response) -> str:
 
 
 async def _sign_in(client: httpx.AsyncClient, name: str) -> None:
-    client.cookies.clear()  # a signed-in user's /login answers a redirect, not the form
-    form = await client.get("/login")
-    answer = await client.post(
-        "/login",
-        data={"csrf_token": _csrf(form), "username": name, "password": PASSWORD, "next": "/"},
+    """A session for `name` as /login starts it (the password check itself, argon2 at about
+    a second a try, is tested in test_signin.py)."""
+    app = client._transport.app  # type: ignore[attr-defined]
+    principal = await authenticate(
+        app.state.engine, app.state.settings, app.state.test_tokens[name]
     )
-    assert answer.status_code == 303, answer.text
+    assert principal is not None
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, await start_session(app.state.engine, principal))
 
 
 async def _lead_count(engine: AsyncEngine) -> int:
@@ -49,9 +49,10 @@ async def demo(engine: AsyncEngine, running_app: Any) -> AsyncEngine:
     if hasattr(running_app.state, "invest_enquiries"):
         del running_app.state.invest_enquiries
     await service.load_demo(engine, Principal("test", Role.ADMIN))
-    for name, role in (("analyst", Role.ANALYST), ("ops", Role.OPERATOR)):
-        await create_user(engine, name, role)
-        await set_password(engine, name, PASSWORD)
+    running_app.state.test_tokens = {
+        name: await create_user(engine, name, role)
+        for name, role in (("analyst", Role.ANALYST), ("ops", Role.OPERATOR))
+    }
     return engine
 
 
