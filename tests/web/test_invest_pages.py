@@ -151,6 +151,21 @@ async def _screening_page_explains_each_criterion_and_names_a_bad_field(
     assert 'data-code="capital_intensity"' in answer.text
     assert "needs hitech_revenue_pct, which was not given" in answer.text
     assert "Decision 10/2021/QD-TTg" in answer.text
+    # Decree 08/2022 Art. 97(1), Appendix XXVIII: automatic monitoring from 500 m3/day for
+    # an Appendix II type (textiles with dyeing: type 5), from 1,000 m3/day for others
+    for pollution, wastewater, passed in (
+        ("5", "499", True),
+        ("5", "500", False),
+        ("none", "999", True),
+        ("none", "1000", False),
+    ):
+        screened = await client.get(
+            "/invest/staff/screening",
+            params={"run": "1", "pollution_type": pollution, "wastewater_m3_day": wastewater},
+        )
+        row = re.search(r'<tr data-code="wastewater_monitoring">(.*?)</tr>', screened.text, re.S)
+        assert row is not None and "Appendix XXVIII" in row.group(1)
+        assert ("Not passed" not in row.group(1)) is passed, (pollution, wastewater)
     bad = await client.get("/invest/staff/screening", params={"run": "1", "employees": "many"})
     assert bad.status_code == 400 and 'data-field="employees"' in bad.text
 

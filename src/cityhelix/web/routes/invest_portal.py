@@ -43,6 +43,8 @@ PORTAL_LANGUAGE_NAMES = {"en": "EN", "vi": "VI", "zh": "中文"}
 _LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 #: the wizard's need fields, in the order of the form
 _NEED_FIELDS = ["land_ha", "power_mw", "wastewater_m3_day", "sector_vsic", "ready_by"]
+#: the default weights on the wizard's 0-5 scale (matching's weights, which add up to 1, x 20)
+DEFAULT_IMPORTANCE = {code: round(weight * 20, 1) for code, (_, weight, _) in CRITERIA.items()}
 #: countries offered on the enquiry form (ISO 3166-1 alpha-2); others may leave it empty
 _COUNTRIES = ["CN", "DE", "HK", "JP", "KR", "MY", "NL", "SG", "TW", "US", "VN"]
 
@@ -163,13 +165,15 @@ def _needs(query: dict[str, str]) -> SiteNeeds:
 
 
 def _weights(query: dict[str, str]) -> dict[str, float] | None:
-    """Importance 0-5 per criterion from the wizard's second step (none: the defaults)."""
-    given = {code: query[f"weight_{code}"] for code in CRITERIA if query.get(f"weight_{code}")}
+    """Importance 0-5 per criterion from the wizard's second step (none given: the default
+    weights). A criterion left empty keeps its default, shown as the field's placeholder."""
+    given = [code for code in CRITERIA if query.get(f"weight_{code}", "").strip()]
     if not given:
         return None
-    weights = {code: number(query, f"weight_{code}", high=5) for code in given}
+    weights = {code: DEFAULT_IMPORTANCE[code] for code in CRITERIA}
+    weights.update({code: number(query, f"weight_{code}", high=5) for code in given})
     if not any(weights.values()):
-        raise FormProblem(f"weight_{next(iter(weights))}", "give at least one criterion weight")
+        raise FormProblem(f"weight_{given[0]}", "give at least one criterion a weight above 0")
     return weights
 
 
@@ -181,7 +185,7 @@ async def find_a_site(request: Request) -> Response:
         "query": query,
         "problem": None,
         "result": None,
-        "default_weights": {code: weight for code, (_, weight, _) in CRITERIA.items()},
+        "default_weights": DEFAULT_IMPORTANCE,
         "criteria_codes": list(CRITERIA),
     }
     if "run" not in query:
