@@ -161,11 +161,15 @@ def _match_top(city: City, needs: dict[str, str]) -> Any:
     return ranked["candidates"][0]
 
 
+#: the portal's flows do not depend on the database: SQLite's city only (the same served
+#: process as the board's SQLite run)
+sqlite_only = pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+
+
+@sqlite_only
 def test_portal_wizard_enquiry_languages_and_staff_pages(
     open_page: Callable[..., Watched], city: City
 ) -> None:
-    if getattr(city, "backend", "") != "sqlite":
-        pytest.skip("the portal's flow runs on SQLite; the board's flow runs on both")
     watched = open_page(city, viewport=DESKTOP)
     page = watched.page
     page.goto(f"{city.url}/invest")
@@ -238,9 +242,8 @@ _WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
   .slice(0, 8).map((e) => `${e.tagName}#${e.id}.${e.className}`)"""
 
 
+@sqlite_only
 def test_portal_at_phone_width(open_page: Callable[..., Watched], city: City) -> None:
-    if getattr(city, "backend", "") != "sqlite":
-        pytest.skip("layout does not depend on the database")
     watched = open_page(city, viewport=PHONE, is_mobile=True, has_touch=True)
     page = watched.page
     for path in ("/invest", "/invest/find-a-site?run=1&land_ha=5", "/invest/enquiry"):
