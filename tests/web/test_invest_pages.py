@@ -135,6 +135,8 @@ async def _registry_shows_a_project_as_of_a_day_with_its_history(
     before = await client.get(f"/invest/staff/registry/{project['id']}?as_of=2029-12-31")
     assert '<dd id="project-capital">123,456,789</dd>' not in before.text
     assert "Version 1, as it stood on 2029-12-31" in before.text
+    assert (await client.get(f"/invest/staff/registry/{2**63}")).status_code == 422
+    assert (await client.get("/invest/staff/registry/999999")).status_code == 404
     bad = await client.get(f"/invest/staff/registry/{project['id']}?as_of=31.12.2029")
     assert bad.status_code == 400 and "<code>as_of</code>" in bad.text
 
@@ -258,6 +260,8 @@ async def _portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_langua
         "/invest/language", data={"csrf_token": _csrf(home), "language": "fr", "next": "/invest"}
     )
     assert refused.status_code == 303 and client.cookies.get(LANGUAGE_COOKIE) == "vi"
+    assert (await client.get("/invest/parks/999999")).status_code == 404
+    assert (await client.get(f"/invest/parks/{2**63}")).status_code == 422
     bad = await client.get("/invest", params={"max_price": "cheap"})
     assert bad.status_code == 400 and 'data-field="max_price"' in bad.text
 

@@ -8,13 +8,17 @@ answer 400 with the form again and the field marked, before anything is written.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ValidationError
 
 from cityhelix.invest import service
 
 Body = TypeVar("Body", bound=BaseModel)
+
+#: an id in a page's path: past 2**62 nothing exists and the database is never asked
+RowId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def N_(text: str) -> str:

@@ -27,6 +27,7 @@ from cityhelix.web.routes.invest_forms import (
     CRITERION_LABELS,
     SECTOR_CHOICES,
     FormProblem,
+    RowId,
     body_of,
     filled,
     number,
@@ -141,7 +142,7 @@ async def parks_map(request: Request) -> Response:
 
 
 @router.get("/invest/parks/{park_id}")
-async def park_page(request: Request, park_id: int) -> Response:
+async def park_page(request: Request, park_id: RowId) -> Response:
     engine = request.app.state.engine
     try:
         park = await service.get_park(engine, park_id)

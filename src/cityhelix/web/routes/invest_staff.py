@@ -24,6 +24,7 @@ from cityhelix.web.routes.invest_forms import (
     N_,
     SECTOR_CHOICES,
     FormProblem,
+    RowId,
     body_of,
     filled,
 )
@@ -144,7 +145,7 @@ def _wants_json(request: Request) -> bool:
 
 
 @router.post("/invest/staff/leads/{lead_id}/stage")
-async def move_lead(request: Request, lead_id: int, user: InvestStaff) -> Response:
+async def move_lead(request: Request, lead_id: RowId, user: InvestStaff) -> Response:
     """Move a lead (the board's form, or its drag and drop with `Accept: application/json`)."""
     form = await check_csrf(request)
     values = filled(form, ["stage", "reason"])
@@ -170,7 +171,7 @@ async def move_lead(request: Request, lead_id: int, user: InvestStaff) -> Respon
 
 
 @router.get("/invest/staff/leads/{lead_id}")
-async def lead_page(request: Request, lead_id: int, user: InvestStaff) -> Response:
+async def lead_page(request: Request, lead_id: RowId, user: InvestStaff) -> Response:
     """A lead and its timeline: stage moves and activities."""
     try:
         lead = await service.get_lead(request.app.state.engine, user, lead_id)
@@ -247,7 +248,7 @@ def _problem(
 
 
 @router.get("/invest/staff/registry/{project_id}")
-async def project_page(request: Request, project_id: int, user: InvestStaff) -> Response:
+async def project_page(request: Request, project_id: RowId, user: InvestStaff) -> Response:
     """One project as of a day (or now), every version of it, and its stored screenings."""
     engine = request.app.state.engine
     try:
