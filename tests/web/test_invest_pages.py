@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cityhelix.auth.principal import Principal, Role
+from cityhelix.auth.principal import Role
 from cityhelix.auth.service import authenticate, create_user, start_session
-from cityhelix.invest import service
 from cityhelix.invest.tables import leads
 from cityhelix.web.const import LANGUAGE_COOKIE, SESSION_COOKIE
+from tests.invest.factories import make_park, make_plot, make_project, square
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -43,12 +43,29 @@ async def _lead_count(engine: AsyncEngine) -> int:
 
 
 @pytest.fixture
-async def demo(engine: AsyncEngine, running_app: Any) -> AsyncEngine:
-    """The demo parks and registry, an analyst and an operator who can sign in, and the
-    enquiry limit of this (session-wide) app started afresh."""
+async def demo(
+    engine: AsyncEngine, running_app: Any, client: httpx.AsyncClient, admin: dict[str, str]
+) -> AsyncEngine:
+    """Three parks with free plots and two registered projects (small: the demo registry
+    takes seconds to load), an analyst and an operator, and the enquiry limit of this
+    session-wide app started afresh."""
     if hasattr(running_app.state, "invest_enquiries"):
         del running_app.state.invest_enquiries
-    await service.load_demo(engine, Principal("test", Role.ADMIN))
+    for index, (name, rent, seaport) in enumerate(
+        (("VSIP III", 150, 45), ("My Phuoc 3", 110, 60), ("Dai Dang", 95, 30))
+    ):
+        park_id = await make_park(
+            client,
+            admin,
+            name=name,
+            land_rent_usd_m2=rent,
+            seaport_km=seaport,
+            boundary=square(106.6 + index * 0.05),
+        )
+        for code, area, price in (("A1", 12, rent), ("A2", 3, rent - 10)):
+            await make_plot(client, admin, park_id, code, area_ha=area, price_usd_m2=price)
+    await make_project(client, admin)
+    await make_project(client, admin, certificate_no="3210000002", investors=[])
     running_app.state.test_tokens = {
         name: await create_user(engine, name, role)
         for name, role in (("analyst", Role.ANALYST), ("ops", Role.OPERATOR))
@@ -113,7 +130,7 @@ async def _board_moves_a_lead_and_refuses_a_backward_move_naming_the_field(
 async def _registry_shows_a_project_as_of_a_day_with_its_history(
     client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
 ) -> None:
-    project = (await client.get("/api/invest/projects?limit=1", headers=admin)).json()[0]
+    project = (await client.get("/api/invest/projects?limit=1&country=TW", headers=admin)).json()[0]
     changed = await client.patch(
         f"/api/invest/projects/{project['id']}",
         json={
