@@ -36,23 +36,25 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-async def _prepare(database_url: str) -> None:
-    """Migrate, add the analyst with a password, and load the investment demo."""
+async def _prepare(database_url: str, demo: bool) -> None:
+    """Migrate, add the analyst with a password, and load the investment demo (the board's
+    flow, the only one on PostgreSQL, needs none of it)."""
     app = create_app(Settings(database_url=database_url, mqtt_port=0, admin_token=ADMIN_TOKEN))
     async with app.router.lifespan_context(app):
         await create_user(app.state.engine, ANALYST, Role.ANALYST)
         await set_password(app.state.engine, ANALYST, ANALYST_PASSWORD)
-        await service.load_demo(app.state.engine, Principal("test", Role.ADMIN))
+        if demo:
+            await service.load_demo(app.state.engine, Principal("test", Role.ADMIN))
 
 
 @contextmanager
-def invest_city(database_url: str, log: Path) -> Iterator[City]:
+def invest_city(database_url: str, log: Path, *, demo: bool) -> Iterator[City]:
     """`cityhelix serve` with the investment demo (no sensor province: these pages do not
     read it) and an analyst who signs in with a password."""
     # in this process (one migration, no interpreter start per command), on its own loop:
     # Playwright's sync API runs one in this thread
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _prepare(database_url)).result()
+        pool.submit(asyncio.run, _prepare(database_url, demo)).result()
     port = free_port()
     env = cli_env(database_url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN)
     with log.open("wb") as output:
@@ -84,7 +86,11 @@ def city(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[City]:
     tmp: Path = tmp_path_factory.mktemp(f"invest-{request.param}")
-    with fresh_database(request.param, tmp) as url, invest_city(url, tmp / "serve.log") as city:
+    demo = request.param == "sqlite"
+    with (
+        fresh_database(request.param, tmp) as url,
+        invest_city(url, tmp / "serve.log", demo=demo) as city,
+    ):
         city.backend = request.param  # type: ignore[attr-defined]
         yield city
 
