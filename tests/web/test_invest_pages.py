@@ -64,6 +64,9 @@ async def demo(
         )
         for code, area, price in (("A1", 12, rent), ("A2", 3, rent - 10)):
             await make_plot(client, admin, park_id, code, area_ha=area, price_usd_m2=price)
+        await make_plot(
+            client, admin, park_id, "B1", area_ha=1, boundary=square(106.6, 11.1, 0.001)
+        )
     await make_project(client, admin)
     await make_project(client, admin, certificate_no="3210000002", investors=[])
     running_app.state.test_tokens = {
@@ -277,6 +280,9 @@ async def _portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_langua
         "/invest/language", data={"csrf_token": _csrf(home), "language": "fr", "next": "/invest"}
     )
     assert refused.status_code == 303 and client.cookies.get(LANGUAGE_COOKIE) == "vi"
+    shapes = (await client.get("/invest/parks.geojson")).json()["features"]
+    assert sorted(f["properties"]["kind"] for f in shapes) == ["park"] * 3 + ["plot"] * 3
+    assert "contacts" not in shapes[0]["properties"]
     assert (await client.get("/invest/parks/999999")).status_code == 404
     assert (await client.get(f"/invest/parks/{2**63}")).status_code == 422
     bad = await client.get("/invest", params={"max_price": "cheap"})

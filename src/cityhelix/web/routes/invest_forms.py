@@ -103,7 +103,8 @@ def number(form: Mapping[str, str], name: str, *, low: float = 0, high: float = 
 
 
 async def parks_geojson(engine: Any) -> dict[str, Any]:
-    """Every park as a polygon Feature with what the maps show, and its free plots' area."""
+    """Every park as a polygon Feature with what the maps show, and the free plots that
+    have an outline of their own."""
     parks = await service.list_parks(engine, limit=1000)
     plots = await service.list_plots(engine, status="free", limit=1000)
     free_plots: dict[int, int] = {}
@@ -119,6 +120,7 @@ async def parks_geojson(engine: Any) -> dict[str, Any]:
                 "id": park["id"],
                 "geometry": park["boundary"],
                 "properties": {
+                    "kind": "park",
                     "id": park["id"],
                     "name": park["name"],
                     "status": park["status"],
@@ -129,4 +131,19 @@ async def parks_geojson(engine: Any) -> dict[str, Any]:
                 },
             }
         )
+    # a free plot with its own outline is drawn over its park (the demo's plots have none)
+    for plot in plots:
+        if plot.get("boundary") is not None:
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": plot["boundary"],
+                    "properties": {
+                        "kind": "plot",
+                        "id": plot["park_id"],
+                        "code": plot["code"],
+                        "area_ha": plot["area_ha"],
+                    },
+                }
+            )
     return {"type": "FeatureCollection", "features": features}

@@ -8,7 +8,7 @@ what the API answers and a form posts what the API takes.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from itertools import pairwise
 from typing import Annotated, Any
 
@@ -335,10 +335,14 @@ async def screening(request: Request, user: InvestStaff) -> Response:
 @router.get("/invest/staff/map")
 async def parks_map(request: Request, user: InvestStaff) -> Response:
     """Parks and their free plots on the offline map (the same GeoJSON as the portal)."""
-    parks = await service.list_parks(request.app.state.engine, limit=1000)
+    engine = request.app.state.engine
+    parks = await service.list_parks(engine, limit=1000)
     parks.sort(key=lambda park: park["name"])
+    free_plots: dict[int, list[dict[str, Any]]] = {}
+    for plot in await service.list_plots(engine, status="free", limit=1000):
+        free_plots.setdefault(plot["park_id"], []).append(plot)
     return _page(
         request,
         "invest/staff/map.html",
-        {"parks": parks, "now": datetime.now(UTC)},
+        {"parks": parks, "free_plots": free_plots},
     )

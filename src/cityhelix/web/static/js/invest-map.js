@@ -21,6 +21,7 @@ async function start(element) {
   for (const feature of parks.features) {
     feature.properties.shown = shown === null || shown.has(feature.properties.id);
   }
+  const parkCount = parks.features.filter((f) => f.properties.kind === "park").length;
   const map = new maplibregl.Map({
     container: element,
     style: {
@@ -39,17 +40,25 @@ async function start(element) {
   map.addSource("districts", { type: "geojson", data: outline });
   map.addLayer({ id: "district-fill", type: "fill", source: "districts", paint: { "fill-color": "#d8e3ec", "fill-opacity": 0.6 } });
   map.addLayer({ id: "district-line", type: "line", source: "districts", paint: { "line-color": "#4a6278", "line-width": 1 } });
-  map.addSource("parks", { type: "geojson", data: parks, promoteId: "id" });
+  map.addSource("parks", { type: "geojson", data: parks });
   map.addLayer({
     id: "park-fill",
     type: "fill",
     source: "parks",
+    filter: ["==", ["get", "kind"], "park"],
     paint: {
       "fill-color": ["interpolate", ["linear"], ["get", "free_land_ha"], 0, "#9ecae1", 30, "#3182bd", 100, "#08306b"],
       "fill-opacity": ["case", ["get", "shown"], 0.85, 0.15],
     },
   });
   map.addLayer({ id: "park-line", type: "line", source: "parks", paint: { "line-color": "#12355b", "line-width": 1.5 } });
+  map.addLayer({
+    id: "plot-fill",
+    type: "fill",
+    source: "parks",
+    filter: ["==", ["get", "kind"], "plot"],
+    paint: { "fill-color": "#b26a00", "fill-opacity": 0.9 },
+  });
   fit(map, parks.features.length ? parks : outline);
   map.on("click", "park-fill", (event) => {
     const id = event.features[0].properties.id;
@@ -59,7 +68,7 @@ async function start(element) {
   map.on("mouseleave", "park-fill", () => (map.getCanvas().style.cursor = ""));
   map.once("idle", () => {
     window.cityhelixInvestMap.ready = true;
-    window.cityhelixInvestMap.parks = parks.features.length;
+    window.cityhelixInvestMap.parks = parkCount;
     element.dataset.ready = "true";
   });
 }
