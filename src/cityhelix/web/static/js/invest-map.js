@@ -59,7 +59,10 @@ async function start(element) {
     filter: ["==", ["get", "kind"], "plot"],
     paint: { "fill-color": "#b26a00", "fill-opacity": 0.9 },
   });
-  fit(map, parks.features.length ? parks : outline);
+  // the canvas follows its box: the page's layout may settle after the map was made
+  new ResizeObserver(() => map.resize()).observe(element);
+  map.resize();
+  fit(map, [...outline.features, ...parks.features]);
   map.on("click", "park-fill", (event) => {
     const id = event.features[0].properties.id;
     window.location.assign(`${data.link}${id}`);
@@ -73,12 +76,12 @@ async function start(element) {
   });
 }
 
-function fit(map, collection) {
+function fit(map, features) {
   const bounds = new maplibregl.LngLatBounds();
   const add = (coordinates) => {
     if (typeof coordinates[0] === "number") bounds.extend(coordinates);
     else for (const inner of coordinates) add(inner);
   };
-  for (const feature of collection.features) if (feature.geometry) add(feature.geometry.coordinates);
+  for (const feature of features) if (feature.geometry) add(feature.geometry.coordinates);
   if (!bounds.isEmpty()) map.fitBounds(bounds, { padding: 20, animate: false });
 }
