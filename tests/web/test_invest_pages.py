@@ -85,6 +85,9 @@ async def _staff_pages_need_an_analyst_or_admin(
     await _sign_in(client, "ops")
     refused = await client.get("/invest/staff/pipeline")
     assert refused.status_code == 403 and "operator" in refused.text
+    assert 'href="/invest/staff/pipeline"' not in (await client.get("/console/kpi")).text
+    await _sign_in(client, "analyst")
+    assert 'href="/invest/staff/pipeline"' in (await client.get("/console/kpi")).text
 
 
 async def _board_moves_a_lead_and_refuses_a_backward_move_naming_the_field(

@@ -35,17 +35,22 @@ document.addEventListener("DOMContentLoaded", () => {
       const body = new FormData(form);
       body.set("stage", column.dataset.stage);
       status.textContent = status.dataset.moving;
-      const response = await fetch(form.action, {
-        method: "POST",
-        body,
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      const answer = await response.json();
-      if (response.ok) {
-        window.location.assign(`/invest/staff/pipeline?moved=${answer.id}`);
-      } else {
-        status.textContent = `${status.dataset.failed} ${answer.field}: ${answer.detail}`;
+      try {
+        const response = await fetch(form.action, {
+          method: "POST",
+          body,
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        const type = response.headers.get("content-type") || "";
+        const answer = type.includes("json") ? await response.json() : { detail: await response.text() };
+        if (response.ok) {
+          window.location.assign(`/invest/staff/pipeline?moved=${answer.id}`);
+        } else {
+          status.textContent = `${status.dataset.failed} ${answer.field || ""} ${answer.detail}`;
+        }
+      } catch (error) {
+        status.textContent = `${status.dataset.failed} ${error}`;
       }
     });
   }
