@@ -8,6 +8,7 @@ from this site and logs no console error.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -225,6 +226,11 @@ def test_portal_wizard_enquiry_languages_and_staff_pages(
     staff.page.get_by_role("link", name="FDI registry").click()
     expect(staff.page.locator("#registry-table tbody tr")).to_have_count(50)
     staff.page.screenshot(path=str(SCREENSHOTS / "invest-registry.png"))
+    staff.page.get_by_label("Source country").fill("TW")
+    staff.page.get_by_role("button", name="Show").click()
+    staff.page.get_by_role("link", name="Next").click()
+    expect(staff.page).to_have_url(re.compile(r"country=TW.*offset=50"))
+    expect(staff.page.locator("#registry-table tbody tr")).to_have_count(50)
     staff.page.locator("#registry-table tbody a").first.click()
     expect(staff.page.locator("#history-table")).to_be_visible()
     staff.page.get_by_role("link", name="Screening").click()

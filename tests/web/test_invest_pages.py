@@ -158,6 +158,9 @@ async def _registry_shows_a_project_as_of_a_day_with_its_history(
     before = await client.get(f"/invest/staff/registry/{project['id']}?as_of=2029-12-31")
     assert '<dd id="project-capital">123,456,789</dd>' not in before.text
     assert "Version 1, as it stood on 2029-12-31" in before.text
+    for field, value in (("offset", "-1"), ("country", "Taiwan"), ("status", "gone")):
+        wrong = await client.get("/invest/staff/registry", params={field: value})
+        assert wrong.status_code == 400 and f"<code>{field}</code>" in wrong.text, field
     assert (await client.get(f"/invest/staff/registry/{2**63}")).status_code == 422
     assert (await client.get("/invest/staff/registry/999999")).status_code == 404
     bad = await client.get(f"/invest/staff/registry/{project['id']}?as_of=31.12.2029")

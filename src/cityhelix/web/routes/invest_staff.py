@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from itertools import pairwise
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -232,6 +233,8 @@ async def registry(request: Request, user: InvestStaff) -> Response:
             "page_size": _PAGE,
             "query": query,
             "as_of": as_of,
+            # the filters again, for the pager's links (encoded: they are the visitor's text)
+            "filters": urlencode({k: v for k, v in query.items() if k != "offset"}),
         },
     )
 
