@@ -113,7 +113,9 @@ async def gauge_status(engine: AsyncEngine, thing_id: int) -> dict[str, Any]:
     end = latest.phenomenon_time + timedelta(microseconds=1)
     points = [
         (r.phenomenon_time, v * scale)
-        for r in await hub.readings_between(engine, streams.level.id, end - RATE_SPAN, end)
+        for r in await hub.readings_between(
+            engine, streams.level.id, latest.phenomenon_time - RATE_SPAN, end
+        )
         if (v := number(r.result)) is not None
     ]
     rate = rate_per_hour(points)
