@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.app import create_app
 from cityhelix.hub.mqtt import MqttBridge, start_mqtt
@@ -28,6 +29,7 @@ class LiveCity:
     """The live app's HTTP client, its stream watcher and how a device reaches MQTT."""
 
     client: httpx.AsyncClient
+    engine: AsyncEngine
     watch: Watch
     bridge: MqttBridge
     host: str
@@ -58,6 +60,7 @@ async def live_city(backend: Backend) -> AsyncIterator[LiveCity]:
             async with client_of(app) as client:
                 yield LiveCity(
                     client,
+                    app.state.engine,
                     Watch(app.state.stream),
                     bridge,
                     parts.hostname or "127.0.0.1",
