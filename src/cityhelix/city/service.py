@@ -648,3 +648,25 @@ def as_number(value: object, field: str) -> float:
     if found is None:
         raise BadRequest(f"{field}: expected a number", field=field)
     return found
+
+
+def aqi_categories() -> list[dict[str, Any]]:
+    """The Decision's categories (range, names, colour, advice) for legends."""
+    return [
+        {
+            "key": c.key,
+            "low": c.low,
+            "high": c.high,
+            "name_en": c.name_en,
+            "name_vi": c.name_vi,
+            "colour": c.colour,
+            "advice_en": c.advice_en,
+            "advice_vi": c.advice_vi,
+        }
+        for c in table().categories
+    ]
+
+
+def aqi_source() -> str:
+    """The legal source of the index's numbers."""
+    return table().source

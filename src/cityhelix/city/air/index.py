@@ -62,6 +62,7 @@ class AqiTable:
     o3_8h_hours: int
     o3_8h_min_hours: int
     recognition: dict[str, tuple[str, ...]]
+    definitions: dict[str, str]
 
 
 @functools.cache
@@ -106,6 +107,12 @@ def table() -> AqiTable:
         o3_8h_hours=int(daily["o3_8h_hours"]),
         o3_8h_min_hours=int(daily["o3_8h_min_hours"]),
         recognition={k: tuple(v) for k, v in raw["recognition"].items() if k in POLLUTANTS},
+        definitions={
+            uri.rstrip("/"): pollutant
+            for pollutant, uris in raw["recognition_definitions"].items()
+            if pollutant in POLLUTANTS
+            for uri in uris
+        },
     )
 
 
@@ -266,11 +273,17 @@ def _highest_8h(hours: Hours) -> float | None:
 def recognise(name: str, definition: str) -> str | None:
     """The pollutant an ObservedProperty measures, by its name or its definition's last
     segment (the tokens of `vn_aqi.json`), or None."""
+    whole = table().definitions.get(definition.strip().rstrip("/"))
+    if whole is not None:
+        return whole
     candidates = [name, definition.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]]
     for text in candidates:
         token = "".join(ch for ch in text.lower() if ch.isalnum())
-        stripped = token.rstrip("x") if token.endswith("xx") else token
+        forms = {token, token.rstrip("x") if token.endswith("xx") else token}
+        for suffix in ("massconcentration", "concentration"):
+            if token.endswith(suffix):
+                forms.add(token.removesuffix(suffix))
         for pollutant, tokens in table().recognition.items():
-            if token in tokens or stripped in tokens:
+            if forms & set(tokens):
                 return pollutant
     return None
