@@ -155,6 +155,18 @@ async def test_hourly_and_daily_aqi_over_http(
     )
     assert hourly["inputs"]["PM2.5"] == 40.0
 
+    # the current index is at the hour of the newest PM reading (PM10's hour 23); PM2.5 has
+    # none of its latest three hours (21-23) there, so PM10 (100 -> 75) alone counts
+    now = (await client.get("/api/city/air/stations")).json()["value"]
+    assert [(s["thing_id"], s["hour"], s["aqi"], s["dominant"]) for s in now] == [
+        (thing_id, at(23), 75, "PM10")
+    ]
+    districts = (await client.get("/api/city/air/districts")).json()["value"]
+    assert districts == [
+        {"district": "Thu Dau Mot", "aqi": 75, "category": "moderate", "colour": "#FFFF00",
+         "stations": 1, "worst_station_id": thing_id}
+    ]  # fmt: skip
+
     daily = await _aqi(client, thing_id=thing_id, date="2026-11-03")
     # PM2.5 mean 50 -> 100; O3 8-hour 150 -> 130 beats its 1-hour 46.875
     assert daily["sub_indices"]["PM2.5"] == 100.0
