@@ -73,6 +73,21 @@ async def test_counters_give_each_segment_its_level(
     assert by_id[jammed]["level"] == "jammed" and by_id[jammed]["segment"] == "QL13 km 12"
     one = await client.get("/api/city/traffic/levels", params={"thing_id": jammed})
     assert [row["level"] for row in one.json()["value"]] == ["jammed"]
+    rule = await client.post(
+        f"/api/city/traffic/segments/{jammed}/rules", json={"level": "jammed"}, headers=admin
+    )
+    assert rule.status_code == 201, rule.text
+    assert rule.json()["speed_kmh_at_most"] == 18.0  # 30 % of its 60 km/h free flow
+    made = (await client.get(f"/api/ops/rules/{rule.json()['rule_id']}", headers=admin)).json()
+    assert (made["operator"], made["value"], made["datastream_ids"]) == (
+        "le",
+        18.0,
+        [jammed_ids["Speed"]],
+    )
+    bad = await client.post(
+        f"/api/city/traffic/segments/{jammed}/rules", json={"level": "free"}, headers=admin
+    )
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("level")
     missing = await client.get("/api/city/traffic/levels", params={"thing_id": 999_999})
     assert missing.status_code == 404 and missing.json()["detail"].startswith("thing_id")
 

@@ -234,6 +234,46 @@ async def traffic_levels(engine: AsyncEngine, thing_id: int | None = None) -> li
     return [_segment_json(s) for s in await level.segment_levels(engine, things)]
 
 
+async def add_traffic_rule(
+    engine: AsyncEngine, principal: Principal, thing_id: int, level_key: str
+) -> dict[str, Any]:
+    """The ops rule "segment at `level_key` or worse": the counter's speed at or below that
+    level's share of the segment's free-flow speed (the data file's boundary), held 5 minutes."""
+    _writer(principal)
+    levels = {found.key: found for found in level.levels()}
+    if (
+        level_key not in levels
+        or levels[level_key].min_speed_ratio == level.levels()[0].min_speed_ratio
+    ):
+        worse = [k for k in levels if k != level.levels()[0].key]
+        raise BadRequest(f"level: expected one of {', '.join(worse)}", field="level")
+    found = await hub.things_by_id(engine, [thing_id])
+    if not found:
+        raise NotFound(f"thing_id: no Thing {thing_id}", field="thing_id")
+    speed = await level.speed_stream(engine, thing_id)
+    if speed is None:
+        raise Unprocessable(f"thing_id: Thing {thing_id} has no speed Datastream", field="thing_id")
+    keys = list(levels)
+    # "congested or worse" begins where the level above it ends
+    boundary = levels[keys[keys.index(level_key) - 1]].min_speed_ratio
+    free_flow = level.free_flow_speed(found[0])
+    body = {
+        "name": f"{found[0].name}: {level_key} or worse",
+        "kind": "threshold",
+        "datastream_ids": [speed],
+        "operator": "le",
+        "value": round(free_flow * boundary, 3),
+        "for_seconds": 300,
+        "severity": "critical" if level_key == keys[-1] else "warning",
+        "cap_category": "Transport",
+    }
+    rule_id, new = await _derived_rule(
+        engine, principal, purpose="traffic_level", thing_id=thing_id,
+        datastream_id=speed, subject=level_key, body=body,
+    )  # fmt: skip
+    return {"rule_id": rule_id, "created": new, "speed_kmh_at_most": body["value"]}
+
+
 async def camera_events(
     engine: AsyncEngine, thing_id: int, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:

@@ -26,6 +26,17 @@ async def levels(
     return {"value": await service.traffic_levels(engine_of(request), thing_id)}
 
 
+@router.post("/segments/{thing_id}/rules", status_code=201)
+async def segment_rules(
+    request: Request, thing_id: int, body: Annotated[Any, Body()] = None, authorization: Auth = None
+) -> dict[str, Any]:
+    """`{"level": "jammed"}`: an ops rule while the segment is at that level or worse."""
+    principal = await caller(request, authorization, write=True)
+    if not isinstance(body, dict) or not isinstance(body.get("level"), str):
+        raise BadRequest("level: expected busy, congested or jammed", field="level")
+    return await service.add_traffic_rule(engine_of(request), principal, thing_id, body["level"])
+
+
 def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     to = parse_time(end, "to") if end else datetime.now(UTC)
     return (parse_time(start, "from") if start else to - timedelta(hours=24)), to

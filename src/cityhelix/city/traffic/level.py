@@ -98,6 +98,19 @@ def _float(properties: dict[str, Any], key: str, default: float) -> float:
     return value if value is not None and value > 0 else default
 
 
+def free_flow_speed(thing: hub.ThingSummary) -> float:
+    """The segment's free-flow speed (km/h): its property, else the data file's default."""
+    return _float(
+        thing.properties, "free_flow_speed_kmh", float(data()["defaults"]["free_flow_speed_kmh"])
+    )
+
+
+async def speed_stream(engine: AsyncEngine, thing_id: int) -> int | None:
+    """The counter's speed Datastream, if it has one."""
+    facts = await hub.datastreams_of_things(engine, [thing_id])
+    return next((f.id for f in facts if is_one_of(f, data()["recognition"]["speed"])), None)
+
+
 def _point(thing: hub.ThingSummary) -> tuple[float | None, float | None]:
     for geometry in thing.locations:
         if isinstance(geometry, dict) and geometry.get("type") == "Point":
