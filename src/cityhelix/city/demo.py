@@ -93,6 +93,15 @@ PARKS: dict[str, tuple[dict[str, Any], list[tuple[str, str, float, float, bool]]
     ),
 }
 
+#: how many Things the city demo adds (the demo command's test waits for all of them)
+THINGS = (
+    len(AIR_STATIONS)
+    + len(COUNTERS)
+    + len(CAMERAS)
+    + len(GAUGES)
+    + sum(1 + len(tenants) for _, tenants in PARKS.values())
+)
+
 
 def _stream(name: str, unit: str, definition: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
