@@ -215,6 +215,8 @@ async def test_bad_aqi_requests_name_the_field(
         answer = await client.get("/api/city/air/aqi", params=params)
         assert answer.status_code == status, (params, answer.text)
         assert answer.json()["detail"].startswith(field), answer.text
+    huge = await client.get("/api/city/air/aqi", params={"thing_id": 2**70, "date": "2026-11-03"})
+    assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["query", "thing_id"]
     no_pm, _ = await make_thing(client, admin, "NO2 only", {"kind": "air_quality"}, [stream("NO2")])
     answer = await client.get("/api/city/air/aqi", params={"thing_id": no_pm, "date": "2026-11-03"})
     assert answer.status_code == 422 and answer.json()["detail"].startswith("thing_id")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from cityhelix.city import service
 from cityhelix.city.const import API_PREFIX
 from cityhelix.city.errors import BadRequest
-from cityhelix.city.http.deps import Auth, caller, engine_of, parse_date, parse_hour
+from cityhelix.city.http.deps import Auth, QueryThingId, caller, engine_of, parse_date, parse_hour
 from cityhelix.city.routes import CityRoute
 
 router = APIRouter(prefix=f"{API_PREFIX}/air", route_class=CityRoute, tags=["city: air quality"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/air", route_class=CityRoute, tags=["cit
 @router.get("/aqi")
 async def aqi(
     request: Request,
-    thing_id: int,
+    thing_id: QueryThingId,
     date: str | None = None,
     hour: str | None = None,
     authorization: Auth = None,

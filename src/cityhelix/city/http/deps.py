@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import Header, Request
+from fastapi import Header, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import principal_from_header
@@ -14,6 +14,11 @@ from cityhelix.city.errors import BadRequest
 from cityhelix.settings import Settings
 
 Auth = Annotated[str | None, Header(alias="Authorization")]
+#: the largest id a database key holds (a bigger one is a 422 naming it, not a 500)
+MAX_ID = 2**63 - 1
+#: a Thing's id in the path, and in the query
+PathThingId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryThingId = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 
 def engine_of(request: Request) -> AsyncEngine:

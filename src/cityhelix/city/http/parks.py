@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from cityhelix.city import service
 from cityhelix.city.const import API_PREFIX
-from cityhelix.city.http.deps import Auth, caller, engine_of, parse_time
+from cityhelix.city.http.deps import Auth, PathThingId, caller, engine_of, parse_time
 from cityhelix.city.routes import CityRoute
 
 router = APIRouter(prefix=f"{API_PREFIX}/parks", route_class=CityRoute, tags=["city: parks"])
@@ -32,7 +32,9 @@ async def stations(request: Request, authorization: Auth = None) -> dict[str, An
 
 
 @router.get("/stations/{thing_id}")
-async def station(request: Request, thing_id: int, authorization: Auth = None) -> dict[str, Any]:
+async def station(
+    request: Request, thing_id: PathThingId, authorization: Auth = None
+) -> dict[str, Any]:
     """A station's limits, latest values, exceedances by month and resource use."""
     principal = await caller(request, authorization, write=True)
     start, end = _period(request)
@@ -41,7 +43,7 @@ async def station(request: Request, thing_id: int, authorization: Auth = None) -
 
 @router.post("/stations/{thing_id}/rules", status_code=201)
 async def station_rules(
-    request: Request, thing_id: int, authorization: Auth = None
+    request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
     """Make each limited parameter raise alerts above its applicable limit (ops rules)."""
     principal = await caller(request, authorization, write=True)

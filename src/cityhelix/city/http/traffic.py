@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Request
 from cityhelix.city import service
 from cityhelix.city.const import API_PREFIX
 from cityhelix.city.errors import BadRequest
-from cityhelix.city.http.deps import Auth, caller, engine_of, parse_time
+from cityhelix.city.http.deps import Auth, PathThingId, QueryThingId, caller, engine_of, parse_time
 from cityhelix.city.routes import CityRoute
 
 router = APIRouter(prefix=f"{API_PREFIX}/traffic", route_class=CityRoute, tags=["city: traffic"])
@@ -19,7 +19,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/traffic", route_class=CityRoute, tags=[
 
 @router.get("/levels")
 async def levels(
-    request: Request, thing_id: int | None = None, authorization: Auth = None
+    request: Request, thing_id: QueryThingId | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
     """Each counter's road segment with its level of service (free, busy, congested, jammed)."""
     await caller(request, authorization, write=False)
@@ -28,7 +28,10 @@ async def levels(
 
 @router.post("/segments/{thing_id}/rules", status_code=201)
 async def segment_rules(
-    request: Request, thing_id: int, body: Annotated[Any, Body()] = None, authorization: Auth = None
+    request: Request,
+    thing_id: PathThingId,
+    body: Annotated[Any, Body()] = None,
+    authorization: Auth = None,
 ) -> dict[str, Any]:
     """`{"level": "jammed"}`: an ops rule while the segment is at that level or worse."""
     principal = await caller(request, authorization, write=True)
@@ -44,7 +47,7 @@ def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
 
 @router.get("/cameras/{thing_id}/events")
 async def events(
-    request: Request, thing_id: int, to: str | None = None, authorization: Auth = None
+    request: Request, thing_id: PathThingId, to: str | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
     """The camera's events in [from, to) (default: the last 24 hours), oldest first."""
     await caller(request, authorization, write=False)
@@ -55,7 +58,7 @@ async def events(
 
 @router.get("/cameras/{thing_id}/events/hourly")
 async def hourly(
-    request: Request, thing_id: int, to: str | None = None, authorization: Auth = None
+    request: Request, thing_id: PathThingId, to: str | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
     """The camera's events per hour and kind, vehicles per hour and class."""
     await caller(request, authorization, write=False)
@@ -65,7 +68,10 @@ async def hourly(
 
 @router.post("/cameras/{thing_id}/alerting", status_code=201)
 async def alerting(
-    request: Request, thing_id: int, body: Annotated[Any, Body()] = None, authorization: Auth = None
+    request: Request,
+    thing_id: PathThingId,
+    body: Annotated[Any, Body()] = None,
+    authorization: Auth = None,
 ) -> dict[str, Any]:
     """Make the camera's events raise alerts: `{"events": [...], "min_confidence", "severity"}`."""
     principal = await caller(request, authorization, write=True)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 from cityhelix.city import service
 from cityhelix.city.const import API_PREFIX
 from cityhelix.city.errors import BadRequest
-from cityhelix.city.http.deps import Auth, caller, engine_of
+from cityhelix.city.http.deps import Auth, PathThingId, caller, engine_of
 from cityhelix.city.routes import CityRoute
 
 router = APIRouter(prefix=f"{API_PREFIX}/water", route_class=CityRoute, tags=["city: water"])
@@ -23,7 +23,9 @@ async def gauges(request: Request, authorization: Auth = None) -> dict[str, Any]
 
 
 @router.get("/gauges/{thing_id}")
-async def gauge(request: Request, thing_id: int, authorization: Auth = None) -> dict[str, Any]:
+async def gauge(
+    request: Request, thing_id: PathThingId, authorization: Auth = None
+) -> dict[str, Any]:
     """A gauge's level, alert level reached, rising rate and time to the next level."""
     await caller(request, authorization, write=False)
     return await service.water_gauge(engine_of(request), thing_id)
@@ -31,7 +33,10 @@ async def gauge(request: Request, thing_id: int, authorization: Auth = None) -> 
 
 @router.post("/gauges/{thing_id}/rules", status_code=201)
 async def rules(
-    request: Request, thing_id: int, body: Annotated[Any, Body()] = None, authorization: Auth = None
+    request: Request,
+    thing_id: PathThingId,
+    body: Annotated[Any, Body()] = None,
+    authorization: Auth = None,
 ) -> dict[str, Any]:
     """`{"level": "II"}` (level above II) or `{"rise_cm_per_h": X, "rain_mm_per_h": Y,
     "rain_thing_id": N?}` (rising faster than X while rain over Y), as ops rules."""
