@@ -351,24 +351,51 @@ async def watch_camera(
     return made
 
 
-async def judge_camera_reading(
-    engine: AsyncEngine, settings: Settings, observation_id: int, payload: dict[str, Any]
-) -> int:
-    """Judge one committed reading for the camera rules on its Datastream (the consumer's
-    step); how many alert changes it made."""
-    datastream_id = payload.get("datastream_id")
-    if not isinstance(datastream_id, int):
-        return 0
+async def camera_rules_of(engine: AsyncEngine, datastream_ids: set[int]) -> dict[int, list[Any]]:
+    """The camera rules on each of `datastream_ids` (one query for a batch of readings)."""
+    if not datastream_ids:
+        return {}
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
                 select(city_rules).where(
                     city_rules.c.purpose == "camera_events",
-                    city_rules.c.datastream_id == datastream_id,
+                    city_rules.c.datastream_id.in_(sorted(datastream_ids)),
                 )
             )
         ).all()
-    if not rows:
+    found: dict[int, list[Any]] = {}
+    for row in rows:
+        found.setdefault(int(row.datastream_id), []).append(row)
+    return found
+
+
+async def judge_camera_readings(
+    engine: AsyncEngine, settings: Settings, readings: list[tuple[int, dict[str, Any]]]
+) -> int:
+    """Judge a batch of committed readings (Observation id, event payload) for the camera
+    rules on their Datastreams (the consumer's step); how many alert changes it made."""
+    streams = {p["datastream_id"] for _, p in readings if isinstance(p.get("datastream_id"), int)}
+    rules = await camera_rules_of(engine, streams)
+    changes = 0
+    for observation_id, payload in readings:
+        key = payload.get("datastream_id")
+        found = rules.get(key) if isinstance(key, int) else None
+        if found:
+            changes += await judge_camera_reading(engine, settings, observation_id, payload, found)
+    return changes
+
+
+async def judge_camera_reading(
+    engine: AsyncEngine,
+    settings: Settings,
+    observation_id: int,
+    payload: dict[str, Any],
+    rows: list[Any],
+) -> int:
+    """Judge one committed reading for the camera rules `rows` on its Datastream."""
+    datastream_id = payload.get("datastream_id")
+    if not isinstance(datastream_id, int) or not rows:
         return 0
     try:
         document = await hub.read_document(

@@ -18,6 +18,7 @@ from cityhelix.background import stop_tasks
 from cityhelix.city import service
 from cityhelix.city.const import CAMERA_GROUP
 from cityhelix.events.stream import EventStream, GroupTaken
+from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,16 @@ async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Se
         try:
             async with stream.consumer(CAMERA_GROUP, start="latest") as consumer:
                 while True:
-                    for change in await consumer.read(limit=100, timeout=None):
-                        for event in change.events:
-                            if event.topic == "hub.Observation.create":
-                                payload: dict[str, Any] = dict(event.payload)
-                                await service.judge_camera_reading(
-                                    engine, settings, event.id, payload
-                                )
+                    readings: list[tuple[int, dict[str, Any]]] = [
+                        (event.id, dict(event.payload))
+                        for change in await consumer.read(limit=100, timeout=None)
+                        for event in change.events
+                        if event.topic == "hub.Observation.create"
+                    ]
+                    await service.judge_camera_readings(engine, settings, readings)
                     await consumer.commit()
-        except (GroupTaken, IntegrityError) as error:
+        except (GroupTaken, IntegrityError, ops.OpsError) as error:
+            # another reader took the group or won a rule state's race: read again
             log.info("city camera events: reading again after %s", error)
         except (DBAPIError, OSError) as error:
             log.warning("city camera events: failed (%s); retrying", error)
