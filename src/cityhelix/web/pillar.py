@@ -15,7 +15,15 @@ from cityhelix.pillar import Pillar
 from cityhelix.settings import Settings
 from cityhelix.web.live import LiveFeed
 from cityhelix.web.map_cache import MapCache
-from cityhelix.web.routes import account, console, invest_portal, invest_staff, kpi, public
+from cityhelix.web.routes import (
+    account,
+    city_air,
+    console,
+    invest_portal,
+    invest_staff,
+    kpi,
+    public,
+)
 
 STATIC = Path(__file__).with_name("static")
 
@@ -46,6 +54,7 @@ PILLAR = Pillar(
         account.router,
         console.router,
         kpi.router,
+        city_air.router,
         invest_portal.router,
         invest_staff.router,
         static_router,
