@@ -80,6 +80,7 @@ from cityhelix.invest.sites import (
 )
 from cityhelix.invest.store import STAFF, geometry_columns, require_staff, utc_now, writing
 from cityhelix.invest.tables import parks, plots, project_versions, projects
+from cityhelix.invest.throttle import SlidingWindow
 
 #: the door: what the adapters (HTTP, CLI, web) and other pillars may call
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "delete_park",
     "delete_plot",
     "delete_project",
+    "enquiry_retry_after",
     "export_registry",
     "fdi_analytics",
     "get_lead",
@@ -130,6 +132,24 @@ __all__ = [
     "update_park",
     "update_plot",
 ]
+
+
+#: enquiries one client address may send: 5 in 10 minutes (per process), as the API's
+ENQUIRIES_PER_WINDOW = 5
+ENQUIRY_WINDOW_SECONDS = 600.0
+
+
+def enquiry_retry_after(app_state: object, client: str) -> int:
+    """0 when `client` may send an enquiry now (and it is counted), else the seconds to wait.
+
+    The window lives on the app's state under the name the HTTP adapter uses, so the web
+    portal's form and `POST /api/invest/enquiries` share one limit per address.
+    """
+    window: SlidingWindow | None = getattr(app_state, "invest_enquiries", None)
+    if window is None:
+        window = SlidingWindow(ENQUIRIES_PER_WINDOW, ENQUIRY_WINDOW_SECONDS)
+        setattr(app_state, "invest_enquiries", window)  # noqa: B010
+    return window.retry_after(client)
 
 
 async def fdi_analytics(

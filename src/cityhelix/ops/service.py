@@ -5,6 +5,7 @@ Other pillars call only what is named here; the parts' modules stay private to o
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -16,6 +17,8 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.events.stream import EventStream
 from cityhelix.ops.alerting import actions, store
+from cityhelix.ops.alerting.evaluate import Reading
+from cityhelix.ops.alerting.live import Match, RuleEvaluation
 from cityhelix.ops.alerting.rules import KINDS as RULE_KINDS
 from cityhelix.ops.alerting.rules import OPERATORS as RULE_OPERATORS
 from cityhelix.ops.alerting.rules import SEVERITIES
@@ -47,10 +50,12 @@ __all__ = [
     "OpsError",
     "acknowledge_alert",
     "alert_events",
+    "alerts_of_rules",
     "attach_to_incident",
     "check_rule",
     "comment_on_incident",
     "create_rule",
+    "evaluate_reading",
     "incident_attachment",
     "incident_catalogue",
     "list_incidents",
@@ -107,10 +112,16 @@ async def check_rule(engine: AsyncEngine, body: object, rule_id: int = 0) -> Non
     await actions.checked_rule(_view(engine), body, rule_id)
 
 
-async def create_rule(engine: AsyncEngine, principal: Principal, body: object) -> dict[str, Any]:
-    """A new rule, checked and stored as `POST /api/ops/rules` does."""
-    _writer(principal)
-    return await actions.create_rule(_view(engine), principal, body)
+async def create_rule(engine: AsyncEngine, body: dict[str, Any], principal: Principal) -> int:
+    """Create a rule from its API body (as `POST /api/ops/rules` takes it, checked the same
+    way), for the console's editor and for another pillar that derives rules from its
+    domain data (a gauge's alert level, a QCVN limit); its id.
+
+    `BadRequest` names the field; the write is audited and announced like the HTTP one.
+    The caller decides who may create rules (`may_change_rules` for people).
+    """
+    created = await actions.create_rule(_view(engine), principal, body)
+    return int(created["id"])
 
 
 async def update_rule(
@@ -133,6 +144,45 @@ async def preview_rule(
     return await actions.preview_rule(
         view, rule, hours, min_reraise_seconds=settings.ops_alert_min_reraise_seconds
     )
+
+
+async def evaluate_reading(
+    engine: AsyncEngine,
+    settings: Settings,
+    rule_id: int,
+    *,
+    datastream_id: int,
+    thing_id: int | None,
+    observation_id: int,
+    time: datetime,
+    value: float,
+) -> int:
+    """Evaluate rule `rule_id` on one number another pillar derived from a reading the
+    live evaluator cannot read (a camera's category event as 1 or 0); how many alert
+    changes it made. Idempotent per Observation id, like live evaluation."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(select(ops_rules).where(ops_rules.c.id == rule_id))
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"rule_id: no rule {rule_id}", field="rule_id")
+    evaluation = RuleEvaluation(engine, settings, HubView(engine))
+    match = Match(store.rule_of(row), datastream_id, thing_id, Reading(observation_id, time, value))
+    return len(await evaluation.apply([match]))
+
+
+async def alerts_of_rules(engine: AsyncEngine, rule_ids: list[int]) -> list[dict[str, Any]]:
+    """The alerts of the rules `rule_ids` as the API shows them, newest first (at most 10,000)."""
+    if not rule_ids:
+        return []
+    query = (
+        select(ops_alerts)
+        .where(ops_alerts.c.rule_id.in_(rule_ids))
+        .order_by(ops_alerts.c.id.desc())
+        .limit(10_000)
+    )
+    async with engine.connect() as connection:
+        return [store.alert_json(row) for row in await connection.execute(query)]
 
 
 async def open_alerts(engine: AsyncEngine, limit: int = 500) -> list[dict[str, Any]]:

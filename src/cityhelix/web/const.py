@@ -14,6 +14,8 @@ CSRF_FIELD: Final = "csrf_token"
 
 #: UI languages, the first is the default; each but English has a catalogue in i18n/
 LANGUAGES: Final = ("en", "vi")
+#: the public investor portal (/invest) speaks Chinese too; its catalogues are in i18n/zh/
+PORTAL_LANGUAGES: Final = ("en", "vi", "zh")
 
 #: who may open the console (tenants and the public see only the public pages)
 STAFF_ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.DEPARTMENT, Role.ANALYST})

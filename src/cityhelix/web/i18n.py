@@ -21,7 +21,7 @@ from babel.numbers import format_decimal
 from babel.support import Translations
 from starlette.requests import Request
 
-from cityhelix.web.const import LANGUAGE_COOKIE, LANGUAGES
+from cityhelix.web.const import LANGUAGE_COOKIE, LANGUAGES, PORTAL_LANGUAGES
 
 CATALOGUES = Path(__file__).with_name("i18n")
 DOMAIN = "messages"
@@ -51,17 +51,27 @@ def translations(language: str) -> gettext.NullTranslations:
     return merged
 
 
-def choose_language(request: Request) -> str:
-    """The cookie's language, else the best of Accept-Language, else the default."""
+def choose_language(request: Request, offered: tuple[str, ...] = LANGUAGES) -> str:
+    """The cookie's language, else the best of Accept-Language, else the default.
+
+    `offered` is the console's English and Vietnamese unless a page speaks more: the
+    investor portal passes `PORTAL_LANGUAGES`, so a cookie of "zh" chooses Chinese there
+    while the console, which has no Chinese, falls back to Accept-Language.
+    """
     chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in LANGUAGES:
+    if chosen in offered:
         return chosen
     wanted = [
         part.split(";")[0].strip().replace("-", "_")
         for part in request.headers.get("accept-language", "").split(",")[:20]
     ]
-    best = Locale.negotiate([w for w in wanted if w], list(LANGUAGES), sep="_")
-    return str(best.language) if best is not None else LANGUAGES[0]
+    best = Locale.negotiate([w for w in wanted if w], list(offered), sep="_")
+    return str(best.language) if best is not None else offered[0]
+
+
+def choose_portal_language(request: Request) -> str:
+    """The investor portal's language: English, Vietnamese or Chinese."""
+    return choose_language(request, PORTAL_LANGUAGES)
 
 
 def format_datetime(moment: datetime | None, language: str) -> str:

@@ -17,7 +17,10 @@ from cityhelix.web.live import LiveFeed
 from cityhelix.web.map_cache import MapCache
 from cityhelix.web.routes import (
     account,
+    city_air,
     console,
+    invest_portal,
+    invest_staff,
     kpi,
     ops_alerts,
     ops_common,
@@ -55,6 +58,9 @@ PILLAR = Pillar(
         account.router,
         console.router,
         kpi.router,
+        city_air.router,
+        invest_portal.router,
+        invest_staff.router,
         ops_common.router,
         ops_alerts.router,
         ops_incidents.router,
