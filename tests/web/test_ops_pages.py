@@ -239,19 +239,19 @@ def test_the_rule_editor_checks_as_you_type_and_previews_the_day_before_saving(
     expect(check.locator('[data-field="value"]')).to_contain_text(
         "value: expected a finite number", timeout=LIVE_MS
     )
-    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(value).to_have_attribute("aria-invalid", "true", timeout=LIVE_MS)
     expect(page.get_by_label("Minutes without a reading")).to_be_hidden()  # not a stale rule
     value.fill("50")
     page.get_by_label("Clear value").fill("40")
     expect(check).to_contain_text("The rule is valid and can be saved.", timeout=LIVE_MS)
-    expect(value).not_to_have_attribute("aria-invalid", "true")
+    expect(value).not_to_have_attribute("aria-invalid", "true", timeout=LIVE_MS)
     page.get_by_role("button", name="Preview the last 24 hours").click()
     page.wait_for_function("() => window.cityhelixRulePreview.done > 0")
     assert page.evaluate("() => window.cityhelixRulePreview.alerts") == 1
     expect(page.locator("#preview-summary")).to_contain_text("Alerts that would have fired: 1")
-    expect(page.locator("#preview-chart canvas")).to_have_count(1)
+    expect(page.locator("#preview-chart canvas")).to_have_count(1, timeout=LIVE_MS)
     page.screenshot(path=str(SCREENSHOTS / "ops-rule-editor.png"), full_page=True)
     page.get_by_role("button", name="Save rule").click()
-    expect(page).to_have_url(f"{ops_city.url}/console/rules")
+    expect(page).to_have_url(f"{ops_city.url}/console/rules", timeout=LIVE_MS)
     expect(page.get_by_role("link", name="PM2.5 above 50")).to_be_visible()
     watched.assert_clean()
