@@ -40,6 +40,15 @@ LIVE_MS = 10_000
 WIDE = {"width": 1400, "height": 900}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def patient_expectations() -> Iterator[None]:
+    """Each form post here is a write, a redirect and a page: on a loaded machine that can
+    pass Playwright's 5 s default, which is put back after this module."""
+    expect.set_options(timeout=LIVE_MS)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture(scope="module")
 def ops_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     """The city on SQLite, fed over its own Mosquitto."""
