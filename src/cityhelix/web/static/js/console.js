@@ -41,6 +41,17 @@ window.cityhelixConsole = {
   pointCount: () => consoleState.things.size,
   clusterCount: () => consoleState.clusters.length,
   clusteredCount: () => consoleState.clusters.reduce((sum, c) => sum + c.count, 0),
+  // devices in view by state, in points and clusters alike
+  stateCounts: () => {
+    const counts = {};
+    for (const thing of consoleState.things.values()) {
+      counts[thing.state] = (counts[thing.state] || 0) + 1;
+    }
+    for (const marker of consoleState.clusters) {
+      for (const [state, n] of Object.entries(marker.states)) counts[state] = (counts[state] || 0) + n;
+    }
+    return counts;
+  },
   map: () => consoleState.map,
   thingOf: (datastream) => consoleState.byDatastream.get(datastream) ?? null,
   viewLoaded: 0, // how many views arrived (tests wait for the next one)
@@ -285,6 +296,7 @@ function showClusters(clusters) {
     });
     const marker = new maplibregl.Marker({ element: button }).setLngLat([lon, lat]);
     marker.count = count;
+    marker.states = states;
     marker.addTo(consoleState.map);
     consoleState.clusters.push(marker);
   }
