@@ -174,9 +174,10 @@ def _field_of(error: ops.OpsError) -> str:
 
 
 async def _read_form(
-    request: Request, max_bytes: int
+    request: Request,
 ) -> tuple[dict[str, str], dict[str, list[str]], UploadFile | None]:
-    """(single values, every value by name, the photo) of the multipart form."""
+    """(single values, every value by name, the photo) of the multipart form; the photo's
+    size is bounded by the app's body limit here and checked by `file_request`."""
     form = await request.form(max_files=1, max_fields=60, max_part_size=64 * 1024)
     values: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
@@ -196,7 +197,7 @@ async def file_report(request: Request) -> Response:
     settings = _settings(request)
     max_bytes = settings.ops_attachment_max_bytes
     try:
-        values, lists, photo = await _read_form(request, max_bytes)
+        values, lists, photo = await _read_form(request)
     except MultiPartException as error:
         return _form_page(request, None, Refusal(400, "media", error.message))
     # the form is parsed and kept by the request: check_csrf reads the same one

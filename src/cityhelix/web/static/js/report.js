@@ -78,7 +78,8 @@ function startMap() {
     });
     const lat = Number.parseFloat(document.getElementById("lat").value);
     const lon = Number.parseFloat(document.getElementById("long").value);
-    if (Number.isFinite(lat) && Number.isFinite(lon)) placePin([lon, lat], false);
+    if (Number.isFinite(lat) && Number.isFinite(lon)) placePin([lon, lat], true);
+    else fitOutline(map, outline);
     map.once("idle", () => {
       window.cityhelixReport.ready = true;
       element.dataset.ready = "true";
@@ -90,6 +91,17 @@ function startMap() {
     placePin([centre.lng, centre.lat], false);
   });
   document.getElementById("use-location").addEventListener("click", locate);
+}
+
+// the whole province in view, until a pin says where to look
+function fitOutline(map, outline) {
+  const bounds = new maplibregl.LngLatBounds();
+  for (const feature of outline.features || []) {
+    for (const ring of feature.geometry.type === "Polygon" ? feature.geometry.coordinates : []) {
+      for (const point of ring) bounds.extend(point);
+    }
+  }
+  if (!bounds.isEmpty()) map.fitBounds(bounds, { padding: 8, animate: false });
 }
 
 function placePin(lonLat, fly) {
