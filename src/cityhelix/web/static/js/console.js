@@ -18,6 +18,10 @@ const SHAPES = {
 const STATE_RANK = ["alert", "off", "stale", "normal"];
 // a view asked for again at most this often while readings change clusters
 const REVIEW_MS = 500;
+// up to this many devices in the city the kind shapes show at every zoom; past it, from
+// zoom 12 on (the symbol layer's first draw costs about half a second on a CPU renderer,
+// and at the city's zoom a large city is clusters: BENCHMARKS.md section 6)
+const SHAPES_EVERYWHERE = 2000;
 
 const consoleState = {
   map: null,
@@ -153,7 +157,7 @@ async function start() {
   timings.data = performance.now() - started;
   consoleState.staleMs = body.stale_seconds * 1000;
   consoleState.offMs = body.off_seconds * 1000;
-  addLayers(map, data, outline);
+  addLayers(map, data, outline, body.total > SHAPES_EVERYWHERE ? 12 : 0);
   buildFilters(body);
   showView(body);
   // devices outside the province's outline: fit them in too (the move asks again)
@@ -349,7 +353,7 @@ function featureOf(thing) {
   };
 }
 
-function addLayers(map, data, boundaries) {
+function addLayers(map, data, boundaries, shapesFromZoom) {
   const colours = JSON.parse(data.stateColours);
   map.addSource("districts", { type: "geojson", data: boundaries });
   map.addLayer({
@@ -391,6 +395,7 @@ function addLayers(map, data, boundaries) {
     id: "thing-shapes",
     type: "symbol",
     source: "things",
+    minzoom: shapesFromZoom,
     layout: {
       "icon-image": ["concat", "shape-", ["get", "shape"]],
       "icon-size": ["interpolate", ["linear"], ["zoom"], 9, 0.5, 14, 0.8],
