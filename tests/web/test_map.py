@@ -99,6 +99,7 @@ def test_signed_in_operator_sees_every_demo_device_on_the_map(
     assert 0 < shown < things - 30
     page.get_by_label("Streetlight").check()
     page.get_by_label("District", exact=True).select_option("")
+    expect(page.locator("#map-summary")).to_contain_text(f"{things} of {things}")
     if city.database_url.startswith("sqlite"):
         page.screenshot(path=str(SCREENSHOTS / "console-map.png"))
     watched.assert_clean()
