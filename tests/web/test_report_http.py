@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.web.routes.report import ReportLimit
@@ -119,56 +118,48 @@ async def test_a_category_s_questions_are_checked_and_other_categories_answers_d
     assert incident["attachments"] == []
 
 
-@pytest.mark.parametrize(
-    ("fields", "field"),
-    [
-        ({"description": "no category", **WHERE}, "service_code"),
-        ({"service_code": "no_such_thing", **WHERE}, "service_code"),
-        ({"service_code": "noise", "description": "nowhere"}, "lat"),
-        ({"service_code": "noise", "lat": "95", "long": "106.65"}, "lat"),
-        ({"service_code": "noise", "lat": "10.98", "long": "east"}, "long"),
-        ({"service_code": "noise", "lat": "10.98"}, "long"),
-        ({"service_code": "streetlight_out", **WHERE}, "attribute[how_many]"),
-        ({"service_code": "noise", "description": "x" * 4001, **WHERE}, "description"),
-        ({"service_code": "noise", "address_string": "y" * 501}, "address_string"),
-    ],
-)
+#: (the form's fields, the field the refusal names)
+BAD_INPUT: list[tuple[dict[str, str], str]] = [
+    ({"description": "no category", **WHERE}, "service_code"),
+    ({"service_code": "no_such_thing", **WHERE}, "service_code"),
+    ({"service_code": "noise", "description": "nowhere"}, "lat"),
+    ({"service_code": "noise", "lat": "95", "long": "106.65"}, "lat"),
+    ({"service_code": "noise", "lat": "10.98", "long": "east"}, "long"),
+    ({"service_code": "noise", "lat": "10.98"}, "long"),
+    ({"service_code": "streetlight_out", **WHERE}, "attribute[how_many]"),
+    ({"service_code": "noise", "description": "x" * 4001, **WHERE}, "description"),
+    ({"service_code": "noise", "address_string": "y" * 501}, "address_string"),
+]
+#: (a photo that is not one we take, the status)
+BAD_PHOTOS: list[tuple[tuple[str, bytes, str], int]] = [
+    (("photo.jpg", b"GIF89a not a photo we take", "image/jpeg"), 415),
+    (("photo.png", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/png"), 415),
+    (("scan.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "application/pdf"), 415),
+    (("huge.png", PNG + b"\0" * (10 * 1024 * 1024), "image/png"), 413),
+]
+
+
 async def test_bad_report_input_is_refused_naming_the_field_and_stores_nothing(
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    running_app: Any,
-    fields: dict[str, str],
-    field: str,
+    client: httpx.AsyncClient, admin: dict[str, str], running_app: Any
 ) -> None:
     before = _stored_files(running_app)
-    refused = await _post(client, fields, ("photo.png", PNG, "image/png"))
-    assert refused.status_code == 400, refused.text
-    assert f'data-error-field="{field}"' in refused.text
-    assert 'aria-invalid="true"' in refused.text
+    for fields, field in BAD_INPUT:
+        refused = await _post(client, fields, ("photo.png", PNG, "image/png"))
+        assert refused.status_code == 400, (field, refused.text[:300])
+        assert f'data-error-field="{field}"' in refused.text, field
+        assert 'aria-invalid="true"' in refused.text, field
     assert await _incidents(client, admin) == []
     assert _stored_files(running_app) == before
 
 
-@pytest.mark.parametrize(
-    ("photo", "status"),
-    [
-        (("photo.jpg", b"GIF89a not a photo we take", "image/jpeg"), 415),
-        (("photo.png", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/png"), 415),
-        (("scan.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "application/pdf"), 415),
-        (("huge.png", PNG + b"\0" * (10 * 1024 * 1024), "image/png"), 413),
-    ],
-)
 async def test_a_photo_is_checked_by_its_content_and_size(
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    running_app: Any,
-    photo: tuple[str, bytes, str],
-    status: int,
+    client: httpx.AsyncClient, admin: dict[str, str], running_app: Any
 ) -> None:
     before = _stored_files(running_app)
-    refused = await _post(client, {"service_code": "noise", **WHERE}, photo)
-    assert refused.status_code == status, refused.text[:500]
-    assert 'data-error-field="media"' in refused.text
+    for photo, status in BAD_PHOTOS:
+        refused = await _post(client, {"service_code": "noise", **WHERE}, photo)
+        assert refused.status_code == status, (photo[0], refused.text[:300])
+        assert 'data-error-field="media"' in refused.text, photo[0]
     assert await _incidents(client, admin) == []
     assert _stored_files(running_app) == before
 
