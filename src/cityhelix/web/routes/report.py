@@ -119,7 +119,8 @@ def _catalogue(request: Request) -> ops.Catalogue:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why the form was not accepted: the status, the field, the message's arguments."""
+    """Why the form was not accepted: the status, the field, and the service's own words
+    (English, for the record; the page shows the field's translated message)."""
 
     status: int
     field: str
@@ -154,7 +155,6 @@ def _form_page(
             "values": values or {},
             "error_field": field,
             "error_message": message,
-            "error_detail": refusal.detail if refusal else "",
             "megabytes": settings.ops_attachment_max_bytes // (1024 * 1024),
             "honeypot": HONEYPOT,
         },
