@@ -20,6 +20,18 @@ from cityhelix.ops.alerting.live import Match, RuleEvaluation
 from cityhelix.ops.alerting.rules import parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView
 from cityhelix.ops.alerting.tables import ops_alerts, ops_rules
+from cityhelix.ops.desk.attachments import AttachmentStore, DiskStore
+from cityhelix.ops.desk.catalogue import Catalogue, Category, load_catalogue
+from cityhelix.ops.desk.kpis import Window, key_figures
+from cityhelix.ops.desk.kpis import window_from as key_figures_window
+from cityhelix.ops.desk.open311.filing import (
+    FiledRequest,
+    Media,
+    PublicRequest,
+    PublicStep,
+    file_request,
+    public_request,
+)
 from cityhelix.ops.errors import BadRequest as BadRequest  # raised by create_rule
 from cityhelix.ops.errors import NotFound as NotFound
 from cityhelix.ops.errors import OpsError as OpsError
@@ -117,4 +129,32 @@ async def alerts_of_rules(engine: AsyncEngine, rule_ids: list[int]) -> list[dict
         return [store.alert_json(row) for row in await connection.execute(query)]
 
 
-# --- desk: incidents, departments, Open311, webhooks, KPIs (ops.desk) -----------------
+# --- desk: incidents, departments, Open311, KPIs, for the web's citizen pages and wall screen
+
+__all__ = [
+    "AttachmentStore",
+    "BadRequest",
+    "Catalogue",
+    "Category",
+    "FiledRequest",
+    "Media",
+    "NotFound",
+    "OpsError",
+    "PublicRequest",
+    "PublicStep",
+    "Window",
+    "alerts_of_rules",
+    "citizen_attachment_store",
+    "create_rule",
+    "evaluate_reading",
+    "file_request",
+    "key_figures",
+    "key_figures_window",
+    "load_catalogue",
+    "public_request",
+]
+
+
+def citizen_attachment_store(settings: Settings) -> AttachmentStore:
+    """Where a citizen's photo goes: the store the desk's own attachments use."""
+    return DiskStore(settings.ops_attachments_dir)

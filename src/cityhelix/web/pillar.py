@@ -23,6 +23,7 @@ from cityhelix.web.routes import (
     invest_staff,
     kpi,
     public,
+    report,
 )
 
 STATIC = Path(__file__).with_name("static")
@@ -57,6 +58,7 @@ PILLAR = Pillar(
         city_air.router,
         invest_portal.router,
         invest_staff.router,
+        report.router,
         static_router,
     ),
     lifespan=lifespan,
