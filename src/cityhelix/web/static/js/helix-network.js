@@ -13,7 +13,6 @@ function drawNetwork() {
   chart.setOption({
     animation: false,
     tooltip: { formatter: (p) => (p.dataType === "node" ? `${p.data.name}: ${p.data.value}` : "") },
-    legend: [{ data: categories.map((c) => c.name), bottom: 0 }],
     series: [
       {
         type: "graph",
@@ -21,7 +20,8 @@ function drawNetwork() {
         roam: true,
         draggable: true,
         categories,
-        force: { repulsion: 160, edgeLength: [40, 140], gravity: 0.08 },
+        // computed before the first frame (no animation), so every load draws the same picture
+        force: { repulsion: 900, edgeLength: [80, 240], gravity: 0.04, layoutAnimation: false },
         label: { show: true, position: "right", fontSize: 10, color: "#1a1a1a" },
         labelLayout: { hideOverlap: true },
         lineStyle: { color: "#8a949e", opacity: 0.7 },
