@@ -222,3 +222,28 @@ async def test_the_open_data_page_and_its_downloads_need_no_session(
     missing = await client.get(f"/open-data/datasets/nothing.{file_format}")
     assert missing.status_code == 404
     assert (await client.get("/open-data/datasets/helix-actors.xml")).status_code in (400, 404)
+
+
+async def test_an_analyst_recomputes_the_scorecard_from_its_page(
+    client: httpx.AsyncClient, engine: AsyncEngine, tokens: dict[str, str]
+) -> None:
+    analyst = bearer(tokens["analyst"])
+    university = await actor(client, analyst, "Eastern International University", "university")
+    enterprise = await actor(client, analyst, "Becamex IDC", "enterprise")
+    await collaboration(client, analyst, [university, enterprise], "2026-05-01")
+    before = (await client.get("/api/helix/scorecard", params={"period": "2026"})).json()
+    joint = next(i for i in before["indicators"] if i["code"] == "HELIX-UI-COLLABORATIONS")
+    assert joint["value"] is None
+    await _session(client, engine, "dr-thao", Role.ANALYST)
+    page = await client.get("/helix/scorecard", params={"period": "2026"})
+    assert "Recompute now" in page.text
+    done = await client.post(
+        "/helix/scorecard/recompute", data={"csrf_token": _csrf(page), "period": "2026"}
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/helix/scorecard?period=2026")
+    after = (await client.get("/api/helix/scorecard", params={"period": "2026"})).json()
+    joint = next(i for i in after["indicators"] if i["code"] == "HELIX-UI-COLLABORATIONS")
+    assert joint["value"] == 1 and joint["provenance"]["by"] == "dr-thao"
+    shown = await client.get("/helix/scorecard", params={"period": "2026"})
+    assert 'data-code="HELIX-UI-COLLABORATIONS">' in shown.text
+    assert re.search(r'data-code="HELIX-UI-COLLABORATIONS">.*?data-value="1.0"', shown.text, re.S)
