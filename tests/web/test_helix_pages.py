@@ -242,7 +242,7 @@ def test_the_open_data_page_lists_the_catalogue_and_downloads_every_format(
     assert page.locator("#datasets h2").all_inner_texts() == titles
     first = catalogue["dcat:dataset"][0]
     card = page.locator(f"#dataset-{first['dct:identifier']}")
-    magic = {"CSV": None, "GEOJSON": b"{", "PARQUET": b"PAR1"}
+    magic = {"CSV": None, "GeoJSON": b"{", "Parquet": b"PAR1"}
     for file_type, starts in magic.items():
         with page.expect_download() as download:
             card.get_by_role("link", name=f"Download {file_type}").click()

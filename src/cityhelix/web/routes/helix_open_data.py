@@ -32,6 +32,11 @@ FREQUENCY_LABELS = {
 }
 
 
+#: how the page names the catalogue's file types and licences
+FILE_TYPE_NAMES = {"CSV": "CSV", "GEOJSON": "GeoJSON", "PARQUET": "Parquet"}
+LICENCE_NAMES = {"https://creativecommons.org/licenses/by/4.0/": "CC BY 4.0"}
+
+
 def _last(identifier: dict[str, Any] | None) -> str:
     """The last path segment of a JSON-LD `{"@id": ...}` (a vocabulary's code)."""
     return "" if not identifier else str(identifier["@id"]).rstrip("/").rsplit("/", 1)[-1]
@@ -50,11 +55,17 @@ def dataset_rows(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
                 "publisher": dataset["dct:publisher"]["foaf:name"],
                 "keywords": dataset.get("dcat:keyword", []),
                 "frequency": _last(dataset.get("dct:accrualPeriodicity")),
-                "modified": dataset["dct:modified"],
+                # a typed literal, {"@value": ..., "@type": "xsd:dateTime"}, or plain text
+                "modified": dataset["dct:modified"].get("@value")
+                if isinstance(dataset["dct:modified"], dict)
+                else dataset["dct:modified"],
                 "license": dataset["dct:license"]["@id"],
+                "license_name": LICENCE_NAMES.get(
+                    dataset["dct:license"]["@id"], dataset["dct:license"]["@id"]
+                ),
                 "downloads": [
                     (
-                        _last(d["dct:format"]),
+                        FILE_TYPE_NAMES.get(_last(d["dct:format"]), _last(d["dct:format"])),
                         f"/open-data/datasets/{slug}.{d['@id'].rsplit('.', 1)[-1]}",
                     )
                     for d in dataset["dcat:distribution"]
