@@ -163,6 +163,19 @@ async def test_pages_and_exports_answer_staff_and_name_bad_parameters(
     enterprise = await actor(client, analyst, "Becamex IDC", "enterprise")
     await collaboration(client, analyst, [university, enterprise], "2026-04-01")
     await client.post("/api/helix/scorecard/recompute", params={"period": "2026"}, headers=analyst)
+    for period, value in (("2025", 55.0), ("2026", 70.0)):  # a manual value with a trend
+        entered = await client.post(
+            "/api/helix/scorecard/values",
+            json={
+                "code": "ICF-BROADBAND-HOUSEHOLDS",
+                "period": period,
+                "value": value,
+                "source": "DIC yearly report",
+                "source_date": f"{period}-06-30",
+            },
+            headers=analyst,
+        )
+        assert entered.status_code == 201, entered.text
     for page in ("/helix", "/helix/scorecard", "/helix/programmes", "/helix/scorecard.pdf"):
         answer = await client.get(page)
         assert answer.status_code == 302 and answer.headers["location"].startswith("/login")
@@ -183,6 +196,8 @@ async def test_pages_and_exports_answer_staff_and_name_bad_parameters(
     assert values == {
         i["code"]: "" if i["value"] is None else str(i["value"]) for i in card["indicators"]
     }
+    assert "Improving" in page.text and "2025: 55" in page.text  # the trend and its base
+    assert "DIC yearly report" in page.text  # the manual value's source in its drill-down
     assert "Recompute now" not in page.text  # operators read the scorecard, analysts recompute
     wrong = await client.get("/helix/scorecard", params={"period": "20x6"})
     assert wrong.status_code == 400 and "period" in wrong.text
