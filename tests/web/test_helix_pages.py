@@ -124,6 +124,8 @@ def test_the_scorecard_page_shows_the_api_values_and_downloads_its_pdf(
     details.locator("summary").click()
     expect(details).to_contain_text("remote_managed=True")
     expect(details).to_contain_text("hub_streetlights_remote_share")
+    page.locator("#indicator-ISO37122-ENE-STREETLIGHT-REMOTE").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "helix-scorecard-drilldown.png"))
 
     with page.expect_download() as pdf:
         page.get_by_role("link", name="Download PDF report").click()
