@@ -25,6 +25,7 @@ from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
+from cityhelix.city.demo import load_demo as load_city_demo
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
@@ -111,6 +112,7 @@ async def run_demo(
                     f"loaded {parks['parks']} industrial parks, {parks['plots']} free plots and "
                     f"{parks['projects']} synthetic FDI projects"
                 )
+            console.print(await load_city_demo(client, app.state.engine, seed=seed))
             helix_summary = await load_helix_demo(app.state.engine)
             await helix.recompute_scorecard(app.state.engine, settings, None, None)
             if helix_summary.loaded:

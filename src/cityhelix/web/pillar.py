@@ -17,6 +17,7 @@ from cityhelix.web.live import LiveFeed
 from cityhelix.web.map_cache import MapCache
 from cityhelix.web.routes import (
     account,
+    city_air,
     console,
     helix,
     helix_open_data,
@@ -54,6 +55,7 @@ PILLAR = Pillar(
         account.router,
         console.router,
         kpi.router,
+        city_air.router,
         helix.router,
         helix_programmes.router,
         helix_open_data.router,
