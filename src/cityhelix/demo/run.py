@@ -29,6 +29,8 @@ from cityhelix.city.demo import load_demo as load_city_demo
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
+from cityhelix.helix import service as helix
+from cityhelix.helix.demo import load_demo as load_helix_demo
 from cityhelix.invest import service as invest
 from cityhelix.settings import Settings
 
@@ -111,6 +113,14 @@ async def run_demo(
                     f"{parks['projects']} synthetic FDI projects"
                 )
             console.print(await load_city_demo(client, app.state.engine, seed=seed))
+            helix_summary = await load_helix_demo(app.state.engine)
+            await helix.recompute_scorecard(app.state.engine, settings, None, None)
+            if helix_summary.loaded:
+                console.print(
+                    f"loaded {helix_summary.actors} Triple Helix actors, "
+                    f"{helix_summary.collaborations} synthetic collaborations and "
+                    f"{helix_summary.applications} programme applications; scorecard computed"
+                )
             password = await demo_operator(app.state.engine)
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
             console.print(f"  City map console: {url}/console")
@@ -120,6 +130,8 @@ async def run_demo(
             )
             console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
             console.print(f"  Investment API:   {url}/api/invest/parks")
+            console.print(f"  Scorecard:        {url}/helix/scorecard")
+            console.print(f"  Open data:        {url}/open-data")
             console.print(f"  OpenAPI docs:     {url}/docs")
             if not settings.mqtt_url and settings.mqtt_port:
                 console.print(

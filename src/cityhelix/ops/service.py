@@ -5,6 +5,7 @@ Other pillars call only what is named here; the parts' modules stay private to o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
+from cityhelix.db.engine import read_connection
 from cityhelix.events.bus import EntityEvent
 from cityhelix.ops.alerting import store
 from cityhelix.ops.alerting.evaluate import Reading
@@ -32,6 +34,7 @@ from cityhelix.ops.desk.open311.filing import (
     file_request,
     public_request,
 )
+from cityhelix.ops.desk.tables import incidents
 from cityhelix.ops.errors import BadRequest as BadRequest  # raised by create_rule
 from cityhelix.ops.errors import NotFound as NotFound
 from cityhelix.ops.errors import OpsError as OpsError
@@ -132,10 +135,12 @@ async def alerts_of_rules(engine: AsyncEngine, rule_ids: list[int]) -> list[dict
 # --- desk: incidents, departments, Open311, KPIs, for the web's citizen pages and wall screen
 
 __all__ = [
+    "CITIZEN_SOURCE",
     "AttachmentStore",
     "BadRequest",
     "Catalogue",
     "Category",
+    "CitizenInquiry",
     "FiledRequest",
     "Media",
     "NotFound",
@@ -145,6 +150,7 @@ __all__ = [
     "Window",
     "alerts_of_rules",
     "citizen_attachment_store",
+    "citizen_inquiries",
     "create_rule",
     "evaluate_reading",
     "file_request",
@@ -158,3 +164,42 @@ __all__ = [
 def citizen_attachment_store(settings: Settings) -> AttachmentStore:
     """Where a citizen's photo goes: the store the desk's own attachments use."""
     return DiskStore(settings.ops_attachments_dir)
+
+
+# --- desk: incidents, departments, Open311, webhooks, KPIs (ops.desk) -----------------
+
+
+@dataclass(frozen=True)
+class CitizenInquiry:
+    """A citizen's non-emergency request (Open311, hotline, app) and when staff answered."""
+
+    id: int
+    channel: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+
+
+#: the incidents' source that marks a citizen's inquiry (Open311 and the desk's own form)
+CITIZEN_SOURCE = "citizen"
+
+
+async def citizen_inquiries(
+    engine: AsyncEngine, start: datetime, end: datetime
+) -> list[CitizenInquiry]:
+    """The citizens' inquiries created in [start, end), oldest first, with the moment each
+    was first acknowledged (None while nobody has): the helix scorecard's response time."""
+    statement = (
+        select(incidents.c.id, incidents.c.channel, incidents.c.created_at,
+               incidents.c.acknowledged_at)
+        .where(
+            incidents.c.source == CITIZEN_SOURCE,
+            incidents.c.created_at >= start,
+            incidents.c.created_at < end,
+        )
+        .order_by(incidents.c.created_at, incidents.c.id)
+    )  # fmt: skip
+    async with read_connection(engine) as connection:
+        rows = (await connection.execute(statement)).all()
+    return [
+        CitizenInquiry(row.id, row.channel, row.created_at, row.acknowledged_at) for row in rows
+    ]
