@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     ops_webhook_backoff_seconds: float = Field(default=10.0, gt=0, le=3600)
     ops_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     ops_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: hosts (names or addresses, as written in a webhook's URL) that webhooks may reach
+    #: although they resolve to loopback, link-local, private or metadata addresses; empty:
+    #: public addresses only (server-side request forgery). JSON list in the environment,
+    #: e.g. CITYHELIX_OPS_WEBHOOK_ALLOWED_HOSTS='["hooks.internal", "10.0.0.7"]'
+    ops_webhook_allowed_hosts: list[str] = Field(default_factory=list, max_length=100)
     #: how often the escalation task looks for overdue incidents, in seconds
     ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
 
