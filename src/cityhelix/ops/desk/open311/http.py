@@ -165,7 +165,7 @@ async def requests_create(request: Request, fmt: str) -> Response:
         media_type, sha256 = checked(content, limit)
     principal = Principal(f"open311:{holder}", Role.PUBLIC)
     store = attachment_store(settings)
-    stored_key = await store.put(content) if content else None
+    stored_key = await store.put(content, media_type) if content else None
     try:
         async with engine_of(request).begin() as connection:
             incident_id = await create_incident(connection, catalogue, new, principal.name)
