@@ -163,7 +163,7 @@ class RuleEvaluation:
             )
             dirty: set[tuple[int, int]] = set()
             events: list[EntityEvent] = []
-            changed: dict[int, datetime] = {}
+            composites = any(r.kind == "composite" and r.enabled for r in rules)
             for match in matches:
                 key = (match.rule.id, match.datastream_id)
                 keyed = states[key]
@@ -194,11 +194,19 @@ class RuleEvaluation:
                     )
                     if event is not None:
                         events.append(event)
-                    if transition.kind in ("raise", "clear"):
-                        changed[match.rule.id] = transition.time
+                moments = [t.time for t in transitions if t.kind in ("raise", "clear")]
+                if moments and composites:
+                    # composites follow each raise and clear in stream order, as a preview
+                    # replays them (not only a batch's last word): on the state as it is now
+                    await store.save_state(connection, key, keyed)
+                    dirty.discard(key)
+                    events.extend(
+                        await self._composites(
+                            connection, rules, {match.rule.id: max(moments)}, now, reraise
+                        )
+                    )
             for key in sorted(dirty):
                 await store.save_state(connection, key, states[key])
-            events.extend(await self._composites(connection, rules, changed, now, reraise))
             await store.append_events(connection, events)
         if events:
             wake_readers(self.stream)
