@@ -29,6 +29,7 @@ from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
 from cityhelix.invest import service as invest
+from cityhelix.ops import demo as ops_demo
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ async def run_demo(
                         mqtt_publisher(settings.mqtt_host, settings.mqtt_port, token)
                     )
                     console.print("simulator publishes over MQTT")
+                publish = await ops_demo.start(client, app.state.engine, console.print, publish)
                 simulating = asyncio.create_task(
                     run_simulator(
                         client, seed=seed, interval_s=interval_s, stop=stop, publish=publish
