@@ -157,3 +157,13 @@ async def test_anomaly_rule_starts_from_stored_history_and_preview_equals_live(
         for answer in (saved, unsaved):
             assert answer.status_code == 200, answer.text
             assert _previewed(answer.json()) == live, hours
+    # a Datastream added to the scope later starts from its own history as well
+    other = await new_datastream(ops_client, admin, "Air station 2")
+    for minute, value in enumerate([20, 21, 20, 21, 20]):
+        await send(ops_client, admin, other, history + minute, value)
+    patched = await ops_client.patch(
+        f"/api/ops/rules/{odd}", json={"datastream_ids": [ds, other]}, headers=admin
+    )
+    assert patched.status_code == 200, patched.text
+    await send(ops_client, admin, other, now + 2, 90)
+    assert (await watch.alert("raise", rule_id=odd)).payload["datastream_id"] == other

@@ -257,7 +257,16 @@ async def patch_rule(
         merged = {k: v for k, v in merged.items() if k not in scopes or k in body}
     rule = await _checked(request, merged, rule_id)
     now = datetime.now(UTC)
+    started = await _history_states(request, rule, now)
     async with _engine(request).begin() as connection:
+        # Datastreams new to an anomaly rule's scope start from their history too; those it
+        # watched already keep the window they have
+        if started:
+            known = await store.load_states(connection, ((rule_id, d) for d in started))
+            for (_, datastream_id), keyed in known.items():
+                if keyed.version is None:
+                    keyed.state = started[datastream_id]
+                    await store.save_state(connection, (rule_id, datastream_id), keyed)
         await connection.execute(
             update(ops_rules)
             .where(ops_rules.c.id == rule_id)
