@@ -168,14 +168,19 @@ async def check_password(engine: AsyncEngine, name: str, password: str) -> Princ
     async with engine.connect() as connection:
         row = (
             await connection.execute(
-                select(users.c.id, users.c.name, users.c.role, users.c.password_hash).where(
-                    users.c.name == name, users.c.revoked_at.is_(None)
-                )
+                select(
+                    users.c.id,
+                    users.c.name,
+                    users.c.role,
+                    users.c.department,
+                    users.c.password_hash,
+                ).where(users.c.name == name, users.c.revoked_at.is_(None))
             )
         ).first()
     if not await password_matches(row.password_hash if row else None, password) or row is None:
         return None
-    return Principal(row.name, Role(row.role), row.id)
+    # a department user signed in by password sees its department's incidents, as by token
+    return Principal(row.name, Role(row.role), row.id, row.department)
 
 
 async def start_session(engine: AsyncEngine, principal: Principal) -> str:
@@ -203,7 +208,7 @@ async def session_principal(engine: AsyncEngine, token: str) -> Principal | None
     async with engine.connect() as connection:
         row = (
             await connection.execute(
-                select(users.c.id, users.c.name, users.c.role)
+                select(users.c.id, users.c.name, users.c.role, users.c.department)
                 .join(sessions, sessions.c.user_id == users.c.id)
                 .where(
                     sessions.c.token_hash == hash_token(token),
@@ -212,7 +217,7 @@ async def session_principal(engine: AsyncEngine, token: str) -> Principal | None
                 )
             )
         ).first()
-    return None if row is None else Principal(row.name, Role(row.role), row.id)
+    return None if row is None else Principal(row.name, Role(row.role), row.id, row.department)
 
 
 async def end_session(engine: AsyncEngine, token: str) -> None:

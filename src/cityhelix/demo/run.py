@@ -32,6 +32,7 @@ from cityhelix.demo.simulator import Publish, run_simulator
 from cityhelix.helix import service as helix
 from cityhelix.helix.demo import load_demo as load_helix_demo
 from cityhelix.invest import service as invest
+from cityhelix.ops import demo as ops_demo
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ async def run_demo(
                         mqtt_publisher(settings.mqtt_host, settings.mqtt_port, token)
                     )
                     console.print("simulator publishes over MQTT")
+                publish = await ops_demo.start(client, app.state.engine, console.print, publish)
                 simulating = asyncio.create_task(
                     run_simulator(
                         client, seed=seed, interval_s=interval_s, stop=stop, publish=publish

@@ -575,6 +575,28 @@ async def readings_between(
         return [_reading(row) for row in await connection.execute(query)]
 
 
+async def readings_before(
+    engine: AsyncEngine, datastream_id: int, end: datetime, *, limit: int
+) -> list[Reading]:
+    """The latest `limit` readings of a Datastream with phenomenonTime < end, oldest first
+    (a rule's window filled from history)."""
+    if end.tzinfo is None:
+        raise BadRequest("end must be an aware datetime (UTC)")
+    if not 1 <= limit <= MAX_TYPED_READ:
+        raise BadRequest(f"limit: 1 to {MAX_TYPED_READ}, got {limit}")
+    query = (
+        select(observations)
+        .where(
+            observations.c.datastream_id == datastream_id,
+            observations.c.phenomenon_time_start < end,
+        )
+        .order_by(observations.c.phenomenon_time_start.desc(), observations.c.id.desc())
+        .limit(limit)
+    )
+    async with read_connection(engine) as connection:
+        return [_reading(row) for row in await connection.execute(query)][::-1]
+
+
 async def things_of_kind(engine: AsyncEngine, kind: str) -> list[ThingSummary]:
     """Things whose `properties.kind` is `kind` (e.g. "streetlight"), by id."""
     return await _things(engine, json_value(things.c.properties, ("kind",), "string") == kind)

@@ -22,7 +22,6 @@ from cityhelix.ops.alerting.live import Match, RuleEvaluation
 from cityhelix.ops.alerting.rules import parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView
 from cityhelix.ops.alerting.tables import ops_alerts, ops_rules
-from cityhelix.ops.desk.attachments import AttachmentStore, DiskStore
 from cityhelix.ops.desk.catalogue import Catalogue, Category, load_catalogue
 from cityhelix.ops.desk.kpis import Window, key_figures
 from cityhelix.ops.desk.kpis import window_from as key_figures_window
@@ -34,6 +33,7 @@ from cityhelix.ops.desk.open311.filing import (
     file_request,
     public_request,
 )
+from cityhelix.ops.desk.storage import AttachmentStore, store_for
 from cityhelix.ops.desk.tables import incidents
 from cityhelix.ops.errors import BadRequest as BadRequest  # raised by create_rule
 from cityhelix.ops.errors import NotFound as NotFound
@@ -163,7 +163,7 @@ __all__ = [
 
 def citizen_attachment_store(settings: Settings) -> AttachmentStore:
     """Where a citizen's photo goes: the store the desk's own attachments use."""
-    return DiskStore(settings.ops_attachments_dir)
+    return store_for(settings)
 
 
 # --- desk: incidents, departments, Open311, webhooks, KPIs (ops.desk) -----------------

@@ -18,10 +18,11 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.events.bus import EntityEvent
 from cityhelix.hub import service as hub_service
-from cityhelix.ops.alerting import store
+from cityhelix.ops.alerting import history, store
+from cityhelix.ops.alerting.evaluate import State
 from cityhelix.ops.alerting.live import wake_readers
 from cityhelix.ops.alerting.preview import preview
-from cityhelix.ops.alerting.rules import Rule, parse_rule, rule_body
+from cityhelix.ops.alerting.rules import MAX_SCOPE_IDS, Rule, parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView, read_document
 from cityhelix.ops.alerting.tables import ops_alert_steps, ops_alerts, ops_rule_states, ops_rules
 from cityhelix.ops.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -130,6 +131,7 @@ async def create_rule(
     rule = await _checked(request, body)
     now = datetime.now(UTC)
     body_stored = rule_body(rule)
+    started = await _history_states(request, rule, now)
     async with _engine(request).begin() as connection:
         rule_id = (
             await connection.execute(
@@ -147,9 +149,27 @@ async def create_rule(
             )
         ).scalar_one()
         await record_write(connection, principal, "POST", "/api/ops/rules", [("Rule", rule_id)])
+        for datastream_id, state in started.items():
+            await store.save_state(
+                connection, (rule_id, datastream_id), store.Keyed(state, None, None)
+            )
         await store.append_events(connection, [_rule_event("create", rule_id, rule.name)])
         row = (await connection.execute(select(ops_rules).where(ops_rules.c.id == rule_id))).one()
     return _rule_json(row)
+
+
+async def _history_states(request: Request, rule: Rule, moment: datetime) -> dict[int, State]:
+    """A new anomaly rule's window on each Datastream it covers, from the stored history
+    before `moment`: with it the rule judges the next reading at once."""
+    if not history.needs_history(rule):
+        return {}
+    view = _view(request)
+    states: dict[int, State] = {}
+    for datastream_id in (await view.datastreams_of(rule))[:MAX_SCOPE_IDS]:
+        state = await history.state_before(view.engine, rule, datastream_id, moment, replay=False)
+        if state.window:
+            states[datastream_id] = state
+    return states
 
 
 @router.get("/rules")
@@ -175,12 +195,17 @@ async def preview_body(
 async def _preview(request: Request, rule: Rule, hours: float) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     end = datetime.now(UTC)
+    rules: dict[int, Rule] = {}
+    if rule.kind == "composite":
+        async with _engine(request).connect() as connection:
+            rules = {r.id: r for r in await store.load_rules(connection)}
     result = await preview(
         _view(request),
         rule,
         end - timedelta(hours=hours),
         end,
         min_reraise_seconds=settings.ops_alert_min_reraise_seconds,
+        rules=rules,
     )
     return {"rule_id": rule.id or None, **result}
 
@@ -232,7 +257,16 @@ async def patch_rule(
         merged = {k: v for k, v in merged.items() if k not in scopes or k in body}
     rule = await _checked(request, merged, rule_id)
     now = datetime.now(UTC)
+    started = await _history_states(request, rule, now)
     async with _engine(request).begin() as connection:
+        # Datastreams new to an anomaly rule's scope start from their history too; those it
+        # watched already keep the window they have
+        if started:
+            known = await store.load_states(connection, ((rule_id, d) for d in started))
+            for (_, datastream_id), keyed in known.items():
+                if keyed.version is None:
+                    keyed.state = started[datastream_id]
+                    await store.save_state(connection, (rule_id, datastream_id), keyed)
         await connection.execute(
             update(ops_rules)
             .where(ops_rules.c.id == rule_id)

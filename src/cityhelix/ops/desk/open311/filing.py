@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
-from cityhelix.ops.desk.attachments import AttachmentStore, checked
+from cityhelix.ops.desk.attachments import checked
 from cityhelix.ops.desk.catalogue import Catalogue
 from cityhelix.ops.desk.incidents import CHANNELS, add_attachment_row, create_incident
 from cityhelix.ops.desk.open311 import requests as georeport
+from cityhelix.ops.desk.storage import AttachmentStore
 from cityhelix.ops.desk.tables import incident_timeline
 from cityhelix.ops.errors import UnsupportedMediaType
 
@@ -86,7 +87,7 @@ async def file_request(
                 f"media: {media_type} is not accepted here ({', '.join(sorted(media_types))})",
                 "media",
             )
-    stored_key = await store.put(media.content) if media is not None else None
+    stored_key = await store.put(media.content, media_type) if media is not None else None
     try:
         async with engine.begin() as connection:
             incident_id = await create_incident(connection, catalogue, new, principal.name)
