@@ -72,6 +72,9 @@ async def test_a1_sensing_core(client: httpx.AsyncClient, admin: dict[str, str])
         "Observations": 12,
         "FeaturesOfInterest": 2,
         "MultiDatastreams": 0,
+        "TaskingCapabilities": 0,
+        "Tasks": 0,
+        "Actuators": 0,
     }
     for entry in root["value"]:
         page = (await client.get(entry["url"], params={"$count": "true"})).json()
