@@ -17,6 +17,7 @@ from cityhelix.pillar import Pillar
 PILLAR_PACKAGES = (
     "cityhelix.hub",
     "cityhelix.ops",
+    "cityhelix.city",
     "cityhelix.invest",
     "cityhelix.helix",
     "cityhelix.web",
