@@ -769,12 +769,15 @@ async def detect_faults(
 
 
 async def fault_alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
-    """The operations centre's alerts raised for lighting faults, newest first."""
+    """The operations centre's alerts raised for lighting faults, newest first, each with
+    the fault it is for."""
     async with engine.connect() as connection:
-        rule_ids = list(
-            (await connection.execute(select(lighting_fault_rules.c.rule_id))).scalars()
-        )
-    return await ops.alerts_of_rules(engine, [int(r) for r in rule_ids])
+        rules = {
+            int(row.rule_id): row.fault
+            for row in (await connection.execute(select(lighting_fault_rules))).all()
+        }
+    alerts = await ops.alerts_of_rules(engine, list(rules))
+    return [alert | {"fault": rules.get(int(alert["rule_id"]))} for alert in alerts]
 
 
 # ---------------------------------------------------------------------------- energy
