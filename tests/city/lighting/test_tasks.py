@@ -1,8 +1,9 @@
 """A lighting Task reaches the lamp over MQTT; the lamp's state reading confirms it, and a
 Task no lamp confirms in time is marked failed with an alert of the operations centre.
 
-The lamp is simulated by a real MQTT client on a real broker (Mosquitto, through tests/hub/test_mqtt.py's `hub` fixture; tests/hub/test_tasking.py
-covers the embedded broker), on SQLite and PostgreSQL.
+The lamp is simulated by a real MQTT client on a real broker (Mosquitto, through
+tests/hub/test_mqtt.py's `hub` fixture; tests/hub/test_tasking.py covers the embedded
+broker), on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
