@@ -271,6 +271,7 @@ async def test_service_root_announces_the_tasking_classes_without_mqtt_ones_when
     )
 
 
+@pytest.mark.parametrize("hub", ["embedded"], indirect=True)  # Mosquitto: tests/city/lighting
 async def test_a_task_published_over_mqtt_is_created_and_announced_to_the_device(
     hub: Hub,  # noqa: F811 - the fixture imported above
     client: httpx.AsyncClient,
