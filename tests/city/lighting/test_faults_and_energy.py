@@ -112,7 +112,7 @@ async def _sql_kwh(engine: AsyncEngine, datastream_ids: list[int]) -> dict[int, 
         else "LEAST(EXTRACT(EPOCH FROM (next_t - t)) / 3600.0, 1.0)"
     )
     query = text(
-        f"SELECT datastream_id, SUM(result_number * {hours}) / 1000.0 FROM ("  # noqa: S608
+        f"SELECT datastream_id, SUM(result_number * {hours}) / 1000.0 FROM ("
         " SELECT datastream_id, result_number, phenomenon_time_start AS t,"
         "  LEAD(phenomenon_time_start) OVER ("
         "   PARTITION BY datastream_id ORDER BY phenomenon_time_start, id) AS next_t"
