@@ -25,6 +25,7 @@ from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
+from cityhelix.city.lighting.demo import simulated_lighting
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
@@ -134,6 +135,7 @@ async def run_demo(
                         mqtt_publisher(settings.mqtt_host, settings.mqtt_port, token)
                     )
                     console.print("simulator publishes over MQTT")
+                await stack.enter_async_context(simulated_lighting(client, settings, token))
                 simulating = asyncio.create_task(
                     run_simulator(
                         client, seed=seed, interval_s=interval_s, stop=stop, publish=publish
