@@ -184,6 +184,22 @@ class LampSimulator:
                 await self.answer(mqtt, task, capability_id)
 
 
+async def synchronise(client: httpx.AsyncClient, lamps: list[dict[str, Any]]) -> int:
+    """Tell every lamp the state it should have now (on in the dark, off by day), as the
+    control room does after a start: Tasks the lamps answer (and the dead one does not)."""
+    now = datetime.now(UTC)
+    sent = 0
+    for lamp in lamps:
+        lon, lat = lamp["location"]["coordinates"]
+        dark = sun_elevation(lat, lon, now) < 0
+        made = await client.post(
+            f"/v1.1/TaskingCapabilities({lamp['capability_id']})/Tasks",
+            json={"taskingParameters": {"on": dark, "level": 100 if dark else 0}},
+        )
+        sent += made.status_code == 201
+    return sent
+
+
 @contextlib.asynccontextmanager
 async def simulated_lighting(
     client: httpx.AsyncClient, settings: Settings, token: str
@@ -201,7 +217,10 @@ async def simulated_lighting(
     async with aiomqtt.Client(
         broker[0], broker[1], username="lighting-demo", password=token, logger=quiet
     ) as mqtt:
-        running = asyncio.create_task(LampSimulator(lamps).run(mqtt, stop))
+        simulator = LampSimulator(lamps)
+        running = asyncio.create_task(simulator.run(mqtt, stop))
+        await asyncio.sleep(0.5)  # the lamps' subscription reaches the broker
+        await synchronise(client, lamps)
         try:
             yield
         finally:
