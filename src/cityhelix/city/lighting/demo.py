@@ -154,7 +154,8 @@ class LampSimulator:
         return float(round(lamp["rated_watts"] * level / 100 * self.random.uniform(0.95, 1.02), 1))
 
     async def run(self, mqtt: aiomqtt.Client, stop: asyncio.Event) -> None:
-        await mqtt.subscribe("v1.1/TaskingCapabilities(+)/Tasks", qos=1)
+        for capability_id in self.lamps:  # each lamp listens to its own capability
+            await mqtt.subscribe(f"v1.1/TaskingCapabilities({capability_id})/Tasks", qos=1)
         tasks = asyncio.create_task(self._tasks(mqtt))
         try:
             while not stop.is_set():
@@ -182,6 +183,12 @@ class LampSimulator:
                 continue
             if isinstance(task, dict) and "@iot.id" in task:  # the hub's announcement
                 await self.answer(mqtt, task, capability_id)
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    """Say why the simulated lamps stopped, when it was not the demo stopping them."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("street lighting demo stopped: %r", task.exception())
 
 
 async def synchronise(client: httpx.AsyncClient, lamps: list[dict[str, Any]]) -> int:
@@ -219,6 +226,7 @@ async def simulated_lighting(
     ) as mqtt:
         simulator = LampSimulator(lamps)
         running = asyncio.create_task(simulator.run(mqtt, stop))
+        running.add_done_callback(_report)
         await asyncio.sleep(0.5)  # the lamps' subscription reaches the broker
         await synchronise(client, lamps)
         try:

@@ -119,6 +119,15 @@ async def get_schedule(request: Request, schedule_id: int, authorization: Auth =
     return await _answer(request, authorization, False, work)
 
 
+@router.get("/tasks", summary="The newest lighting Tasks' outcomes (?status=failed ...)")
+async def get_tasks(request: Request, authorization: Auth = None) -> Response:
+    async def work(principal: Principal) -> tuple[Any, int]:
+        status = request.query_params.get("status")
+        return await service.task_outcomes(_engine(request), _settings(request), status), 200
+
+    return await _answer(request, authorization, False, work)
+
+
 @router.get("/tasks/{task_id}", summary="A lighting Task's outcome: pending, confirmed or failed")
 async def get_task(request: Request, task_id: int, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:

@@ -466,6 +466,20 @@ def _as_number(value: object) -> float | None:
     return float(value)
 
 
+def _outcome_json(row: Any) -> dict[str, Any]:
+    return {
+        "task_id": row.task_id,
+        "thing_id": row.thing_id,
+        "capability_id": row.capability_id,
+        "level": row.level,
+        "status": row.status,
+        "created_at": _iso(row.created_at),
+        "due_at": _iso(row.due_at),
+        "confirmed_at": _iso(row.confirmed_at),
+        "observation_id": row.observation_id,
+    }
+
+
 async def task_outcome(
     engine: AsyncEngine, settings: Settings, task_id: int, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -479,17 +493,22 @@ async def task_outcome(
         ).one_or_none()
     if row is None:
         raise NotFound(f"task_id: no lighting Task {task_id}", field="task_id")
-    return {
-        "task_id": row.task_id,
-        "thing_id": row.thing_id,
-        "capability_id": row.capability_id,
-        "level": row.level,
-        "status": row.status,
-        "created_at": _iso(row.created_at),
-        "due_at": _iso(row.due_at),
-        "confirmed_at": _iso(row.confirmed_at),
-        "observation_id": row.observation_id,
-    }
+    return _outcome_json(row)
+
+
+async def task_outcomes(
+    engine: AsyncEngine, settings: Settings, status: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """The newest lighting Tasks' outcomes (of one status when given), newest first."""
+    if status is not None and status not in ("pending", "confirmed", "failed"):
+        raise BadRequest("status: expected pending, confirmed or failed", field="status")
+    await reconcile_tasks(engine, settings)
+    query = select(lighting_task_outcomes).order_by(lighting_task_outcomes.c.task_id.desc())
+    if status is not None:
+        query = query.where(lighting_task_outcomes.c.status == status)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query.limit(limit))).all()
+    return [_outcome_json(row) for row in rows]
 
 
 def _iso(value: datetime | None) -> str | None:
