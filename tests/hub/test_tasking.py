@@ -151,29 +151,29 @@ async def test_tasking_entities_created_read_linked_updated_and_deleted(
     assert (await client.get("/v1.1/Actuators")).json()["value"]  # a catalogue entry stays
 
 
-@pytest.mark.parametrize(
-    ("parameters", "field"),
-    [
-        ({"on": True, "level": 150}, "taskingParameters/level"),
-        ({"on": True, "level": 12.5}, "taskingParameters/level"),
-        ({"on": "yes"}, "taskingParameters/on"),
-        ({"level": 40}, "taskingParameters/on"),
-        ({"on": True, "colour": "red"}, "taskingParameters/colour"),
-        (["on"], "taskingParameters"),
-    ],
-)
+UNFIT_TASKS = [
+    ({"on": True, "level": 150}, "taskingParameters/level"),
+    ({"on": True, "level": 12.5}, "taskingParameters/level"),
+    ({"on": "yes"}, "taskingParameters/on"),
+    ({"level": 40}, "taskingParameters/on"),
+    ({"on": True, "colour": "red"}, "taskingParameters/colour"),
+    (["on"], "taskingParameters"),
+]
+
+
 async def test_a_task_that_does_not_fit_the_record_is_refused_naming_the_parameter(
-    client: httpx.AsyncClient, admin: dict[str, str], parameters: object, field: str
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     capability_id = await make_capability(client, admin)
-    refused = await client.post(
-        f"/v1.1/TaskingCapabilities({capability_id})/Tasks",
-        json={"taskingParameters": parameters},
-        headers=admin,
-    )
-    assert refused.status_code == 400, refused.text
-    assert refused.json()["field"] == field
-    assert field.split("/")[-1] in refused.json()["message"]
+    for parameters, field in UNFIT_TASKS:
+        refused = await client.post(
+            f"/v1.1/TaskingCapabilities({capability_id})/Tasks",
+            json={"taskingParameters": parameters},
+            headers=admin,
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["field"] == field, parameters
+        assert field.split("/")[-1] in refused.json()["message"]
     count = await client.get("/v1.1/Tasks", params={"$count": "true"})
     assert count.json()["@iot.count"] == 0  # nothing written
 
@@ -225,36 +225,31 @@ async def test_an_update_or_a_move_cannot_make_a_task_unfit(
     assert kept["@iot.id"] == capability_id
 
 
-@pytest.mark.parametrize(
-    ("record", "field"),
-    [
-        ({"type": "Vector", "field": []}, "taskingParameters/type"),
-        ({"type": "DataRecord", "field": []}, "taskingParameters/field"),
-        (
-            {"type": "DataRecord", "field": [{"name": "x", "type": "Blob"}]},
-            "taskingParameters/x/type",
-        ),
-        (
-            {
-                "type": "DataRecord",
-                "field": [
-                    {"name": "level", "type": "Count", "constraint": {"type": "AllowedTokens"}}
-                ],
-            },
-            "taskingParameters/level/constraint",
-        ),
-        ("switch", "taskingParameters"),
-    ],
-)
+NOT_DATA_RECORDS = [
+    ({"type": "Vector", "field": []}, "taskingParameters/type"),
+    ({"type": "DataRecord", "field": []}, "taskingParameters/field"),
+    ({"type": "DataRecord", "field": [{"name": "x", "type": "Blob"}]}, "taskingParameters/x/type"),
+    (
+        {
+            "type": "DataRecord",
+            "field": [{"name": "level", "type": "Count", "constraint": {"type": "AllowedTokens"}}],
+        },
+        "taskingParameters/level/constraint",
+    ),
+    ("switch", "taskingParameters"),
+]
+
+
 async def test_a_capability_whose_parameters_are_no_data_record_is_refused(
-    client: httpx.AsyncClient, admin: dict[str, str], record: object, field: str
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    body = lamp()
-    body["TaskingCapabilities"][0]["taskingParameters"] = record
-    refused = await client.post("/v1.1/Things", json=body, headers=admin)
-    assert refused.status_code == 400, refused.text
-    assert refused.json()["field"] == field
-    assert (await client.get("/v1.1/Things")).json()["value"] == []  # the deep insert undone
+    for record, field in NOT_DATA_RECORDS:
+        body = lamp()
+        body["TaskingCapabilities"][0]["taskingParameters"] = record
+        refused = await client.post("/v1.1/Things", json=body, headers=admin)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["field"] == field, record
+    assert (await client.get("/v1.1/Things")).json()["value"] == []  # the deep inserts undone
 
 
 async def test_service_root_announces_the_tasking_classes_without_mqtt_ones_when_mqtt_is_off(

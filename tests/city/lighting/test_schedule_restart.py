@@ -3,7 +3,8 @@
 The lamps stand where civil dusk was a few minutes ago (found with astral for today), so
 the first process issues their switch-on at once; it is stopped and a second process,
 whose own runs see the same switchings still within the catch-up window, must issue none
-again (the claim is a unique row in `lighting_issued`). On SQLite and PostgreSQL.
+again (the claim is a unique row in `lighting_issued`). On SQLite and PostgreSQL, side by
+side.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 from cityhelix.city.lighting.sun import dusk_at
-from tests.conftest import Backend, _run_outside_loop
+from tests.conftest import POSTGRES_ADMIN_DSN, _run_outside_loop
 from tests.served import served
 
 TOKEN = "lighting-restart-token-0123456789"
@@ -29,14 +31,15 @@ UTC_ZONE = ZoneInfo("UTC")
 
 
 @pytest.fixture
-def fresh_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the backend's kind, for the served processes alone."""
-    if backend.name == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'lighting.db'}"
-        return
+def fresh_urls(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """An empty database of each backend, for the served processes alone."""
     name = f"cityhelix_lighting_{uuid.uuid4().hex[:10]}"
     _run_outside_loop(f'CREATE DATABASE "{name}"')
-    yield backend.url.rsplit("/", 1)[0] + f"/{name}"
+    host_part = POSTGRES_ADMIN_DSN.removeprefix("postgresql://").rsplit("/", 1)[0]
+    yield {
+        "sqlite": f"sqlite+aiosqlite:///{tmp_path / 'lighting.db'}",
+        "postgresql": f"postgresql+asyncpg://{host_part}/{name}",
+    }
     _run_outside_loop(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -61,7 +64,17 @@ def wait_for(check: Callable[[], Any], what: str, seconds: float = 30) -> Any:
     raise AssertionError(what)
 
 
-def test_a_schedule_issues_each_switching_once_across_a_restart(fresh_url: str) -> None:
+def test_a_schedule_issues_each_switching_once_across_a_restart_on_both_backends(
+    fresh_urls: dict[str, str],
+) -> None:
+    # the two backends side by side: a process start is most of this test's time
+    with ThreadPoolExecutor(2) as pool:
+        done = [pool.submit(restart_scenario, url) for url in fresh_urls.values()]
+        for future in done:
+            future.result()
+
+
+def restart_scenario(fresh_url: str) -> None:
     env = {"CITYHELIX_ADMIN_TOKEN": TOKEN}
     now = datetime.now(UTC)
     lat, lon, offset = place_at_dusk(now)
