@@ -14,9 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from cityhelix.app import create_app
 from cityhelix.hub.http.api import TASKING_CONFORMANCE, TASKING_MQTT_CONFORMANCE
+from tests.conftest import Backend
 from tests.hub.factories import location
 from tests.hub.test_mqtt import Hub, hub, next_message, publish  # noqa: F401 - the fixture
+from tests.served import free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -252,8 +255,8 @@ async def test_a_capability_whose_parameters_are_no_data_record_is_refused(
     assert (await client.get("/v1.1/Things")).json()["value"] == []  # the deep inserts undone
 
 
-async def test_service_root_announces_the_tasking_classes_without_mqtt_ones_when_mqtt_is_off(
-    client: httpx.AsyncClient,
+async def test_service_root_announces_the_tasking_classes_and_the_mqtt_ones_with_mqtt(
+    client: httpx.AsyncClient, backend: Backend
 ) -> None:
     conformance = (await client.get("/v1.1")).json()["serverSettings"]["conformance"]
     assert set(TASKING_CONFORMANCE) <= set(conformance)
@@ -264,6 +267,15 @@ async def test_service_root_announces_the_tasking_classes_without_mqtt_ones_when
         "http://www.opengis.net/spec/iot_tasking/1.0/req/actuator",
         "http://www.opengis.net/spec/iot_tasking/1.0/req/create-tasks",
     )
+    port = free_port()
+    app = create_app(backend.settings.model_copy(update={"mqtt_port": port}), migrate=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            on = (await http.get("/v1.1")).json()["serverSettings"]
+    assert set(TASKING_CONFORMANCE + TASKING_MQTT_CONFORMANCE) <= set(on["conformance"])
+    for name in TASKING_MQTT_CONFORMANCE:
+        assert on[name] == {"endpoints": [f"mqtt://127.0.0.1:{port}"]}
 
 
 @pytest.mark.parametrize("hub", ["embedded"], indirect=True)  # Mosquitto: tests/city/lighting
