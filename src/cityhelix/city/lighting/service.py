@@ -349,8 +349,8 @@ def _task_level(parameters: object) -> int | None:
     return 100 if on is True else None
 
 
-async def _track_new_tasks(engine: AsyncEngine, by_capability: dict[int, Lamp]) -> None:
-    """Record every lighting Task made since the last one recorded (HTTP, MQTT, schedules)."""
+async def _new_tasks(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """The Tasks made since the newest one recorded (HTTP, MQTT, schedules), oldest first."""
     async with engine.connect() as connection:
         last = (
             await connection.execute(select(func.max(lighting_task_outcomes.c.task_id)))
@@ -366,8 +366,16 @@ async def _track_new_tasks(engine: AsyncEngine, by_capability: dict[int, Lamp]) 
         },
         max_rows=1000,
     )
+    tasks: list[dict[str, Any]] = document["value"]
+    return tasks
+
+
+async def _track(
+    engine: AsyncEngine, tasks: list[dict[str, Any]], by_capability: dict[int, Lamp]
+) -> None:
+    """Record the lighting Tasks among `tasks` as pending, due after their lamp's time."""
     rows = []
-    for task in document["value"]:
+    for task in tasks:
         capability_id = int(task["TaskingCapability"]["@iot.id"])
         lamp = by_capability.get(capability_id)
         level = _task_level(task.get("taskingParameters"))
@@ -408,10 +416,20 @@ async def reconcile_tasks(
     """Confirm the pending Tasks whose device reported their level, fail those past their
     time (raising a "task_unconfirmed" alert); how many of each."""
     now = now or datetime.now(UTC)
+    counts = {"confirmed": 0, "failed": 0}
+    fresh = await _new_tasks(engine)
+    async with engine.connect() as connection:
+        waiting = (
+            await connection.execute(
+                select(func.count()).where(lighting_task_outcomes.c.status == "pending")
+            )
+        ).scalar_one()
+    if not fresh and not waiting:
+        return counts  # the common case: nothing to follow, no lamp to read
     every = await lamps(engine)
     by_capability = {lamp.capability_id: lamp for lamp in every if lamp.capability_id}
     by_thing = {lamp.thing_id: lamp for lamp in every}
-    await _track_new_tasks(engine, by_capability)
+    await _track(engine, fresh, by_capability)
     async with engine.connect() as connection:
         pending = (
             await connection.execute(
@@ -421,7 +439,6 @@ async def reconcile_tasks(
                 .limit(1000)
             )
         ).all()
-    counts = {"confirmed": 0, "failed": 0}
     for row in pending:
         lamp = by_thing.get(row.thing_id)
         confirmation = None
@@ -433,10 +450,7 @@ async def reconcile_tasks(
         if confirmation is not None:
             status, values = (
                 "confirmed",
-                {
-                    "confirmed_at": confirmation.phenomenon_time,
-                    "observation_id": confirmation.id,
-                },
+                {"confirmed_at": confirmation.phenomenon_time, "observation_id": confirmation.id},
             )
         elif now >= row.due_at:
             status, values = "failed", {}
