@@ -914,7 +914,16 @@ async def our_statements(database: Database, query: Query) -> list[tuple[str, An
                     return []
     finally:
         event.remove(Engine, "before_cursor_execute", capture)
-    return [(s, p) for s, p in captured if s.lstrip().upper().startswith("SELECT")]
+    # the other pillars' background work (webhook deliveries, consumer groups) runs in the
+    # same engine meanwhile: only the hub's own reads answer the query
+    return [
+        (s, p)
+        for s, p in captured
+        if s.lstrip().upper().startswith("SELECT") and not _OTHER_TABLES.search(s)
+    ]
+
+
+_OTHER_TABLES = re.compile(r"\bFROM\s+(ops|event|helix|invest|city|web)_\w+", re.IGNORECASE)
 
 
 async def explain(database: Database, statement: str, parameters: Any) -> list[str]:

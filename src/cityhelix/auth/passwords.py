@@ -7,6 +7,7 @@ memory-hard hash; verifying one costs tens of milliseconds, run in a worker thre
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,9 +18,14 @@ MIN_LENGTH = 8
 MAX_LENGTH = 256
 
 _hasher = PasswordHasher()
-#: verified against when the user is unknown, so that a wrong name costs as long as a wrong
-#: password and timing does not reveal which names exist
-_DECOY = _hasher.hash("decoy password that nobody holds")
+
+
+@functools.cache
+def _decoy() -> str:
+    """Verified against when the user is unknown, so that a wrong name costs as long as a
+    wrong password and timing does not reveal which names exist. Made at the first sign-in,
+    not at import: a hash is memory-hard work every process (and CLI call) would pay."""
+    return _hasher.hash("decoy password that nobody holds")
 
 
 def hash_password(password: str) -> str:
@@ -28,7 +34,7 @@ def hash_password(password: str) -> str:
 
 def _matches(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DECOY, password) and password_hash is not None
+        return _hasher.verify(password_hash or _decoy(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

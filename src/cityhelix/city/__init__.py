@@ -1,1 +1,2 @@
-"""City services on the data hub: street lighting, air, traffic, water, parks (DESIGN.md)."""
+"""City services on the hub: air quality (VN_AQI), traffic and camera events, water levels
+and floods, industrial parks' environmental compliance (and street lighting)."""

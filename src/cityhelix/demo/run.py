@@ -25,6 +25,7 @@ from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
+from cityhelix.city.demo import load_demo as load_city_demo
 from cityhelix.city.lighting.demo import simulated_lighting
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
@@ -110,6 +111,7 @@ async def run_demo(
                     f"loaded {parks['parks']} industrial parks, {parks['plots']} free plots and "
                     f"{parks['projects']} synthetic FDI projects"
                 )
+            console.print(await load_city_demo(client, app.state.engine, seed=seed))
             password = await demo_operator(app.state.engine)
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
             console.print(f"  City map console: {url}/console")

@@ -39,7 +39,14 @@ from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
 from cityhelix.hub.store.write import StreamRows, Writer, Written
-from cityhelix.hub.tables import datastreams, locations, observations, thing_locations, things
+from cityhelix.hub.tables import (
+    datastreams,
+    locations,
+    observations,
+    observed_properties,
+    thing_locations,
+    things,
+)
 from cityhelix.hub.values import format_interval, result_value
 from cityhelix.hub.values import format_time as format_time  # the wire's form of a time
 
@@ -514,6 +521,8 @@ class ThingSummary:
     description: str | None
     properties: dict[str, Any]
     locations: tuple[dict[str, Any], ...]
+    #: the tenant user who owns the Thing (None: staff only)
+    owner_id: int | None = None
 
 
 def _reading(row: Any) -> Reading:
@@ -593,6 +602,11 @@ async def things_in_district(engine: AsyncEngine, district: str) -> list[ThingSu
     )
 
 
+async def things_by_id(engine: AsyncEngine, thing_ids: Iterable[int]) -> list[ThingSummary]:
+    """The Things among `thing_ids` that exist, by id (with their owner)."""
+    return await _things(engine, things.c.id.in_(_bounded(thing_ids, "thing_ids")))
+
+
 async def things_within(engine: AsyncEngine, area: BaseGeometry) -> list[ThingSummary]:
     """Things with a Location within `area` (a shapely geometry in WGS 84), by id.
 
@@ -636,7 +650,14 @@ async def _things(engine: AsyncEngine, condition: Any) -> list[ThingSummary]:
             for thing_id, geometry in found:
                 placed[thing_id].append(geometry)
     return [
-        ThingSummary(row.id, row.name, row.description, row.properties or {}, tuple(placed[row.id]))
+        ThingSummary(
+            row.id,
+            row.name,
+            row.description,
+            row.properties or {},
+            tuple(placed[row.id]),
+            row.owner_id,
+        )
         for row in rows
     ]
 
@@ -829,3 +850,103 @@ async def minute_buckets(
 def reading_time(reading: Reading) -> str | None:
     """A reading's phenomenonTime as the wire writes it: an instant or "start/end"."""
     return format_interval(reading.phenomenon_time, reading.phenomenon_time_end)
+
+
+@dataclass(frozen=True)
+class DatastreamFacts:
+    """A Datastream with what a domain needs to recognise it: its ObservedProperty's name and
+    definition, its unit, its observation type and properties."""
+
+    id: int
+    thing_id: int
+    name: str
+    unit_symbol: str
+    observation_type: str
+    observed_property_name: str
+    observed_property_definition: str
+    properties: dict[str, Any]
+
+
+async def datastreams_of_things(
+    engine: AsyncEngine, thing_ids: Iterable[int]
+) -> list[DatastreamFacts]:
+    """The Datastreams of the Things `thing_ids` with their ObservedProperty, by id (one query)."""
+    ids = _bounded(thing_ids, "thing_ids")
+    if not ids:
+        return []
+    query = (
+        select(
+            datastreams.c.id,
+            datastreams.c.thing_id,
+            datastreams.c.name,
+            datastreams.c.unit_of_measurement,
+            datastreams.c.observation_type,
+            datastreams.c.properties,
+            observed_properties.c.name.label("property_name"),
+            observed_properties.c.definition,
+        )
+        .join(observed_properties, observed_properties.c.id == datastreams.c.observed_property_id)
+        .where(datastreams.c.thing_id.in_(ids))
+        .order_by(datastreams.c.id)
+        .limit(MAX_TYPED_READ)
+    )
+    async with read_connection(engine) as connection:
+        rows = (await connection.execute(query)).all()
+    return [
+        DatastreamFacts(
+            row.id,
+            row.thing_id,
+            row.name,
+            _property_text(row.unit_of_measurement, "symbol"),
+            row.observation_type,
+            row.property_name,
+            row.definition,
+            row.properties if isinstance(row.properties, dict) else {},
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ReadingWithParameters:
+    """A reading with its Observation `parameters` (camera events carry a snapshot URL and a
+    confidence there)."""
+
+    reading: Reading
+    parameters: dict[str, Any]
+
+
+async def readings_with_parameters_between(
+    engine: AsyncEngine,
+    datastream_ids: Iterable[int],
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int = MAX_TYPED_READ,
+) -> list[ReadingWithParameters]:
+    """Readings of the Datastreams, start <= phenomenonTime < end, oldest first, with their
+    parameters, at most `limit`."""
+    ids = _bounded(datastream_ids, "datastream_ids")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("start and end must be aware datetimes (UTC)")
+    if not 1 <= limit <= MAX_TYPED_READ:
+        raise BadRequest(f"limit: 1 to {MAX_TYPED_READ}, got {limit}")
+    if not ids:
+        return []
+    query = (
+        select(observations)
+        .where(
+            observations.c.datastream_id.in_(ids),
+            observations.c.phenomenon_time_start >= start,
+            observations.c.phenomenon_time_start < end,
+        )
+        .order_by(observations.c.phenomenon_time_start, observations.c.id)
+        .limit(limit)
+    )
+    async with read_connection(engine) as connection:
+        return [
+            ReadingWithParameters(
+                _reading(row), row.parameters if isinstance(row.parameters, dict) else {}
+            )
+            for row in await connection.execute(query)
+        ]

@@ -15,7 +15,7 @@ from cityhelix.pillar import Pillar
 from cityhelix.settings import Settings
 from cityhelix.web.live import LiveFeed
 from cityhelix.web.map_cache import MapCache
-from cityhelix.web.routes import account, console, kpi, public
+from cityhelix.web.routes import account, city_air, console, kpi, public
 
 STATIC = Path(__file__).with_name("static")
 
@@ -41,6 +41,13 @@ async def lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 PILLAR = Pillar(
     name="web",
-    routers=(public.router, account.router, console.router, kpi.router, static_router),
+    routers=(
+        public.router,
+        account.router,
+        console.router,
+        kpi.router,
+        city_air.router,
+        static_router,
+    ),
     lifespan=lifespan,
 )

@@ -32,6 +32,8 @@ ROADS = (
     ("Thu Dau Mot", "Cach Mang Thang Tam", "TDM-02", 106.6560, 10.9745, 6),
     ("Di An", "Nguyen An Ninh", "DA-01", 106.7690, 10.9068, 6),
 )
+#: how many Things the lighting demo adds (each road's lamps and its cabinet)
+THINGS = sum(count + 1 for *_, count in ROADS)
 #: lamps that misbehave in the demo, by name
 DEAD_LAMP = "Yersin 3"
 DAY_BURNER = "Nguyen An Ninh 2"

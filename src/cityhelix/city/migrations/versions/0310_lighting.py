@@ -1,11 +1,8 @@
 """street lighting: schedules, the switchings they issued, Task outcomes, fault rules
 
 Revision ID: 0310
-Revises:
+Revises: 0300
 Create Date: 2026-12-06 03:50:00.000000
-
-On branch `lighting` this begins the city history; when it meets branch `cityenv`
-(0300_city) it follows 0300 (down_revision = "0300", no branch label of its own).
 """
 
 from __future__ import annotations
@@ -17,9 +14,9 @@ from sqlalchemy.dialects import postgresql
 import cityhelix.db.types
 
 revision = "0310"
-down_revision = None
-branch_labels = ("city",)
-depends_on = "0006"
+down_revision = "0300"
+branch_labels = None
+depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Json = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")

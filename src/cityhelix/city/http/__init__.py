@@ -1,0 +1,1 @@
+"""The city pillar over HTTP, one router per domain under `/api/city`: adapters only."""
