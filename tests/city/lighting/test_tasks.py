@@ -19,6 +19,7 @@ import pytest
 
 from tests.city.lighting.helpers import make_lamp
 from tests.hub.test_mqtt import Hub, hub, publish  # noqa: F401 - the fixture
+from tests.hub.test_tasking import lamp as hub_lamp
 
 pytestmark = pytest.mark.asyncio
 TIMEOUT = 15.0
@@ -105,6 +106,19 @@ async def test_a_task_is_delivered_over_mqtt_and_confirmed_and_an_unanswered_one
     still = await client.get(f"/api/city/lighting/tasks/{task_id}")
     assert still.json()["status"] == "confirmed"  # a settled outcome stays
     assert (await client.get("/api/city/lighting/tasks/999999")).status_code == 404
+    # another service's Task is none of street lighting's business
+    other = await client.post("/v1.1/Things", json=hub_lamp("Fountain pump"), headers=admin)
+    capability = (await client.get(other.headers["location"] + "/TaskingCapabilities")).json()
+    pump_task = await client.post(
+        f"/v1.1/TaskingCapabilities({capability['value'][0]['@iot.id']})/Tasks",
+        json={"taskingParameters": {"on": True}},
+        headers=admin,
+    )
+    listed = (await client.get("/api/city/lighting/tasks")).json()
+    assert pump_task.json()["@iot.id"] not in {t["task_id"] for t in listed}
+    assert {t["task_id"] for t in listed} == {task_id, silent_id}
+    missing = await client.get(f"/api/city/lighting/tasks/{pump_task.json()['@iot.id']}")
+    assert missing.status_code == 404
 
 
 _DAY = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z"}

@@ -51,6 +51,8 @@ CATCH_UP = timedelta(minutes=30)
 DEFAULT_CONFIRMATION_SECONDS = 60
 MAX_LAMPS = 10_000
 WRITERS = frozenset({Role.ADMIN, Role.OPERATOR})
+#: the outcome row of a Task that is not street lighting's (kept only as a read position)
+OTHER = "other"
 #: the record of the "switch and dim" capability (SWE Common, OGC 17-079r1)
 SWITCH_AND_DIM: dict[str, Any] = {
     "type": "DataRecord",
@@ -379,9 +381,21 @@ async def _track(
         capability_id = int(task["TaskingCapability"]["@iot.id"])
         lamp = by_capability.get(capability_id)
         level = _task_level(task.get("taskingParameters"))
-        if lamp is None or level is None:
-            continue
         created = datetime.fromisoformat(task["creationTime"].replace("Z", "+00:00"))
+        if lamp is None or level is None:
+            # another service's Task: recorded as "other" so that it is not read again
+            rows.append(
+                {
+                    "task_id": int(task["@iot.id"]),
+                    "thing_id": 0,
+                    "capability_id": capability_id,
+                    "level": 0,
+                    "status": OTHER,
+                    "created_at": created,
+                    "due_at": created,
+                }
+            )
+            continue
         rows.append(
             {
                 "task_id": int(task["@iot.id"]),
@@ -502,7 +516,10 @@ async def task_outcome(
     async with engine.connect() as connection:
         row = (
             await connection.execute(
-                select(lighting_task_outcomes).where(lighting_task_outcomes.c.task_id == task_id)
+                select(lighting_task_outcomes).where(
+                    lighting_task_outcomes.c.task_id == task_id,
+                    lighting_task_outcomes.c.status != OTHER,
+                )
             )
         ).one_or_none()
     if row is None:
@@ -518,8 +535,11 @@ async def task_outcomes(
         raise BadRequest("status: expected pending, confirmed or failed", field="status")
     await reconcile_tasks(engine, settings)
     query = select(lighting_task_outcomes).order_by(lighting_task_outcomes.c.task_id.desc())
-    if status is not None:
-        query = query.where(lighting_task_outcomes.c.status == status)
+    query = (
+        query.where(lighting_task_outcomes.c.status == status)
+        if status
+        else query.where(lighting_task_outcomes.c.status != OTHER)
+    )
     async with engine.connect() as connection:
         rows = (await connection.execute(query.limit(limit))).all()
     return [_outcome_json(row) for row in rows]
