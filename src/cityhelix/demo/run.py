@@ -26,6 +26,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
 from cityhelix.city.demo import load_demo as load_city_demo
+from cityhelix.city.lighting.demo import simulated_lighting
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
@@ -150,6 +151,7 @@ async def run_demo(
                     )
                     console.print("simulator publishes over MQTT")
                 publish = await ops_demo.start(client, app.state.engine, console.print, publish)
+                await stack.enter_async_context(simulated_lighting(client, settings, token))
                 simulating = asyncio.create_task(
                     run_simulator(
                         client, seed=seed, interval_s=interval_s, stop=stop, publish=publish

@@ -211,6 +211,21 @@ async def create(
     return WriteResult(path.target, entity_id, tuple(writer.written))
 
 
+async def create_document(
+    engine: AsyncEngine,
+    principal: Principal,
+    path: str,
+    body: object,
+    request_path: str,
+    bus: EventBus | None = None,
+) -> int:
+    """POST `body` to the SensorThings collection `path` (e.g. "TaskingCapabilities(3)/Tasks")
+    for a pillar that writes entities (street lighting's lamps and Tasks): the parsing stays
+    inside the hub; the new entity's id. Audited and announced like any POST."""
+    result = await create(engine, principal, parse_path(path), body, request_path, bus)
+    return result.id
+
+
 @dataclass(frozen=True)
 class DataArrayRequest:
     """One CreateObservations request: who sent it, its body, where it came in (audit)."""
