@@ -6,17 +6,21 @@ made through the SensorThings API, each with one Datastream and one reading (mos
 recent, a tenth two hours old: stale); an operator signs in through `/login` in Debian's
 Chromium (Playwright), and each load of `/console` is timed from navigation start:
 
-- data: `/console/things.json` fetched and parsed (the compact map rows);
+- data: `/console/things.json` for the view fetched and parsed (the devices in view, or the
+  server's clusters of them when they are more than 1,000);
 - first render: the markers' layer drawn once (MapLibre's first `idle` after the data);
 - interactive: the page ready for input (`window.cityhelixConsole.ready`: MapLibre idle,
-  every marker drawn, the filters built).
+  every marker and cluster drawn, the filters built).
 
 The first load after the server started reads every Thing through the hub's service; the
 later ones are served from the map cache (see `web/map_cache.py`): both are reported.
 
-Then, `--live` times over: a reading for a stale Thing is published over MQTT (QoS 1) and
-the clock stops when the marker's state in the page turns "normal" (the SSE message
-arrived and the feature state changed).
+Then, `--live` times over, twice: a reading for a stale Thing is published over MQTT (QoS 1)
+
+- at the city's zoom (the Thing inside a cluster): until the view's count of stale devices
+  drops by one (the SSE message arrived, the view was asked for again and drawn);
+- zoomed in on the Thing (a marker of its own): until the marker's state turns "normal"
+  (the SSE message arrived and the feature state changed).
 """
 
 from __future__ import annotations
@@ -193,31 +197,62 @@ def _load(page: Page, url: str) -> dict[str, float]:
     }
 
 
-def _live(page: Page, mqtt_port: int, streams: list[int], samples: int) -> list[float]:
-    """Seconds from an MQTT publish of a stale Thing's reading to its marker turning normal."""
-    stale = [s for s in streams if s % 10 == 0][:samples]
-    thing_of = page.evaluate("(ids) => ids.map((d) => window.cityhelixConsole.thingOf(d))", stale)
+def _publisher(mqtt_port: int) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.username_pw_set("bench", ADMIN_TOKEN)
     client.connect("127.0.0.1", mqtt_port)
     client.loop_start()
+    return client
+
+
+def _publish(client: mqtt.Client, stream: int) -> None:
+    client.publish(f"v1.1/Datastreams({stream})/Observations", json.dumps({"result": 1.0}), qos=1)
+
+
+def _live_in_clusters(page: Page, client: mqtt.Client, stale: list[int]) -> list[float]:
+    """Seconds from an MQTT publish of a clustered stale Thing's reading to the view's count
+    of stale devices dropping by one."""
     seconds = []
-    try:
-        for stream, thing in zip(stale, thing_of, strict=True):
+    for stream in stale:
+        before = page.evaluate("() => window.cityhelixConsole.stateCounts().stale || 0")
+        started = time.monotonic()
+        _publish(client, stream)
+        page.wait_for_function(
+            f"() => (window.cityhelixConsole.stateCounts().stale || 0) === {before - 1}",
+            polling="raf",
+            timeout=10_000,
+        )
+        seconds.append(time.monotonic() - started)
+    return seconds
+
+
+def _live_on_markers(page: Page, url: str, client: mqtt.Client, stale: list[int]) -> list[float]:
+    """Seconds from an MQTT publish of a stale Thing's reading to its own marker (the map
+    zoomed in on it) turning normal."""
+    seconds = []
+    with httpx.Client(base_url=url, headers=ADMIN_HEADERS, timeout=30) as api:
+        for stream in stale:
+            located = api.get(
+                f"/v1.1/Datastreams({stream})/Thing", params={"$expand": "Locations"}
+            ).json()
+            lon, lat = located["Locations"][0]["location"]["coordinates"]
+            page.evaluate(
+                "(c) => window.cityhelixConsole.map().jumpTo({center: c, zoom: 17})",
+                [lon, lat],
+            )
+            page.wait_for_function(
+                f"() => window.cityhelixConsole.thingOf({stream}) !== null", timeout=10_000
+            )
+            thing = page.evaluate(f"() => window.cityhelixConsole.thingOf({stream})")
             assert page.evaluate(f"() => window.cityhelixConsole.stateOf({thing})") == "stale"
             started = time.monotonic()
-            client.publish(
-                f"v1.1/Datastreams({stream})/Observations", json.dumps({"result": 1.0}), qos=1
-            )
+            _publish(client, stream)
             page.wait_for_function(
                 f"() => window.cityhelixConsole.stateOf({thing}) === 'normal'",
                 polling="raf",
                 timeout=10_000,
             )
             seconds.append(time.monotonic() - started)
-    finally:
-        client.loop_stop()
-        client.disconnect()
     return seconds
 
 
@@ -250,28 +285,44 @@ def main() -> None:
                 # the first load after start reads every Thing; later ones use the map cache
                 cold = _load(page, url)
                 loads = [_load(page, url) for _ in range(args.loads)]
-                size = len(
-                    httpx.get(f"{url}/console/things.json", cookies=_cookies(context)).content
+                # what the view's data weighed: the last load's things.json
+                size = page.evaluate(
+                    "() => performance.getEntriesByType('resource')"
+                    ".filter((e) => e.name.includes('/console/things.json'))"
+                    ".map((e) => e.decodedBodySize).pop()"
                 )
                 shown = page.evaluate("() => window.cityhelixConsole.shownCount()")
-                live = _live(page, mqtt_port, streams, args.live)
+                view = page.evaluate(
+                    "() => [window.cityhelixConsole.pointCount(),"
+                    " window.cityhelixConsole.clusterCount()]"
+                )
+                stale = [s for s in streams if s % 10 == 0]
+                client = _publisher(mqtt_port)
+                try:
+                    in_clusters = _live_in_clusters(page, client, stale[: args.live])
+                    on_markers = _live_on_markers(
+                        page, url, client, stale[args.live : 2 * args.live]
+                    )
+                finally:
+                    client.loop_stop()
+                    client.disconnect()
                 context.close()
                 browser.close()
-    print(f"\n{args.backend}: {args.things} Things, {shown} markers, things.json {size:,} bytes")
+    print(
+        f"\n{args.backend}: {args.things} Things, {shown} shown as {view[0]} markers and "
+        f"{view[1]} clusters, the view's things.json {size:,} bytes"
+    )
     print(f"  {'ms from navigation':<18} {'first load':>10} {'then median':>12} {'max':>6}")
     for key in ("dom_ms", "data_ms", "render_ms", "interactive_ms"):
         values = sorted(load[key] for load in loads)
         print(f"  {key:<18} {cold[key]:10.0f} {statistics.median(values):12.0f} {values[-1]:6.0f}")
-    live.sort()
-    print(
-        f"  MQTT reading -> marker: median {statistics.median(live):.3f} s, "
-        f"max {live[-1]:.3f} s over {len(live)}"
-    )
+    for name, live in (("cluster", in_clusters), ("marker", on_markers)):
+        live.sort()
+        print(
+            f"  MQTT reading -> {name}: median {statistics.median(live):.3f} s, "
+            f"max {live[-1]:.3f} s over {len(live)}"
+        )
     print(f"load after: {machine_load()}")
-
-
-def _cookies(context: Any) -> dict[str, str]:
-    return {c["name"]: c["value"] for c in context.cookies()}
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ def backend(
         mqtt_port=0,
         ops_rules_live=False,
         ops_attachments_dir=str(tmp_path_factory.mktemp(f"attachments-{request.param}")),
+        ops_webhook_allowed_hosts=["127.0.0.1"],  # the tests' receivers: loopback allowed
         # overdue incidents escalate within a test's patience
         ops_escalation_seconds=0.2,
         # webhook retries within a test's patience: 0.1 s, 0.2 s, then the dead-letter list

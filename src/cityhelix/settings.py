@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -110,8 +110,21 @@ class Settings(BaseSettings):
     #: the operations desk's catalogue (departments, categories with SLA and SOP, working
     #: calendar, escalation chain) as a JSON file; "" uses the shipped ops/desk/data one
     ops_catalogue: str = ""
-    #: where incident attachments are stored ("disk" backend), and the largest accepted
+    #: where incident attachments are stored: "disk" (under ops_attachments_dir) or "s3"
+    #: (a bucket of any S3-compatible server: AWS, MinIO, Ceph, ...); and the largest accepted
+    ops_attachments_storage: Literal["disk", "s3"] = "disk"
     ops_attachments_dir: str = "./data/attachments"
+    #: the S3 backend: the bucket (it must exist), a key prefix, the endpoint of an
+    #: S3-compatible server ("" for AWS itself), the region, and the access key; an empty key
+    #: uses boto3's own credential chain (environment, instance role)
+    ops_attachments_s3_bucket: str = Field(default="", max_length=63)
+    ops_attachments_s3_prefix: str = Field(default="attachments/", max_length=200)
+    ops_attachments_s3_endpoint_url: str = Field(
+        default="", max_length=2000, pattern=r"^(https?://\S+)?$"
+    )
+    ops_attachments_s3_region: str = Field(default="us-east-1", max_length=50)
+    ops_attachments_s3_access_key_id: SecretStr | None = None
+    ops_attachments_s3_secret_access_key: SecretStr | None = None
     ops_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     #: the jurisdiction this server answers for in Open311 GeoReport v2 (`jurisdiction_id`)
     open311_jurisdiction_id: str = Field(default="cityhelix", max_length=200)
@@ -125,8 +138,22 @@ class Settings(BaseSettings):
     ops_webhook_backoff_seconds: float = Field(default=10.0, gt=0, le=3600)
     ops_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     ops_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: hosts (names or addresses, as written in a webhook's URL) that webhooks may reach
+    #: although they resolve to loopback, link-local, private or metadata addresses; empty:
+    #: public addresses only (server-side request forgery). JSON list in the environment,
+    #: e.g. CITYHELIX_OPS_WEBHOOK_ALLOWED_HOSTS='["hooks.internal", "10.0.0.7"]'
+    ops_webhook_allowed_hosts: list[str] = Field(default_factory=list, max_length=100)
     #: how often the escalation task looks for overdue incidents, in seconds
     ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _s3_storage_has_a_bucket(self) -> Settings:
+        """Attachments on S3 need a bucket: say so at start, not at the first upload."""
+        if self.ops_attachments_storage == "s3" and not self.ops_attachments_s3_bucket:
+            raise ValueError(
+                "ops_attachments_s3_bucket: required when ops_attachments_storage is 's3'"
+            )
+        return self
 
     @property
     def is_postgresql(self) -> bool:

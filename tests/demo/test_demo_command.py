@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from cityhelix.city import demo as city_demo
+from cityhelix.city.lighting import demo as lighting_demo
 from tests.served import cli_env, free_port
 
 
@@ -32,7 +33,7 @@ def test_demo_serves_the_province_and_simulates(tmp_path: object) -> None:
             try:
                 things = httpx.get(f"{base}/Things", params={"$count": "true", "$top": "0"}).json()
                 # the province's 43 Things and the city services' stations, all loaded
-                if things.get("@iot.count") == 43 + city_demo.THINGS:
+                if things.get("@iot.count") == 43 + city_demo.THINGS + lighting_demo.THINGS:
                     count = httpx.get(
                         f"{base}/Observations", params={"$count": "true", "$top": "0"}
                     ).json()["@iot.count"]

@@ -50,6 +50,9 @@ async def test_the_demo_gives_the_synergy_network_and_indicators_believable_valu
     for code in ("HELIX-UI-COLLABORATIONS", "HELIX-TRAINED-PEOPLE", "HELIX-ST-FUNDING-AWARDED"):
         assert card[code]["value"], code
     assert card["HELIX-SYNERGY-TUIG"]["value"] is not None
+    for code in ("ISO37122-GOV-SERVICES-ONLINE", "ICF-BROADBAND-HOUSEHOLDS"):
+        assert card[code]["value"] and card[code]["trend"]["direction"] == "improving", code
+        assert card[code]["provenance"]["source"].startswith("Synthetic demo value"), code
     programmes = (await client.get("/api/helix/programmes")).json()["value"]
     assert len(programmes) == 2 and all(p["synthetic"] for p in programmes)
 

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from io import BytesIO
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import Date, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.db.types import UtcDateTime
+from cityhelix.ops.desk.tables import incidents
 from tests.conftest import bearer
 from tests.helix.factories import actor, collaboration
 from tests.invest.factories import make_project
+from tests.ops.desk_factories import incident
 
 AREA = 2694.6  # Settings.province_area_km2's default, which the test app uses
 
@@ -155,38 +158,37 @@ async def test_manual_indicators_keep_their_source_and_show_status_trend_and_his
     client: httpx.AsyncClient, tokens: dict[str, str]
 ) -> None:
     analyst = bearer(tokens["analyst"])
-    for period, value in (("2025", 8.0), ("2026", 5.0)):
+    for period, value in (("2025", 55.0), ("2026", 70.0)):
         entered = await client.post(
             "/api/helix/scorecard/values",
             json={
-                "code": "ISO37122-GOV-INQUIRY-RESPONSE",
+                "code": "ISO37122-GOV-SERVICES-ONLINE",
                 "period": period,
                 "value": value,
-                "source": "Provincial public administration centre, yearly report",
+                "source": "Provincial public-service portal, yearly report",
                 "source_date": f"{period}-11-30",
             },
             headers=analyst,
         )
         assert entered.status_code == 201, entered.text
     card = await _by_code(client)
-    inquiry = card["ISO37122-GOV-INQUIRY-RESPONSE"]
-    assert inquiry["value"] == 5.0 and inquiry["manual"] is True
-    assert (
-        inquiry["provenance"]["source"] == "Provincial public administration centre, yearly report"
-    )
-    assert inquiry["provenance"]["source_date"] == "2026-11-30"
-    assert inquiry["status"] == "watch"  # lower is better: target 3, watch up to 7
-    assert (
-        inquiry["trend"]["direction"] == "improving" and inquiry["trend"]["previous_value"] == 8.0
-    )
+    online = card["ISO37122-GOV-SERVICES-ONLINE"]
+    assert online["value"] == 70.0 and online["manual"] is True
+    assert online["provenance"]["source"] == "Provincial public-service portal, yearly report"
+    assert online["provenance"]["source_date"] == "2026-11-30"
+    assert online["status"] == "watch"  # target 90 %, watched down to 60 %
+    assert online["trend"]["direction"] == "improving" and online["trend"]["previous_value"] == 55.0
     never = card["ICF-BROADBAND-HOUSEHOLDS"]
     assert never["value"] is None and never["status"] == "no_data"
     assert never["quality"]["missing"] == ["no value entered"]
 
     history = (
-        await client.get("/api/helix/scorecard/indicators/ISO37122-GOV-INQUIRY-RESPONSE")
+        await client.get("/api/helix/scorecard/indicators/ISO37122-GOV-SERVICES-ONLINE")
     ).json()
-    assert [(h["period"], h["value"]) for h in history["history"]] == [("2025", 8.0), ("2026", 5.0)]
+    assert [(h["period"], h["value"]) for h in history["history"]] == [
+        ("2025", 55.0),
+        ("2026", 70.0),
+    ]
 
     computed = await client.post(
         "/api/helix/scorecard/values",
@@ -285,3 +287,62 @@ async def test_fdi_indicators_equal_hand_written_sql_over_the_investment_registr
     assert capital["value"] == pytest.approx(sum(r.capital_usd for r in rows)) == 150e6
     assert [i["capital_usd"] for i in capital["provenance"]["inputs"]] == [100e6, 50e6]
     assert capital["provenance"]["parameters"]["projects"] == 2
+
+
+async def test_inquiry_response_time_equals_hand_written_sql_over_citizen_incidents(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    """ISO 37122's inquiry response time comes from the operations centre's incidents."""
+    crafted = [  # (reported, source, hours to acknowledge or None)
+        ("2026-02-01T08:00:00Z", "citizen", 30),
+        ("2026-03-01T08:00:00Z", "citizen", 90),
+        ("2026-04-01T08:00:00Z", "citizen", None),  # not acknowledged: left out, noted
+        ("2026-05-01T08:00:00Z", "operator", 1),  # not a citizen's inquiry
+        ("2025-12-30T08:00:00Z", "citizen", 2),  # before the period
+    ]
+    made = []
+    for reported, source, hours in crafted:
+        created = await incident(client, admin, source=source, reported_at=reported)
+        made.append(created["id"])
+        if hours is not None:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    update(incidents)
+                    .where(incidents.c.id == created["id"])
+                    .values(
+                        acknowledged_at=datetime.fromisoformat(reported) + timedelta(hours=hours)
+                    )
+                )
+    answer = await client.post(
+        "/api/helix/scorecard/recompute", params={"period": "2026"}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+    card = await _by_code(client)
+
+    seconds = (
+        "EXTRACT(EPOCH FROM acknowledged_at - created_at)"
+        if engine.dialect.name == "postgresql"
+        else "(julianday(acknowledged_at) - julianday(created_at)) * 86400"
+    )
+    async with engine.connect() as connection:
+        mean_days = (
+            await connection.execute(
+                text(
+                    f"SELECT avg({seconds}) / 86400 FROM ops_incidents WHERE source = 'citizen' "
+                    "AND created_at >= :start AND created_at < :end "
+                    "AND acknowledged_at IS NOT NULL"
+                ).bindparams(
+                    bindparam("start", type_=UtcDateTime()), bindparam("end", type_=UtcDateTime())
+                ),
+                {
+                    "start": datetime(2026, 1, 1, tzinfo=UTC),
+                    "end": datetime(2027, 1, 1, tzinfo=UTC),
+                },
+            )
+        ).scalar_one()
+    response = card["ISO37122-GOV-INQUIRY-RESPONSE"]
+    assert response["manual"] is False
+    assert response["value"] == pytest.approx(float(mean_days), abs=1e-6) == 60 / 24
+    assert [i["id"] for i in response["provenance"]["inputs"]] == made[:3]
+    assert any("not acknowledged" in m for m in response["quality"]["missing"])
+    assert response["status"] == "on_target"  # 2.5 days, target 3 (lower is better)

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from cityhelix.hub.http.api import TASKING_CONFORMANCE
 from tests.hub.factories import MEASUREMENT, location, observed_property, sensor
 
 pytestmark = pytest.mark.asyncio
@@ -72,6 +73,9 @@ async def test_a1_sensing_core(client: httpx.AsyncClient, admin: dict[str, str])
         "Observations": 12,
         "FeaturesOfInterest": 2,
         "MultiDatastreams": 0,
+        "TaskingCapabilities": 0,
+        "Tasks": 0,
+        "Actuators": 0,
     }
     for entry in root["value"]:
         page = (await client.get(entry["url"], params={"$count": "true"})).json()
@@ -160,6 +164,8 @@ WALKED = [
     f"{SPEC}batch-request/batch-request",
     f"{SPEC}multi-datastream",
     f"{SPEC}data-array/data-array",
+    # SensorThings Part 2, Tasking Core (OGC 17-079r1): walked in test_tasking
+    *TASKING_CONFORMANCE,
 ]
 
 

@@ -25,6 +25,9 @@ async def test_service_root_lists_entity_sets_and_conformance(client: httpx.Asyn
         "MultiDatastreams",
         "Observations",
         "FeaturesOfInterest",
+        "TaskingCapabilities",
+        "Tasks",
+        "Actuators",
     }
     assert names["Things"] == "http://testserver/v1.1/Things"
     conformance = document["serverSettings"]["conformance"]

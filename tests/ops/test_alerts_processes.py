@@ -1,9 +1,12 @@
-"""Two `cityhelix serve` processes on one PostgreSQL share the MQTT ingest of one external
-Mosquitto; readings published over MQTT are evaluated once each, wherever they were
-written: one alert whose count is the number of readings, not two alerts, not double."""
+"""Two `cityhelix serve` processes on one database (PostgreSQL, or one SQLite file) share
+the MQTT ingest of one external Mosquitto; readings published over MQTT are evaluated once
+each, wherever they were written: one alert whose count is the number of readings, not two
+alerts, not double."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,11 +47,22 @@ def _rules_lag(hub: Hub) -> int:
     return lag
 
 
-def test_two_serve_processes_evaluate_each_mqtt_reading_once(tmp_path: Path) -> None:
-    count = 300
-    with fresh_postgres() as database, mosquitto(tmp_path) as broker:
+@contextlib.contextmanager
+def shared_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+        return
+    with fresh_postgres() as database:
+        yield database
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_serve_processes_evaluate_each_mqtt_reading_once(tmp_path: Path, kind: str) -> None:
+    count = 100 if kind == "sqlite" else 300  # the file variant: within the test budget
+    with shared_database(kind, tmp_path) as database, mosquitto(tmp_path) as broker:
         url = f"mqtt://127.0.0.1:{broker}"
-        with ThreadPoolExecutor(2) as starting:
+        # one SQLite file is migrated by one process at a time: start them in turn
+        with ThreadPoolExecutor(1 if kind == "sqlite" else 2) as starting:
             starts = [
                 starting.submit(
                     start_hub,

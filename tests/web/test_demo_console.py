@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cityhelix.city import demo as city_demo
+from cityhelix.city.lighting import demo as lighting_demo
 from tests.hub.processes import wait_until
 from tests.served import cli_env, free_port
 
@@ -48,7 +50,8 @@ def test_demo_prints_a_console_url_and_an_operator_who_can_sign_in(tmp_path: Pat
             )
             assert (signed.status_code, signed.headers["location"]) == (303, "/console")
             things = client.get("/console/things.json").json()["things"]
-            assert len(things) == 43
+            # the province's 43 Things and the city services' stations
+            assert len(things) == 43 + city_demo.THINGS + lighting_demo.THINGS
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -93,10 +93,13 @@ def test_signed_in_operator_sees_every_demo_device_on_the_map(
     page.get_by_label("Streetlight").uncheck()
     expect(page.locator("#map-summary")).to_contain_text(f"{things - 30} of {things}")
     page.get_by_label("District", exact=True).select_option("Di An")
+    # the server answers the filtered view: wait for it
+    expect(page.locator("#map-summary")).not_to_contain_text(f"{things - 30} of {things}")
     shown = page.evaluate("() => window.cityhelixConsole.shownCount()")
     assert 0 < shown < things - 30
     page.get_by_label("Streetlight").check()
     page.get_by_label("District", exact=True).select_option("")
+    expect(page.locator("#map-summary")).to_contain_text(f"{things} of {things}")
     if city.database_url.startswith("sqlite"):
         page.screenshot(path=str(SCREENSHOTS / "console-map.png"))
     watched.assert_clean()

@@ -179,6 +179,7 @@ async def check_password(engine: AsyncEngine, name: str, password: str) -> Princ
         ).first()
     if not await password_matches(row.password_hash if row else None, password) or row is None:
         return None
+    # a department user signed in by password sees its department's incidents, as by token
     return Principal(row.name, Role(row.role), row.id, row.department)
 
 

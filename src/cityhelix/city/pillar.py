@@ -11,6 +11,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from cityhelix.city.http import air, parks, traffic, water
+from cityhelix.city.lighting import http as lighting
+from cityhelix.city.lighting import running as lighting_running
 from cityhelix.city.traffic import consumer
 from cityhelix.pillar import Lifespan, Pillar
 from cityhelix.settings import Settings
@@ -20,14 +22,15 @@ ROUTERS: tuple[APIRouter, ...] = (
     air.router,
     traffic.router,
     water.router,
+    lighting.router,
     parks.router,
 )
 
 #: the domains' background work, entered in this order and left in reverse
-LIFESPANS: tuple[Lifespan, ...] = (consumer.running,)
+LIFESPANS: tuple[Lifespan, ...] = (consumer.running, lighting_running.running)
 
 #: modules whose import registers the domains' tables
-TABLE_MODULES: tuple[str, ...] = ("cityhelix.city.tables",)
+TABLE_MODULES: tuple[str, ...] = ("cityhelix.city.tables", "cityhelix.city.lighting.tables")
 
 
 @contextlib.asynccontextmanager

@@ -534,18 +534,23 @@ def build_things(
             numbers[(kind.key, district.key)] = number
             name = f"{kind.name} {district.code}-{number:02d}"
             lon_lat = _scatter(district, rng)
+            properties: JSONDict = {
+                "district": district.name,
+                "district_key": district.key,
+                "kind": kind.key,
+                "province": province.name,
+                "serial": f"{kind.key[:3].upper()}-{rng.randrange(16**6):06X}",
+                "demo": True,
+            }
+            if kind.key == "streetlight":
+                # the helix scorecard's ISO 37122 share: every fourth lamp not yet retrofitted
+                # to the central management system (by index, so the seed's draws stay put)
+                properties["remote_managed"] = index % 4 != 3
             things.append(
                 {
                     "name": name,
                     "description": f"{kind.description} in {district.name}",
-                    "properties": {
-                        "district": district.name,
-                        "district_key": district.key,
-                        "kind": kind.key,
-                        "province": province.name,
-                        "serial": f"{kind.key[:3].upper()}-{rng.randrange(16**6):06X}",
-                        "demo": True,
-                    },
+                    "properties": properties,
                     "Locations": [
                         {
                             "name": f"{name} site",

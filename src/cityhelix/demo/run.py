@@ -26,10 +26,14 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import create_user, list_users, set_password
 from cityhelix.auth.tokens import new_token
 from cityhelix.city.demo import load_demo as load_city_demo
+from cityhelix.city.lighting.demo import simulated_lighting
 from cityhelix.demo.loader import load_province
 from cityhelix.demo.rules import load_rules
 from cityhelix.demo.simulator import Publish, run_simulator
+from cityhelix.helix import service as helix
+from cityhelix.helix.demo import load_demo as load_helix_demo
 from cityhelix.invest import service as invest
+from cityhelix.ops import demo as ops_demo
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,6 +115,14 @@ async def run_demo(
                     f"{parks['projects']} synthetic FDI projects"
                 )
             console.print(await load_city_demo(client, app.state.engine, seed=seed))
+            helix_summary = await load_helix_demo(app.state.engine)
+            await helix.recompute_scorecard(app.state.engine, settings, None, None)
+            if helix_summary.loaded:
+                console.print(
+                    f"loaded {helix_summary.actors} Triple Helix actors, "
+                    f"{helix_summary.collaborations} synthetic collaborations and "
+                    f"{helix_summary.applications} programme applications; scorecard computed"
+                )
             password = await demo_operator(app.state.engine)
             console.print(f"\nCityHelix demo is live at [bold]{url}[/bold]")
             console.print(f"  City map console: {url}/console")
@@ -120,6 +132,8 @@ async def run_demo(
             )
             console.print(f"  SensorThings API: {url}/v1.1/Things?$count=true")
             console.print(f"  Investment API:   {url}/api/invest/parks")
+            console.print(f"  Scorecard:        {url}/helix/scorecard")
+            console.print(f"  Open data:        {url}/open-data")
             console.print(f"  OpenAPI docs:     {url}/docs")
             if not settings.mqtt_url and settings.mqtt_port:
                 console.print(
@@ -136,6 +150,8 @@ async def run_demo(
                         mqtt_publisher(settings.mqtt_host, settings.mqtt_port, token)
                     )
                     console.print("simulator publishes over MQTT")
+                publish = await ops_demo.start(client, app.state.engine, console.print, publish)
+                await stack.enter_async_context(simulated_lighting(client, settings, token))
                 simulating = asyncio.create_task(
                     run_simulator(
                         client, seed=seed, interval_s=interval_s, stop=stop, publish=publish

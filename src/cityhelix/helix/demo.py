@@ -87,7 +87,29 @@ async def load_demo(engine: AsyncEngine, today: date | None = None) -> DemoSumma
             )
             collaborations += 1
     applications = await _programmes(engine, rng, raw, by_kind, today, path)
+    await _manual_indicators(engine, raw["manual_indicators"], today, path)
     return DemoSummary(True, len(actors), collaborations, applications)
+
+
+async def _manual_indicators(
+    engine: AsyncEngine, entries: list[dict[str, Any]], today: date, path: str
+) -> None:
+    """The manual indicators' values of last year and this year, sourced as synthetic, so
+    that the scorecard shows a value and a trend for them too."""
+    for entry in entries:
+        for year, value in zip((today.year - 1, today.year), entry["values"], strict=True):
+            await service.enter_indicator_value(
+                engine,
+                DEMO_WRITER,
+                {
+                    "code": entry["code"],
+                    "period": str(year),
+                    "value": value,
+                    "source": entry["source"],
+                    "source_date": min(today, date(year, 6, 30)).isoformat(),
+                },
+                path,
+            )
 
 
 def _roles(participants: list[int]) -> list[dict[str, Any]]:

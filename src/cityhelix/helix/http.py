@@ -325,6 +325,34 @@ async def scorecard_xlsx(request: Request) -> Response:
     )
 
 
+@router.get(
+    "/api/helix/scorecard.pdf",
+    summary="The scorecard of a period as a printable PDF report, with its chart and provenance",
+)
+async def scorecard_pdf(request: Request) -> Response:
+    await caller(request, write=False)
+    period = request.query_params.get("period")
+    content = await service.scorecard_pdf(engine_of(request), request.app.state.settings, period)
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="scorecard-{period or "current"}.pdf"'
+        },
+    )
+
+
+@router.get(
+    "/api/helix/calls/{call_id}/applications",
+    summary="A call's applications with status, score and decision (analysts)",
+)
+async def list_applications(request: Request, call_id: int) -> Response:
+    principal = await caller(request, write=True)  # scores are confidential
+    return json_response(
+        {"value": await service.list_applications(engine_of(request), principal, call_id)}
+    )
+
+
 @router.post(
     "/api/helix/scorecard/recompute",
     summary="Recompute the computed indicators of a period (default: the current year)",

@@ -461,6 +461,50 @@ async def add_report(connection: AsyncConnection, application_id: int, body: obj
     return report_id
 
 
+async def read_applications(connection: AsyncConnection, call_id: int) -> list[dict[str, Any]]:
+    """The call's applications in submission order, each summarised (its applicant's name,
+    status, mean score over the reviews without a conflict, decision, award)."""
+    call = await _row(connection, helix_calls, call_id, "call")
+    rows = (
+        await connection.execute(
+            select(helix_applications, helix_actors.c.name.label("applicant"))
+            .join(helix_actors, helix_actors.c.id == helix_applications.c.applicant_actor_id)
+            .where(helix_applications.c.call_id == call_id)
+            .order_by(helix_applications.c.submitted_at, helix_applications.c.id)
+            .limit(5000)
+        )
+    ).all()
+    reviews = (
+        await connection.execute(
+            select(helix_reviews).where(
+                helix_reviews.c.application_id.in_([row.id for row in rows]),
+                helix_reviews.c.conflict.is_(False),
+            )
+        )
+    ).all()
+    scores: dict[int, list[float]] = {}
+    for review in reviews:
+        scores.setdefault(review.application_id, []).append(
+            weighted_score(call.criteria, review.scores)
+        )
+    return [
+        {
+            "id": row.id,
+            "title": row.title,
+            "applicant_actor_id": row.applicant_actor_id,
+            "applicant": row.applicant,
+            "requested": row.requested,
+            "status": row.status,
+            "submitted_at": row.submitted_at.isoformat(),
+            "reviews": len(scores.get(row.id, [])),
+            "score": round(sum(s) / len(s), 6) if (s := scores.get(row.id)) else None,
+            "decision": row.decision,
+            "awarded": row.awarded,
+        }
+        for row in rows
+    ]
+
+
 async def read_application(connection: AsyncConnection, application_id: int) -> dict[str, Any]:
     application = await _row(connection, helix_applications, application_id, "application")
     call = await _row(connection, helix_calls, application.call_id, "call")

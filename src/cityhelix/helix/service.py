@@ -8,6 +8,7 @@ shown to analysts and admins only.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +20,8 @@ from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
 from cityhelix.helix import open_data, programmes, registry, synergy
 from cityhelix.helix.errors import BadRequest, Forbidden
-from cityhelix.helix.scorecard import card
+from cityhelix.helix.errors import HelixError as HelixError  # the web pages show its message
+from cityhelix.helix.scorecard import card, report
 from cityhelix.settings import Settings
 
 #: roles that write the helix registry, programmes and manual indicators
@@ -275,6 +277,16 @@ async def submit_application(
     return await read_application(engine, principal, application_id)
 
 
+async def list_applications(
+    engine: AsyncEngine, principal: Principal, call_id: int
+) -> list[dict[str, Any]]:
+    """A call's applications with their status, score and decision, oldest first; analysts
+    only (scores are confidential until the decision)."""
+    require_writer(principal)
+    async with read_connection(engine) as connection:
+        return await programmes.read_applications(connection, call_id)
+
+
 async def read_application(
     engine: AsyncEngine, principal: Principal, application_id: int
 ) -> dict[str, Any]:
@@ -352,6 +364,12 @@ async def scorecard(engine: AsyncEngine, settings: Settings, period: str | None)
 
 async def scorecard_xlsx(engine: AsyncEngine, settings: Settings, period: str | None) -> bytes:
     return card.workbook(await scorecard(engine, settings, period))
+
+
+async def scorecard_pdf(engine: AsyncEngine, settings: Settings, period: str | None) -> bytes:
+    """The printable report of the period, rendered in a thread (it is CPU work)."""
+    answer = await scorecard(engine, settings, period)
+    return await asyncio.to_thread(report.scorecard_pdf, answer)
 
 
 async def recompute_scorecard(

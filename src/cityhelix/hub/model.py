@@ -174,6 +174,7 @@ THING = EntityType(
         Navigation("HistoricalLocations", "HistoricalLocation", True, target_fk="thing_id"),
         Navigation("Datastreams", "Datastream", True, target_fk="thing_id"),
         Navigation("MultiDatastreams", "MultiDatastream", True, target_fk="thing_id"),
+        Navigation("TaskingCapabilities", "TaskingCapability", True, target_fk="thing_id"),
     ),
     _OWNER,
 )
@@ -378,6 +379,62 @@ FEATURE_OF_INTEREST = EntityType(
     internal_columns=("location_id",),
 )
 
+# SensorThings API Part 2 - Tasking Core (OGC 17-079r1): what a Thing can be told to do
+# (its TaskingCapabilities, each naming its parameters as a SWE Common DataRecord), the
+# Actuator that does it, and the Tasks sent to it. The parameters' shapes are checked by
+# hooks in `store.tasking_hooks`.
+
+TASKING_CAPABILITY = EntityType(
+    "TaskingCapability",
+    "TaskingCapabilities",
+    "tasking_capabilities",
+    (
+        *_common(),
+        _p("taskingParameters", Kind.JSON, "tasking_parameters", required=True, nullable=False),
+        _PROPERTIES,
+    ),
+    (
+        Navigation("Thing", "Thing", False, source_fk="thing_id", required=True),
+        Navigation("Actuator", "Actuator", False, source_fk="actuator_id", required=True),
+        Navigation("Tasks", "Task", True, target_fk="tasking_capability_id"),
+    ),
+    _UNDER_THING,
+)
+
+TASK = EntityType(
+    "Task",
+    "Tasks",
+    "tasks",
+    (
+        # set by the server when the client gives none (`store.tasking_hooks`)
+        _p("creationTime", Kind.INSTANT, "creation_time", nullable=False),
+        _p("taskingParameters", Kind.JSON, "tasking_parameters", required=True, nullable=False),
+    ),
+    (
+        Navigation(
+            "TaskingCapability",
+            "TaskingCapability",
+            False,
+            source_fk="tasking_capability_id",
+            required=True,
+        ),
+    ),
+    Tenancy(paths=(("TaskingCapability", "Thing"),)),
+)
+
+ACTUATOR = EntityType(
+    "Actuator",
+    "Actuators",
+    "actuators",
+    (
+        *_common(),
+        _p("encodingType", Kind.TEXT, "encoding_type", required=True, nullable=False),
+        _p("metadata", Kind.JSON, "metadata", required=True, nullable=False),
+        _PROPERTIES,
+    ),
+    (Navigation("TaskingCapabilities", "TaskingCapability", True, target_fk="actuator_id"),),
+)
+
 ENTITY_TYPES: tuple[EntityType, ...] = (
     THING,
     LOCATION,
@@ -388,6 +445,9 @@ ENTITY_TYPES: tuple[EntityType, ...] = (
     MULTI_DATASTREAM,
     OBSERVATION,
     FEATURE_OF_INTEREST,
+    TASKING_CAPABILITY,
+    TASK,
+    ACTUATOR,
 )
 
 BY_NAME: dict[str, EntityType] = {t.name: t for t in ENTITY_TYPES}

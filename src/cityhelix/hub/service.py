@@ -211,6 +211,21 @@ async def create(
     return WriteResult(path.target, entity_id, tuple(writer.written))
 
 
+async def create_document(
+    engine: AsyncEngine,
+    principal: Principal,
+    path: str,
+    body: object,
+    request_path: str,
+    bus: EventBus | None = None,
+) -> int:
+    """POST `body` to the SensorThings collection `path` (e.g. "TaskingCapabilities(3)/Tasks")
+    for a pillar that writes entities (street lighting's lamps and Tasks): the parsing stays
+    inside the hub; the new entity's id. Audited and announced like any POST."""
+    result = await create(engine, principal, parse_path(path), body, request_path, bus)
+    return result.id
+
+
 @dataclass(frozen=True)
 class DataArrayRequest:
     """One CreateObservations request: who sent it, its body, where it came in (audit)."""
@@ -573,6 +588,28 @@ async def readings_between(
     )
     async with read_connection(engine) as connection:
         return [_reading(row) for row in await connection.execute(query)]
+
+
+async def readings_before(
+    engine: AsyncEngine, datastream_id: int, end: datetime, *, limit: int
+) -> list[Reading]:
+    """The latest `limit` readings of a Datastream with phenomenonTime < end, oldest first
+    (a rule's window filled from history)."""
+    if end.tzinfo is None:
+        raise BadRequest("end must be an aware datetime (UTC)")
+    if not 1 <= limit <= MAX_TYPED_READ:
+        raise BadRequest(f"limit: 1 to {MAX_TYPED_READ}, got {limit}")
+    query = (
+        select(observations)
+        .where(
+            observations.c.datastream_id == datastream_id,
+            observations.c.phenomenon_time_start < end,
+        )
+        .order_by(observations.c.phenomenon_time_start.desc(), observations.c.id.desc())
+        .limit(limit)
+    )
+    async with read_connection(engine) as connection:
+        return [_reading(row) for row in await connection.execute(query)][::-1]
 
 
 async def things_of_kind(engine: AsyncEngine, kind: str) -> list[ThingSummary]:

@@ -246,4 +246,44 @@ observations = Table(
     sqlite_autoincrement=True,
 )
 
+actuators = Table(
+    "actuators",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("encoding_type", Text, nullable=False),
+    Column("metadata", JsonDocument, nullable=False),
+    Column("properties", JsonDocument),
+    sqlite_autoincrement=True,
+)
+
+tasking_capabilities = Table(
+    "tasking_capabilities",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    # a SWE Common DataRecord: the parameters a Task of this capability carries
+    Column("tasking_parameters", JsonDocument, nullable=False),
+    Column("properties", JsonDocument),
+    _fk("thing_id", "things"),
+    _fk("actuator_id", "actuators"),
+    Index("ix_tasking_capabilities_thing_id", "thing_id"),
+    Index("ix_tasking_capabilities_actuator_id", "actuator_id"),
+    sqlite_autoincrement=True,
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    _id(),
+    Column("creation_time", UtcDateTime, nullable=False),
+    Column("tasking_parameters", JsonDocument, nullable=False),
+    _fk("tasking_capability_id", "tasking_capabilities"),
+    # a capability's latest Tasks are one index range scan
+    Index("ix_tasks_tasking_capability_time", "tasking_capability_id", "creation_time", "id"),
+    sqlite_autoincrement=True,
+)
+
 BY_TABLE: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}

@@ -18,7 +18,7 @@ from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
 from cityhelix.invest import analytics, demo_data, exchange
-from cityhelix.invest.errors import BadInput, NotFound, Unprocessable
+from cityhelix.invest.errors import BadInput, InvestError, NotFound, Unprocessable
 from cityhelix.invest.leads import (
     add_activity,
     create_lead,
@@ -30,6 +30,7 @@ from cityhelix.invest.leads import (
     stage_deadlines,
     submit_enquiry,
 )
+from cityhelix.invest.matching import CRITERIA, SiteNeeds
 from cityhelix.invest.parks import (
     add_admin_unit_mapping,
     admin_unit_mappings,
@@ -72,7 +73,17 @@ from cityhelix.invest.registry import (
     project_columns,
     project_history,
 )
-from cityhelix.invest.schemas import LeadIn, ParkIn, PlotIn, ProjectIn
+from cityhelix.invest.schemas import (
+    STAGES,
+    EnquiryIn,
+    LeadIn,
+    Needs,
+    ParkIn,
+    PlotIn,
+    ProjectIn,
+    ScreenIn,
+    StageMove,
+)
 from cityhelix.invest.sites import (
     lead_needs,
     match_sites,
@@ -84,7 +95,15 @@ from cityhelix.invest.throttle import SlidingWindow
 
 #: the door: what the adapters (HTTP, CLI, web) and other pillars may call
 __all__ = [
+    "CRITERIA",
     "STAFF",
+    "STAGES",
+    "EnquiryIn",
+    "InvestError",
+    "Needs",
+    "ScreenIn",
+    "SiteNeeds",
+    "StageMove",
     "add_activity",
     "add_admin_unit_mapping",
     "admin_unit_mappings",

@@ -40,3 +40,9 @@ class TooLarge(OpsError):
 
 class UnsupportedMediaType(OpsError):
     status = 415
+
+
+class Unavailable(OpsError):
+    """A service the request needs (e.g. the attachment storage) did not answer."""
+
+    status = 503

@@ -5,73 +5,223 @@ Other pillars call only what is named here; the parts' modules stay private to o
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
+from cityhelix.db.engine import read_connection
+from cityhelix.events.bus import EntityEvent
 from cityhelix.events.stream import EventStream
-from cityhelix.ops.alerting import actions, store
+from cityhelix.ops.alerting import actions, rules, store
 from cityhelix.ops.alerting.evaluate import Reading
 from cityhelix.ops.alerting.live import Match, RuleEvaluation
-from cityhelix.ops.alerting.rules import KINDS as RULE_KINDS
-from cityhelix.ops.alerting.rules import OPERATORS as RULE_OPERATORS
-from cityhelix.ops.alerting.rules import SEVERITIES
+from cityhelix.ops.alerting.rules import parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView
 from cityhelix.ops.alerting.sse import event_stream
 from cityhelix.ops.alerting.tables import ops_alerts, ops_rules
 from cityhelix.ops.desk import incidents as desk
 from cityhelix.ops.desk.attachments import checked as checked_attachment
-from cityhelix.ops.desk.catalogue import Catalogue, load_catalogue
-from cityhelix.ops.desk.http import attachment_store
-from cityhelix.ops.desk.incidents import STATUSES as INCIDENT_STATUSES
-from cityhelix.ops.desk.incidents import TRANSITIONS as INCIDENT_TRANSITIONS
-from cityhelix.ops.desk.incidents import IncidentFilter
-from cityhelix.ops.errors import BadRequest, Conflict, Forbidden, NotFound, OpsError
+from cityhelix.ops.desk.catalogue import Catalogue, Category, load_catalogue
+from cityhelix.ops.desk.incidents import IncidentFilter as IncidentFilter
+from cityhelix.ops.desk.kpis import Window, key_figures
+from cityhelix.ops.desk.kpis import window_from as key_figures_window
+from cityhelix.ops.desk.open311.filing import (
+    FiledRequest,
+    Media,
+    PublicRequest,
+    PublicStep,
+    file_request,
+    public_request,
+)
+from cityhelix.ops.desk.storage import AttachmentStore, store_for
+from cityhelix.ops.desk.tables import incidents
+from cityhelix.ops.errors import BadRequest as BadRequest  # raised by create_rule
+from cityhelix.ops.errors import Conflict as Conflict
+from cityhelix.ops.errors import Forbidden as Forbidden
+from cityhelix.ops.errors import NotFound as NotFound
+from cityhelix.ops.errors import OpsError as OpsError
 from cityhelix.settings import Settings
 
-__all__ = [
-    "INCIDENT_STATUSES",
-    "INCIDENT_TRANSITIONS",
-    "RULE_KINDS",
-    "RULE_OPERATORS",
-    "SEVERITIES",
-    "BadRequest",
-    "Catalogue",
-    "Conflict",
-    "Forbidden",
-    "IncidentFilter",
-    "NotFound",
-    "OpsError",
-    "acknowledge_alert",
-    "alert_events",
-    "alerts_of_rules",
-    "attach_to_incident",
-    "check_rule",
-    "comment_on_incident",
-    "create_rule",
-    "evaluate_reading",
-    "incident_attachment",
-    "incident_catalogue",
-    "list_incidents",
-    "list_rules",
-    "may_change_rules",
-    "open_alerts",
-    "preview_rule",
-    "read_incident",
-    "read_rule",
-    "resolve_alert",
-    "tick_incident_step",
-    "update_incident",
-    "update_rule",
-]
+#: codes the console's pages show (the parts' modules stay private to ops)
+RULE_KINDS: tuple[str, ...] = rules.KINDS
+RULE_OPERATORS: tuple[str, ...] = rules.OPERATORS
+SEVERITIES: tuple[str, ...] = rules.SEVERITIES
+INCIDENT_STATUSES: tuple[str, ...] = desk.STATUSES
+INCIDENT_TRANSITIONS: dict[str, frozenset[str]] = desk.TRANSITIONS
 
 # --- alerting: rules and alerts (ops.alerting) -----------------------------------------
+
+
+async def create_rule(engine: AsyncEngine, body: dict[str, Any], principal: Principal) -> int:
+    """Create a rule from its API body (as `POST /api/ops/rules` takes it) for another pillar
+    that derives rules from its domain data (a gauge's alert level, a QCVN limit); its id.
+
+    `BadRequest` names the field; the write is audited and announced like the HTTP one.
+    """
+    rule = parse_rule(body)
+    view = HubView(engine)
+    for datastream_id in rule.scope.datastream_ids:
+        if await view.datastream(datastream_id) is None:
+            raise BadRequest(
+                f"datastream_ids: no Datastream {datastream_id}", field="datastream_ids"
+            )
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        if rule.kind == "composite":
+            known = set(
+                (
+                    await connection.execute(
+                        select(ops_rules.c.id).where(ops_rules.c.id.in_(rule.rule_ids))
+                    )
+                ).scalars()
+            )
+            missing = [i for i in rule.rule_ids if i not in known]
+            if missing:
+                raise BadRequest(f"rule_ids: no rule {missing[0]}", field="rule_ids")
+        rule_id = int(
+            (
+                await connection.execute(
+                    insert(ops_rules)
+                    .values(
+                        name=rule.name,
+                        kind=rule.kind,
+                        definition=rule_body(rule),
+                        enabled=int(rule.enabled),
+                        created_at=now,
+                        updated_at=now,
+                        created_by=principal.name,
+                    )
+                    .returning(ops_rules.c.id)
+                )
+            ).scalar_one()
+        )
+        await record_write(connection, principal, "POST", "/api/ops/rules", [("Rule", rule_id)])
+        await store.append_events(
+            connection, [EntityEvent("create", "Rule", rule_id, {"name": rule.name}, "ops")]
+        )
+    return rule_id
+
+
+async def evaluate_reading(
+    engine: AsyncEngine,
+    settings: Settings,
+    rule_id: int,
+    *,
+    datastream_id: int,
+    thing_id: int | None,
+    observation_id: int,
+    time: datetime,
+    value: float,
+) -> int:
+    """Evaluate rule `rule_id` on one number another pillar derived from a reading the
+    live evaluator cannot read (a camera's category event as 1 or 0); how many alert
+    changes it made. Idempotent per Observation id, like live evaluation."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(select(ops_rules).where(ops_rules.c.id == rule_id))
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"rule_id: no rule {rule_id}", field="rule_id")
+    evaluation = RuleEvaluation(engine, settings, HubView(engine))
+    match = Match(store.rule_of(row), datastream_id, thing_id, Reading(observation_id, time, value))
+    return len(await evaluation.apply([match]))
+
+
+async def alerts_of_rules(engine: AsyncEngine, rule_ids: list[int]) -> list[dict[str, Any]]:
+    """The alerts of the rules `rule_ids` as the API shows them, newest first (at most 10,000)."""
+    if not rule_ids:
+        return []
+    query = (
+        select(ops_alerts)
+        .where(ops_alerts.c.rule_id.in_(rule_ids))
+        .order_by(ops_alerts.c.id.desc())
+        .limit(10_000)
+    )
+    async with engine.connect() as connection:
+        return [store.alert_json(row) for row in await connection.execute(query)]
+
+
+# --- desk: incidents, departments, Open311, KPIs, for the web's citizen pages and wall screen
+
+__all__ = [
+    "CITIZEN_SOURCE",
+    "AttachmentStore",
+    "BadRequest",
+    "Catalogue",
+    "Category",
+    "CitizenInquiry",
+    "FiledRequest",
+    "Media",
+    "NotFound",
+    "OpsError",
+    "PublicRequest",
+    "PublicStep",
+    "Window",
+    "alerts_of_rules",
+    "citizen_attachment_store",
+    "citizen_inquiries",
+    "create_rule",
+    "evaluate_reading",
+    "file_request",
+    "key_figures",
+    "key_figures_window",
+    "load_catalogue",
+    "public_request",
+]
+
+
+def citizen_attachment_store(settings: Settings) -> AttachmentStore:
+    """Where a citizen's photo goes: the store the desk's own attachments use."""
+    return store_for(settings)
+
+
+# --- desk: incidents, departments, Open311, webhooks, KPIs (ops.desk) -----------------
+
+
+@dataclass(frozen=True)
+class CitizenInquiry:
+    """A citizen's non-emergency request (Open311, hotline, app) and when staff answered."""
+
+    id: int
+    channel: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+
+
+#: the incidents' source that marks a citizen's inquiry (Open311 and the desk's own form)
+CITIZEN_SOURCE = "citizen"
+
+
+async def citizen_inquiries(
+    engine: AsyncEngine, start: datetime, end: datetime
+) -> list[CitizenInquiry]:
+    """The citizens' inquiries created in [start, end), oldest first, with the moment each
+    was first acknowledged (None while nobody has): the helix scorecard's response time."""
+    statement = (
+        select(incidents.c.id, incidents.c.channel, incidents.c.created_at,
+               incidents.c.acknowledged_at)
+        .where(
+            incidents.c.source == CITIZEN_SOURCE,
+            incidents.c.created_at >= start,
+            incidents.c.created_at < end,
+        )
+        .order_by(incidents.c.created_at, incidents.c.id)
+    )  # fmt: skip
+    async with read_connection(engine) as connection:
+        rows = (await connection.execute(statement)).all()
+    return [
+        CitizenInquiry(row.id, row.channel, row.created_at, row.acknowledged_at) for row in rows
+    ]
+
+
+# --- the console's pages: rules, alerts, incidents (web) ---------------------------------
 
 #: who may write rules and acknowledge or resolve alerts (as on `/api/ops`)
 _ALERTING_WRITERS = frozenset({Role.ADMIN, Role.OPERATOR})
@@ -112,16 +262,13 @@ async def check_rule(engine: AsyncEngine, body: object, rule_id: int = 0) -> Non
     await actions.checked_rule(_view(engine), body, rule_id)
 
 
-async def create_rule(engine: AsyncEngine, body: dict[str, Any], principal: Principal) -> int:
-    """Create a rule from its API body (as `POST /api/ops/rules` takes it, checked the same
-    way), for the console's editor and for another pillar that derives rules from its
-    domain data (a gauge's alert level, a QCVN limit); its id.
-
-    `BadRequest` names the field; the write is audited and announced like the HTTP one.
-    The caller decides who may create rules (`may_change_rules` for people).
-    """
-    created = await actions.create_rule(_view(engine), principal, body)
-    return int(created["id"])
+async def create_rule_checked(
+    engine: AsyncEngine, principal: Principal, body: object
+) -> dict[str, Any]:
+    """A new rule for a person (the console's editor): checked, stored, audited and
+    announced as `POST /api/ops/rules` does, with the writer's role checked; the rule."""
+    _writer(principal)
+    return await actions.create_rule(_view(engine), principal, body)
 
 
 async def update_rule(
@@ -144,45 +291,6 @@ async def preview_rule(
     return await actions.preview_rule(
         view, rule, hours, min_reraise_seconds=settings.ops_alert_min_reraise_seconds
     )
-
-
-async def evaluate_reading(
-    engine: AsyncEngine,
-    settings: Settings,
-    rule_id: int,
-    *,
-    datastream_id: int,
-    thing_id: int | None,
-    observation_id: int,
-    time: datetime,
-    value: float,
-) -> int:
-    """Evaluate rule `rule_id` on one number another pillar derived from a reading the
-    live evaluator cannot read (a camera's category event as 1 or 0); how many alert
-    changes it made. Idempotent per Observation id, like live evaluation."""
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(select(ops_rules).where(ops_rules.c.id == rule_id))
-        ).one_or_none()
-    if row is None:
-        raise NotFound(f"rule_id: no rule {rule_id}", field="rule_id")
-    evaluation = RuleEvaluation(engine, settings, HubView(engine))
-    match = Match(store.rule_of(row), datastream_id, thing_id, Reading(observation_id, time, value))
-    return len(await evaluation.apply([match]))
-
-
-async def alerts_of_rules(engine: AsyncEngine, rule_ids: list[int]) -> list[dict[str, Any]]:
-    """The alerts of the rules `rule_ids` as the API shows them, newest first (at most 10,000)."""
-    if not rule_ids:
-        return []
-    query = (
-        select(ops_alerts)
-        .where(ops_alerts.c.rule_id.in_(rule_ids))
-        .order_by(ops_alerts.c.id.desc())
-        .limit(10_000)
-    )
-    async with engine.connect() as connection:
-        return [store.alert_json(row) for row in await connection.execute(query)]
 
 
 async def open_alerts(engine: AsyncEngine, limit: int = 500) -> list[dict[str, Any]]:
@@ -230,9 +338,6 @@ async def alert_events(
 ) -> StreamingResponse:
     """The live stream of `/api/ops/stream` for a caller the calling pillar has let in."""
     return await event_stream(request, kind, None, last_event_id)
-
-
-# --- desk: incidents, departments, Open311, webhooks, KPIs (ops.desk) -----------------
 
 
 def incident_catalogue(settings: Settings) -> Catalogue:
@@ -313,8 +418,8 @@ async def attach_to_incident(
         await desk.check_access(connection, incident_id, principal)
     media_type, sha256 = checked_attachment(content, settings.ops_attachment_max_bytes)
     name = (filename or "attachment")[-255:]
-    files = attachment_store(settings)
-    key = await files.put(content)
+    files = store_for(settings)
+    key = await files.put(content, media_type)
     try:
         async with engine.begin() as connection:
             await desk.check_access(connection, incident_id, principal)
@@ -347,7 +452,7 @@ async def incident_attachment(
         await desk.check_access(connection, incident_id, principal)
         row = await desk.attachment_row(connection, incident_id, attachment_id)
     try:
-        content = await attachment_store(settings).get(row.storage_key)
+        content = await store_for(settings).get(row.storage_key)
     except FileNotFoundError:
         raise NotFound(f"attachment {attachment_id}: its file is gone from storage") from None
     return row.filename, row.media_type, content

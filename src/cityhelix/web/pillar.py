@@ -19,6 +19,9 @@ from cityhelix.web.routes import (
     account,
     city_air,
     console,
+    helix,
+    helix_open_data,
+    helix_programmes,
     invest_portal,
     invest_staff,
     kpi,
@@ -27,6 +30,7 @@ from cityhelix.web.routes import (
     ops_incidents,
     ops_rules,
     public,
+    report,
 )
 
 STATIC = Path(__file__).with_name("static")
@@ -61,6 +65,10 @@ PILLAR = Pillar(
         city_air.router,
         invest_portal.router,
         invest_staff.router,
+        report.router,
+        helix.router,
+        helix_programmes.router,
+        helix_open_data.router,
         ops_common.router,
         ops_alerts.router,
         ops_incidents.router,

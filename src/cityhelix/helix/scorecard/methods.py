@@ -27,6 +27,7 @@ from cityhelix.helix.tables import (
 )
 from cityhelix.hub import service as hub
 from cityhelix.invest import service as invest
+from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
 
 
@@ -218,6 +219,49 @@ async def helix_funding_awarded(
     )
 
 
+async def ops_inquiry_response_days(
+    engine: AsyncEngine, settings: Settings, period: Period
+) -> Computation:
+    """ISO 37122's non-emergency inquiry response time: the mean days from a citizen's
+    inquiry to its first acknowledgement, over the inquiries made in the period."""
+    start = datetime.combine(period.start, time(), UTC)
+    end = datetime.combine(period.end + timedelta(days=1), time(), UTC)
+    inquiries = await ops.citizen_inquiries(engine, start, end)
+    answered = [i for i in inquiries if i.acknowledged_at is not None]
+    days = [
+        (i.acknowledged_at - i.created_at).total_seconds() / 86_400
+        for i in answered
+        if i.acknowledged_at is not None
+    ]
+    computation = Computation(
+        value=round(sum(days) / len(days), 6) if days else None,
+        query="avg(acknowledged_at - created_at) in days over ops incidents with source ="
+        " 'citizen' created in the period and acknowledged"
+        " (cityhelix.ops.service.citizen_inquiries)",
+        inputs=[
+            {
+                "type": "Incident",
+                "id": i.id,
+                "channel": i.channel,
+                "created_at": i.created_at.isoformat(),
+                "acknowledged_at": None
+                if i.acknowledged_at is None
+                else i.acknowledged_at.isoformat(),
+            }
+            for i in inquiries
+        ],
+        parameters={"from": period.start.isoformat(), "to": period.end.isoformat()},
+    )
+    if not inquiries:
+        computation.missing.append("no citizen inquiry in the operations centre for the period")
+    waiting = len(inquiries) - len(answered)
+    if waiting:
+        computation.missing.append(
+            f"{waiting} inquiry(ies) not acknowledged yet, left out of the mean"
+        )
+    return computation
+
+
 #: who the scorecard reads the investment registry as (its reads are staff-only)
 SCORECARD_READER = Principal("scorecard", Role.ANALYST)
 #: the registry's projects listed as inputs, at most (the value comes from its own SQL)
@@ -288,6 +332,7 @@ async def invest_fdi_capital(
 METHODS: dict[str, Method] = {
     "invest_fdi_priority_share": invest_fdi_priority_share,
     "invest_fdi_capital": invest_fdi_capital,
+    "ops_inquiry_response_days": ops_inquiry_response_days,
     "hub_air_quality_stations_per_km2": hub_air_quality_stations_per_km2,
     "hub_streetlights_remote_share": hub_streetlights_remote_share,
     "helix_university_enterprise_collaborations": helix_university_enterprise_collaborations,

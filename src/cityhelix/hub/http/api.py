@@ -46,6 +46,18 @@ MQTT_CONFORMANCE = (
     f"{_SPEC}create-observations-via-mqtt/observations-creation",
     f"{_SPEC}receive-updates-via-mqtt/receive-updates",
 )
+_TASKING = "http://www.opengis.net/spec/iot_tasking/1.0/req/"
+#: SensorThings Part 2, Tasking Core (OGC 17-079r1), proven by tests/hub/test_tasking*.py
+TASKING_CONFORMANCE = (
+    f"{_TASKING}tasking-capability",
+    f"{_TASKING}task",
+    f"{_TASKING}actuator",
+    f"{_TASKING}create-tasks",
+)
+TASKING_MQTT_CONFORMANCE = (
+    f"{_TASKING}create-tasks-via-mqtt",
+    f"{_TASKING}receive-updates-via-mqtt",
+)
 
 #: every route under /v1.1 answers errors as SensorThings documents (`SensorThingsRoute`)
 router = APIRouter(tags=["SensorThings API 1.1"], route_class=SensorThingsRoute)
@@ -91,7 +103,7 @@ async def service_root_writes(request: Request) -> Response:
 
 def _server_settings(request: Request) -> dict[str, Any]:
     """Conformance classes, plus the MQTT ones (with their endpoint) when MQTT runs."""
-    settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
+    settings: dict[str, Any] = {"conformance": [*CONFORMANCE, *TASKING_CONFORMANCE]}
     if getattr(request.app.state, "mqtt", None) is not None:
         conf = _settings(request)
         endpoint = (
@@ -101,8 +113,8 @@ def _server_settings(request: Request) -> dict[str, Any]:
         )
         if conf.mqtt_url and not endpoint.startswith("mqtt"):
             endpoint = "mqtt://" + endpoint
-        settings["conformance"] += list(MQTT_CONFORMANCE)
-        for name in MQTT_CONFORMANCE:
+        settings["conformance"] += [*MQTT_CONFORMANCE, *TASKING_MQTT_CONFORMANCE]
+        for name in (*MQTT_CONFORMANCE, *TASKING_MQTT_CONFORMANCE):
             settings[name] = {"endpoints": [endpoint]}
     return settings
 

@@ -497,4 +497,4 @@ def _back_link(navigation: Navigation, target: EntityType) -> Navigation:
 
 
 # the built-in hooks register themselves for their types on import
-from cityhelix.hub.store import entity_hooks, observation_hooks  # noqa: E402, F401
+from cityhelix.hub.store import entity_hooks, observation_hooks, tasking_hooks  # noqa: E402, F401

@@ -1,7 +1,9 @@
 """What a person does to rules and alerts, apart from how the request arrived: check a rule
 against the hub and the other rules, create and change it, preview it, acknowledge or
-resolve an alert. The HTTP API (`api.py`) and the web console (through `ops.service`) call
-these, so both validate and write the same way.
+resolve an alert; the web console and other pillars call these through `ops.service`.
+
+They follow `api.py` step for step (the same checks, audit rows and outbox events); the
+HTTP handlers still carry their own copy and should call these instead.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from cityhelix.auth.service import record_write
 from cityhelix.events.bus import EntityEvent
 from cityhelix.events.stream import EventStream
 from cityhelix.hub import service as hub_service
-from cityhelix.ops.alerting import store
+from cityhelix.ops.alerting import history, store
+from cityhelix.ops.alerting.evaluate import State
 from cityhelix.ops.alerting.live import wake_readers
 from cityhelix.ops.alerting.preview import preview
-from cityhelix.ops.alerting.rules import Rule, parse_rule, rule_body
+from cityhelix.ops.alerting.rules import MAX_SCOPE_IDS, Rule, parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView, read_document
 from cityhelix.ops.alerting.tables import ops_alert_steps, ops_alerts, ops_rule_states, ops_rules
 from cityhelix.ops.errors import BadRequest, Conflict, NotFound
@@ -106,6 +109,7 @@ async def create_rule(view: HubView, principal: Principal, body: object) -> dict
     rule = await checked_rule(view, body)
     now = datetime.now(UTC)
     body_stored = rule_body(rule)
+    started = await history_states(view, rule, now)
     async with view.engine.begin() as connection:
         rule_id = (
             await connection.execute(
@@ -123,9 +127,26 @@ async def create_rule(view: HubView, principal: Principal, body: object) -> dict
             )
         ).scalar_one()
         await record_write(connection, principal, "POST", "/api/ops/rules", [("Rule", rule_id)])
+        for datastream_id, state in started.items():
+            await store.save_state(
+                connection, (rule_id, datastream_id), store.Keyed(state, None, None)
+            )
         await store.append_events(connection, [rule_event("create", rule_id, rule.name)])
         row = await rule_row(connection, rule_id)
     return rule_json(row)
+
+
+async def history_states(view: HubView, rule: Rule, moment: datetime) -> dict[int, State]:
+    """A new anomaly rule's window on each Datastream it covers, from the stored history
+    before `moment` (as `POST /api/ops/rules` starts it): it judges the next reading at once."""
+    if not history.needs_history(rule):
+        return {}
+    states: dict[int, State] = {}
+    for datastream_id in (await view.datastreams_of(rule))[:MAX_SCOPE_IDS]:
+        state = await history.state_before(view.engine, rule, datastream_id, moment, replay=False)
+        if state.window:
+            states[datastream_id] = state
+    return states
 
 
 async def merged_rule_body(engine: AsyncEngine, rule_id: int, body: object) -> dict[str, Any]:

@@ -17,10 +17,11 @@ from cityhelix.auth.deps import principal_from_header
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.ops.desk import incidents as desk
-from cityhelix.ops.desk.attachments import AttachmentStore, DiskStore, checked
+from cityhelix.ops.desk.attachments import checked
 from cityhelix.ops.desk.catalogue import Catalogue, load_catalogue
 from cityhelix.ops.desk.kpis import key_figures
 from cityhelix.ops.desk.kpis import window_from as key_figures_window
+from cityhelix.ops.desk.storage import AttachmentStore, store_for
 from cityhelix.ops.errors import BadRequest, Forbidden, NotFound
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
@@ -43,8 +44,8 @@ def catalogue_of(request: Request) -> Catalogue:
 
 
 def attachment_store(settings: Settings) -> AttachmentStore:
-    """The storage backend the settings name (the disk, for now)."""
-    return DiskStore(settings.ops_attachments_dir)
+    """The storage backend the settings name (disk or S3-compatible)."""
+    return store_for(settings)
 
 
 async def staff(request: Request) -> Principal:
@@ -227,7 +228,7 @@ async def attach(request: Request, incident_id: int) -> Response:
     media_type, sha256 = checked(content, settings.ops_attachment_max_bytes)
     filename = (upload.filename or "attachment")[-255:]
     store = attachment_store(settings)
-    key = await store.put(content)
+    key = await store.put(content, media_type)
     try:
         async with engine_of(request).begin() as connection:
             await desk.check_access(connection, incident_id, principal)

@@ -3,6 +3,9 @@
 into a dead-letter list that can be replayed. Stored, so they survive a restart; each is held
 by one sender at a time (a lease taken by compare-and-set), so N processes may send.
 
+Targets on loopback, link-local, private or metadata addresses are refused, when subscribed
+and again at each connection (webhook_targets).
+
 Signature: `X-CityHelix-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`.
 """
 
@@ -26,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.events.stream import Change
 from cityhelix.ops.desk.tables import webhook_deliveries, webhooks
+from cityhelix.ops.desk.webhook_targets import CheckedTransport
 from cityhelix.ops.errors import BadRequest, Conflict, NotFound
 from cityhelix.settings import Settings
 
@@ -284,8 +288,13 @@ async def deliver_due(engine: AsyncEngine, settings: Settings, client: httpx.Asy
 
 
 async def deliver_forever(engine: AsyncEngine, settings: Settings) -> None:
+    # every connection goes to an address checked at that moment (webhook_targets); no
+    # redirects, no proxies from the environment: either would send us elsewhere unchecked
     async with httpx.AsyncClient(
-        timeout=settings.ops_webhook_timeout_seconds, follow_redirects=False
+        timeout=settings.ops_webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        transport=CheckedTransport(settings.ops_webhook_allowed_hosts),
     ) as client:
         while True:
             try:

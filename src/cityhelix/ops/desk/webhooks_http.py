@@ -12,8 +12,9 @@ from sqlalchemy import select
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.ops.desk import webhooks as hooks
-from cityhelix.ops.desk.http import engine_of, json_body, json_response, staff
+from cityhelix.ops.desk.http import engine_of, json_body, json_response, settings_of, staff
 from cityhelix.ops.desk.tables import webhook_deliveries, webhooks
+from cityhelix.ops.desk.webhook_targets import check_target
 from cityhelix.ops.errors import Forbidden, NotFound
 from cityhelix.ops.routes import OpsRoute
 
@@ -31,6 +32,7 @@ async def _operator(request: Request) -> Principal:
 async def create(request: Request) -> Response:
     principal = await _operator(request)
     fields = hooks.subscription_from_body(await json_body(request))
+    await check_target(fields["url"], settings_of(request).ops_webhook_allowed_hosts)
     async with engine_of(request).begin() as connection:
         webhook_id = await hooks.create_webhook(connection, fields, principal.name)
         await record_write(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from cityhelix.hub import service
 from cityhelix.settings import Settings
-from cityhelix.web.city_map import state_of
+from cityhelix.web.city_map import (
+    MAX_ZOOM,
+    POINTS_IN_VIEW,
+    WORLD,
+    Bounds,
+    MapFilter,
+    map_view,
+    state_of,
+)
 from cityhelix.web.const import STATE_COLOURS, STATES
 from cityhelix.web.kinds import kind_label
 from cityhelix.web.live import LiveFeed, TooManyListeners
@@ -55,36 +64,120 @@ async def console(request: Request, user: StaffPage) -> Response:
     )
 
 
+def _bad(field: str, expected: str) -> JSONResponse:
+    return JSONResponse({"detail": f"{field}: {expected}"}, status_code=400)
+
+
+def _view_of(request: Request) -> tuple[MapFilter, Bounds, float, int] | JSONResponse:
+    """The view's filter, bounding box and zoom from the query; a 400 naming the field."""
+    query = request.query_params
+    bounds = WORLD
+    if query.get("bbox"):
+        try:
+            west, south, east, north = (float(v) for v in query["bbox"].split(","))
+        except ValueError:
+            return _bad("bbox", "expected west,south,east,north in degrees")
+        if not all(math.isfinite(v) for v in (west, south, east, north)) or not (
+            -90 <= south <= north <= 90 and -540 <= west <= 540 and -540 <= east <= 540
+        ):
+            return _bad("bbox", "expected west,south,east,north with south <= north")
+        if east - west >= 360:
+            west, east = -180.0, 180.0
+        # a map panned past the antimeridian sends longitudes beyond 180: wrap them
+        west, east = (west + 180) % 360 - 180, (east + 180) % 360 - 180
+        bounds = Bounds(west, south, east, north)
+    zoom = 0.0
+    if query.get("zoom"):
+        try:
+            zoom = float(query["zoom"])
+        except ValueError:
+            return _bad("zoom", "expected a number from 0 to 24")
+        if not 0 <= zoom <= MAX_ZOOM:
+            return _bad("zoom", "expected a number from 0 to 24")
+    points = POINTS_IN_VIEW
+    if query.get("points"):
+        if not query["points"].isdigit() or not 1 <= int(query["points"]) <= POINTS_IN_VIEW:
+            return _bad("points", f"expected a whole number from 1 to {POINTS_IN_VIEW}")
+        points = int(query["points"])
+    states = frozenset(query.getlist("state"))
+    if not states <= set(STATES):
+        return _bad("state", f"expected one of {', '.join(STATES)}")
+    chosen = MapFilter(
+        kinds=frozenset(query.getlist("kind")),
+        district=query.get("district", ""),
+        states=states,
+    )
+    return chosen, bounds, zoom, points
+
+
 @router.get("/console/things.json")
 async def things_json(request: Request, user: StaffApi) -> Response:
-    """Columns, not objects: id, kind, district, state, lon, lat, last reading, Datastreams."""
+    """What the map's view shows, as columns, not objects: each device in view as id, name,
+    kind, district, state, lon, lat, last reading, Datastreams; when they are many, clusters
+    as lon, lat, count, bounds, states. `bbox`, `zoom`, `kind`, `district`, `state` say the
+    view (none: the whole city); `points` lowers the number of devices sent as themselves
+    before the view is clustered (a small screen may want fewer)."""
+    view = _view_of(request)
+    if isinstance(view, JSONResponse):
+        return view
+    chosen, bounds, zoom, points = view
     settings = _settings(request)
     things = await _map(request).things()
     now = datetime.now(UTC)
+    states = {t.id: state_of(t, settings, now) for t in things}
+    shown = await asyncio.to_thread(map_view, things, states, chosen, bounds, zoom, points)
     kinds = sorted({t.kind for t in things})
     districts = sorted({t.district for t in things if t.district})
+    kind_index = {kind: index for index, kind in enumerate(kinds)}
+    district_index = {district: index for index, district in enumerate(districts)}
     body = {
         "kinds": kinds,
         "districts": districts,
         "stale_seconds": settings.web_stale_minutes * 60,
         "off_seconds": settings.web_off_hours * 3600,
         "now": now.timestamp(),
+        "total": len(things),
+        "matched": shown.matched,
+        "extent": shown.extent,
         "things": [
             [
                 t.id,
                 t.name,
-                kinds.index(t.kind),
-                districts.index(t.district) if t.district else -1,
-                state_of(t, settings, now),
+                kind_index[t.kind],
+                district_index.get(t.district, -1),
+                state,
                 t.lon,
                 t.lat,
                 round(t.last_reading.timestamp()) if t.last_reading else None,
                 list(t.datastreams),
             ]
-            for t in things
+            for t, state in shown.points
         ],
+        "clusters": [
+            [round(c.lon, 6), round(c.lat, 6), c.count, c.bounds, c.states] for c in shown.clusters
+        ],
+        "watched": shown.watched,
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+#: devices a name search answers with at most
+_FOUND_AT_MOST = 20
+
+
+@router.get("/console/find.json")
+async def find_device(request: Request, user: StaffApi, name: str = "") -> Response:
+    """Devices whose name holds `name` (case-insensitive), as id, name, lon, lat."""
+    wanted = name.strip().casefold()[:200]
+    if not wanted:
+        return _bad("name", "expected part of a device's name")
+    found = [
+        [t.id, t.name, t.lon, t.lat]
+        for t in await _map(request).things()
+        if wanted in t.name.casefold()
+    ]
+    found.sort(key=lambda row: (not str(row[1]).casefold().startswith(wanted), str(row[1])))
+    return Response(orjson.dumps({"found": found[:_FOUND_AT_MOST]}), media_type="application/json")
 
 
 def _latest_rows(thing: service.ThingDetail) -> list[dict[str, Any]]:

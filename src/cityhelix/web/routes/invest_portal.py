@@ -17,9 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cityhelix.invest import service
-from cityhelix.invest.errors import InvestError
-from cityhelix.invest.matching import CRITERIA, SiteNeeds
-from cityhelix.invest.schemas import EnquiryIn, Needs
+from cityhelix.invest.service import CRITERIA, EnquiryIn, InvestError, Needs, SiteNeeds
 from cityhelix.web.const import LANGUAGE_COOKIE, PORTAL_LANGUAGES
 from cityhelix.web.i18n import choose_portal_language, format_datetime, format_number, translations
 from cityhelix.web.routes.invest_forms import (

@@ -18,8 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from cityhelix.auth.principal import Principal
 from cityhelix.invest import service
-from cityhelix.invest.errors import InvestError
-from cityhelix.invest.schemas import STAGES, ScreenIn, StageMove
+from cityhelix.invest.service import STAGES, InvestError, ScreenIn, StageMove
 from cityhelix.web.i18n import choose_language, translations
 from cityhelix.web.routes.invest_forms import (
     N_,

@@ -48,9 +48,14 @@ async def alerts_page(request: Request, user: StaffPage) -> Response:
 
 @router.get("/console/alerts.json")
 async def alerts_json(request: Request, user: StaffApi) -> Response:
-    """[alert id, Thing id, severity, state] of every open alert, for the map's markers."""
+    """[alert id, Thing id, severity, state, [lon, lat] or null] of every open alert, for the
+    map's markers (the place: the map draws only the devices in view as points)."""
     alerts = await ops.open_alerts(engine_of(request))
-    rows = [[a["id"], a["thing_id"], a["severity"], a["state"]] for a in alerts if a["thing_id"]]
+    rows = [
+        [a["id"], a["thing_id"], a["severity"], a["state"], a["location"]]
+        for a in alerts
+        if a["thing_id"]
+    ]
     return Response(orjson.dumps({"alerts": rows}), media_type="application/json")
 
 

@@ -264,7 +264,7 @@ async def _save(request: Request, user: Principal, rule_id: int | None) -> Respo
     engine = engine_of(request)
     try:
         if rule_id is None:
-            await ops.create_rule(engine, body, user)
+            await ops.create_rule_checked(engine, user, body)
         else:
             await ops.update_rule(engine, user, rule_id, body)
     except ops.OpsError as error:

@@ -13,12 +13,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from cityhelix.auth.principal import Principal, Role
-from cityhelix.auth.service import record_write
-from cityhelix.ops.desk.attachments import checked
 from cityhelix.ops.desk.http import attachment_store, catalogue_of, engine_of, settings_of
-from cityhelix.ops.desk.incidents import add_attachment_row, create_incident
 from cityhelix.ops.desk.open311 import requests as georeport
 from cityhelix.ops.desk.open311.documents import answer, error_answer
+from cityhelix.ops.desk.open311.filing import Media, file_request
 from cityhelix.ops.desk.open311.keys import key_holder
 from cityhelix.ops.errors import BadRequest, Forbidden, NotFound, OpsError
 
@@ -144,8 +142,8 @@ async def _form(request: Request, max_media: int) -> tuple[dict[str, list[str]],
 
 @router.post("/requests.{fmt}")
 async def requests_create(request: Request, fmt: str) -> Response:
-    """A citizen's report: checked in full (key, service, location, attributes, media)
-    before anything is stored; then one transaction makes the incident."""
+    """A citizen's report: the key checked here, then `file_request` (the path the web's
+    report page takes too) checks the rest before anything is stored."""
     fmt = _checked_format(fmt)
     settings = settings_of(request)
     limit = settings.ops_attachment_max_bytes
@@ -157,44 +155,25 @@ async def requests_create(request: Request, fmt: str) -> Response:
     if holder is None:
         raise Forbidden("api_key: invalid or revoked", "api_key")
     _check_jurisdiction(request, (fields.get("jurisdiction_id") or [""])[-1])
-    catalogue = catalogue_of(request)
-    new = georeport.request_from_form(catalogue, fields)
-    content = b""
-    if media is not None:
-        content = await media.read(limit + 1)
-        media_type, sha256 = checked(content, limit)
-    principal = Principal(f"open311:{holder}", Role.PUBLIC)
-    store = attachment_store(settings)
-    stored_key = await store.put(content) if content else None
-    try:
-        async with engine_of(request).begin() as connection:
-            incident_id = await create_incident(connection, catalogue, new, principal.name)
-            written: list[tuple[str, int]] = [("Incident", incident_id)]
-            if stored_key is not None and media is not None:
-                attachment_id = await add_attachment_row(
-                    connection,
-                    incident_id,
-                    principal,
-                    filename=(media.filename or "media")[-255:],
-                    media_type=media_type,
-                    size=len(content),
-                    sha256=sha256,
-                    storage_key=stored_key,
-                )
-                written.append(("Attachment", attachment_id))
-            await record_write(connection, principal, "POST", request.url.path, written)
-    except BaseException:
-        if stored_key is not None:
-            await store.delete(stored_key)
-        raise
+    content = await media.read(limit + 1) if media is not None else b""
+    filed = await file_request(
+        engine_of(request),
+        catalogue_of(request),
+        attachment_store(settings),
+        fields,
+        Media(media.filename or "media", content) if media is not None else None,
+        principal=Principal(f"open311:{holder}", Role.PUBLIC),
+        path=request.url.path,
+        max_media_bytes=limit,
+    )
     notice = "Thank you. Your report was received and passed to the responsible department."
     return answer(
         fmt,
         "service_requests",
         [
             {
-                "service_request_id": incident_id,
-                "token": new.open311_token,
+                "service_request_id": filed.service_request_id,
+                "token": filed.token,
                 "service_notice": notice,
                 "account_id": None,
             }

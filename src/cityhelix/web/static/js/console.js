@@ -1,6 +1,9 @@
-// The city map: every Thing as a marker (shape by kind, colour by state), filters, the side
+// The city map: the devices of the view as markers (shape by kind, colour by state), or, when
+// they are many, the server's clusters (a button each: a click zooms in); filters, the side
 // panel with a 24-hour chart, and live readings from the server's event stream (SSE).
-// Markers change through MapLibre feature state, so a live reading never re-tiles the map.
+// The server sends only what the view needs (`/console/things.json?bbox=..&zoom=..`): a
+// move, a zoom or a filter asks for the view again. A live reading changes its marker
+// through MapLibre feature state, so it never re-tiles the map.
 "use strict";
 
 const SHAPES = {
@@ -11,31 +14,58 @@ const SHAPES = {
   camera: "square",
   park_tenant: "diamond",
 };
-
-// up to this many devices the kind shapes show at every zoom (10,000 icons cost the first
-// render about a second on a CPU renderer: BENCHMARKS.md section 6)
+// a state that outranks the others in a cluster's colour
+const STATE_RANK = ["alert", "off", "stale", "normal"];
+// a view asked for again at most this often while readings change clusters
+const REVIEW_MS = 500;
+// up to this many devices in the city the kind shapes show at every zoom; past it, from
+// zoom 12 on (the symbol layer's first draw costs about half a second on a CPU renderer,
+// and at the city's zoom a large city is clusters: BENCHMARKS.md section 6)
 const SHAPES_EVERYWHERE = 2000;
 
 const consoleState = {
   map: null,
-  things: new Map(), // id -> {id, name, kind, district, state, lon, lat, last, datastreams}
-  byDatastream: new Map(), // Datastream id -> Thing id
+  things: new Map(), // the devices in view: id -> {id, name, kind, ..., datastreams}
+  byDatastream: new Map(), // Datastream id -> Thing id (devices in view)
+  watched: new Set(), // Datastreams of not-normal devices inside clusters
+  clusters: [], // MapLibre markers of the clusters in view
+  matched: 0,
+  total: 0,
   staleMs: 0,
   offMs: 0,
   panelThing: null,
   chart: null,
-  firstRender: null,
+  filtersBuilt: false,
+  viewRequest: 0,
+  lastBody: null,
 };
 window.cityhelixConsole = {
   stateOf: (id) => consoleState.things.get(id)?.state ?? null,
-  shownCount: () => filteredIds().length,
+  shownCount: () => consoleState.matched,
+  pointCount: () => consoleState.things.size,
+  clusterCount: () => consoleState.clusters.length,
+  clusteredCount: () => consoleState.clusters.reduce((sum, c) => sum + c.count, 0),
+  // devices in view by state, in points and clusters alike
+  stateCounts: () => {
+    const counts = {};
+    for (const thing of consoleState.things.values()) {
+      counts[thing.state] = (counts[thing.state] || 0) + 1;
+    }
+    for (const marker of consoleState.clusters) {
+      for (const [state, n] of Object.entries(marker.states)) counts[state] = (counts[state] || 0) + n;
+    }
+    return counts;
+  },
   map: () => consoleState.map,
   thingOf: (datastream) => consoleState.byDatastream.get(datastream) ?? null,
+  viewLoaded: 0, // how many views arrived (tests wait for the next one)
+  // for the operations centre's overlay (ops-map.js): a device's place when it is drawn as
+  // a point, and a way to centre on any device and open its panel
   position: (id) => {
     const thing = consoleState.things.get(id);
     return thing ? [thing.lon, thing.lat] : null;
   },
-  show: (id) => showThing(id),
+  show: (id, lon, lat) => showThing(id, lon, lat),
   ready: false,
   timings: {},
 };
@@ -89,40 +119,136 @@ function offlineStyle() {
   };
 }
 
+function outlineBounds(outline) {
+  const bounds = new maplibregl.LngLatBounds();
+  for (const feature of outline.features || []) {
+    for (const ring of feature.geometry.type === "Polygon" ? feature.geometry.coordinates : []) {
+      for (const point of ring) bounds.extend(point);
+    }
+  }
+  return bounds;
+}
+
 async function start() {
   const data = dataset();
   const started = performance.now();
+  const timings = window.cityhelixConsole.timings;
   maplibregl.setWorkerUrl(data.workerUrl);
-  maplibregl.prewarm(); // the worker starts while the style and the data load
-  const boundaries = fetch(data.boundariesUrl).then((r) => r.json());
+  maplibregl.prewarm(); // the worker starts while the outline and the style load
+  const outline = await (await fetch(data.boundariesUrl)).json();
+  const bounds = outlineBounds(outline);
   const map = new maplibregl.Map({
     container: "map",
     style: data.styleUrl || offlineStyle(),
     center: [106.7, 11.0],
     zoom: 10,
+    bounds: bounds.isEmpty() ? undefined : bounds,
+    fitBoundsOptions: { padding: 40 },
     attributionControl: false,
     maxPitch: 0,
     fadeDuration: 0,
   });
   consoleState.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
-  const [response] = await Promise.all([
-    fetch(data.thingsUrl, { credentials: "same-origin" }),
+  // the view's data and the style load side by side: the camera is known already
+  const [body] = await Promise.all([
+    fetchView(),
     new Promise((resolve) =>
       map.once("load", () => {
-        window.cityhelixConsole.timings.style = performance.now() - started;
+        timings.style = performance.now() - started;
         resolve();
       }),
     ),
   ]);
-  if (response.status === 401) {
-    window.location.assign("/login?next=/console");
-    return;
-  }
-  const body = await response.json();
-  window.cityhelixConsole.timings.data = performance.now() - started;
+  if (body === null) return;
+  timings.data = performance.now() - started;
   consoleState.staleMs = body.stale_seconds * 1000;
   consoleState.offMs = body.off_seconds * 1000;
+  addLayers(map, data, outline, body.total > SHAPES_EVERYWHERE ? 12 : 0);
+  buildFilters(body);
+  showView(body);
+  // devices outside the province's outline: fit them in too (the move asks again)
+  if (body.extent) {
+    const [west, south, east, north] = body.extent;
+    const view = map.getBounds();
+    if (!view.contains([west, south]) || !view.contains([east, north])) {
+      const all = new maplibregl.LngLatBounds([west, south], [east, north]);
+      if (!bounds.isEmpty()) all.extend(bounds);
+      map.fitBounds(all, { padding: 40, animate: false, maxZoom: 14 });
+      askForView(0);
+    }
+  }
+  timings.layers = performance.now() - started;
+  map.once("render", () => {
+    timings.render = performance.now() - started;
+  });
+  map.once("idle", () => {
+    timings.interactive = performance.now() - started;
+    window.cityhelixConsole.ready = true;
+    document.getElementById("map").dataset.ready = "true";
+    map.on("moveend", () => askForView(150));
+  });
+  listen(data.eventsUrl);
+  setInterval(() => askForView(0), 30_000); // stale and off come with time alone
+  wirePanel();
+}
+
+// --- the view: asked of the server for the camera and the filters --------------------------
+
+function viewUrl() {
+  const map = consoleState.map;
+  const b = map.getBounds();
+  const params = new URLSearchParams({
+    bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(","),
+    zoom: map.getZoom().toFixed(2),
+  });
+  if (dataset().points) params.set("points", dataset().points);
+  if (consoleState.filtersBuilt) {
+    const { kinds, states, district, allKinds, allStates } = chosen();
+    if (!allKinds) for (const kind of kinds) params.append("kind", kind);
+    if (!allStates) for (const state of states) params.append("state", state);
+    if (district) params.set("district", district);
+  }
+  return `${dataset().thingsUrl}?${params}`;
+}
+
+async function fetchView() {
+  const request = ++consoleState.viewRequest;
+  if (consoleState.filtersBuilt) {
+    const { kinds, states } = chosen();
+    if (kinds.size === 0 || states.size === 0) {
+      // nothing can match: no need to ask
+      return { ...consoleState.lastBody, matched: 0, things: [], clusters: [], watched: [] };
+    }
+  }
+  const response = await fetch(viewUrl(), { credentials: "same-origin" });
+  if (response.status === 401) {
+    window.location.assign("/login?next=/console");
+    return null;
+  }
+  const body = await response.json();
+  consoleState.lastBody = body;
+  return request === consoleState.viewRequest ? body : null; // a newer view was asked for
+}
+
+let viewTimer = null;
+let lastView = 0;
+function askForView(delay) {
+  if (viewTimer !== null) return;
+  const wait = Math.max(delay, REVIEW_MS - (performance.now() - lastView), 0);
+  viewTimer = setTimeout(async () => {
+    viewTimer = null;
+    lastView = performance.now();
+    const body = await fetchView();
+    if (body !== null) showView(body);
+  }, wait);
+}
+
+function showView(body) {
+  consoleState.matched = body.matched;
+  consoleState.total = body.total;
+  consoleState.things = new Map();
+  consoleState.byDatastream = new Map();
   const features = [];
   for (const row of body.things) {
     const [id, name, kindIndex, districtIndex, state, lon, lat, last, datastreams] = row;
@@ -141,29 +267,82 @@ async function start() {
     for (const ds of datastreams) consoleState.byDatastream.set(ds, id);
     features.push(featureOf(thing));
   }
-  const outline = await boundaries;
-  await addLayers(map, data, features, outline);
-  buildFilters(body);
-  fitToCity(outline);
-  window.cityhelixConsole.timings.layers = performance.now() - started;
-  map.once("render", () => {
-    window.cityhelixConsole.timings.render = performance.now() - started;
-  });
-  const markersLoaded = (event) => {
-    if (event.sourceId === "things" && map.isSourceLoaded("things")) {
-      map.off("sourcedata", markersLoaded);
-      window.cityhelixConsole.timings.markers = performance.now() - started;
-    }
-  };
-  map.on("sourcedata", markersLoaded);
-  map.once("idle", () => {
-    window.cityhelixConsole.timings.interactive = performance.now() - started;
-    window.cityhelixConsole.ready = true;
-    document.getElementById("map").dataset.ready = "true";
-  });
-  listen(data.eventsUrl);
-  setInterval(refreshStates, 30_000);
-  wirePanel();
+  consoleState.watched = new Set(body.watched);
+  const source = consoleState.map.getSource("things");
+  source.setData({ type: "FeatureCollection", features });
+  for (const thing of consoleState.things.values()) {
+    consoleState.map.setFeatureState({ source: "things", id: thing.id }, { state: thing.state });
+  }
+  showClusters(body.clusters);
+  summarise();
+  listNames();
+  window.cityhelixConsole.viewLoaded += 1;
+}
+
+function showClusters(clusters) {
+  for (const marker of consoleState.clusters) marker.remove();
+  consoleState.clusters = [];
+  const labels = JSON.parse(dataset().stateLabels);
+  const template = dataset().clusterLabel;
+  const lang = dataset().lang;
+  for (const [lon, lat, count, bounds, states] of clusters) {
+    const worst = STATE_RANK.find((state) => states[state]) || "normal";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `cluster cluster-${worst}`;
+    button.textContent = count.toLocaleString(lang);
+    const parts = STATE_RANK.filter((s) => states[s]).map(
+      (s) => `${labels[s] || s} ${states[s].toLocaleString(lang)}`,
+    );
+    button.setAttribute(
+      "aria-label",
+      `${template.replace("%(count)s", count.toLocaleString(lang))} (${parts.join(", ")})`,
+    );
+    const size = Math.round(28 + 10 * Math.log10(count));
+    button.dataset.size = String(size);
+    button.classList.add(`cluster-size-${Math.min(5, Math.floor(Math.log10(count) * 2))}`);
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      zoomInto(bounds);
+    });
+    const marker = new maplibregl.Marker({ element: button }).setLngLat([lon, lat]);
+    marker.count = count;
+    marker.states = states;
+    marker.addTo(consoleState.map);
+    consoleState.clusters.push(marker);
+  }
+}
+
+// a cluster's devices fill the view (at least one zoom level closer)
+function zoomInto([west, south, east, north]) {
+  const map = consoleState.map;
+  const camera = map.cameraForBounds(
+    [
+      [west, south],
+      [east, north],
+    ],
+    { padding: 60, maxZoom: 18 },
+  );
+  const zoom = Math.max(camera?.zoom ?? 0, map.getZoom() + 1);
+  map.jumpTo({ center: camera?.center ?? [(west + east) / 2, (south + north) / 2], zoom });
+}
+
+function summarise() {
+  const summary = document.getElementById("map-summary");
+  summary.textContent = summary.dataset.template
+    .replace("%(shown)s", consoleState.matched.toLocaleString(dataset().lang))
+    .replace("%(total)s", consoleState.total.toLocaleString(dataset().lang));
+}
+
+function listNames() {
+  const names = document.getElementById("device-names");
+  names.replaceChildren(
+    ...[...consoleState.things.values()].slice(0, 500).map((thing) => {
+      const option = document.createElement("option");
+      option.value = thing.name;
+      return option;
+    }),
+  );
 }
 
 function featureOf(thing) {
@@ -181,7 +360,7 @@ function featureOf(thing) {
   };
 }
 
-async function addLayers(map, data, features, boundaries) {
+function addLayers(map, data, boundaries, shapesFromZoom) {
   const colours = JSON.parse(data.stateColours);
   map.addSource("districts", { type: "geojson", data: boundaries });
   map.addLayer({
@@ -199,7 +378,7 @@ async function addLayers(map, data, features, boundaries) {
   for (const shape of ["circle", "square", "triangle", "diamond"]) {
     map.addImage(`shape-${shape}`, markerImage(shape));
   }
-  map.addSource("things", { type: "geojson", data: { type: "FeatureCollection", features } });
+  map.addSource("things", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
   const colourOf = (key) => [
     "match",
     key,
@@ -223,8 +402,7 @@ async function addLayers(map, data, features, boundaries) {
     id: "thing-shapes",
     type: "symbol",
     source: "things",
-    // a few thousand shapes are cheap; past that they wait for zoom 12 (see SHAPES_EVERYWHERE)
-    minzoom: features.length > SHAPES_EVERYWHERE ? 12 : 0,
+    minzoom: shapesFromZoom,
     layout: {
       "icon-image": ["concat", "shape-", ["get", "shape"]],
       "icon-size": ["interpolate", ["linear"], ["zoom"], 9, 0.5, 14, 0.8],
@@ -238,22 +416,8 @@ async function addLayers(map, data, features, boundaries) {
   map.on("mouseleave", "things", () => (map.getCanvas().style.cursor = ""));
 }
 
-// the province's outline and every device in view
-function fitToCity(outline) {
-  const bounds = new maplibregl.LngLatBounds();
-  for (const feature of outline.features || []) {
-    for (const ring of feature.geometry.type === "Polygon" ? feature.geometry.coordinates : []) {
-      for (const point of ring) bounds.extend(point);
-    }
-  }
-  for (const thing of consoleState.things.values()) bounds.extend([thing.lon, thing.lat]);
-  if (bounds.isEmpty()) return;
-  consoleState.map.fitBounds(bounds, { padding: 40, animate: false, maxZoom: 14 });
-}
-
 function buildFilters(body) {
   const kinds = document.getElementById("kind-filters");
-  kindCount = body.kinds.length;
   const labels = JSON.parse(dataset().kindLabels);
   kinds.replaceChildren();
   if (body.kinds.length === 0) kinds.textContent = kinds.dataset.empty;
@@ -277,14 +441,8 @@ function buildFilters(body) {
     option.value = option.textContent = name;
     district.append(option);
   }
-  const names = document.getElementById("device-names");
-  for (const thing of consoleState.things.values()) {
-    const option = document.createElement("option");
-    option.value = thing.name;
-    names.append(option);
-  }
   const form = document.getElementById("filters");
-  form.addEventListener("change", applyFilters);
+  form.addEventListener("change", () => askForView(0));
   form.addEventListener("submit", (event) => event.preventDefault());
   document.getElementById("find-button").addEventListener("click", findDevice);
   document.getElementById("find-device").addEventListener("keydown", (event) => {
@@ -293,82 +451,29 @@ function buildFilters(body) {
       findDevice();
     }
   });
-  applyFilters();
+  consoleState.filtersBuilt = true;
 }
 
 function chosen() {
   const form = document.getElementById("filters");
   const values = (name) =>
     [...form.querySelectorAll(`input[name=${name}]:checked`)].map((input) => input.value);
+  const kinds = new Set(values("kind"));
+  const states = new Set(values("state"));
   return {
-    kinds: new Set(values("kind")),
-    states: new Set(values("state")),
+    kinds,
+    states,
     district: document.getElementById("district-filter").value,
+    allKinds: kinds.size === form.querySelectorAll("input[name=kind]").length,
+    allStates: states.size === form.querySelectorAll("input[name=state]").length,
   };
-}
-
-function filteredIds() {
-  const { kinds, states, district } = chosen();
-  const ids = [];
-  for (const thing of consoleState.things.values()) {
-    if (!kinds.has(thing.kind) || !states.has(thing.state)) continue;
-    if (district && thing.district !== district) continue;
-    ids.push(thing.id);
-  }
-  return ids;
-}
-
-let currentFilter = "null";
-let kindCount = 0;
-let statesChanged = false;
-let refilter = null;
-
-// Kind and district are fixed properties: plain expressions. A state changes live through
-// feature state, which filters cannot read: a partial state filter re-sends the source's
-// data (its `state` properties) first, at most once a second while states change.
-function applyFilters() {
-  const map = consoleState.map;
-  const { kinds, states, district } = chosen();
-  const parts = ["all"];
-  if (kinds.size < kindCount) parts.push(["in", ["get", "kind"], ["literal", [...kinds]]]);
-  if (district) parts.push(["==", ["get", "district"], district]);
-  const allStates = document.querySelectorAll("#filters input[name=state]").length;
-  if (states.size < allStates) {
-    if (statesChanged) {
-      statesChanged = false;
-      const features = [...consoleState.things.values()].map(featureOf);
-      map.getSource("things").setData({ type: "FeatureCollection", features });
-    }
-    parts.push(["in", ["get", "state"], ["literal", [...states]]]);
-  }
-  const filter = parts.length > 1 ? parts : null;
-  if (JSON.stringify(filter) !== currentFilter) {
-    currentFilter = JSON.stringify(filter);
-    map.setFilter("things", filter);
-    map.setFilter("thing-shapes", filter);
-  }
-  const summary = document.getElementById("map-summary");
-  summary.textContent = summary.dataset.template
-    .replace("%(shown)s", filteredIds().length.toLocaleString(dataset().lang))
-    .replace("%(total)s", consoleState.things.size.toLocaleString(dataset().lang));
 }
 
 function setState(thing, state) {
   if (thing.state === state) return;
   thing.state = state;
-  statesChanged = true;
   consoleState.map.setFeatureState({ source: "things", id: thing.id }, { state });
-  if (refilter === null) {
-    refilter = setTimeout(() => {
-      refilter = null;
-      applyFilters();
-    }, 1000);
-  }
-}
-
-function refreshStates() {
-  const now = Date.now();
-  for (const thing of consoleState.things.values()) setState(thing, stateAt(thing.last, now));
+  if (!chosen().allStates) askForView(0); // it may leave or join the filtered view
 }
 
 function listen(url) {
@@ -387,7 +492,11 @@ function listen(url) {
     const { readings } = JSON.parse(event.data);
     for (const [datastream, time, result] of readings) {
       const thing = consoleState.things.get(consoleState.byDatastream.get(datastream));
-      if (!thing) continue;
+      if (!thing) {
+        // a device inside a cluster that may change the cluster's states
+        if (consoleState.watched.has(datastream)) askForView(0);
+        continue;
+      }
       const when = time ? Date.parse(time) : now;
       if (thing.last === null || when > thing.last) thing.last = when;
       setState(thing, stateAt(thing.last, now));
@@ -397,23 +506,26 @@ function listen(url) {
 }
 
 // centre the map on one device and open its panel (the alerts panel links here)
-function showThing(id) {
+function showThing(id, lon, lat) {
   const thing = consoleState.things.get(id);
-  if (!thing) return;
-  consoleState.map.jumpTo({ center: [thing.lon, thing.lat], zoom: 14 });
-  openPanel(thing.id);
+  const center = thing ? [thing.lon, thing.lat] : [lon, lat];
+  if (center[0] === undefined || center[0] === null) return;
+  consoleState.map.jumpTo({ center, zoom: Math.max(consoleState.map.getZoom(), 16) });
+  openPanel(id);
 }
 
-function findDevice() {
-  const wanted = document.getElementById("find-device").value.trim().toLowerCase();
+async function findDevice() {
+  const wanted = document.getElementById("find-device").value.trim();
   if (!wanted) return;
-  for (const thing of consoleState.things.values()) {
-    if (thing.name.toLowerCase().includes(wanted)) {
-      consoleState.map.jumpTo({ center: [thing.lon, thing.lat], zoom: 14 });
-      openPanel(thing.id);
-      return;
-    }
-  }
+  const response = await fetch(`/console/find.json?name=${encodeURIComponent(wanted)}`, {
+    credentials: "same-origin",
+  });
+  if (!response.ok) return;
+  const { found } = await response.json();
+  if (found.length === 0) return;
+  const [id, , lon, lat] = found[0];
+  consoleState.map.jumpTo({ center: [lon, lat], zoom: Math.max(consoleState.map.getZoom(), 16) });
+  openPanel(id);
 }
 
 // --- the side panel ----------------------------------------------------------------------

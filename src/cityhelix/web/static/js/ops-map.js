@@ -15,10 +15,11 @@ document.addEventListener("DOMContentLoaded", () => {
 async function startAlerts() {
   const map = window.cityhelixConsole.map();
   const open = new Map(); // Thing id -> Set of open alert ids
+  const places = new Map(); // Thing id -> [lon, lat] from its alerts
   const features = () => {
     const list = [];
     for (const thingId of open.keys()) {
-      const position = window.cityhelixConsole.position(thingId);
+      const position = places.get(thingId) || window.cityhelixConsole.position(thingId);
       if (position) {
         const geometry = { type: "Point", coordinates: position };
         list.push({ type: "Feature", id: thingId, geometry, properties: { id: thingId } });
@@ -30,7 +31,8 @@ async function startAlerts() {
   const response = await fetch("/console/alerts.json", { credentials: "same-origin" });
   if (!response.ok) return;
   const { alerts } = await response.json();
-  for (const [alertId, thingId] of alerts) {
+  for (const [alertId, thingId, , , place] of alerts) {
+    if (place) places.set(thingId, place);
     if (!open.has(thingId)) open.set(thingId, new Set());
     open.get(thingId).add(alertId);
   }
@@ -53,6 +55,7 @@ async function startAlerts() {
   source.addEventListener("alert", (event) => {
     const alert = JSON.parse(event.data);
     if (!alert.thing_id) return;
+    if (alert.location) places.set(alert.thing_id, alert.location);
     const ids = open.get(alert.thing_id) || new Set();
     if (alert.state === "active" || alert.state === "acknowledged") ids.add(alert.id);
     else ids.delete(alert.id);
@@ -61,5 +64,8 @@ async function startAlerts() {
     draw();
   });
   const wanted = Number(new URLSearchParams(window.location.search).get("thing"));
-  if (wanted) window.cityhelixConsole.show(wanted);
+  if (wanted) {
+    const [lon, lat] = places.get(wanted) || [null, null];
+    window.cityhelixConsole.show(wanted, lon, lat);
+  }
 }

@@ -1,0 +1,130 @@
+"""A lighting Task reaches the lamp over MQTT; the lamp's state reading confirms it, and a
+Task no lamp confirms in time is marked failed with an alert of the operations centre.
+
+The lamp is simulated by a real MQTT client on a real broker (Mosquitto, through
+tests/hub/test_mqtt.py's `hub` fixture; tests/hub/test_tasking.py covers the embedded
+broker), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+import httpx
+import orjson
+import pytest
+
+from tests.city.lighting.helpers import make_lamp
+from tests.hub.test_mqtt import Hub, hub, publish  # noqa: F401 - the fixture
+from tests.hub.test_tasking import lamp as hub_lamp
+
+pytestmark = pytest.mark.asyncio
+TIMEOUT = 15.0
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """The first truthy answer of `check`, asked again until TIMEOUT (no fixed sleeps)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            answer = await check()
+            if answer:
+                return answer
+            await asyncio.sleep(0.1)
+    raise AssertionError(what)  # pragma: no cover
+
+
+async def simulated_lamp(device: aiomqtt.Client, capability_id: int, state_id: int) -> None:
+    """Take each Task of the capability and report the level it asked for."""
+    await device.subscribe(f"v1.1/TaskingCapabilities({capability_id})/Tasks", qos=1)
+    async for message in device.messages:
+        task = orjson.loads(message.payload)
+        parameters = task.get("taskingParameters", {})
+        level = parameters.get("level", 100) if parameters.get("on") else 0
+        await publish(device, f"v1.1/Datastreams({state_id})/Observations", {"result": level})
+
+
+@pytest.mark.parametrize("hub", ["mosquitto"], indirect=True)
+async def test_a_task_is_delivered_over_mqtt_and_confirmed_and_an_unanswered_one_fails(
+    hub: Hub,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+) -> None:
+    answering = await make_lamp(client, admin, "Lamp answering")
+    silent = await make_lamp(client, admin, "Lamp silent", confirmation_seconds=1)
+    async with hub.device() as device, hub.device() as operator:
+        lamp = asyncio.create_task(
+            simulated_lamp(device, answering["capability_id"], answering["state_datastream_id"])
+        )
+        try:
+            await asyncio.sleep(0.2)  # the lamp's subscription reaches the broker
+            created = await client.post(
+                f"/v1.1/TaskingCapabilities({answering['capability_id']})/Tasks",
+                json={"taskingParameters": {"on": True, "level": 70}},
+                headers=admin,
+            )
+            assert created.status_code == 201, created.text
+            task_id = created.json()["@iot.id"]
+
+            async def confirmed() -> dict[str, Any] | None:
+                answer = await client.get(f"/api/city/lighting/tasks/{task_id}")
+                outcome: dict[str, Any] = answer.json()
+                return outcome if outcome["status"] == "confirmed" else None
+
+            outcome = await until(confirmed, "the lamp's state reading confirms the Task")
+            assert outcome["level"] == 70
+            reading = await client.get(f"/v1.1/Observations({outcome['observation_id']})")
+            assert reading.json()["result"] == 70
+            # a Task sent over MQTT to the lamp that never answers
+            topic = f"v1.1/TaskingCapabilities({silent['capability_id']})/Tasks"
+            await publish(operator, topic, {"taskingParameters": {"on": False}})
+            tasks = await until(
+                lambda: _tasks_of(client, silent["capability_id"]), "the MQTT Task is written"
+            )
+            silent_id = tasks[0]["@iot.id"]
+
+            async def failed() -> dict[str, Any] | None:
+                answer = await client.get(f"/api/city/lighting/tasks/{silent_id}")
+                outcome: dict[str, Any] = answer.json()
+                return outcome if outcome["status"] == "failed" else None
+
+            failure = await until(failed, "the unanswered Task fails")
+            assert failure["confirmed_at"] is None and failure["level"] == 0
+        finally:
+            lamp.cancel()
+    alerts = (await client.get("/api/city/lighting/faults", params=_DAY)).json()["alerts"]
+    assert [a["thing_id"] for a in alerts] == [silent["thing_id"]]
+    assert (alerts[0]["fault"], alerts[0]["severity"], alerts[0]["state"]) == (
+        "task_unconfirmed",
+        "warning",
+        "active",
+    )
+    in_ops = await client.get(f"/api/ops/alerts/{alerts[0]['id']}", headers=admin)
+    assert in_ops.status_code == 200 and in_ops.json()["thing_id"] == silent["thing_id"]
+    still = await client.get(f"/api/city/lighting/tasks/{task_id}")
+    assert still.json()["status"] == "confirmed"  # a settled outcome stays
+    assert (await client.get("/api/city/lighting/tasks/999999")).status_code == 404
+    # another service's Task is none of street lighting's business
+    other = await client.post("/v1.1/Things", json=hub_lamp("Fountain pump"), headers=admin)
+    capability = (await client.get(other.headers["location"] + "/TaskingCapabilities")).json()
+    pump_task = await client.post(
+        f"/v1.1/TaskingCapabilities({capability['value'][0]['@iot.id']})/Tasks",
+        json={"taskingParameters": {"on": True}},
+        headers=admin,
+    )
+    listed = (await client.get("/api/city/lighting/tasks")).json()
+    assert pump_task.json()["@iot.id"] not in {t["task_id"] for t in listed}
+    assert {t["task_id"] for t in listed} == {task_id, silent_id}
+    missing = await client.get(f"/api/city/lighting/tasks/{pump_task.json()['@iot.id']}")
+    assert missing.status_code == 404
+
+
+_DAY = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z"}
+
+
+async def _tasks_of(client: httpx.AsyncClient, capability_id: int) -> list[dict[str, Any]]:
+    answer = await client.get(f"/v1.1/TaskingCapabilities({capability_id})/Tasks")
+    found: list[dict[str, Any]] = answer.json()["value"]
+    return found

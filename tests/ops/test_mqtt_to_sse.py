@@ -1,0 +1,79 @@
+"""The whole way, as the issue draws it: a device publishes readings over real MQTT (the
+app's embedded broker), the hub commits them, the rules evaluate them from the durable
+stream, and the console's SSE stream shows the alert raised once, its repeat counted and
+its clearing; on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiomqtt
+import orjson
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from cityhelix.app import create_app
+from tests.conftest import ADMIN_TOKEN, Backend
+from tests.ops.conftest import TIMEOUT, client_of, fresh_database, ops_settings
+from tests.ops.readings import alerts, new_datastream, new_rule, threshold
+from tests.ops.test_sse import listening
+from tests.served import free_port
+
+
+@pytest.fixture
+async def mqtt_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str, int]]:
+    """An app with its embedded MQTT broker on a free port, served by uvicorn."""
+    broker = free_port()
+    settings = ops_settings(backend, mqtt_port=broker, mqtt_host="127.0.0.1")
+    await fresh_database(settings)
+    app = create_app(settings, migrate=False)
+    async with app.router.lifespan_context(app):
+        port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        async with asyncio.timeout(TIMEOUT):
+            while not server.started:  # uvicorn offers no awaitable for this
+                await asyncio.sleep(0.01)
+        try:
+            yield app, f"http://127.0.0.1:{port}", broker
+        finally:
+            server.should_exit = True
+            await task
+
+
+async def test_mqtt_readings_raise_repeat_and_clear_one_alert_seen_on_sse(
+    mqtt_app: tuple[FastAPI, str, int], admin: dict[str, str]
+) -> None:
+    app, url, broker = mqtt_app
+    async with client_of(app) as client:
+        ds = await new_datastream(client, admin)
+        rule_id = await new_rule(client, admin, **threshold(ds))
+        topic = f"v1.1/Datastreams({ds})/Observations"
+        async with (
+            listening(url, admin, kind="alert") as frames,
+            aiomqtt.Client("127.0.0.1", broker, username="device", password=ADMIN_TOKEN) as mqtt,
+        ):
+
+            async def publish(value: float) -> None:
+                body = {"phenomenonTime": datetime.now(UTC).isoformat(), "result": value}
+                await mqtt.publish(topic, orjson.dumps(body), qos=1)
+
+            await publish(60)
+            raised = await frames.alert(rule_id=rule_id)
+            await publish(70)
+            repeat = await frames.alert(rule_id=rule_id)
+            await publish(45)  # between the levels: hysteresis, nothing happens
+            await publish(10)
+            cleared = await frames.alert(rule_id=rule_id)
+        assert (raised["event"], raised["data"]["action"]) == ("alert", "create")
+        assert raised["data"]["value"] == 60 and raised["data"]["state"] == "active"
+        assert (repeat["data"]["change"], repeat["data"]["count"]) == ("repeat", 2)
+        assert (cleared["data"]["change"], cleared["data"]["state"]) == ("cleared", "cleared")
+        [stored] = await alerts(client, admin, rule_id=rule_id)
+        assert (stored["count"], stored["state"]) == (2, "cleared")
