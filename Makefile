@@ -47,8 +47,10 @@ lint: install
 types: install
 	$(BIN)/mypy
 
+# two workers, a test file each at a time (module fixtures such as a served city or a
+# browser are made once per file): half of the suite's time is waiting on processes
 test: lint types
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 fmt: install
 	$(BIN)/ruff format $(CODE)
