@@ -8,7 +8,13 @@ reached the tests fail, they do not skip.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import getpass
 import os
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +32,41 @@ from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user
 from cityhelix.db.metadata import metadata
 from cityhelix.settings import Settings
+from tests.served import free_port
+
+
+def _a_mosquitto_for_this_worker() -> None:
+    """Under pytest-xdist, a Mosquitto of each worker's own for the tests that use "the"
+    broker (`CITYHELIX_TEST_MQTT_URL`: tests/hub/test_mqtt.py, tests/city): two hubs of
+    two tests on one broker would take each other's readings (every test database has its
+    Datastream 1). Set before the test modules read the variable; gone with the worker."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or "CITYHELIX_TEST_MQTT_URL" in os.environ:
+        return
+    directory = Path(tempfile.mkdtemp(prefix="cityhelix-test-mosquitto-"))
+    port = free_port()
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"user {getpass.getuser()}\nlog_dest file {directory}/mosquitto.log\n"
+    )
+    process = subprocess.Popen(
+        ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    atexit.register(process.terminate)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError(f"the worker's Mosquitto did not start: {config}")
+    os.environ["CITYHELIX_TEST_MQTT_URL"] = f"mqtt://127.0.0.1:{port}"
+
+
+_a_mosquitto_for_this_worker()
+
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "CITYHELIX_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"

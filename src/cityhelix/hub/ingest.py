@@ -57,6 +57,40 @@ MAX_RETRY_AFTER = 60
 _MEMBER_CHECK = Writer(cast(AsyncConnection, None), ANONYMOUS)
 
 
+class _ArrivalOrder:
+    """Tickets in arrival order, and turns taken in that order: `take` at arrival (no
+    await before it), `turn` waits until every earlier ticket is `done`, `done` always (a
+    ticket whose reading was refused, or went another way, gives its turn up)."""
+
+    def __init__(self) -> None:
+        self._next = 0  # the next ticket to give
+        self._serving = 0  # the ticket whose turn it is
+        self._finished: set[int] = set()
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+
+    def take(self) -> int:
+        ticket, self._next = self._next, self._next + 1
+        return ticket
+
+    async def turn(self, ticket: int) -> None:
+        if ticket != self._serving:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[ticket] = waiter
+            try:
+                await waiter
+            finally:
+                self._waiting.pop(ticket, None)
+
+    def done(self, ticket: int) -> None:
+        self._finished.add(ticket)
+        while self._serving in self._finished:
+            self._finished.discard(self._serving)
+            self._serving += 1
+        waiter = self._waiting.get(self._serving)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
 @dataclass(frozen=True)
 class Target:
     """The stream a plain Observation is written to, and whether the URL path named it."""
@@ -200,6 +234,7 @@ class ObservationIngest:
         self._queue_size = queue_size
         self._streams: dict[tuple[str, int], tuple[_Stream, float]] = {}
         self._lookups: dict[tuple[str, int], asyncio.Future[_Stream | None]] = {}
+        self._order = _ArrivalOrder()
         self._wanted: list[tuple[str, int]] = []  # looked up by the next query
         self._reads: set[asyncio.Future[None]] = set()
         self._writer: asyncio.Task[None] | None = None
@@ -267,20 +302,30 @@ class ObservationIngest:
                 linked["phenomenonTime"] = datetime.now(UTC).isoformat()
         loop = asyncio.get_running_loop()
         reading = _Reading(principal, target, linked, request_path, loop.create_future())
-        if not await self._vouch(reading):
+        # readings enter the queue in the order they arrived, whatever the checks cost each
+        # (a stream's facts looked up for one, found in the cache by the next): a device's
+        # readings of one Datastream are written, and announced, in the order it sent them
+        ticket = self._order.take()
+        try:
+            vouched = await self._vouch(reading)
+            if vouched:
+                await self._order.turn(ticket)
+                reading.arrived = loop.time()
+                if wait:
+                    await self._queue.put(reading)
+                else:
+                    try:
+                        self._queue.put_nowait(reading)
+                    except asyncio.QueueFull:
+                        self.overloaded += 1
+                        raise Overloaded(
+                            f"the hub is writing {self._queue_size} readings already; retry later",
+                            retry_after=self._retry_after(),
+                        ) from None
+        finally:
+            self._order.done(ticket)
+        if not vouched:
             return await self._write_alone(reading)
-        reading.arrived = loop.time()
-        if wait:
-            await self._queue.put(reading)
-        else:
-            try:
-                self._queue.put_nowait(reading)
-            except asyncio.QueueFull:
-                self.overloaded += 1
-                raise Overloaded(
-                    f"the hub is writing {self._queue_size} readings already; retry later",
-                    retry_after=self._retry_after(),
-                ) from None
         self.most_queued = max(self.most_queued, self._queue.qsize())
         return await reading.answer
 
