@@ -67,3 +67,50 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class HeaderLimit:
+    """ASGI middleware answering 431 for too many request headers or too many header bytes.
+
+    The server in front may parse any number (httptools has no limit), and every layer
+    after it (authentication, logging, the routes) walks them: a request of a thousand
+    headers or one of 100 KB is refused here, before any of that work.
+    """
+
+    def __init__(self, app: ASGIApp, max_count: int, max_bytes: int) -> None:
+        self.app = app
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope["headers"]
+            problem = None
+            if len(headers) > self.max_count:
+                problem = f"{len(headers)} request headers, at most {self.max_count} are taken"
+            else:
+                size = sum(len(name) + len(value) for name, value in headers)
+                if size > self.max_bytes:
+                    problem = f"{size} bytes of request headers, at most {self.max_bytes}"
+            if problem is not None and scope["type"] == "http":
+                await _answer(send, 431, problem)
+                return
+            if problem is not None:
+                await send({"type": "websocket.close", "code": 1009})
+                return
+        await self.app(scope, receive, send)
+
+
+async def _answer(send: Send, status: int, message: str) -> None:
+    body = orjson.dumps({"code": status, "type": "error", "message": message})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

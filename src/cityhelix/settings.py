@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     page_size: int = Field(default=100, ge=1, le=100_000)
     max_top: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: requests with more headers than this, or more header bytes (names and values), get 431
+    max_header_count: int = Field(default=100, ge=10, le=10_000)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024**2)
     database_pool_size: int = Field(default=10, ge=1)
     #: an external broker, e.g. mqtt://127.0.0.1:1883; empty runs the embedded broker
     mqtt_url: str = ""

@@ -15,7 +15,7 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, literal, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
@@ -24,7 +24,7 @@ from cityhelix.db.engine import read_connection
 from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
-from cityhelix.hub.errors import BadRequest, Conflict
+from cityhelix.hub.errors import BadQuery, BadRequest, Conflict
 from cityhelix.hub.errors import HubError as HubError  # raised by every function here
 from cityhelix.hub.errors import NotFound as NotFound
 from cityhelix.hub.json_patch import patched_members
@@ -38,6 +38,7 @@ from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` retu
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
+from cityhelix.hub.store.refusals import input_fault
 from cityhelix.hub.store.write import StreamRows, Writer, Written
 from cityhelix.hub.tables import datastreams, locations, observations, thing_locations, things
 from cityhelix.hub.values import format_interval, result_value
@@ -119,13 +120,23 @@ async def read(
     if connection is None:
         async with read_connection(engine) as own:
             return await read(engine, path, options, page, connection=own)
-    if options.result_format is not None:  # the only one is dataArray
-        await check_path_exists(connection, path)
-        return await read_data_array(connection, path, options, page)
-    # collections and entities check the path's ids only when they find nothing
-    if path.is_collection:
-        return await read_collection(connection, path, options, page)
-    return await read_entity(connection, path, options, page.base_url, page_size=page.page_size)
+    try:
+        if options.result_format is not None:  # the only one is dataArray
+            await check_path_exists(connection, path)
+            return await read_data_array(connection, path, options, page)
+        # collections and entities check the path's ids only when they find nothing
+        if path.is_collection:
+            return await read_collection(connection, path, options, page)
+        return await read_entity(connection, path, options, page.base_url, page_size=page.page_size)
+    except DBAPIError as error:
+        fault = input_fault(error)
+        if fault is None:
+            raise
+        raise BadQuery(
+            f"the database cannot evaluate this query's values ({fault}); check the "
+            "arithmetic and the times in $filter and $orderby",
+            token="$filter",
+        ) from None
 
 
 def _body_with_parent_link(path: ResourcePath, body: object) -> object:

@@ -17,7 +17,7 @@ from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.dispatch import JSON_PATCH, VERSION_PATH, Context, JsonPatch, Reply, handle
-from cityhelix.hub.errors import HubError, MethodNotAllowed, UnsupportedMediaType
+from cityhelix.hub.errors import HubError, MethodNotAllowed, NotFound, UnsupportedMediaType
 from cityhelix.hub.http.batch import run_batch
 from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
 from cityhelix.hub.http.responses import (
@@ -171,6 +171,8 @@ async def resource(request: Request, resource: str) -> Response:
             if method != "GET":
                 raise MethodNotAllowed(f"the service root {VERSION_PATH} only answers GET")
             return await service_root(request)
+        if resource.startswith("/"):
+            raise NotFound(f"empty path segment in {request.url.path!r}; remove the doubled '/'")
         if resource.strip("/") == "$batch" and method == "POST":
             return await _batch(request, principal)
         body: object = None
