@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     public_url: str = ""
     page_size: int = Field(default=100, ge=1, le=100_000)
     max_top: int = Field(default=10_000, ge=1)
+    #: the response budget of a SensorThings read: the most entities one answer may hold,
+    #: rows fetched across all `$expand` levels and every expanded copy written out
+    #: counted; past it the read is refused with 400 before the JSON is written
+    max_response_entities: int = Field(default=100_000, ge=100, le=10_000_000)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: requests with more headers than this, or more header bytes (names and values), get 431
     max_header_count: int = Field(default=100, ge=10, le=10_000)

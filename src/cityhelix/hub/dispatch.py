@@ -89,7 +89,9 @@ async def handle(
         return Reply(200)
     if method == "GET":
         options = parse_query_options(params, max_top=settings.max_top)
-        page = Page(base, f"{base}/{resource}", params, settings.page_size)
+        page = Page(
+            base, f"{base}/{resource}", params, settings.page_size, settings.max_response_entities
+        )
         document = await service.read(engine, path, options, page, connection=connection)
         if path.prop is None:
             return Reply(200, document)
