@@ -84,7 +84,15 @@ async def handle(
     path = parse_path(resource)
     if path.ref and method != "GET":
         await service.change_reference(
-            engine, principal, path, method, body, request_path, bus, connection=connection
+            engine,
+            principal,
+            path,
+            method,
+            body,
+            request_path,
+            bus,
+            connection=connection,
+            base_url=base,
         )
         return Reply(200)
     if method == "GET":

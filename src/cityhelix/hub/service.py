@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, literal, select
@@ -399,6 +400,20 @@ async def delete(
     return WriteResult(entity_type, entity_id, tuple(writer.written))
 
 
+def _check_own_link(link: str, base_url: str) -> None:
+    """BadRequest unless `link` is relative or under this server's version root."""
+    given = urlsplit(link.strip())
+    if not (given.scheme or given.netloc):
+        return
+    own = urlsplit(base_url)
+    if (given.scheme.lower(), given.netloc.lower()) != (own.scheme.lower(), own.netloc.lower()):
+        raise BadRequest(
+            f"@iot.selfLink {link[:200]!r} names another server; link an entity of "
+            f"{base_url or 'this server'} (or give its @iot.id)",
+            field="@iot.selfLink",
+        )
+
+
 async def change_reference(
     engine: AsyncEngine,
     principal: Principal,
@@ -409,8 +424,12 @@ async def change_reference(
     bus: EventBus | None = None,
     *,
     connection: AsyncConnection | None = None,
+    base_url: str = "",
 ) -> None:
-    """Link (POST/PUT) or unlink (DELETE) through `$ref`, e.g. /Things(1)/Locations/$ref."""
+    """Link (POST/PUT) or unlink (DELETE) through `$ref`, e.g. /Things(1)/Locations/$ref.
+
+    `base_url` (the version root clients see) is where a body's `@iot.selfLink` must point.
+    """
     owner = path.parent
     navigation = path.steps[-1].via
     if owner is None or owner.id is None or navigation is None:
@@ -427,7 +446,7 @@ async def change_reference(
                 )
             await writer.unlink(owner.entity_type, owner.id, navigation, target_id)
         elif (method == "POST") == navigation.to_many and method in ("POST", "PUT"):
-            target_id = _referenced_id(body, target)
+            target_id = _referenced_id(body, target, base_url)
             await writer.link(owner.entity_type, owner.id, navigation, target_id)
         else:
             raise BadRequest(f"use POST on a to-many $ref and PUT on a to-one $ref, not {method}")
@@ -436,13 +455,18 @@ async def change_reference(
         log.add(writer.written)
 
 
-def _referenced_id(body: object, target: EntityType) -> int:
-    """The id in a $ref body: `{"@iot.id": 3}` or `{"@iot.selfLink": ".../Locations(3)"}`."""
+def _referenced_id(body: object, target: EntityType, base_url: str = "") -> int:
+    """The id in a $ref body: `{"@iot.id": 3}` or `{"@iot.selfLink": ".../Locations(3)"}`.
+
+    A selfLink naming another server is refused, not read for its id: it names an entity
+    of that server, and linking ours instead would be silently wrong.
+    """
     if isinstance(body, dict):
         if isinstance(body.get("@iot.id"), int) and not isinstance(body.get("@iot.id"), bool):
             return int(body["@iot.id"])
         link = body.get("@iot.selfLink")
         if isinstance(link, str):
+            _check_own_link(link, base_url)
             match = re.search(r"/([A-Za-z]+)\((\d+)\)/?$", link)
             if match and match.group(1) == target.set_name:
                 return int(match.group(2))
