@@ -198,3 +198,19 @@ async def test_many_or_large_headers_are_refused(client: httpx.AsyncClient) -> N
     assert large.status_code == 431, large.text
     plain = await client.get("/v1.1/Things", headers={"x-small": "v" * 1000})
     assert plain.status_code == 200
+
+
+async def test_feature_of_interest_without_observations_is_created(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Found by the fuzz stage: creating a FeatureOfInterest answered 500 (a hook read the
+    phenomenonTime an Observation has)."""
+    body = {
+        "name": "plot",
+        "description": "d",
+        "encodingType": "application/geo+json",
+        "feature": {"type": "Point", "coordinates": [106.6, 10.9]},
+        "Observations": [],
+    }
+    response = await client.post("/v1.1/FeaturesOfInterest", json=body, headers=admin)
+    assert response.status_code == 201, response.text

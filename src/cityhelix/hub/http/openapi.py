@@ -82,10 +82,10 @@ def _property_schema(prop: Property) -> JsonSchema:
             return {"description": "a GeoJSON geometry (or any value, per encodingType)"}
         case Kind.JSON if prop.name in ("unitOfMeasurements", "multiObservationDataTypes"):
             schema = {"type": "array"}
-        case Kind.JSON if prop.name != "resultQuality":
-            schema = {"type": "object"}
+        case Kind.JSON if prop.name in ("properties", "unitOfMeasurement", "parameters"):
+            schema = {"type": "object"}  # as `values.to_columns` checks them
         case _:
-            return {}  # any JSON value: a result, a result quality
+            return {}  # any JSON value: a result, a result quality, a Sensor's metadata
     if prop.nullable:
         schema["type"] = [schema["type"], "null"]
     return schema

@@ -396,7 +396,12 @@ class DerivedStreamTimes(EntityHooks):
 
 class FeatureStreamTimes(DerivedStreamTimes):
     """A deleted FeatureOfInterest takes its Observations along: their streams' times are
-    derived again. Updating one moves no Observation."""
+    derived again. Updating one moves no Observation, nor does creating one."""
+
+    async def inserted(
+        self, entity_type: EntityType, entity_id: int, columns: dict[str, Any]
+    ) -> None:
+        return None  # a new FeatureOfInterest has no Observations yet (fuzz stage found it)
 
     def condition(self, entity_id: int) -> ColumnElement[bool]:
         return observations.c.feature_of_interest_id == entity_id
