@@ -18,7 +18,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.hub.hostile_support import postgres_database, served_limited
 
 #: the stage's wall-clock budget on each backend in seconds, servers' start-up excluded
-FUZZ_SECONDS = 22.0
+FUZZ_SECONDS = 18.0
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: the fuzzers' own traffic would trip the per-client limits, which tests/hub tests
 SERVE_ENV = {

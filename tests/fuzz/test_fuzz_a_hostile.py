@@ -125,7 +125,7 @@ def http() -> Any:
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     derandomize=True,
     database=None,

@@ -205,25 +205,25 @@ def result_columns(value: object) -> dict[str, Any]:
 
 
 _OM = "http://www.opengis.net/def/observationType/OGC-OM/2.0/"
-#: what a result of each simple observation type (OGC 18-088 Table 13) may be; null (a
-#: missing reading) always may. Other types (OM_Observation, complex ones) take any JSON.
-_RESULT_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
-    _OM + "OM_Measurement": ("a number", (int, float)),
-    _OM + "OM_CountObservation": ("an integer", (int,)),
-    _OM + "OM_TruthObservation": ("a boolean", (bool,)),
-    _OM + "OM_CategoryObservation": ("a string (a category's name or URI)", (str,)),
+#: the simple observation types of OGC 18-088 Table 13 and what their result is. Their
+#: result is one value: an array or an object is refused (it would break every reader of
+#: the stream: charts, rules, aggregates). A scalar of another kind is kept, because
+#: devices report faults as text ("offline", "sensor fault") in numeric streams and the
+#: aggregates and rules skip such values by design.
+_SIMPLE_TYPES: dict[str, str] = {
+    _OM + "OM_Measurement": "a number",
+    _OM + "OM_CountObservation": "an integer",
+    _OM + "OM_TruthObservation": "a boolean",
+    _OM + "OM_CategoryObservation": "a string (a category's name or URI)",
 }
 
 
 def result_mismatch(observation_type: str | None, result: object) -> str | None:
-    """What a result of `observation_type` must be, when `result` is not that; else None."""
-    wanted = _RESULT_KINDS.get(observation_type or "")
-    if wanted is None or result is None:
+    """What a result of `observation_type` must be, when `result` cannot be that; else None."""
+    expected = _SIMPLE_TYPES.get(observation_type or "")
+    if expected is None or not isinstance(result, list | dict):
         return None
-    expected, types = wanted
-    if isinstance(result, bool) and bool not in types:
-        return expected  # a boolean is an int to Python, not a number to SensorThings
-    return None if isinstance(result, types) else expected
+    return f"{expected}, a single value (not an array or object)"
 
 
 def result_of_columns(columns: dict[str, Any]) -> object:

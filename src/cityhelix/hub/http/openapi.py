@@ -445,7 +445,9 @@ def _operations() -> list[_Operation]:
 def documentation_routes(endpoint: Endpoint) -> list[APIRoute]:
     """A route per documented SensorThings operation, each answered by `endpoint`."""
     routes = []
-    for operation in _operations():
+    # entity sets and entities first, then links, then single properties: a reader (or a
+    # fuzzer with a time budget) meets the main operations of every entity type first
+    for operation in sorted(_operations(), key=_rank):
         routes.append(
             APIRoute(
                 operation.path,
@@ -462,6 +464,16 @@ def documentation_routes(endpoint: Endpoint) -> list[APIRoute]:
             )
         )
     return routes
+
+
+def _rank(operation: _Operation) -> int:
+    path = operation.path.removeprefix(VERSION_PATH)
+    if path.count("/") <= 1:
+        return 0  # /Things, /Things({id}), /$batch, /CreateObservations
+    last = path.rsplit("/", 1)[-1]
+    if last in ("$value",) or last[:1].islower():
+        return 2  # a property or its $value
+    return 1  # a navigation link or its $ref
 
 
 def _operation_id(operation: _Operation) -> str:
