@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 MQTT_PORT ?= 1884
 CODE := src tests $(wildcard benchmarks)
 
-.PHONY: install demo serve test lint types fmt clean messages
+.PHONY: install demo serve test fuzz lint types fmt clean messages
 
 VENDOR := src/cityhelix/web/static/vendor
 
@@ -47,10 +47,16 @@ lint: install
 types: install
 	$(BIN)/mypy
 
+# every test, the fuzz stage (tests/fuzz, a fixed time budget on each backend) included, on
 # two workers, a test file each at a time (module fixtures such as a served city or a
 # browser are made once per file): half of the suite's time is waiting on processes
 test: lint types
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
+# the fuzz stage alone: schemathesis over /openapi.json and the hostile-request generator,
+# against real serve processes on SQLite and PostgreSQL
+fuzz: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
 fmt: install
 	$(BIN)/ruff format $(CODE)

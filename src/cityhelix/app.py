@@ -18,7 +18,7 @@ from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
 from cityhelix.events.bus import EventBus
 from cityhelix.events.stream import open_stream
-from cityhelix.limits import BodyLimit
+from cityhelix.limits import BodyLimit, HeaderLimit, RateLimit
 from cityhelix.pillar import Pillar
 from cityhelix.pillars import PILLARS, schema_of
 from cityhelix.settings import Settings, get_settings
@@ -69,6 +69,17 @@ def create_app(
     app.state.settings = settings
     app.state.bus = EventBus()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit,
+        reads_per_second=settings.rate_anonymous_reads_per_second,
+        reads_burst=settings.rate_anonymous_reads_burst,
+        failures_per_minute=settings.rate_auth_failures_per_minute,
+        failures_burst=settings.rate_auth_failures_burst,
+    )
+    # added last, so it runs first: nothing else reads a request refused for its headers
+    app.add_middleware(
+        HeaderLimit, max_count=settings.max_header_count, max_bytes=settings.max_header_bytes
+    )
     for pillar in pillars:
         for router in pillar.routers:
             app.include_router(router)

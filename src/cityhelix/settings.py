@@ -25,7 +25,21 @@ class Settings(BaseSettings):
     public_url: str = ""
     page_size: int = Field(default=100, ge=1, le=100_000)
     max_top: int = Field(default=10_000, ge=1)
+    #: the response budget of a SensorThings read: the most entities one answer may hold,
+    #: rows fetched across all `$expand` levels and every expanded copy written out
+    #: counted; past it the read is refused with 400 before the JSON is written
+    max_response_entities: int = Field(default=100_000, ge=100, le=10_000_000)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: requests with more headers than this, or more header bytes (names and values), get 431
+    max_header_count: int = Field(default=100, ge=10, le=10_000)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024**2)
+    #: per client (address): anonymous GETs a second, sustained, and in a burst (0: no limit)
+    rate_anonymous_reads_per_second: float = Field(default=50.0, ge=0)
+    rate_anonymous_reads_burst: int = Field(default=500, ge=1)
+    #: per client: requests with refused credentials a minute, sustained, and in a burst;
+    #: past them requests with credentials get 429 until the bucket refills (0: no limit)
+    rate_auth_failures_per_minute: float = Field(default=30.0, ge=0)
+    rate_auth_failures_burst: int = Field(default=30, ge=1)
     database_pool_size: int = Field(default=10, ge=1)
     #: an external broker, e.g. mqtt://127.0.0.1:1883; empty runs the embedded broker
     mqtt_url: str = ""

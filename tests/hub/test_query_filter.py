@@ -28,7 +28,8 @@ def _stream(name: str, prop: str, symbol: str, observations: list[dict[str, Any]
     return {
         "name": name,
         "description": f"{name} readings",
-        "observationType": MEASUREMENT,
+        # OM_Observation: the streams hold numbers, strings, booleans and objects alike
+        "observationType": MEASUREMENT.replace("OM_Measurement", "OM_Observation"),
         "unitOfMeasurement": {"name": symbol, "symbol": symbol, "definition": "ucum"},
         "Sensor": sensor(f"sensor of {name}"),
         "ObservedProperty": observed_property(prop),

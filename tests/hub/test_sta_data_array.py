@@ -22,6 +22,8 @@ from tests.hub.test_sta_write import row_counts
 
 pytestmark = pytest.mark.asyncio
 
+OM_OBSERVATION = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Observation"
+
 
 async def test_create_observations_answers_a_link_or_error_per_row(
     client: httpx.AsyncClient, admin: dict[str, str]
@@ -425,6 +427,10 @@ async def test_unusual_data_array_rows_are_read_as_a_plain_post_reads_them(
     """Rows the bulk fast path declines (offsets, intervals, odd types) get the generic
     path's answer: a link when the standard accepts them, "error" when it does not."""
     stream = await make_datastream(client, admin)
+    # a generic OM_Observation stream takes results of any JSON type (a Measurement would not)
+    generic = {"observationType": OM_OBSERVATION}
+    patched = await client.patch(f"/v1.1/Datastreams({stream})", json=generic, headers=admin)
+    assert patched.status_code == 200, patched.text
     rows: list[Any] = [
         ["2026-11-01T00:00:00+07:00", 1.5, "2026-11-01T00:00:00Z"],
         ["2026-11-01T01:00:00Z/2026-11-01T01:10:00Z", 2, None],

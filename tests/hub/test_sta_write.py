@@ -22,6 +22,8 @@ from tests.hub.factories import (
 
 pytestmark = pytest.mark.asyncio
 
+OM_OBSERVATION = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Observation"
+
 
 async def row_counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as connection:
@@ -141,6 +143,10 @@ async def test_observation_time_intervals_and_quality(
     stream_id = (await client.get(f"/v1.1/Things({created['@iot.id']})/Datastreams")).json()[
         "value"
     ][0]["@iot.id"]
+    # a generic OM_Observation stream takes a JSON object result (a Measurement would not)
+    generic = {"observationType": OM_OBSERVATION}
+    patched = await client.patch(f"/v1.1/Datastreams({stream_id})", json=generic, headers=admin)
+    assert patched.status_code == 200, patched.text
     body = {
         "phenomenonTime": "2026-11-01T00:00:00Z/2026-11-01T01:00:00Z",
         "resultTime": "2026-11-01T01:00:05.250Z",

@@ -89,10 +89,14 @@ async def revoke_user(engine: AsyncEngine, name: str) -> None:
 async def authenticate(
     engine: AsyncEngine, settings: Settings, token: str, name: str | None = None
 ) -> Principal | None:
-    """The principal holding `token` (and named `name`, when given), or None."""
+    """The principal holding `token` (and named `name`, when given), or None.
+
+    The admin token belongs to "admin" whatever name a Basic header gives with it: the
+    audit records the token's owner, never a name the caller chose.
+    """
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
-        return Principal(name or "admin", Role.ADMIN)
+        return Principal("admin", Role.ADMIN)
     async with engine.connect() as connection:
         row = (
             await connection.execute(

@@ -27,6 +27,8 @@ PARENT = "observations"
 DEFAULT = "observations_default"
 _NAME = re.compile(r"^observations_y(\d{4})m(\d{2})$")
 _LOCK_KEY = 7_303_002
+_FIRST_MONTH = date(1, 1, 1)
+_LAST_MONTH = date(9999, 12, 1)
 log = logging.getLogger(__name__)
 
 
@@ -122,7 +124,12 @@ async def maintain(
             )
         )
         for (moment,) in stray:
-            wanted.add(month_start(moment.date()))
+            month = month_start(moment.date())
+            # the first and last months of the calendar cannot be a partition: their outer
+            # bound is -infinity/infinity to asyncpg or past year 9999 (their rows, stored
+            # before the hub refused such times, stay in the default partition)
+            if _FIRST_MONTH < month < _LAST_MONTH:
+                wanted.add(month)
         for month in sorted(wanted - have):
             end = next_month(month)
             if cutoff is not None and datetime(end.year, end.month, 1, tzinfo=UTC) <= cutoff:

@@ -1,8 +1,10 @@
 """JSON bodies of writes, whichever way they came (HTTP, a $batch part, MQTT).
 
 One parser so that every door refuses the same things the same way: an empty or malformed
-body, and strings holding the NUL character, which JSON allows (`\\u0000`) but PostgreSQL
-cannot store in text or jsonb: it would fail the write with a 500 instead of a 400.
+body, strings holding the NUL character, which JSON allows (`\\u0000`) but PostgreSQL
+cannot store in text or jsonb: it would fail the write with a 500 instead of a 400, and
+values nested deeper than `MAX_JSON_DEPTH`, which could be stored but never written back
+out (the JSON writer stops at 255 levels): every page holding one would answer 500.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import orjson
 
 from cityhelix.hub.errors import BadRequest
+from cityhelix.hub.values import MAX_JSON_DEPTH, too_deep
 
 
 def parse_json_body(raw: bytes | str, where: str = "") -> object:
@@ -21,6 +24,11 @@ def parse_json_body(raw: bytes | str, where: str = "") -> object:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise BadRequest(f"{prefix}malformed JSON body: {error}") from None
+    if (deep := too_deep(document)) is not None:
+        raise BadRequest(
+            f"{prefix}{deep or 'the body'}: JSON nested deeper than {MAX_JSON_DEPTH} levels",
+            field=deep or None,
+        )
     # only a body that spells the escape can hold the character: the walk is rarely needed
     spelled = ("\\u0000" in raw) if isinstance(raw, str) else (b"\\u0000" in raw)
     if spelled and (found := _nul_path(document, "")) is not None:

@@ -84,12 +84,22 @@ async def handle(
     path = parse_path(resource)
     if path.ref and method != "GET":
         await service.change_reference(
-            engine, principal, path, method, body, request_path, bus, connection=connection
+            engine,
+            principal,
+            path,
+            method,
+            body,
+            request_path,
+            bus,
+            connection=connection,
+            base_url=base,
         )
         return Reply(200)
     if method == "GET":
         options = parse_query_options(params, max_top=settings.max_top)
-        page = Page(base, f"{base}/{resource}", params, settings.page_size)
+        page = Page(
+            base, f"{base}/{resource}", params, settings.page_size, settings.max_response_entities
+        )
         document = await service.read(engine, path, options, page, connection=connection)
         if path.prop is None:
             return Reply(200, document)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.db.partitions import keep_partitions, maintain
@@ -24,13 +26,19 @@ from cityhelix.hub.mqtt import start_mqtt
 from cityhelix.pillar import Pillar
 from cityhelix.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @contextlib.asynccontextmanager
 async def running_hub(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """The hub's background work, on the ground's engine and event bus (`app.state`)."""
     engine: AsyncEngine = app.state.engine
     bus: EventBus = app.state.bus
-    await maintain(engine, retention_days=settings.retention_days)
+    try:
+        await maintain(engine, retention_days=settings.retention_days)
+    except SQLAlchemyError:
+        # whatever rows exist, the hub starts: partitions are kept again every round
+        log.exception("observation partition maintenance failed at start-up; serving anyway")
     keeper = asyncio.create_task(keep_partitions(engine, retention_days=settings.retention_days))
     ingest = ObservationIngest(
         engine,

@@ -12,10 +12,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, literal, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
@@ -24,7 +25,7 @@ from cityhelix.db.engine import read_connection
 from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
-from cityhelix.hub.errors import BadRequest, Conflict
+from cityhelix.hub.errors import BadQuery, BadRequest, Conflict
 from cityhelix.hub.errors import HubError as HubError  # raised by every function here
 from cityhelix.hub.errors import NotFound as NotFound
 from cityhelix.hub.json_patch import patched_members
@@ -38,6 +39,7 @@ from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` retu
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
+from cityhelix.hub.store.refusals import input_fault
 from cityhelix.hub.store.write import StreamRows, Writer, Written
 from cityhelix.hub.tables import (
     datastreams,
@@ -126,13 +128,23 @@ async def read(
     if connection is None:
         async with read_connection(engine) as own:
             return await read(engine, path, options, page, connection=own)
-    if options.result_format is not None:  # the only one is dataArray
-        await check_path_exists(connection, path)
-        return await read_data_array(connection, path, options, page)
-    # collections and entities check the path's ids only when they find nothing
-    if path.is_collection:
-        return await read_collection(connection, path, options, page)
-    return await read_entity(connection, path, options, page.base_url, page_size=page.page_size)
+    try:
+        if options.result_format is not None:  # the only one is dataArray
+            await check_path_exists(connection, path)
+            return await read_data_array(connection, path, options, page)
+        # collections and entities check the path's ids only when they find nothing
+        if path.is_collection:
+            return await read_collection(connection, path, options, page)
+        return await read_entity(connection, path, options, page.base_url, page_size=page.page_size)
+    except DBAPIError as error:
+        fault = input_fault(error)
+        if fault is None:
+            raise
+        raise BadQuery(
+            f"the database cannot evaluate this query's values ({fault}); check the "
+            "arithmetic and the times in $filter and $orderby",
+            token="$filter",
+        ) from None
 
 
 def _body_with_parent_link(path: ResourcePath, body: object) -> object:
@@ -410,6 +422,20 @@ async def delete(
     return WriteResult(entity_type, entity_id, tuple(writer.written))
 
 
+def _check_own_link(link: str, base_url: str) -> None:
+    """BadRequest unless `link` is relative or under this server's version root."""
+    given = urlsplit(link.strip())
+    if not (given.scheme or given.netloc):
+        return
+    own = urlsplit(base_url)
+    if (given.scheme.lower(), given.netloc.lower()) != (own.scheme.lower(), own.netloc.lower()):
+        raise BadRequest(
+            f"@iot.selfLink {link[:200]!r} names another server; link an entity of "
+            f"{base_url or 'this server'} (or give its @iot.id)",
+            field="@iot.selfLink",
+        )
+
+
 async def change_reference(
     engine: AsyncEngine,
     principal: Principal,
@@ -420,8 +446,12 @@ async def change_reference(
     bus: EventBus | None = None,
     *,
     connection: AsyncConnection | None = None,
+    base_url: str = "",
 ) -> None:
-    """Link (POST/PUT) or unlink (DELETE) through `$ref`, e.g. /Things(1)/Locations/$ref."""
+    """Link (POST/PUT) or unlink (DELETE) through `$ref`, e.g. /Things(1)/Locations/$ref.
+
+    `base_url` (the version root clients see) is where a body's `@iot.selfLink` must point.
+    """
     owner = path.parent
     navigation = path.steps[-1].via
     if owner is None or owner.id is None or navigation is None:
@@ -438,7 +468,7 @@ async def change_reference(
                 )
             await writer.unlink(owner.entity_type, owner.id, navigation, target_id)
         elif (method == "POST") == navigation.to_many and method in ("POST", "PUT"):
-            target_id = _referenced_id(body, target)
+            target_id = _referenced_id(body, target, base_url)
             await writer.link(owner.entity_type, owner.id, navigation, target_id)
         else:
             raise BadRequest(f"use POST on a to-many $ref and PUT on a to-one $ref, not {method}")
@@ -447,13 +477,18 @@ async def change_reference(
         log.add(writer.written)
 
 
-def _referenced_id(body: object, target: EntityType) -> int:
-    """The id in a $ref body: `{"@iot.id": 3}` or `{"@iot.selfLink": ".../Locations(3)"}`."""
+def _referenced_id(body: object, target: EntityType, base_url: str = "") -> int:
+    """The id in a $ref body: `{"@iot.id": 3}` or `{"@iot.selfLink": ".../Locations(3)"}`.
+
+    A selfLink naming another server is refused, not read for its id: it names an entity
+    of that server, and linking ours instead would be silently wrong.
+    """
     if isinstance(body, dict):
         if isinstance(body.get("@iot.id"), int) and not isinstance(body.get("@iot.id"), bool):
             return int(body["@iot.id"])
         link = body.get("@iot.selfLink")
         if isinstance(link, str):
+            _check_own_link(link, base_url)
             match = re.search(r"/([A-Za-z]+)\((\d+)\)/?$", link)
             if match and match.group(1) == target.set_name:
                 return int(match.group(2))

@@ -33,6 +33,17 @@ _GEOJSON_TYPES = frozenset(
 )
 #: JSON integers beyond this lose precision as floats; they are kept as JSON instead
 _EXACT_FLOAT_LIMIT = 2**53
+#: the instants the hub stores, [EARLIEST_TIME, LATEST_TIME): every one of them is held
+#: exactly by both databases and falls in a month the PostgreSQL partitions can name. The
+#: edges of Python's range are not: asyncpg writes 0001-01-01T00:00:00 as -infinity and
+#: 9999-12-31T23:59:59.999999 as infinity, a month partition of 9999-12 would need an upper
+#: bound in year 10000, and an offset that crosses either edge cannot even be converted to UTC
+EARLIEST_TIME = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 12, 1, tzinfo=UTC)
+#: the deepest JSON value (objects and arrays within each other) a body may hold: the JSON
+#: writer refuses documents past 255 levels, and what is accepted must be readable with its
+#: envelope and expansions around it (`MAX_EXPAND_DEPTH` levels of $expand add two each)
+MAX_JSON_DEPTH = 64
 
 
 def parse_time(text: object, field: str) -> datetime:
@@ -49,7 +60,26 @@ def parse_time(text: object, field: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         raise BadRequest(f"{field}: {text!r} has no time zone offset; add Z or +hh:mm", field=field)
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(text, field) from None
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise _out_of_range(text, field)
+    return value
+
+
+def _out_of_range(text: str, field: str) -> BadRequest:
+    return BadRequest(
+        f"{field}: {text!r} is outside the times the hub stores, from "
+        f"{format_time(EARLIEST_TIME)} to before {format_time(LATEST_TIME)}",
+        field=field,
+    )
+
+
+def in_stored_range(value: datetime) -> bool:
+    """Whether an aware instant lies in [EARLIEST_TIME, LATEST_TIME) (see there)."""
+    return EARLIEST_TIME <= value < LATEST_TIME
 
 
 def quick_instant(text: object) -> datetime | None:
@@ -64,8 +94,8 @@ def quick_instant(text: object) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if value.tzinfo is None:
-        return None
+    if value.tzinfo is None or not EARLIEST_TIME <= value < LATEST_TIME:
+        return None  # `parse_time` names the problem (and converts offsets near the edges)
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
@@ -83,11 +113,14 @@ def parse_interval(text: object, field: str) -> tuple[datetime, datetime]:
 
 
 def format_time(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with milliseconds and `Z`, the form SensorThings clients expect."""
+    """UTC ISO 8601 with milliseconds and `Z`, the form SensorThings clients expect.
+
+    The year has four digits always (`0500-01-01...`): `strftime("%Y")` drops the zeros.
+    """
     if value is None:
         return None
     value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S")
     if value.microsecond % 1000:
         text += f".{value.microsecond:06d}"
     elif value.microsecond:
@@ -171,6 +204,40 @@ def result_columns(value: object) -> dict[str, Any]:
     return columns
 
 
+_OM = "http://www.opengis.net/def/observationType/OGC-OM/2.0/"
+#: the simple observation types of OGC 18-088 Table 13 and what their result is. Their
+#: result is one value: an array or an object is refused (it would break every reader of
+#: the stream: charts, rules, aggregates). A scalar of another kind is kept, because
+#: devices report faults as text ("offline", "sensor fault") in numeric streams and the
+#: aggregates and rules skip such values by design.
+_SIMPLE_TYPES: dict[str, str] = {
+    _OM + "OM_Measurement": "a number",
+    _OM + "OM_CountObservation": "an integer",
+    _OM + "OM_TruthObservation": "a boolean",
+    _OM + "OM_CategoryObservation": "a string (a category's name or URI)",
+}
+
+
+def result_mismatch(observation_type: str | None, result: object) -> str | None:
+    """What a result of `observation_type` must be, when `result` cannot be that; else None."""
+    expected = _SIMPLE_TYPES.get(observation_type or "")
+    if expected is None or not isinstance(result, list | dict):
+        return None
+    return f"{expected}, a single value (not an array or object)"
+
+
+def result_of_columns(columns: dict[str, Any]) -> object:
+    """The result held by the typed columns `result_columns` made (the wire value)."""
+    kind = columns.get("result_type")
+    if kind == RESULT_INTEGER:
+        return int(columns["result_number"])
+    if kind == RESULT_FLOAT:
+        return columns["result_number"]
+    if kind == RESULT_STRING:
+        return columns["result_string"]
+    return columns.get("result_json")
+
+
 def result_value(row: Any) -> Any:
     """The result as it was sent, read back from the typed columns of `row`."""
     kind = row.result_type
@@ -197,6 +264,7 @@ def to_columns(prop: Property, value: object, body: dict[str, Any]) -> dict[str,
                 raise BadRequest(f"{field}: expected a string, got {_kind(value)}", field=field)
             return {column: value}
         case Kind.JSON:
+            _check_depth(value, field)
             if field in ("properties", "unitOfMeasurement", "parameters") and not isinstance(
                 value, dict
             ):
@@ -219,12 +287,51 @@ def to_columns(prop: Property, value: object, body: dict[str, Any]) -> dict[str,
                 return {f"{column}_start": start, f"{column}_end": end}
             return {f"{column}_start": parse_time(value, field), f"{column}_end": None}
         case Kind.RESULT:
+            _check_depth(value, field)
             return result_columns(value)
         case Kind.GEOMETRY:
+            _check_depth(value, field)
             return {column: value} | geometry_columns(
                 column, value, body.get("encodingType", "application/geo+json"), field
             )
     raise AssertionError(prop.kind)  # pragma: no cover - every Kind is handled above
+
+
+def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """The path of the first container nested past `limit` levels in `value`, or None.
+
+    A walk without recursion (a hostile body must not exhaust the stack either) that only
+    visits containers: its cost is that of the body's parse.
+    """
+    stack: list[tuple[object, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            if depth > limit:
+                return _shown(path)
+            for key, item in node.items():
+                if isinstance(item, dict | list):
+                    stack.append((item, depth + 1, f"{path}/{key}" if path else str(key)))
+        elif isinstance(node, list):
+            if depth > limit:
+                return _shown(path)
+            for index, item in enumerate(node):
+                if isinstance(item, dict | list):
+                    stack.append((item, depth + 1, f"{path}[{index}]"))
+    return None
+
+
+def _shown(path: str) -> str:
+    """A path short enough for a message (a deep one repeats itself)."""
+    return path if len(path) <= 80 else path[:40] + "/…/" + path[-36:]
+
+
+def _check_depth(value: object, field: str) -> None:
+    """Refuse a stored JSON value nested past MAX_JSON_DEPTH (a JSON Patch can build one
+    out of values that each passed the body's check)."""
+    if isinstance(value, dict | list) and (deep := too_deep(value)) is not None:
+        where = f"{field}/{deep}" if deep else field
+        raise BadRequest(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels", field=field)
 
 
 def _null_columns(prop: Property) -> dict[str, Any]:

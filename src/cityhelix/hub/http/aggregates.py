@@ -7,13 +7,14 @@ Only protocol work: the query string and the credentials in, errors out as the p
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from cityhelix.hub.http.api import request_principal
 from cityhelix.hub.http.responses import PlainRoute, json_response
+from cityhelix.hub.query.parser import INT64_MAX
 from cityhelix.hub.rollups import HOUR, WIDTHS, read_buckets
 from cityhelix.hub.values import format_time, parse_time
 
@@ -36,7 +37,10 @@ def _time_parameter(request: Request, name: str) -> datetime | None:
         "[start, end), in time order. Results that are not numbers are not counted."
     ),
 )
-async def aggregates(request: Request, datastream_id: int) -> Response:
+async def aggregates(
+    request: Request,
+    datastream_id: Annotated[int, Path(ge=1, le=INT64_MAX, description="a Datastream's id")],
+) -> Response:
     await request_principal(request, write=False)
     interval = request.query_params.get("interval", HOUR)
     buckets = await read_buckets(

@@ -17,9 +17,10 @@ from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.dispatch import JSON_PATCH, VERSION_PATH, Context, JsonPatch, Reply, handle
-from cityhelix.hub.errors import HubError, MethodNotAllowed, UnsupportedMediaType
+from cityhelix.hub.errors import HubError, MethodNotAllowed, NotFound, UnsupportedMediaType
 from cityhelix.hub.http.batch import run_batch
 from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
+from cityhelix.hub.http.openapi import documentation_routes
 from cityhelix.hub.http.responses import (
     SensorThingsRoute,
     error_response,
@@ -170,6 +171,8 @@ def reply_response(reply: Reply) -> Response:
     VERSION_PATH + "/{resource:path}",
     methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
     summary="Any SensorThings resource: /Things, /Things(1), /Things(1)/Datastreams, ...",
+    # described path by path from the entity registry (`openapi.documentation_routes`)
+    include_in_schema=False,
 )
 async def resource(request: Request, resource: str) -> Response:
     method = request.method
@@ -183,6 +186,8 @@ async def resource(request: Request, resource: str) -> Response:
             if method != "GET":
                 raise MethodNotAllowed(f"the service root {VERSION_PATH} only answers GET")
             return await service_root(request)
+        if resource.startswith("/"):
+            raise NotFound(f"empty path segment in {request.url.path!r}; remove the doubled '/'")
         if resource.strip("/") == "$batch" and method == "POST":
             return await _batch(request, principal)
         body: object = None
@@ -216,3 +221,12 @@ async def _batch(request: Request, principal: Principal) -> Response:
         media_type, payload = render_multipart(requests, answer["responses"])
         return Response(payload, media_type=media_type)
     return json_response(await run_batch(context(request), principal, parse_body(raw)))
+
+
+async def _documented(request: Request) -> Response:
+    """A documented path's handler: the catch-all route's, for the same resource."""
+    return await resource(request, request.url.path.removeprefix(VERSION_PATH + "/"))
+
+
+# after the catch-all, which serves every path first: these describe them in /openapi.json
+router.routes.extend(documentation_routes(_documented))

@@ -31,6 +31,7 @@ def _requests(body: object) -> list[dict[str, Any]]:
     if len(requests) > MAX_REQUESTS:
         raise BadRequest(f"a $batch holds at most {MAX_REQUESTS} requests", field="requests")
     seen: set[str] = set()
+    groups: set[str] = set()
     for index, item in enumerate(requests):
         if not isinstance(item, dict):
             raise BadRequest(f"requests[{index}]: expected an object", field="requests")
@@ -39,12 +40,34 @@ def _requests(body: object) -> list[dict[str, Any]]:
                 raise BadRequest(f"requests[{index}]: {key!r} must be a string", field=key)
         if item["id"] in seen:
             raise BadRequest(f"requests[{index}]: id {item['id']!r} is used twice", field="id")
+        _check_depends_on(item, index, seen | groups)
         seen.add(item["id"])
+        if isinstance(item.get("atomicityGroup"), str):
+            groups.add(item["atomicityGroup"])
         if item["method"].upper() not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
             raise BadRequest(
                 f"requests[{index}]: unknown method {item['method']!r}", field="method"
             )
     return requests
+
+
+def _check_depends_on(item: dict[str, Any], index: int, earlier: set[str]) -> None:
+    """`dependsOn` names earlier requests or atomicity groups only (OData 4.01 §19.1.2):
+    the requests run in order, so a later one or a cycle could never be satisfied."""
+    depends = item.get("dependsOn")
+    if depends is None:
+        return
+    if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+        raise BadRequest(
+            f"requests[{index}]: dependsOn must be an array of request ids", field="dependsOn"
+        )
+    for name in depends:
+        if name not in earlier:
+            raise BadRequest(
+                f"requests[{index}]: dependsOn names {name!r}, which is not an earlier "
+                "request or atomicity group of this batch",
+                field="dependsOn",
+            )
 
 
 def _resolve(text: str, created: dict[str, str], base: str) -> str:
@@ -123,6 +146,7 @@ async def _atomic(
                     made[member["id"]] = location.rsplit("/", 1)[-1]
     except _GroupFailed as failure:
         failed.update(m["id"] for m in members)
+        failed.add(str(members[0].get("atomicityGroup")))
         return [_item(m, failure.reply) for m in members]
     created.update(made)
     return [_item(m, r) for m, r in zip(members, replies, strict=True)]

@@ -7,10 +7,8 @@ atomicity group, `Content-ID` its request id — so one engine (`batch`) runs bo
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+import re
 import uuid
-from email.message import Message
 from http import HTTPStatus
 from typing import Any
 
@@ -18,49 +16,90 @@ import orjson
 
 from cityhelix.hub.body import parse_json_body
 from cityhelix.hub.errors import BadRequest
+from cityhelix.hub.http.batch import MAX_REQUESTS
+
+_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
 
 
-def parse_multipart(content_type: str, body: bytes) -> list[dict[str, Any]]:
-    """The JSON-batch request list equivalent to a multipart/mixed batch body."""
-    message = _message(content_type, body)
-    if not message.is_multipart():
-        raise BadRequest("a multipart $batch needs a boundary in its Content-Type")
+def parse_multipart(
+    content_type: str, body: bytes, *, max_parts: int = MAX_REQUESTS
+) -> list[dict[str, Any]]:
+    """The JSON-batch request list equivalent to a multipart/mixed batch body.
+
+    The body is split by hand, two levels deep at most (parts, and the parts of a change
+    set), after counting its delimiters: a body of ten thousand parts or of parts nested a
+    thousand levels is refused before any part is read (the email parser read all of them,
+    recursively, blocking the event loop for seconds or overflowing the stack).
+    """
+    boundary = _boundary(content_type, "the $batch")
+    if body.count(b"--" + boundary.encode()) > 2 * max_parts + 2:
+        raise BadRequest(
+            f"a $batch holds at most {max_parts} requests; this one has more parts",
+            field="requests",
+        )
     requests: list[dict[str, Any]] = []
-    for index, part in enumerate(_parts(message)):
-        if part.get_content_type() == "multipart/mixed":
+    for index, (headers, content) in enumerate(_split(body, boundary, "the $batch")):
+        media_type = _media_type(headers)
+        if media_type == "multipart/mixed":
             group = f"changeset{index}"
-            for inner_index, inner in enumerate(_parts(part)):
-                requests.append(_request(inner, f"{index}.{inner_index}", group))
+            inner_boundary = _boundary(headers.get("content-type", ""), f"change set {index}")
+            inner_parts = _split(content, inner_boundary, f"change set {index}")
+            for inner_index, (inner_headers, inner) in enumerate(inner_parts):
+                fallback = f"{index}.{inner_index}"
+                requests.append(_request(inner_headers, inner, fallback, group))
         else:
-            requests.append(_request(part, str(index), None))
+            requests.append(_request(headers, content, str(index), None))
+        if len(requests) > max_parts:
+            raise BadRequest(f"a $batch holds at most {max_parts} requests", field="requests")
     return requests
 
 
-def _message(content_type: str, body: bytes) -> Message:
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    return email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+def _boundary(content_type: str, where: str) -> str:
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        raise BadRequest(f"{where}: a multipart body needs a boundary in its Content-Type")
+    return match.group(1) or match.group(2)
 
 
-def _parts(message: Message) -> list[Message]:
-    payload = message.get_payload()
-    if not isinstance(payload, list):
-        raise BadRequest("malformed multipart $batch: no parts found")
-    return [part for part in payload if isinstance(part, Message)]
+def _split(body: bytes, boundary: str, where: str) -> list[tuple[dict[str, str], bytes]]:
+    """The (headers, content) of each part between the `--boundary` lines of `body`."""
+    delimiter = b"--" + boundary.encode()
+    # a newline in front lets the first delimiter match as the others do; [0] is the preamble
+    chunks = (b"\n" + body.replace(b"\r\n", b"\n")).split(b"\n" + delimiter)
+    parts: list[tuple[dict[str, str], bytes]] = []
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            return parts  # the closing delimiter
+        head, _, content = chunk.partition(b"\n\n")
+        headers: dict[str, str] = {}
+        for line in head.decode("utf-8", "replace").split("\n")[1:]:
+            name, colon, value = line.partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        parts.append((headers, content))
+    if not parts:
+        raise BadRequest(f"malformed multipart {where}: no parts found")
+    raise BadRequest(f"malformed multipart {where}: no closing --{boundary}-- line")
 
 
-def _request(part: Message, fallback_id: str, group: str | None) -> dict[str, Any]:
-    if part.get_content_type() != "application/http":
+def _media_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _request(
+    part_headers: dict[str, str], raw: bytes, fallback_id: str, group: str | None
+) -> dict[str, Any]:
+    if _media_type(part_headers) != "application/http":
         raise BadRequest(f"batch part {fallback_id}: Content-Type must be application/http")
-    raw = part.get_payload(decode=True)
-    if not isinstance(raw, bytes):
+    if not raw.strip():
         raise BadRequest(f"batch part {fallback_id}: empty request")
-    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    head, _, body = raw.partition(b"\n\n")
     lines = head.decode("utf-8", "replace").strip("\n").split("\n")
     words = lines[0].split()
     if len(words) < 2:
         raise BadRequest(f"batch part {fallback_id}: expected 'METHOD URL HTTP/1.1'")
     request: dict[str, Any] = {
-        "id": (part.get("Content-ID") or fallback_id).strip(),
+        "id": (part_headers.get("content-id") or fallback_id).strip(),
         "method": words[0],
         "url": words[1],
     }

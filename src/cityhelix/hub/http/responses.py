@@ -107,7 +107,9 @@ def _validation_message(error: RequestValidationError) -> tuple[str, str | None]
     parts, fields = [], []
     for problem in error.errors():
         location = [str(step) for step in problem.get("loc", ())]
-        parts.append(f"{'.'.join(location)}: {problem.get('msg', 'invalid')}")
+        message = str(problem.get("msg", "invalid")).split("\n", 1)[0]
+        parts.append(f"{'.'.join(location)}: {message}")
         if len(location) > 1:
             fields.append(location[-1])
-    return "; ".join(parts) or str(error), fields[0] if fields else None
+    # never str(error): FastAPI appends the endpoint's source file and line to it
+    return "; ".join(parts) or "invalid request", fields[0] if fields else None

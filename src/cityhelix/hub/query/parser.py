@@ -32,6 +32,8 @@ from cityhelix.hub.query.expression import (
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_ORDERBY_KEYS",
+    "MAX_TOKENS",
     "Parser",
     "Token",
     "TokenKind",
@@ -43,8 +45,17 @@ __all__ = [
     "tokenize",
 ]
 
-MAX_DEPTH = 100
-"""Deepest allowed nesting: parentheses, operator chains and $expand levels all count."""
+MAX_DEPTH = 50
+"""Deepest allowed nesting: parentheses, operator chains and $expand levels all count.
+
+It bounds what the databases compile (SQLite's parser stack overflowed near 95 nested
+calls) and what the JSON writer nests around stored values (two levels per $expand)."""
+
+MAX_TOKENS = 1000
+"""Most tokens in one query option's text (all of $expand with its nested options)."""
+
+MAX_ORDERBY_KEYS = 32
+"""Most $orderby keys at one level: each is a sort key the database must carry."""
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -174,6 +185,14 @@ class _Lexer:
             if pos >= len(text):
                 out.append(Token(TokenKind.EOF, "", len(text)))
                 return out
+            if len(out) == MAX_TOKENS:
+                # counted while reading: a huge option costs no more than a long one
+                raise BadQuery(
+                    f"{self.where}: more than {MAX_TOKENS} tokens at position {pos}, "
+                    f"expected at most {MAX_TOKENS}",
+                    token=self.where,
+                    position=pos,
+                )
             token = self._token(pos)
             out.append(token)
             pos = token.position + len(token.text)
@@ -498,6 +517,13 @@ class Parser:
             if token.kind is TokenKind.NAME and token.text in ("asc", "desc"):
                 descending = self.advance().text == "desc"
             items.append(OrderBy(expr, descending))
+            if len(items) > MAX_ORDERBY_KEYS:
+                raise BadQuery(
+                    f"{self.where}: more than {MAX_ORDERBY_KEYS} sort keys at position "
+                    f"{token.position}, expected at most {MAX_ORDERBY_KEYS}",
+                    token=self.where,
+                    position=token.position,
+                )
             if self.peek().kind is not TokenKind.COMMA:
                 return tuple(items)
             self.advance()

@@ -62,9 +62,13 @@ def _entity_id(raw: str, segment: str) -> int:
 
 def parse_path(path: str) -> ResourcePath:
     """Resolve `path` (relative to the version root, no query string) against the registry."""
-    parts = [p for p in path.strip("/").split("/") if p]
-    if not parts:
+    stripped = path.strip("/")
+    if not stripped:
         raise BadRequest("empty resource path")
+    parts = stripped.split("/")
+    if "" in parts:
+        # `Things//Datastreams` is no resource: its selfLinks would name another URL
+        raise NotFound(f"empty path segment in {path[:80]!r}; remove the doubled '/'")
     steps: list[Step] = []
     prop: Property | None = None
     value = ref = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 
 from cityhelix.hub.errors import BadRequest
 from cityhelix.hub.model import (
@@ -171,6 +171,24 @@ class MultiDatastreamShape(EntityHooks):
     ) -> None:
         columns.setdefault("observation_type", COMPLEX_OBSERVATION)
 
+    async def check_update(
+        self,
+        entity_type: EntityType,
+        entity_id: int,
+        columns: dict[str, Any],
+        links: dict[str, Any],
+        where: str,
+    ) -> None:
+        """An update keeps the shape a create had to have: as many units and data types as
+        ObservedProperties (these cannot change, so the arrays cannot either in length)."""
+        if not {"unit_of_measurements", "multi_observation_data_types"} & columns.keys():
+            return
+        links_c = multi_datastream_observed_properties.c
+        width = await self.writer.connection.scalar(
+            select(func.count()).where(links_c.multi_datastream_id == entity_id)
+        )
+        await self._check_width(entity_id, int(width or 0), where, columns)
+
     async def write_link(
         self,
         entity_type: EntityType,
@@ -202,7 +220,9 @@ class MultiDatastreamShape(EntityHooks):
             await self.writer.connection.execute(insert(multi_datastream_observed_properties), rows)
         return True
 
-    async def _check_width(self, entity_id: int, width: int, where: str) -> None:
+    async def _check_width(
+        self, entity_id: int, width: int, where: str, changes: dict[str, Any] | None = None
+    ) -> None:
         row = (
             await self.writer.connection.execute(
                 select(
@@ -211,16 +231,21 @@ class MultiDatastreamShape(EntityHooks):
                 ).where(multi_datastreams.c.id == entity_id)
             )
         ).one()
-        if (
-            width == 0
-            or len(row.unit_of_measurements) != width
-            or len(row.multi_observation_data_types) != width
-        ):
+        changes = changes or {}
+        units = changes.get("unit_of_measurements", row.unit_of_measurements) or []
+        data_types = (
+            changes.get("multi_observation_data_types", row.multi_observation_data_types) or []
+        )
+        if width == 0 or len(units) != width or len(data_types) != width:
+            field = "ObservedProperties"
+            if len(units) != width and "unit_of_measurements" in changes:
+                field = "unitOfMeasurements"
+            elif "multi_observation_data_types" in changes:
+                field = "multiObservationDataTypes"
             raise BadRequest(
                 f"{where}: unitOfMeasurements, multiObservationDataTypes and ObservedProperties "
-                f"must have the same length (got {len(row.unit_of_measurements)}, "
-                f"{len(row.multi_observation_data_types)}, {width})",
-                field="ObservedProperties",
+                f"must have the same length (got {len(units)}, {len(data_types)}, {width})",
+                field=field,
             )
 
 

@@ -29,7 +29,7 @@ from cityhelix.hub.tables import (
     observations,
     thing_locations,
 )
-from cityhelix.hub.values import geometry_columns
+from cityhelix.hub.values import geometry_columns, result_mismatch, result_of_columns
 
 #: a stream as (its table's name, its id): Datastreams and MultiDatastreams alike
 StreamKey = tuple[str, int]
@@ -61,6 +61,8 @@ class ObservationRules(EntityHooks):
             )
         if has_multi:
             await self._check_multi_result(columns, where)
+        else:
+            await self._check_result(columns["datastream_id"], columns, where)
         if columns.get("feature_of_interest_id") is None:
             features = self.writer.hook(GeneratedFeatures)
             columns["feature_of_interest_id"] = await features.feature_for(columns, where)
@@ -78,6 +80,30 @@ class ObservationRules(EntityHooks):
                 f"{where}: an Observation cannot move to another Datastream; delete and create it",
                 field="Datastream",
             )
+        if "result_type" in columns:
+            # an update is checked as a create is: against the stream the Observation is in
+            row = (
+                await self.writer.connection.execute(
+                    select(observations.c.datastream_id, observations.c.multi_datastream_id)
+                    .where(observations.c.id == entity_id)
+                    .limit(1)
+                )
+            ).first()
+            if row is None:
+                return
+            if row.multi_datastream_id is not None:
+                await self._check_multi_result(
+                    {**columns, "multi_datastream_id": row.multi_datastream_id}, where
+                )
+            elif row.datastream_id is not None:
+                await self._check_result(row.datastream_id, columns, where)
+
+    async def _check_result(self, datastream_id: int, columns: dict[str, Any], where: str) -> None:
+        """The result fits its Datastream's observationType (a number for OM_Measurement...)."""
+        kind = await self.writer.connection.scalar(
+            select(datastreams.c.observation_type).where(datastreams.c.id == datastream_id)
+        )
+        check_result_type(kind, columns, where)
 
     async def _check_multi_result(self, columns: dict[str, Any], where: str) -> None:
         width = await self.writer.connection.scalar(
@@ -93,6 +119,17 @@ class ObservationRules(EntityHooks):
                 f"{width} values, one per ObservedProperty",
                 field="result",
             )
+
+
+def check_result_type(observation_type: str | None, columns: dict[str, Any], where: str) -> None:
+    """BadRequest naming `result` when the result does not fit `observation_type`."""
+    expected = result_mismatch(observation_type, result_of_columns(columns))
+    if expected is not None:
+        raise BadRequest(
+            f"{where}: result must be {expected} in a Datastream of observationType "
+            f"{observation_type}",
+            field="result",
+        )
 
 
 class GeneratedFeatures(EntityHooks):
@@ -359,7 +396,12 @@ class DerivedStreamTimes(EntityHooks):
 
 class FeatureStreamTimes(DerivedStreamTimes):
     """A deleted FeatureOfInterest takes its Observations along: their streams' times are
-    derived again. Updating one moves no Observation."""
+    derived again. Updating one moves no Observation, nor does creating one."""
+
+    async def inserted(
+        self, entity_type: EntityType, entity_id: int, columns: dict[str, Any]
+    ) -> None:
+        return None  # a new FeatureOfInterest has no Observations yet (fuzz stage found it)
 
     def condition(self, entity_id: int) -> ColumnElement[bool]:
         return observations.c.feature_of_interest_id == entity_id

@@ -27,9 +27,14 @@ from cityhelix.hub.model import (
     EntityType,
 )
 from cityhelix.hub.query.compile import table_of
-from cityhelix.hub.store.observation_hooks import GeneratedFeatures
+from cityhelix.hub.store.observation_hooks import GeneratedFeatures, check_result_type
 from cityhelix.hub.store.written import StreamRows, StreamWritten, Written
-from cityhelix.hub.tables import RESULT_FLOAT, multi_datastream_observed_properties, observations
+from cityhelix.hub.tables import (
+    RESULT_FLOAT,
+    datastreams,
+    multi_datastream_observed_properties,
+    observations,
+)
 from cityhelix.hub.values import quick_instant, result_columns
 
 if TYPE_CHECKING:
@@ -49,11 +54,14 @@ async def write_observation_rows(
     for group in groups:
         checked.setdefault(group.stream_type.name, set()).add(group.stream_id)
     widths: dict[int, int] = {}
+    kinds: dict[int, str | None] = {}
     for type_name, stream_ids in checked.items():
         stream_type = BY_NAME[type_name]
         await _check_streams_writable(writer, stream_type, stream_ids)
         if stream_type is MULTI_DATASTREAM:
             widths = await _multi_widths(writer, stream_ids)
+        else:
+            kinds = await _observation_types(writer, stream_ids)
     foi_index = _component_index(components)
     answers: list[StreamWritten] = []
     valid_of: list[list[dict[str, Any]]] = []
@@ -65,6 +73,7 @@ async def write_observation_rows(
         if group.stream_type is MULTI_DATASTREAM:
             width = widths.get(group.stream_id, 0)
         quick = None if width is not None else _quick_decoder(components, base, writer.now)
+        kind = None if width is not None else kinds.get(group.stream_id)
         valid: list[dict[str, Any]] = []
         positions: list[int] = []
         for position, row in enumerate(group.rows):
@@ -77,6 +86,8 @@ async def write_observation_rows(
                     or len(columns["result_json"]) != width
                 ):
                     raise BadRequest(f"{where}: result must be an array of {width} values")
+                if kind is not None:
+                    check_result_type(kind, columns, where)
                 if foi_index is not None:
                     columns["feature_of_interest_id"] = await writer.existing_id(
                         FEATURE_OF_INTEREST, row[foi_index], f"{where} row {position}"
@@ -148,6 +159,16 @@ async def _check_streams_writable(
         return
     tenancy.refuse_non_tenant()
     await tenancy.check_owned(found[stream_id] for stream_id in sorted(found))
+
+
+async def _observation_types(writer: Writer, stream_ids: set[int]) -> dict[int, str | None]:
+    """The observationType of each Datastream, with one query (its results are checked)."""
+    rows = await writer.connection.execute(
+        select(datastreams.c.id, datastreams.c.observation_type).where(
+            datastreams.c.id.in_(sorted(stream_ids))
+        )
+    )
+    return {stream_id: kind for stream_id, kind in rows}
 
 
 async def _multi_widths(writer: Writer, stream_ids: set[int]) -> dict[int, int]:

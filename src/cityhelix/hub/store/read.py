@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import True_
 
 from cityhelix.db.query_functions import has_lateral
-from cityhelix.hub.errors import NotFound
+from cityhelix.hub.errors import BadQuery, NotFound
 from cityhelix.hub.model import EntityType
 from cityhelix.hub.query.compile import path_position, steps_condition, table_of
 from cityhelix.hub.query.expand_sql import (
@@ -43,10 +43,14 @@ class Page:
     request_url: str  # the collection's URL without query string
     params: dict[str, str]  # the request's query parameters
     page_size: int
+    #: the most entities the answer may hold, each expanded copy counted (see `_Expander`)
+    max_entities: int = 100_000
 
 
 #: `$top` inside `$expand` when a read has no Page to say (a single entity read)
 DEFAULT_PAGE_SIZE = 100
+#: the entity budget of a read with no Page to say (`Page.max_entities`)
+DEFAULT_MAX_ENTITIES = 100_000
 #: parent ids per expansion query: far below SQLite's and asyncpg's parameter limits
 _IDS_PER_QUERY = 1000
 
@@ -117,8 +121,10 @@ async def read_collection(
             {"@iot.selfLink": self_link(page.base_url, entity_type, r.id)} for r in rows
         ]
     else:
-        reader = _Expander(connection, page.base_url, page.page_size)
+        reader = _Expander(connection, page.base_url, page.page_size, page.max_entities)
         document["value"] = await reader.documents(entity_type, rows, select_names, expansions)
+        if expansions:
+            reader.check_total(document["value"])
     # the standard puts count and nextLink before value; keep that order on the wire
     return {k: document[k] for k in ("@iot.count", "@iot.nextLink", "value") if k in document}
 
@@ -130,6 +136,7 @@ async def read_entity(
     base_url: str,
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
+    max_entities: int = DEFAULT_MAX_ENTITIES,
 ) -> dict[str, Any]:
     entity_type = path.target
     select_names = selected_names(entity_type, options.select)
@@ -146,8 +153,10 @@ async def read_entity(
     if path.prop is not None:
         document = entity_json(entity_type, row, base_url)
         return {path.prop.name: document.get(path.prop.name)}
-    reader = _Expander(connection, base_url, page_size)
+    reader = _Expander(connection, base_url, page_size, max_entities)
     (document,) = await reader.documents(entity_type, [row], select_names, expansions)
+    if expansions:
+        reader.check_total([document])
     return document
 
 
@@ -176,12 +185,52 @@ async def _rows(
 
 
 class _Expander:
-    """Turns rows into documents, fetching each `$expand` level for all rows in one query."""
+    """Turns rows into documents, fetching each `$expand` level for all rows in one query.
 
-    def __init__(self, connection: AsyncConnection, base_url: str, page_size: int) -> None:
+    It keeps the answer within `max_entities`, the response budget, twice: before each
+    level's query, the rows it may fetch (its parents times its $top) must fit; after the
+    documents are made, the entities the answer will write out, where a to-one expansion
+    shared by many parents counts once per parent (1,000 Observations of one Datastream
+    expanding its 10,000 Observations write ten million objects from 10,000 rows). Both
+    come before any JSON is written, so a refused read costs at most the budget's rows.
+    """
+
+    def __init__(
+        self, connection: AsyncConnection, base_url: str, page_size: int, max_entities: int
+    ) -> None:
         self.connection = connection
         self.base_url = base_url
         self.page_size = page_size
+        self.max_entities = max_entities
+        self.fetched = 0
+        #: entities written out per document made (keyed by id(): documents are shared)
+        self.weights: dict[int, int] = {}
+
+    def _refuse(self, count: int, what: str, where: str) -> BadQuery:
+        return BadQuery(
+            f"{where}: the answer would hold {what} {count} entities, more than the "
+            f"{self.max_entities} a response may hold (setting max_response_entities); "
+            "lower $top, or the $top inside $expand",
+            token="$expand",
+        )
+
+    def check_total(self, documents: list[dict[str, Any]]) -> None:
+        """BadQuery when the answer writes out more entities than the budget."""
+        total = sum(self.weights.get(id(document), 1) for document in documents)
+        if total > self.max_entities:
+            raise self._refuse(total, "(each expanded copy counted)", "$expand")
+
+    def _weigh(self, document: dict[str, Any], links: dict[str, ExpandedLink]) -> None:
+        weight = 1
+        weights = self.weights
+        for link in links.values():
+            if isinstance(link.value, list):
+                weight += sum(weights.get(id(member), 1) for member in link.value)
+            elif link.value is not None:
+                weight += weights.get(id(link.value), 1)
+        if weight > self.max_entities:
+            raise self._refuse(weight, "(each expanded copy counted)", "$expand")
+        weights[id(document)] = weight
 
     async def documents(
         self,
@@ -196,10 +245,14 @@ class _Expander:
                 await self._expand_to_one(expansion, rows, expanded)
             else:
                 await self._expand_to_many(expansion, rows, expanded)
-        return [
+        documents = [
             entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
             for row, links in zip(rows, expanded, strict=True)
         ]
+        if expansions:
+            for document, links in zip(documents, expanded, strict=True):
+                self._weigh(document, links)
+        return documents
 
     async def _expand_to_one(
         self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]
@@ -210,6 +263,7 @@ class _Expander:
         found: list[Any] = []
         for chunk in _chunks(ids):
             found.extend(await self.connection.execute(to_one_statement(expansion, chunk)))
+        self.fetched += len(found)
         documents = await self.documents(
             expansion.target, found, expansion.select, expansion.children
         )
@@ -224,6 +278,9 @@ class _Expander:
         options = expansion.options
         top = options.top if options.top is not None else self.page_size
         parent_ids = sorted({row.id for row in rows})
+        most = self.fetched + len(parent_ids) * (top + 1)
+        if most > self.max_entities:
+            raise self._refuse(most, "up to", expansion.where)
         related: dict[int, list[Any]] = {}
         lateral = has_lateral(self.connection.dialect)
         for chunk in _chunks(parent_ids):
@@ -231,6 +288,7 @@ class _Expander:
             for row in await self.connection.execute(statement, {PARENT_IDS: list(chunk)}):
                 related.setdefault(row._mapping[PARENT], []).append(row)
         counts = await self._counts(expansion, parent_ids) if options.count else {}
+        self.fetched += sum(len(found) for found in related.values())
         kept = {parent: found[:top] for parent, found in related.items()}
         flat = [row for parent in parent_ids for row in kept.get(parent, [])]
         documents = iter(
