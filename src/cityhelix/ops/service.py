@@ -6,28 +6,26 @@ Other pillars call only what is named here; the parts' modules stay private to o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
-from cityhelix.events.bus import EntityEvent
 from cityhelix.events.stream import EventStream
 from cityhelix.ops.alerting import actions, rules, store
 from cityhelix.ops.alerting.evaluate import Reading
 from cityhelix.ops.alerting.live import Match, RuleEvaluation
-from cityhelix.ops.alerting.rules import parse_rule, rule_body
 from cityhelix.ops.alerting.scope import HubView
 from cityhelix.ops.alerting.sse import event_stream
 from cityhelix.ops.alerting.tables import ops_alerts, ops_rules
 from cityhelix.ops.desk import incidents as desk
-from cityhelix.ops.desk.attachments import checked as checked_attachment
+from cityhelix.ops.desk.attachments import read_attachment, store_attachment
 from cityhelix.ops.desk.catalogue import Catalogue, Category, load_catalogue
 from cityhelix.ops.desk.incidents import IncidentFilter as IncidentFilter
 from cityhelix.ops.desk.kpis import Window, key_figures
@@ -65,48 +63,8 @@ async def create_rule(engine: AsyncEngine, body: dict[str, Any], principal: Prin
 
     `BadRequest` names the field; the write is audited and announced like the HTTP one.
     """
-    rule = parse_rule(body)
-    view = HubView(engine)
-    for datastream_id in rule.scope.datastream_ids:
-        if await view.datastream(datastream_id) is None:
-            raise BadRequest(
-                f"datastream_ids: no Datastream {datastream_id}", field="datastream_ids"
-            )
-    now = datetime.now(UTC)
-    async with engine.begin() as connection:
-        if rule.kind == "composite":
-            known = set(
-                (
-                    await connection.execute(
-                        select(ops_rules.c.id).where(ops_rules.c.id.in_(rule.rule_ids))
-                    )
-                ).scalars()
-            )
-            missing = [i for i in rule.rule_ids if i not in known]
-            if missing:
-                raise BadRequest(f"rule_ids: no rule {missing[0]}", field="rule_ids")
-        rule_id = int(
-            (
-                await connection.execute(
-                    insert(ops_rules)
-                    .values(
-                        name=rule.name,
-                        kind=rule.kind,
-                        definition=rule_body(rule),
-                        enabled=int(rule.enabled),
-                        created_at=now,
-                        updated_at=now,
-                        created_by=principal.name,
-                    )
-                    .returning(ops_rules.c.id)
-                )
-            ).scalar_one()
-        )
-        await record_write(connection, principal, "POST", "/api/ops/rules", [("Rule", rule_id)])
-        await store.append_events(
-            connection, [EntityEvent("create", "Rule", rule_id, {"name": rule.name}, "ops")]
-        )
-    return rule_id
+    rule = await actions.create_rule(_view(engine), principal, body)
+    return int(rule["id"])
 
 
 async def evaluate_reading(
@@ -243,9 +201,7 @@ def _view(engine: AsyncEngine) -> HubView:
 
 async def list_rules(engine: AsyncEngine) -> list[dict[str, Any]]:
     """Every rule as `GET /api/ops/rules` shows it, by id."""
-    async with engine.connect() as connection:
-        rows = (await connection.execute(select(ops_rules).order_by(ops_rules.c.id))).all()
-    return [actions.rule_json(row) for row in rows]
+    return await actions.list_rules(engine)
 
 
 async def read_rule(engine: AsyncEngine, rule_id: int) -> dict[str, Any]:
@@ -416,27 +372,16 @@ async def attach_to_incident(
     attachment store; its id. Nothing is kept when the row is not written."""
     async with engine.connect() as connection:
         await desk.check_access(connection, incident_id, principal)
-    media_type, sha256 = checked_attachment(content, settings.ops_attachment_max_bytes)
-    name = (filename or "attachment")[-255:]
-    files = store_for(settings)
-    key = await files.put(content, media_type)
-    try:
-        async with engine.begin() as connection:
-            await desk.check_access(connection, incident_id, principal)
-            attachment_id = await desk.add_attachment_row(
-                connection,
-                incident_id,
-                principal,
-                filename=name,
-                media_type=media_type,
-                size=len(content),
-                sha256=sha256,
-                storage_key=key,
-            )
-            await record_write(connection, principal, "POST", path, [("Attachment", attachment_id)])
-    except BaseException:
-        await files.delete(key)
-        raise
+    attachment_id, _, _, _ = await store_attachment(
+        engine,
+        store_for(settings),
+        principal,
+        incident_id,
+        filename,
+        content,
+        max_bytes=settings.ops_attachment_max_bytes,
+        path=path,
+    )
     return attachment_id
 
 
@@ -448,11 +393,7 @@ async def incident_attachment(
     attachment_id: int,
 ) -> tuple[str, str, bytes]:
     """(file name, media type, content) of an attachment `principal` may see."""
-    async with engine.connect() as connection:
-        await desk.check_access(connection, incident_id, principal)
-        row = await desk.attachment_row(connection, incident_id, attachment_id)
-    try:
-        content = await store_for(settings).get(row.storage_key)
-    except FileNotFoundError:
-        raise NotFound(f"attachment {attachment_id}: its file is gone from storage") from None
+    row, content = await read_attachment(
+        engine, store_for(settings), principal, incident_id, attachment_id
+    )
     return row.filename, row.media_type, content

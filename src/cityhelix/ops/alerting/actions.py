@@ -2,8 +2,8 @@
 against the hub and the other rules, create and change it, preview it, acknowledge or
 resolve an alert; the web console and other pillars call these through `ops.service`.
 
-They follow `api.py` step for step (the same checks, audit rows and outbox events); the
-HTTP handlers still carry their own copy and should call these instead.
+The HTTP handlers of `api.py` call these too, so both doors make the same checks, audit rows
+and outbox events.
 """
 
 from __future__ import annotations
@@ -171,7 +171,16 @@ async def update_rule(
     """Apply a PATCH to rule `rule_id`, checked as a new rule is, audited and announced."""
     rule = await checked_rule(view, await merged_rule_body(view.engine, rule_id, body), rule_id)
     now = datetime.now(UTC)
+    started = await history_states(view, rule, now)
     async with view.engine.begin() as connection:
+        # Datastreams new to an anomaly rule's scope start from their history too; those it
+        # watched already keep the window they have
+        if started:
+            known = await store.load_states(connection, ((rule_id, d) for d in started))
+            for (_, datastream_id), keyed in known.items():
+                if keyed.version is None:
+                    keyed.state = started[datastream_id]
+                    await store.save_state(connection, (rule_id, datastream_id), keyed)
         await connection.execute(
             update(ops_rules)
             .where(ops_rules.c.id == rule_id)
@@ -190,13 +199,46 @@ async def update_rule(
     return rule_json(row)
 
 
+async def delete_rule(engine: AsyncEngine, principal: Principal, rule_id: int) -> None:
+    """Delete rule `rule_id` (404; 409 while a composite combines it), audited and announced."""
+    async with engine.begin() as connection:
+        row = await rule_row(connection, rule_id)
+        for other in await store.load_rules(connection):
+            if rule_id in other.rule_ids:
+                raise Conflict(
+                    f"rule {other.id} ({other.name}) combines this rule: change it first",
+                    field="id",
+                )
+        await store.delete_rule(connection, rule_id)
+        await record_write(
+            connection, principal, "DELETE", f"/api/ops/rules/{rule_id}", [("Rule", rule_id)]
+        )
+        await store.append_events(connection, [rule_event("delete", rule_id, row.name)])
+
+
+async def list_rules(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every rule as the API shows it, by id."""
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(ops_rules).order_by(ops_rules.c.id))).all()
+    return [rule_json(row) for row in rows]
+
+
 async def preview_rule(
     view: HubView, rule: Rule, hours: float, *, min_reraise_seconds: float
 ) -> dict[str, Any]:
     """When `rule` would have fired and cleared over the last `hours` (no side effect)."""
     end = datetime.now(UTC)
+    rules: dict[int, Rule] = {}
+    if rule.kind == "composite":
+        async with view.engine.connect() as connection:
+            rules = {r.id: r for r in await store.load_rules(connection)}
     result = await preview(
-        view, rule, end - timedelta(hours=hours), end, min_reraise_seconds=min_reraise_seconds
+        view,
+        rule,
+        end - timedelta(hours=hours),
+        end,
+        min_reraise_seconds=min_reraise_seconds,
+        rules=rules,
     )
     return {"rule_id": rule.id or None, **result}
 

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy import select
 
 from cityhelix.ops.alerting import store
-from cityhelix.ops.alerting.api import READERS, alert_or_404, caller
+from cityhelix.ops.alerting.actions import alert_or_404
+from cityhelix.ops.alerting.api import READERS, caller
 from cityhelix.ops.alerting.rules import Rule
 from cityhelix.ops.alerting.tables import ops_alerts, ops_rules
 from cityhelix.ops.routes import OpsRoute

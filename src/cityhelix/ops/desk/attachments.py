@@ -1,12 +1,20 @@
 """The content check every attachment passes, by magic bytes and size, never by the name or
-the client's type. Where the bytes are then kept is `storage` (disk or S3-compatible).
+the client's type; keeping a checked upload with its incident (the bytes in `storage`, disk
+or S3-compatible, the row beside the incident) and reading it back.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from cityhelix.ops.errors import TooLarge, UnsupportedMediaType
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cityhelix.auth.principal import Principal
+from cityhelix.auth.service import record_write
+from cityhelix.ops.desk import incidents as desk
+from cityhelix.ops.desk.storage import AttachmentStore
+from cityhelix.ops.errors import NotFound, TooLarge, UnsupportedMediaType
 
 #: accepted content, by its leading bytes (the formats' own signatures)
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -36,3 +44,59 @@ def checked(content: bytes, max_bytes: int) -> tuple[str, str]:
     if not content:
         raise UnsupportedMediaType("file: empty", "file")
     return media_type_of(content), hashlib.sha256(content).hexdigest()
+
+
+async def store_attachment(
+    engine: AsyncEngine,
+    files: AttachmentStore,
+    principal: Principal,
+    incident_id: int,
+    filename: str,
+    content: bytes,
+    *,
+    max_bytes: int,
+    path: str,
+) -> tuple[int, str, str, str]:
+    """Check `content` (413/415 name `file`), keep it in `files` and its row with the incident
+    `principal` may see, audited under `path`; (id, file name, media type, SHA-256).
+    Nothing is kept when the row is not written."""
+    media_type, sha256 = checked(content, max_bytes)
+    name = (filename or "attachment")[-255:]
+    key = await files.put(content, media_type)
+    try:
+        async with engine.begin() as connection:
+            await desk.check_access(connection, incident_id, principal)
+            attachment_id = await desk.add_attachment_row(
+                connection,
+                incident_id,
+                principal,
+                filename=name,
+                media_type=media_type,
+                size=len(content),
+                sha256=sha256,
+                storage_key=key,
+            )
+            await record_write(connection, principal, "POST", path, [("Attachment", attachment_id)])
+    except BaseException:
+        await files.delete(key)  # nothing stored when the row was not
+        raise
+    return attachment_id, name, media_type, sha256
+
+
+async def read_attachment(
+    engine: AsyncEngine,
+    files: AttachmentStore,
+    principal: Principal,
+    incident_id: int,
+    attachment_id: int,
+) -> tuple[Any, bytes]:
+    """(row, content) of an attachment `principal` may see (403, 404; 404 when its file is
+    gone from storage)."""
+    async with engine.connect() as connection:
+        await desk.check_access(connection, incident_id, principal)
+        row = await desk.attachment_row(connection, incident_id, attachment_id)
+    try:
+        content = await files.get(row.storage_key)
+    except FileNotFoundError:
+        raise NotFound(f"attachment {attachment_id}: its file is gone from storage") from None
+    return row, content

@@ -17,12 +17,12 @@ from cityhelix.auth.deps import principal_from_header
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.ops.desk import incidents as desk
-from cityhelix.ops.desk.attachments import checked
+from cityhelix.ops.desk.attachments import read_attachment, store_attachment
 from cityhelix.ops.desk.catalogue import Catalogue, load_catalogue
 from cityhelix.ops.desk.kpis import key_figures
 from cityhelix.ops.desk.kpis import window_from as key_figures_window
 from cityhelix.ops.desk.storage import AttachmentStore, store_for
-from cityhelix.ops.errors import BadRequest, Forbidden, NotFound
+from cityhelix.ops.errors import BadRequest, Forbidden
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
 
@@ -225,29 +225,16 @@ async def attach(request: Request, incident_id: int) -> Response:
     if upload is None or isinstance(upload, str):
         raise BadRequest("file: a multipart file field named 'file' is required", "file")
     content = await upload.read(settings.ops_attachment_max_bytes + 1)
-    media_type, sha256 = checked(content, settings.ops_attachment_max_bytes)
-    filename = (upload.filename or "attachment")[-255:]
-    store = attachment_store(settings)
-    key = await store.put(content, media_type)
-    try:
-        async with engine_of(request).begin() as connection:
-            await desk.check_access(connection, incident_id, principal)
-            attachment_id = await desk.add_attachment_row(
-                connection,
-                incident_id,
-                principal,
-                filename=filename,
-                media_type=media_type,
-                size=len(content),
-                sha256=sha256,
-                storage_key=key,
-            )
-            await record_write(
-                connection, principal, "POST", request.url.path, [("Attachment", attachment_id)]
-            )
-    except BaseException:
-        await store.delete(key)  # nothing stored when the row was not
-        raise
+    attachment_id, filename, media_type, sha256 = await store_attachment(
+        engine_of(request),
+        attachment_store(settings),
+        principal,
+        incident_id,
+        upload.filename or "",
+        content,
+        max_bytes=settings.ops_attachment_max_bytes,
+        path=request.url.path,
+    )
     return json_response(
         {
             "id": attachment_id,
@@ -264,13 +251,13 @@ async def attach(request: Request, incident_id: int) -> Response:
 @router.get("/incidents/{incident_id}/attachments/{attachment_id}")
 async def download(request: Request, incident_id: int, attachment_id: int) -> Response:
     principal = await staff(request)
-    async with engine_of(request).connect() as connection:
-        await desk.check_access(connection, incident_id, principal)
-        row = await desk.attachment_row(connection, incident_id, attachment_id)
-    try:
-        content = await attachment_store(settings_of(request)).get(row.storage_key)
-    except FileNotFoundError:
-        raise NotFound(f"attachment {attachment_id}: its file is gone from storage") from None
+    row, content = await read_attachment(
+        engine_of(request),
+        attachment_store(settings_of(request)),
+        principal,
+        incident_id,
+        attachment_id,
+    )
     safe_name = "".join(c for c in row.filename if c.isalnum() or c in "._-") or "attachment"
     return Response(
         content,
