@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user, set_password
+from cityhelix.web.const import LANGUAGE_COOKIE
+from tests.city.factories import make_thing, post_readings, stream
 
 PASSWORD = "correct horse battery"
 _FIGURE = re.compile(r'data-kpi="([^"]+)" data-value="([^"]*)"')
@@ -117,3 +120,34 @@ async def test_the_wall_screen_needs_a_session(client: httpx.AsyncClient) -> Non
     answer = await client.get("/console/kpi?layout=wall")
     assert answer.status_code == 302
     assert answer.headers["location"].startswith("/login?next=")
+
+
+async def test_the_air_quality_panel_shows_each_districts_vn_aqi_in_the_pages_language(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: dict[str, str]
+) -> None:
+    _thing_id, ids = await make_thing(
+        client,
+        admin,
+        "Air station TDM-01",
+        {"kind": "air_quality", "district": "Thu Dau Mot"},
+        [stream("PM2.5"), stream("PM10")],
+    )
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    times = [(hour - timedelta(hours=h)).isoformat() for h in range(3, -1, -1)]
+    await post_readings(client, admin, ids["PM2.5"], [(t, 40) for t in times])
+    await post_readings(client, admin, ids["PM10"], [(t, 100) for t in times])
+    districts = await client.get("/api/city/air/districts", headers=admin)
+    assert districts.status_code == 200, districts.text
+    expected = next(d for d in districts.json()["value"] if d["district"] == "Thu Dau Mot")
+    assert expected["aqi"] is not None
+    await _signed_in(client, engine, Role.OPERATOR)
+    page = await client.get("/console/kpi?layout=wall")
+    assert page.status_code == 200
+    panel = page.text[page.text.index('id="air-quality"') :]
+    row = re.search(r'<th scope="row">Thu Dau Mot</th><td class="number">(\d+)</td>', panel)
+    assert row is not None and int(row.group(1)) == expected["aqi"]
+    assert f'data-colour="{expected["colour"]}"' in panel
+    assert "Moderate" in panel  # PM2.5 40 and PM10 100: 80, the Decision's "Moderate"
+    client.cookies.set(LANGUAGE_COOKIE, "vi")
+    panel_vi = (await client.get("/console/kpi?layout=wall")).text
+    assert "Trung bình" in panel_vi[panel_vi.index('id="air-quality"') :]

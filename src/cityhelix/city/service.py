@@ -122,6 +122,9 @@ class DistrictAqi:
     colour: str | None
     stations: int
     worst_station_id: int | None
+    #: the category's name in the Decision's two languages (None without an index)
+    category_en: str | None = None
+    category_vi: str | None = None
 
 
 async def current_aqi_by_district(engine: AsyncEngine) -> dict[str, DistrictAqi]:
@@ -145,6 +148,8 @@ async def current_aqi_by_district(engine: AsyncEngine) -> dict[str, DistrictAqi]
             None if category is None else category.colour,
             len(found),
             None if worst is None else worst.thing_id,
+            None if category is None else category.name_en,
+            None if category is None else category.name_vi,
         )
     return answer
 

@@ -15,10 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cityhelix.auth.principal import Principal, Role
+from cityhelix.city import service as city
 from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
 from cityhelix.web.city_map import state_of
 from cityhelix.web.const import STATE_COLOURS, STATES
+from cityhelix.web.i18n import choose_language
 from cityhelix.web.kinds import N_, kind_label
 from cityhelix.web.live import LiveFeed
 from cityhelix.web.map_cache import MapCache
@@ -52,16 +54,28 @@ class DistrictAirQuality:
 
     district: str
     aqi: int
-    #: the band's name as the UI shows it (translated in the template)
+    #: the band's name in the page's language, as Decision 1459/QĐ-TCMT names it
     band: str
     #: the band's colour (VN_AQI, Decision 1459/QĐ-TCMT), e.g. "#00e400"
     colour: str
 
 
 async def air_quality_by_district(request: Request) -> list[DistrictAirQuality]:
-    """The panel "Air quality by district". Empty until `cityhelix.city` computes VN_AQI
-    (its service will be read here); the panel is drawn only when this has rows."""
-    return []
+    """The panel "Air quality by district": each district's current VN_AQI (its worst
+    station's hourly index, from the city services), with the Decision's own category name
+    in the page's language; drawn only when some district has an index."""
+    vietnamese = choose_language(request) == "vi"
+    districts = await city.current_aqi_by_district(request.app.state.engine)
+    return [
+        DistrictAirQuality(
+            row.district,
+            row.aqi,
+            (row.category_vi if vietnamese else row.category_en) or row.category or "",
+            row.colour,
+        )
+        for row in districts.values()
+        if row.aqi is not None and row.colour is not None
+    ]
 
 
 def _duration_parts(seconds: float | None) -> dict[str, int] | None:
