@@ -67,6 +67,16 @@ def test_a_citizen_files_a_report_with_a_photo_on_a_phone_and_the_operator_finds
     assert [(a["media_type"], a["size"]) for a in incident["attachments"]] == [
         ("image/png", len(PNG))
     ]
+    # and on the operator's incident board, with the citizen's words and photo
+    desk = open_page(sqlite_city)
+    sign_in(desk, sqlite_city)
+    desk.page.goto(f"{sqlite_city.url}/console/incidents")
+    card = desk.page.locator(f'a[href="/console/incidents/{number}"]').first
+    expect(card).to_be_visible()
+    card.click()
+    expect(desk.page.get_by_text("A deep pothole in the left lane")).to_be_visible()
+    expect(desk.page.get_by_text("pothole.png").first).to_be_visible()
+    desk.assert_clean()
 
 
 def test_the_wall_screen_shows_the_figures_the_kpi_api_answers(
