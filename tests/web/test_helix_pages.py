@@ -7,6 +7,7 @@ console error on any of them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from cityhelix.db.engine import create_engine
 from cityhelix.helix.demo import load_demo
 from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN
+from tests.hub.processes import fresh_postgres
 from tests.served import served
 from tests.web.browser import (
     OPERATOR,
@@ -51,11 +53,22 @@ async def _prepare(database_url: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def helix_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def helix_city(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[City]:
     """A served city with the helix demo, a few hub Things the scorecard counts, an operator
-    and an analyst who sign in (no sensor province: these pages do not need its history)."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('helix-web') / 'web.db'}"
+    and an analyst who sign in (no sensor province: these pages do not need its history),
+    on each backend."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('helix-web') / 'web.db'}"
+        else:
+            database_url = stack.enter_context(fresh_postgres())
+        yield from _served_helix_city(database_url)
+
+
+def _served_helix_city(database_url: str) -> Iterator[City]:
     with served(database_url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN) as url:
         # Playwright's sync API may run an event loop in this thread: prepare from another
         with ThreadPoolExecutor(1) as pool:
