@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
+from cityhelix.background import stopped_within
 from cityhelix.db.engine import create_engine
 from cityhelix.db.migrate import upgrade_async
 from cityhelix.events.bus import EventBus
@@ -51,7 +52,9 @@ def create_app(
                 # a pillar starts on the ones before it and stops before them
                 for pillar in pillars:
                     if pillar.lifespan is not None:
-                        await running.enter_async_context(pillar.lifespan(app, settings))
+                        await running.enter_async_context(
+                            stopped_within(pillar.name, pillar.lifespan(app, settings))
+                        )
                 yield
         finally:
             await engine.dispose()

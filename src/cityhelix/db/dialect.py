@@ -59,8 +59,9 @@ class transaction_id(FunctionElement[int]):
 
 
 class committed_horizon(FunctionElement[int]):
-    """Every transaction id below this has finished: `pg_snapshot_xmin` of the statement's
-    snapshot on PostgreSQL; 1 on SQLite (every outbox row, xid 0, is final)."""
+    """Every transaction id below this has finished or belongs to another database: the
+    lowest id running in the statement's snapshot, other databases' left out, on
+    PostgreSQL; 1 on SQLite (every outbox row, xid 0, is final)."""
 
     type = BigInteger()
     inherit_cache = True
@@ -84,7 +85,19 @@ def _sqlite_horizon(element: FunctionElement[Any], compiler: SQLCompiler, **kw: 
 
 @compiles(committed_horizon, "postgresql")
 def _pg_horizon(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+    # The lowest transaction still running in the statement's snapshot, not counting those
+    # pg_stat_activity shows running in another database of the cluster (their ids are the
+    # cluster's, but they never write this database's outbox): a long transaction in a
+    # neighbour database must not hold this one's readers back. A transaction that ended
+    # since the snapshot is no longer listed there and still counts: never too far.
+    return (
+        "(SELECT coalesce(min(x.xid::text::bigint), min(pg_snapshot_xmax(snap.s)::text::bigint))"
+        " FROM (SELECT pg_current_snapshot() AS s) AS snap"
+        " LEFT JOIN LATERAL pg_snapshot_xip(snap.s) AS x(xid) ON NOT EXISTS ("
+        "SELECT 1 FROM pg_stat_activity AS a"
+        " WHERE a.backend_xid::text = (x.xid::text::bigint % 4294967296)::text"
+        " AND a.datname IS DISTINCT FROM current_database()))"
+    )
 
 
 class seconds_between(FunctionElement[float]):
