@@ -164,7 +164,8 @@ async def test_hourly_and_daily_aqi_over_http(
     districts = (await client.get("/api/city/air/districts")).json()["value"]
     assert districts == [
         {"district": "Thu Dau Mot", "aqi": 75, "category": "moderate", "colour": "#FFFF00",
-         "stations": 1, "worst_station_id": thing_id}
+         "stations": 1, "worst_station_id": thing_id,
+         "category_en": "Moderate", "category_vi": "Trung bình"}
     ]  # fmt: skip
 
     daily = await _aqi(client, thing_id=thing_id, date="2026-11-03")

@@ -32,7 +32,7 @@ from cityhelix.hub.transfer import (
     result_from_text,
 )
 from tests.conftest import Backend
-from tests.hub.factories import make_datastream
+from tests.hub.factories import OM_OBSERVATION, make_datastream
 from tests.served import cli_env
 
 FIELDS = ("phenomenonTime", "result", "resultTime", "validTime", "parameters", "resultQuality")
@@ -125,8 +125,8 @@ async def test_csv_export_then_import_gives_back_the_same_observations(
     engine: AsyncEngine,
     tmp_path: Path,
 ) -> None:
-    source = await make_datastream(client, admin, "Source")
-    target = await make_datastream(client, admin, "Target")
+    source = await make_datastream(client, admin, "Source", observation_type=OM_OBSERVATION)
+    target = await make_datastream(client, admin, "Target", observation_type=OM_OBSERVATION)
     await _post(client, admin, source, SAMPLES + OUTSIDE)
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     window = ("--start", START, "--end", END)
@@ -195,8 +195,12 @@ async def test_parquet_export_then_import_gives_back_the_same_observations(
         ),
     }
     for name, (rows, result_type) in cases.items():
-        source = await make_datastream(client, admin, f"Source {name}")
-        target = await make_datastream(client, admin, f"Target {name}")
+        source = await make_datastream(
+            client, admin, f"Source {name}", observation_type=OM_OBSERVATION
+        )
+        target = await make_datastream(
+            client, admin, f"Target {name}", observation_type=OM_OBSERVATION
+        )
         await _post(client, admin, source, rows)
         first, second = tmp_path / f"{name}-1.parquet", tmp_path / f"{name}-2.parquet"
         for stream, path in ((source, first), (target, second)):
@@ -230,7 +234,7 @@ async def test_a_bad_row_is_named_by_its_line_and_nothing_is_written(
     engine: AsyncEngine,
     tmp_path: Path,
 ) -> None:
-    stream = await make_datastream(client, admin, "Refused")
+    stream = await make_datastream(client, admin, "Refused", observation_type=OM_OBSERVATION)
     big = tmp_path / "big.csv"
     lines = ["phenomenonTime,result,parameters"]
     lines.append('2026-11-01T00:00:00Z,1,"{""note"":\n""two lines""}"')  # lines 2 and 3
@@ -297,7 +301,7 @@ async def test_a_file_with_wrong_columns_is_refused(
     header: str,
     message: str,
 ) -> None:
-    stream = await make_datastream(client, admin, "Columns")
+    stream = await make_datastream(client, admin, "Columns", observation_type=OM_OBSERVATION)
     path = tmp_path / "columns.csv"
     path.write_text(header + "\n2026-11-01T00:00:00Z,1,2,3\n", encoding="utf-8")
     refused = await cityhelix(
@@ -335,7 +339,7 @@ async def test_a_malformed_file_is_refused_with_a_reason(
     content: bytes,
     message: str,
 ) -> None:
-    stream = await make_datastream(client, admin, "Malformed")
+    stream = await make_datastream(client, admin, "Malformed", observation_type=OM_OBSERVATION)
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(TransferError, match=message):
@@ -375,8 +379,8 @@ async def test_parquet_keeps_integers_mixed_with_decimals_as_decimals(
     tmp_path: Path,
 ) -> None:
     """A Parquet column has one type: 20 next to 20.5 comes back as 20.0, equal in value."""
-    source = await make_datastream(client, admin, "Source")
-    target = await make_datastream(client, admin, "Target")
+    source = await make_datastream(client, admin, "Source", observation_type=OM_OBSERVATION)
+    target = await make_datastream(client, admin, "Target", observation_type=OM_OBSERVATION)
     await _post(client, admin, source, [[START, 20, *[None] * 4], [END, 20.5, *[None] * 4]])
     path = tmp_path / "numbers.parquet"
     exported = await cityhelix(

@@ -79,11 +79,28 @@ def full_thing(name: str = "Air station 1", observations: int = 3) -> dict[str, 
     )
 
 
+#: the generic observation type: any result, objects and arrays included
+OM_OBSERVATION = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Observation"
+
+
 async def make_datastream(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str = "Air station 1"
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    name: str = "Air station 1",
+    *,
+    observation_type: str | None = None,
 ) -> int:
-    """A Thing with a Location and one Datastream, over HTTP; the Datastream's id."""
+    """A Thing with a Location and one Datastream, over HTTP; the Datastream's id (of
+    `observation_type` when given: a Measurement stream refuses object results)."""
     created = await client.post("/v1.1/Things", json=full_thing(name, 0), headers=headers)
     assert created.status_code == 201, created.text
     streams = (await client.get(f"/v1.1/Things({created.json()['@iot.id']})/Datastreams")).json()
-    return int(streams["value"][0]["@iot.id"])
+    stream_id = int(streams["value"][0]["@iot.id"])
+    if observation_type is not None:
+        patched = await client.patch(
+            f"/v1.1/Datastreams({stream_id})",
+            json={"observationType": observation_type},
+            headers=headers,
+        )
+        assert patched.status_code in (200, 204), patched.text
+    return stream_id

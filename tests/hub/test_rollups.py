@@ -38,7 +38,7 @@ from cityhelix.hub.tables import (
 from cityhelix.pillars import SCHEMA
 from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Backend, _run_outside_loop
-from tests.hub.factories import make_datastream
+from tests.hub.factories import OM_OBSERVATION, make_datastream
 
 pytestmark = pytest.mark.asyncio
 
@@ -165,8 +165,8 @@ async def assert_rollups_match(
 async def test_rollups_equal_raw_aggregates_through_late_data_patches_and_deletes(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await make_datastream(hub, admin, "Station A")
-    other = await make_datastream(hub, admin, "Station B")
+    stream = await make_datastream(hub, admin, "Station A", observation_type=OM_OBSERVATION)
+    other = await make_datastream(hub, admin, "Station B", observation_type=OM_OBSERVATION)
     # values are multiples of 1/4, so every sum is exact in any order
     ids = await _post_rows(
         hub,
@@ -252,7 +252,7 @@ async def test_rollups_equal_raw_aggregates_through_late_data_patches_and_delete
 async def test_rollups_of_random_late_readings_match_raw_aggregates(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await make_datastream(hub, admin, "Station R")
+    stream = await make_datastream(hub, admin, "Station R", observation_type=OM_OBSERVATION)
     rng = random.Random(20261101)
 
     def rows(count: int) -> list[list[Any]]:
@@ -275,7 +275,7 @@ async def test_rollups_of_random_late_readings_match_raw_aggregates(
 async def test_concurrent_writes_to_one_minute_are_all_rolled_up(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await make_datastream(hub, admin, "Station C")
+    stream = await make_datastream(hub, admin, "Station C", observation_type=OM_OBSERVATION)
 
     async def post(i: int) -> int:
         if i % 4 == 0:
@@ -292,7 +292,7 @@ async def test_concurrent_writes_to_one_minute_are_all_rolled_up(
 async def test_aggregates_window_and_refusals(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await make_datastream(hub, admin, "Station W")
+    stream = await make_datastream(hub, admin, "Station W", observation_type=OM_OBSERVATION)
     await _post_rows(
         hub,
         admin,
@@ -326,7 +326,7 @@ async def test_aggregates_window_and_refusals(
 async def test_aggregates_need_a_token_when_public_reading_is_off(
     backend: Backend, hub: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    stream = await make_datastream(hub, admin, "Station P")
+    stream = await make_datastream(hub, admin, "Station P", observation_type=OM_OBSERVATION)
     private = create_app(backend.settings.model_copy(update={"public_read": False}), migrate=False)
     async with private.router.lifespan_context(private):
         transport = httpx.ASGITransport(app=private)
@@ -370,7 +370,7 @@ async def test_migration_rolls_up_the_observations_stored_before_it(fresh_url: s
 async def test_backfill_builds_what_the_writes_built(
     hub: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    stream = await make_datastream(hub, admin, "Station M")
+    stream = await make_datastream(hub, admin, "Station M", observation_type=OM_OBSERVATION)
     await _post_rows(
         hub,
         admin,

@@ -49,9 +49,15 @@ def test_demo_prints_a_console_url_and_an_operator_who_can_sign_in(tmp_path: Pat
                 data={"csrf_token": token.group(1), "username": name, "password": password},
             )
             assert (signed.status_code, signed.headers["location"]) == (303, "/console")
-            things = client.get("/console/things.json").json()["things"]
-            # the province's 43 Things and the city services' stations
-            assert len(things) == 43 + city_demo.THINGS + lighting_demo.THINGS
+            # the province's 43 Things and the city services' stations (the lamps come
+            # while the demo starts its lighting simulation)
+            expected = 43 + city_demo.THINGS + lighting_demo.THINGS
+            wait_until(
+                lambda: len(client.get("/console/things.json").json()["things"]) == expected,
+                120,
+                f"the console to show the demo's {expected} Things",
+                every=1.0,
+            )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -291,7 +291,9 @@ async def lamps(engine: AsyncEngine) -> list[Lamp]:
             "$filter": condition,
             "$orderby": "id",
             "$top": str(MAX_LAMPS),
-            "$expand": "Locations,Datastreams,TaskingCapabilities",
+            # bounded expansions: a lamp has one place, its power and state streams and one
+            # capability; within the hub's response budget for MAX_LAMPS of them
+            "$expand": "Locations($top=1),Datastreams($top=4),TaskingCapabilities($top=2)",
         },
         max_rows=MAX_LAMPS,
     )
