@@ -42,7 +42,9 @@ def test_closeness_lies_between_0_and_1_and_ranks_follow_it(
     ranked = topsis(criteria, candidates)["candidates"]
     assert all(0 <= c["closeness"] <= 1 for c in ranked)
     scores = [c["closeness"] for c in ranked]
-    assert scores == sorted(scores, reverse=True)
+    # scores within 1e-12 tie and share a rank (in the candidates' order): 0.0 and 1.7e-18
+    # are one score, so their order is the order given, not the float order
+    assert all(a >= b - 1e-12 for a, b in zip(scores, scores[1:], strict=False))
     assert ranked[0]["rank"] == 1
 
 
