@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,7 +46,7 @@ def test_closeness_lies_between_0_and_1_and_ranks_follow_it(
     scores = [c["closeness"] for c in ranked]
     # scores within 1e-12 tie and share a rank (in the candidates' order): 0.0 and 1.7e-18
     # are one score, so their order is the order given, not the float order
-    assert all(a >= b - 1e-12 for a, b in zip(scores, scores[1:], strict=False))
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(scores))
     assert ranked[0]["rank"] == 1
 
 
