@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -23,10 +24,12 @@ def _cityhelix(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_load_demo_loads_once(backend: Backend, engine: AsyncEngine) -> None:
-    first = _cityhelix(backend, "invest", "load-demo")
+async def test_load_demo_loads_once(backend: Backend, engine: AsyncEngine) -> None:
+    # async, the process waited for in a thread: the app's loop keeps running meanwhile, so
+    # no background task of it stays frozen inside a write transaction (SQLite's lock)
+    first = await asyncio.to_thread(_cityhelix, backend, "invest", "load-demo")
     assert first.returncode == 0, first.stderr
     assert "loaded 28 parks" in first.stdout and "4053 synthetic projects" in first.stdout
-    again = _cityhelix(backend, "invest", "load-demo")
+    again = await asyncio.to_thread(_cityhelix, backend, "invest", "load-demo")
     assert again.returncode == 0, again.stderr
     assert "nothing loaded" in again.stdout
