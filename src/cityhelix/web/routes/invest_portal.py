@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from cityhelix.invest import service
 from cityhelix.invest.service import CRITERIA, EnquiryIn, InvestError, Needs, SiteNeeds
-from cityhelix.web.const import LANGUAGE_COOKIE, PORTAL_LANGUAGES
+from cityhelix.web.const import PORTAL_LANGUAGES
 from cityhelix.web.i18n import choose_portal_language, format_datetime, format_number, translations
 from cityhelix.web.routes.invest_forms import (
     CONSTRAINT_LABELS,
@@ -31,15 +31,14 @@ from cityhelix.web.routes.invest_forms import (
     number,
     parks_geojson,
 )
-from cityhelix.web.security import WebRoute, check_csrf, safe_next
+from cityhelix.web.routes.public import remembered_language
+from cityhelix.web.security import WebRoute, check_csrf
 from cityhelix.web.templating import render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 #: how each portal language names itself in the switcher (never translated)
 PORTAL_LANGUAGE_NAMES = {"en": "EN", "vi": "VI", "zh": "中文"}
-#: a year, as the console's language choice
-_LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 #: the wizard's need fields, in the order of the form
 _NEED_FIELDS = ["land_ha", "power_mw", "wastewater_m3_day", "sector_vsic", "ready_by"]
 #: the default weights on the wizard's 0-5 scale (matching's weights, which add up to 1, x 20)
@@ -253,16 +252,4 @@ async def enquiry_thanks(request: Request) -> Response:
 @router.post("/invest/language")
 async def choose_portal_language_route(request: Request) -> Response:
     """Remember the portal's language (English, Vietnamese or Chinese) and go back."""
-    form = await check_csrf(request)
-    language = form.get("language", "")
-    response = RedirectResponse(safe_next(form.get("next"), "/invest"), status_code=303)
-    if language in PORTAL_LANGUAGES:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            language,
-            max_age=_LANGUAGE_COOKIE_SECONDS,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            httponly=True,
-        )
-    return response
+    return await remembered_language(request, PORTAL_LANGUAGES, "/invest")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -31,10 +33,18 @@ async def landing(request: Request, user: MaybeUser) -> Response:
 @router.post("/language")
 async def choose_language(request: Request) -> Response:
     """Remember the chosen language in a cookie and go back to the page it was chosen on."""
+    return await remembered_language(request, LANGUAGES, "/")
+
+
+async def remembered_language(
+    request: Request, languages: Sequence[str], default_next: str
+) -> Response:
+    """The language form's answer: the choice (one of `languages`) kept in the language
+    cookie for a year, and a redirect to the page it was chosen on (else `default_next`)."""
     form = await check_csrf(request)
     language = form.get("language", "")
-    response = RedirectResponse(safe_next(form.get("next"), "/"), status_code=303)
-    if language in LANGUAGES:
+    response = RedirectResponse(safe_next(form.get("next"), default_next), status_code=303)
+    if language in languages:
         response.set_cookie(
             LANGUAGE_COOKIE,
             language,
