@@ -41,7 +41,6 @@ from cityhelix.invest.schemas import (
     ScreenIn,
     StageMove,
 )
-from cityhelix.invest.throttle import SlidingWindow
 
 #: ids in paths: past 2**62 nothing exists, and the database is never asked (no overflow)
 PathId = Annotated[int, Path(ge=1, le=2**62)]
@@ -418,24 +417,11 @@ async def add_admin_unit_mapping(request: Request, body: AdminUnitMappingIn) -> 
     return await service.add_admin_unit_mapping(_engine(request), principal, body, _path(request))
 
 
-#: enquiries one client address may send: 5 in 10 minutes (per process)
-ENQUIRIES_PER_WINDOW = 5
-ENQUIRY_WINDOW_SECONDS = 600.0
-
-
-def _enquiry_window(request: Request) -> SlidingWindow:
-    window: SlidingWindow | None = getattr(request.app.state, "invest_enquiries", None)
-    if window is None:
-        window = SlidingWindow(ENQUIRIES_PER_WINDOW, ENQUIRY_WINDOW_SECONDS)
-        request.app.state.invest_enquiries = window
-    return window
-
-
 @router.post("/enquiries", status_code=202)
 async def submit_enquiry(request: Request, body: EnquiryIn) -> Any:
     """The public portal's enquiry form: creates a lead; nothing of it is shown back."""
     client = request.client.host if request.client else "unknown"
-    wait = _enquiry_window(request).retry_after(client)
+    wait = service.enquiry_retry_after(request.app.state, client)
     if wait:
         response = _error(429, f"too many enquiries from this address; retry in {wait} s")
         response.headers["Retry-After"] = str(wait)

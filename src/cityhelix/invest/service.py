@@ -153,7 +153,8 @@ __all__ = [
 ]
 
 
-#: enquiries one client address may send: 5 in 10 minutes (per process), as the API's
+#: enquiries one client address may send, through the API or the portal: 5 in 10 minutes
+#: (per process)
 ENQUIRIES_PER_WINDOW = 5
 ENQUIRY_WINDOW_SECONDS = 600.0
 
@@ -161,8 +162,8 @@ ENQUIRY_WINDOW_SECONDS = 600.0
 def enquiry_retry_after(app_state: object, client: str) -> int:
     """0 when `client` may send an enquiry now (and it is counted), else the seconds to wait.
 
-    The window lives on the app's state under the name the HTTP adapter uses, so the web
-    portal's form and `POST /api/invest/enquiries` share one limit per address.
+    The window lives on the app's state, so the web portal's form and
+    `POST /api/invest/enquiries` share one limit per address.
     """
     window: SlidingWindow | None = getattr(app_state, "invest_enquiries", None)
     if window is None:
