@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import delete, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.app import create_app
@@ -145,7 +146,32 @@ async def running_app(backend: Backend) -> AsyncIterator[object]:
         yield app
 
 
+#: a reset that lost a lock race is tried again, this many times
+_RESET_ATTEMPTS = 10
+
+
 async def _empty_all_tables(engine: AsyncEngine) -> None:
+    """Every table emptied, ids from 1 again.
+
+    The session's app keeps running between tests, and its background tasks (escalation,
+    webhook delivery, the event relay) write while the reset runs: on PostgreSQL the
+    TRUNCATE's locks taken table by table can deadlock with one of them, on SQLite the
+    write lock can stay taken past the busy timeout while the loop is busy elsewhere. Either
+    way the reset rolled back whole and is simply tried again.
+    """
+    for attempt in range(_RESET_ATTEMPTS):
+        try:
+            await _empty_all_tables_once(engine)
+            return
+        except DBAPIError as lost:
+            message = str(lost.orig).lower()
+            lock_race = "deadlock detected" in message or "database is locked" in message
+            if not lock_race or attempt == _RESET_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
+
+
+async def _empty_all_tables_once(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             names = ", ".join(t.name for t in metadata.sorted_tables)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -24,7 +25,13 @@ def cityhelix(database_url: str, *args: str) -> subprocess.CompletedProcess[str]
 
 
 @pytest.mark.slow
-def test_users_create_list_revoke_and_token_works_over_http(backend: Backend) -> None:
+async def test_users_create_list_revoke_and_token_works_over_http(backend: Backend) -> None:
+    # in a thread: the session app's loop keeps running, so none of its background writes
+    # stands still mid-transaction holding SQLite's write lock while the CLI waits for it
+    await asyncio.to_thread(_users_scenario, backend)
+
+
+def _users_scenario(backend: Backend) -> None:
     url = backend.url
     assert cityhelix(url, "migrate").returncode == 0
     name = f"ops-{backend.name[:2]}"

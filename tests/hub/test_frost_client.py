@@ -13,8 +13,16 @@ from tests.served import served
 
 
 @pytest.fixture(scope="module")
-def frost_service(backend: Backend) -> Iterator[fsc.SensorThingsService]:
-    with served(backend.url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN) as base:
+def frost_service(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[fsc.SensorThingsService]:
+    # SQLite: a file of its own. These tests are synchronous, so the session app's event loop
+    # stands still while they run, and a background write of that app caught mid-transaction
+    # would hold the shared file's write lock until they end.
+    url = backend.url
+    if backend.name == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('frost') / 'frost.db'}"
+    with served(url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN) as base:
         auth = fsc.service.auth_handler.AuthHandler(username="admin", password=ADMIN_TOKEN)
         yield fsc.SensorThingsService(f"{base}/v1.1", auth_handler=auth)
 

@@ -240,6 +240,10 @@ def test_the_rule_editor_checks_as_you_type_and_previews_the_day_before_saving(
     watched = _signed_in(open_page, ops_city, "/console/rules")
     page = watched.page
     page.get_by_role("link", name="New rule").click()
+    # htmx listens for typing from DOMContentLoaded on, which waits for the deferred scripts
+    # (ECharts is 1 MB): what is typed before that is checked only at the next keystroke
+    page.wait_for_url(f"{ops_city.url}/console/rules/new")
+    page.wait_for_load_state("domcontentloaded")
     page.get_by_label("Name").fill("PM2.5 above 50")
     page.get_by_label("Datastream ids").fill(str(datastream_id))
     value = page.get_by_label("Trigger value")
