@@ -5,18 +5,26 @@ The cache has its own bus subscription and looks at it on every request, so it k
 every commit made before the request: a Thing, Location or Datastream written (or events
 lost) makes it read everything again; new Observations only move their Thing's latest
 reading, read in one query.
+
+A background task does the same look between requests, so the first console load after a
+start or after devices were added finds the rows read already (10,000 Things take seconds
+to read): it rests at least `_WARM_SECONDS`, and three times as long as its last read, so
+keeping warm never takes more than a quarter of a core.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.background import stop_tasks
 from cityhelix.events.bus import EventBus, Subscription
 from cityhelix.web.city_map import MapThing, live_readings, map_things
 
@@ -24,6 +32,10 @@ from cityhelix.web.city_map import MapThing, live_readings, map_things
 MAP_ENTITIES = frozenset({"Thing", "Location", "HistoricalLocation", "Datastream"})
 #: past this many new Observations, reading the map again is cheaper than reading them
 _MOST_READINGS = 20_000
+#: the shortest rest of the task that keeps the rows read between requests
+_WARM_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 class MapCache:
@@ -40,9 +52,34 @@ class MapCache:
     @classmethod
     @asynccontextmanager
     async def following(cls, engine: AsyncEngine, bus: EventBus) -> AsyncIterator[MapCache]:
-        """A cache subscribed to `bus` while the `async with` lasts."""
+        """A cache subscribed to `bus`, kept warm, while the `async with` lasts."""
         async with bus.subscribe() as subscription:
-            yield cls(engine, subscription)
+            cache = cls(engine, subscription)
+            warm = asyncio.create_task(cache._keep_warm(), name="web-map-warm")
+            try:
+                yield cache
+            finally:
+                await stop_tasks([warm])
+
+    def _behind(self) -> bool:
+        return (
+            self._things is None
+            or self._subscription.dropped != self._dropped
+            or not self._subscription.queue.empty()
+        )
+
+    async def _keep_warm(self) -> None:
+        rest = _WARM_SECONDS
+        while True:
+            await asyncio.sleep(rest)
+            if not self._behind():
+                continue
+            started = time.monotonic()
+            try:
+                await self.things()
+            except Exception:  # a failed read is tried again; the next request reads anyway
+                logger.exception("reading the map's rows ahead of a request failed")
+            rest = max(_WARM_SECONDS, 3 * (time.monotonic() - started))
 
     def _pending(self) -> tuple[bool, list[int]]:
         """(whether the map must be read again, the new Observations) since the last look."""
