@@ -97,6 +97,7 @@ from cityhelix.invest.throttle import SlidingWindow
 #: the door: what the adapters (HTTP, CLI, web) and other pillars may call
 __all__ = [
     "CRITERIA",
+    "IMPORT_MAX_BYTES",
     "STAFF",
     "STAGES",
     "EnquiryIn",
@@ -105,6 +106,7 @@ __all__ = [
     "ScreenIn",
     "SiteNeeds",
     "StageMove",
+    "Unprocessable",
     "add_activity",
     "add_admin_unit_mapping",
     "admin_unit_mappings",
@@ -156,6 +158,9 @@ __all__ = [
     "update_plot",
 ]
 
+
+#: the largest file one import takes
+IMPORT_MAX_BYTES = exchange.MAX_BYTES
 
 #: enquiries one client address may send, through the API or the portal: 5 in 10 minutes
 #: (per process)
@@ -361,8 +366,9 @@ async def import_table(
     return {"kind": kind, "rows": len(bodies), "imported": len(ids), "ids": ids, "dry_run": False}
 
 
-def import_columns(kind: str) -> list[str]:
-    """The columns a table of `kind` may have (the API's field names, a few flattened)."""
+def import_columns(kind: str) -> list[tuple[str, bool]]:
+    """The columns a table of `kind` may have (the API's field names, a few flattened), and
+    whether each is required."""
     if kind not in exchange.MODELS:
         raise NotFound(f"kind: expected one of {', '.join(exchange.MODELS)}", field="kind")
     return exchange.columns(kind)
