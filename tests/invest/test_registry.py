@@ -115,6 +115,48 @@ async def test_registry_filters_and_duplicate_certificates(
     assert await certificates(sector_vsic="26") == ["A-1"]
 
 
+async def test_registry_search_finds_name_investor_or_certificate_ignoring_case(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await make_project(
+        client,
+        admin,
+        certificate_no="GCN-2022-0417",
+        name="Wafer Test Line",
+        investors=[{"name": "Lotus Photonics Ltd", "country": "SG"}],
+        issued_on="2022-01-10",
+    )
+    await make_project(
+        client,
+        admin,
+        certificate_no="GCN-2023-0099",
+        name="Footwear plant 100%_done",
+        investors=[{"name": "Kestrel Shoes", "country": "KR"}],
+        issued_on="2023-05-02",
+    )
+
+    async def certificates(**params: str) -> list[str]:
+        response = await client.get("/api/invest/projects", params=params, headers=admin)
+        assert response.status_code == 200, response.text
+        return [p["certificate_no"] for p in response.json()]
+
+    assert await certificates(q="wafer TEST") == ["GCN-2022-0417"]
+    assert await certificates(q="lotus photonics") == ["GCN-2022-0417"]
+    assert await certificates(q="gcn-2023") == ["GCN-2023-0099"]
+    assert await certificates(q="GCN") == ["GCN-2022-0417", "GCN-2023-0099"]
+    # LIKE's wildcards and quotes are the visitor's text, not SQL
+    assert await certificates(q="100%_done") == ["GCN-2023-0099"]
+    assert await certificates(q="0%d") == []
+    assert await certificates(q="'; drop table invest_projects; --") == []
+    # the same search on the registry as of a day
+    assert await certificates(q="kestrel", as_of="2023-12-31") == ["GCN-2023-0099"]
+    assert await certificates(q="kestrel", as_of="2022-12-31") == []
+    assert await certificates(q="gcn", country="SG") == ["GCN-2022-0417"]
+    for wrong in ("", "x" * 201):
+        refused = await client.get("/api/invest/projects", params={"q": wrong}, headers=admin)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "q"]
+
+
 async def test_the_registry_is_for_staff(
     client: httpx.AsyncClient, tokens: dict[str, str], admin: dict[str, str]
 ) -> None:

@@ -295,6 +295,174 @@ async def _portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_langua
     assert bad.status_code == 400 and 'data-field="max_price"' in bad.text
 
 
+async def _policy_count(client: httpx.AsyncClient) -> int:
+    return len((await client.get("/api/invest/policies")).json())
+
+
+async def _policy_editor_drafts_shows_what_if_and_adopts(
+    client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
+) -> None:
+    old = await make_project(
+        client, admin, certificate_no="3210000003", name="Old press line", equipment_age_years=10.5
+    )
+    stored = await client.post(f"/api/invest/projects/{old['id']}/screenings", headers=admin)
+    assert stored.json()["verdict"] == "not_recommended"
+    # any staff member reads the policy; only analysts and admins draft and adopt
+    await _sign_in(client, "ops")
+    read = await client.get("/invest/staff/policies")
+    assert read.status_code == 200 and 'data-code="used_equipment_age"' in read.text
+    assert 'id="draft-form"' not in read.text
+    refused = await client.post(
+        "/invest/staff/policies",
+        data={"csrf_token": _csrf(read), "rules.used_equipment_age.threshold": "11"},
+    )
+    assert refused.status_code == 403
+    await _sign_in(client, "analyst")
+    editor = await client.get("/invest/staff/policies")
+    assert 'id="draft-form"' in editor.text
+    assert 'name="rules.used_equipment_age.threshold" inputmode="decimal" size="12" value="10"' in (
+        editor.text
+    )
+    token = _csrf(editor)
+    for field, value in (
+        ("rules.used_equipment_age.threshold", "eleven"),
+        ("rules.used_equipment_age.threshold", "-1"),
+        ("rules.capital_intensity.severity", "forbid"),
+        ("rules.nonexistent.threshold", "3"),
+        ("rules.rd_spend_share.bands.7.threshold", "3"),
+    ):
+        bad = await client.post("/invest/staff/policies", data={"csrf_token": token, field: value})
+        assert bad.status_code in (400, 404) and f'data-field="{field}"' in bad.text, field
+    same = await client.post(
+        "/invest/staff/policies",
+        data={"csrf_token": token, "rules.used_equipment_age.threshold": "10"},
+    )
+    assert same.status_code == 400 and 'data-field="rules"' in same.text
+    stale = await client.post(
+        "/invest/staff/policies",
+        data={"csrf_token": "stale", "rules.used_equipment_age.threshold": "11"},
+    )
+    assert stale.status_code == 403
+    assert await _policy_count(client) == 1
+    made = await client.post(
+        "/invest/staff/policies",
+        data={
+            "csrf_token": token,
+            "rules.used_equipment_age.threshold": "11",
+            "rules.used_equipment_age.severity": "block",
+            "note": "equipment up to 11 years",
+        },
+    )
+    assert made.status_code == 303
+    draft_url = made.headers["location"].split("?")[0]
+    version = int(draft_url.rsplit("/", 1)[1])
+    draft = (await client.get(f"/api/invest/policies/{version}")).json()
+    assert draft["status"] == "draft" and draft["note"] == "equipment up to 11 years"
+    page = await client.get(draft_url)
+    assert page.status_code == 200
+    assert 'data-changed="rules.used_equipment_age.threshold"' in page.text
+    change = re.search(rf'<tr data-project="{old["id"]}">(.*?)</tr>', page.text, re.S)
+    assert change is not None and 'data-verdict="not_recommended"' in change.group(1)
+    what_if = (await client.get(f"/api/invest/policies/{version}/portfolio", headers=admin)).json()
+    assert [c["id"] for c in what_if["changes"]] == [old["id"]]
+    mix = re.search(r'<tr data-verdict="not_recommended">(.*?)</tr>', page.text, re.S)
+    assert mix is not None
+    assert re.findall(r'data-count="\w+">(\d+)<', mix.group(1)) == ["1", "0"]
+    # the operator reads the draft but has no what-if (it screens the registry) nor adoption
+    await _sign_in(client, "ops")
+    seen = await client.get(draft_url)
+    assert seen.status_code == 200 and 'id="verdict-mix"' not in seen.text
+    assert 'id="adopt-form"' not in seen.text
+    assert (
+        await client.post(f"{draft_url}/adopt", data={"csrf_token": _csrf(seen)})
+    ).status_code == 403
+    await _sign_in(client, "analyst")
+    page = await client.get(draft_url)
+    adopted = await client.post(f"{draft_url}/adopt", data={"csrf_token": _csrf(page)})
+    assert adopted.status_code == 303
+    assert (await client.get("/api/invest/policies/current")).json()["version"] == version
+    again = await client.post(f"{draft_url}/adopt", data={"csrf_token": _csrf(page)})
+    assert again.status_code == 409 and 'data-field="version"' in again.text
+    project = await client.get(f"/invest/staff/registry/{old['id']}")
+    first = re.search(r'id="stored-screenings".*?<tbody>(.*?)</tbody>', project.text, re.S)
+    assert first is not None and "<td>1</td>" in first.group(1)
+    assert (await client.get("/invest/staff/policies/999")).status_code == 404
+    assert (await client.get(f"/invest/staff/policies/{2**40}")).status_code == 422
+
+
+def _table(*rows: str) -> bytes:
+    return ("\n".join(rows) + "\n").encode()
+
+
+async def _import_page_refuses_a_bad_file_whole_and_imports_a_good_one(
+    client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
+) -> None:
+    await _sign_in(client, "ops")
+    assert (await client.get("/invest/staff/import")).status_code == 403
+    await _sign_in(client, "analyst")
+    form = await client.get("/invest/staff/import")
+    assert form.status_code == 200 and "<code>certificate_no</code>" in form.text
+    token = _csrf(form)
+    parks_before = len((await client.get("/api/invest/parks")).json())
+    bad = _table(
+        "name,total_ha,power_spare_mw",
+        "Song Than 4,500,20",
+        "Tan Dinh 2,lots,10",
+        "Bau Bang 9,300,5",
+    )
+    refused = await client.post(
+        "/invest/staff/import",
+        data={"csrf_token": token, "kind": "parks"},
+        files={"file": ("parks.csv", bad, "text/csv")},
+    )
+    assert refused.status_code == 422, re.findall(r"<p class=\"error\".*?</p>", refused.text, re.S)
+    assert '<tr data-row="3" data-column="total_ha">' in refused.text
+    assert len((await client.get("/api/invest/parks")).json()) == parks_before
+    for data, file, field in (
+        ({"kind": "parks"}, ("parks.txt", bad, "text/plain"), "file"),
+        ({"kind": "castles"}, ("parks.csv", bad, "text/csv"), "kind"),
+        ({"kind": "parks"}, ("parks.xlsx", b"not a workbook", "application/octet-stream"), "file"),
+    ):
+        wrong = await client.post(
+            "/invest/staff/import", data={"csrf_token": token, **data}, files={"file": file}
+        )
+        assert wrong.status_code == 400 and f'data-field="{field}"' in wrong.text, field
+    no_token = await client.post(
+        "/invest/staff/import", data={"kind": "parks"}, files={"file": ("p.csv", bad, "text/csv")}
+    )
+    assert no_token.status_code == 403
+    good = _table("name,total_ha,power_spare_mw", "Song Than 4,500,20", "Bau Bang 9,300,5")
+    done = await client.post(
+        "/invest/staff/import",
+        data={"csrf_token": token, "kind": "parks"},
+        files={"file": ("parks.csv", good, "text/csv")},
+    )
+    assert done.status_code == 303
+    outcome = await client.get(done.headers["location"])
+    assert 'data-imported="2"' in outcome.text
+    names = {p["name"] for p in (await client.get("/api/invest/parks")).json()}
+    assert {"Song Than 4", "Bau Bang 9"} <= names
+
+
+async def _registry_page_searches_name_investor_and_certificate(
+    client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
+) -> None:
+    await make_project(
+        client,
+        admin,
+        certificate_no="GCN-77",
+        name="Lotus wafer line",
+        investors=[{"name": "Heron Optics", "country": "JP"}],
+    )
+    await _sign_in(client, "analyst")
+    for text in ("LOTUS WAFER", "heron", "gcn-7"):
+        found = await client.get("/invest/staff/registry", params={"q": text})
+        assert found.status_code == 200 and "GCN-77" in found.text, text
+        assert "3210000001" not in found.text
+    long = await client.get("/invest/staff/registry", params={"q": "x" * 201})
+    assert long.status_code == 400 and "<code>q</code>" in long.text
+
+
 # The demo registry takes a few seconds to load on PostgreSQL: each test below loads it
 # once and checks several behaviours on it.
 
@@ -314,3 +482,11 @@ async def test_portal_wizard_languages_and_enquiry(
     await _wizard_ranks_as_the_ranking_engine_does_and_names_bad_fields(client, demo)
     await _enquiry_creates_a_lead_and_bad_or_robot_input_stores_nothing(client, demo)
     await _portal_speaks_chinese_and_vietnamese_and_the_console_keeps_its_languages(client, demo)
+
+
+async def test_policy_editor_import_page_and_registry_search(
+    client: httpx.AsyncClient, demo: AsyncEngine, admin: dict[str, str]
+) -> None:
+    await _registry_page_searches_name_investor_and_certificate(client, demo, admin)
+    await _import_page_refuses_a_bad_file_whole_and_imports_a_good_one(client, demo, admin)
+    await _policy_editor_drafts_shows_what_if_and_adopts(client, demo, admin)

@@ -169,23 +169,30 @@ def check_rows(kind: str, rows: list[list[str]]) -> tuple[list[BaseModel], list[
     return bodies, problems
 
 
-def _known_columns(kind: str) -> set[str]:
+def columns(kind: str) -> list[tuple[str, bool]]:
+    """The columns a table of `kind` may have, in the body model's order, and whether each
+    is required."""
     model = MODELS[kind]
-    columns = set(model.model_fields)
-    if kind == "projects":
-        columns = (columns - {"investors"}) | {"investor_name", "investor_country", "investor_kind"}
-    if kind == "leads":
-        columns = (
-            (columns - {"needs", "contact"})
-            | {
-                f"needs_{name}"
-                for name in LeadIn.model_fields["needs"].annotation.model_fields  # type: ignore[union-attr]
-            }
-            | {"contact_name", "contact_email", "contact_phone"}
-        )
-    if kind in ("parks", "plots"):
-        columns -= {"boundary", "contacts"}
-    return columns
+    answer: list[tuple[str, bool]] = []
+    for name, field in model.model_fields.items():
+        required = field.is_required()
+        if kind == "projects" and name == "investors":
+            answer += [("investor_name", False), ("investor_country", False)]
+            answer.append(("investor_kind", False))
+        elif kind == "leads" and name == "needs":
+            needs = LeadIn.model_fields["needs"].annotation
+            answer += [(f"needs_{n}", False) for n in needs.model_fields]  # type: ignore[union-attr]
+        elif kind == "leads" and name == "contact":
+            answer += [(f"contact_{n}", False) for n in ("name", "email", "phone")]
+        elif kind in ("parks", "plots") and name in ("boundary", "contacts"):
+            continue
+        else:
+            answer.append((name, required))
+    return answer
+
+
+def _known_columns(kind: str) -> set[str]:
+    return {name for name, _required in columns(kind)}
 
 
 # -- export ---------------------------------------------------------------------------------

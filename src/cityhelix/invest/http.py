@@ -215,9 +215,12 @@ async def list_projects(
     sector_vsic: Annotated[str | None, Query(pattern=r"^[0-9]{1,5}$")] = None,
     country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
     status: Annotated[str | None, Query(pattern="^(active|suspended|terminated)$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Any:
+    """The registry; `q` finds text in the project's name, its first investor's name or its
+    certificate number, ignoring case."""
     principal = await _caller(request, staff=True)
     return await service.list_projects(
         _engine(request),
@@ -227,6 +230,7 @@ async def list_projects(
         sector_vsic=sector_vsic,
         country=country,
         status=status,
+        q=q,
         limit=limit,
         offset=offset,
     )

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
@@ -252,11 +252,17 @@ async def list_projects(
     sector_vsic: str | None = None,
     country: str | None = None,
     status: str | None = None,
+    q: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """The registry now (from `invest_projects`) or as of a day (from the versions)."""
+    """The registry now (from `invest_projects`) or as of a day (from the versions).
+
+    `q` finds the text in the project's name, its first investor's name or its certificate
+    number, ignoring case (on SQLite, the case of ASCII letters only).
+    """
     require_staff(principal, "reading the registry")
+    text = (q or "").strip()
     async with read_connection(engine) as connection:
         if as_of is None:
             query = select(projects.c.id, projects.c.document, projects.c.version)
@@ -269,6 +275,14 @@ async def list_projects(
                 query = query.where(table.c.country == country)
             if status:
                 query = query.where(table.c.status == status)
+            if text:
+                query = query.where(
+                    or_(
+                        table.c.name.icontains(text, autoescape=True),
+                        table.c.investor.icontains(text, autoescape=True),
+                        table.c.certificate_no.icontains(text, autoescape=True),
+                    )
+                )
             rows = await connection.execute(
                 query.order_by(projects.c.id).limit(limit).offset(offset)
             )
@@ -309,8 +323,21 @@ async def list_projects(
                 continue
             if status and doc.get("status") != status:
                 continue
+            if text and not _names_contain(doc, text):
+                continue
             answer.append(_project_out(row.project_id, row))
         return answer[offset : offset + limit]
+
+
+def _names_contain(document: Mapping[str, Any], text: str) -> bool:
+    """As the `q` filter of the newest state: name, first investor, certificate number."""
+    investors = document.get("investors") or []
+    names = [
+        document.get("name"),
+        investors[0].get("name") if investors else None,
+        document.get("certificate_no"),
+    ]
+    return any(text.lower() in str(name).lower() for name in names if name)
 
 
 async def delete_project(

@@ -18,6 +18,7 @@ from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import record_write
 from cityhelix.db.engine import read_connection
 from cityhelix.invest import analytics, demo_data, exchange
+from cityhelix.invest.drafts import draft_policy, editable_numbers
 from cityhelix.invest.errors import BadInput, InvestError, NotFound, Unprocessable
 from cityhelix.invest.leads import (
     add_activity,
@@ -96,6 +97,7 @@ from cityhelix.invest.throttle import SlidingWindow
 #: the door: what the adapters (HTTP, CLI, web) and other pillars may call
 __all__ = [
     "CRITERIA",
+    "IMPORT_MAX_BYTES",
     "STAFF",
     "STAGES",
     "EnquiryIn",
@@ -104,6 +106,7 @@ __all__ = [
     "ScreenIn",
     "SiteNeeds",
     "StageMove",
+    "Unprocessable",
     "add_activity",
     "add_admin_unit_mapping",
     "admin_unit_mappings",
@@ -118,6 +121,8 @@ __all__ = [
     "delete_park",
     "delete_plot",
     "delete_project",
+    "draft_policy",
+    "editable_numbers",
     "enquiry_retry_after",
     "export_registry",
     "fdi_analytics",
@@ -126,6 +131,7 @@ __all__ = [
     "get_plot",
     "get_policy",
     "get_project",
+    "import_columns",
     "import_table",
     "lead_needs",
     "list_investors",
@@ -152,6 +158,9 @@ __all__ = [
     "update_plot",
 ]
 
+
+#: the largest file one import takes
+IMPORT_MAX_BYTES = exchange.MAX_BYTES
 
 #: enquiries one client address may send, through the API or the portal: 5 in 10 minutes
 #: (per process)
@@ -355,6 +364,14 @@ async def import_table(
         }[kind]
         await record_write(connection, principal, "POST", path, [(entity, i) for i in ids])
     return {"kind": kind, "rows": len(bodies), "imported": len(ids), "ids": ids, "dry_run": False}
+
+
+def import_columns(kind: str) -> list[tuple[str, bool]]:
+    """The columns a table of `kind` may have (the API's field names, a few flattened), and
+    whether each is required."""
+    if kind not in exchange.MODELS:
+        raise NotFound(f"kind: expected one of {', '.join(exchange.MODELS)}", field="kind")
+    return exchange.columns(kind)
 
 
 async def export_registry(

@@ -69,24 +69,14 @@ InvestStaff = Annotated[Principal, Depends(invest_staff)]
 
 #: registry rows per page
 _PAGE = 50
-#: the screening form's number fields, in the order of `ScreenIn`
+#: the screening form's number fields, in the order of `ScreenIn` (all but its codes)
 SCREEN_NUMBERS = [
-    "capital_usd",
-    "land_ha",
-    "employees",
-    "local_content_pct",
-    "wastewater_m3_day",
-    "energy_toe_year",
-    "equipment_age_years",
-    "hitech_revenue_pct",
-    "revenue_vnd",
-    "input_costs_vnd",
-    "rd_spend_vnd",
-    "total_funding_vnd",
-    "rd_staff",
-    "rd_staff_college_level",
-    "park_id",
+    name
+    for name in ScreenIn.model_fields
+    if name not in ("sector_vsic", "pollution_type", "pollution_band")
 ]
+#: the longest registry search text
+_SEARCH_CHARS = 200
 
 
 def _staff_context(request: Request) -> dict[str, Any]:
@@ -98,7 +88,10 @@ def _staff_context(request: Request) -> dict[str, Any]:
     }
 
 
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+def render_staff_page(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    """A staff page with the stage, verdict and sector labels in the visitor's language."""
     return render(request, template, {**_staff_context(request), **context}, status)
 
 
@@ -126,7 +119,7 @@ async def pipeline_board(request: Request, user: InvestStaff) -> Response:
     columns = [
         (stage, [lead for lead in leads if lead["stage"] == stage]) for stage in STAGE_LABELS
     ]
-    return _page(
+    return render_staff_page(
         request,
         "invest/staff/pipeline.html",
         {
@@ -159,7 +152,7 @@ async def move_lead(request: Request, lead_id: RowId, user: InvestStaff) -> Resp
         status = 400 if isinstance(error, FormProblem) else error.status
         if _wants_json(request):
             return JSONResponse({"detail": error.message, "field": field}, status_code=status)
-        return _page(
+        return render_staff_page(
             request,
             "invest/staff/problem.html",
             {"field": field, "message": error.message, "back": "/invest/staff/pipeline"},
@@ -176,7 +169,7 @@ async def lead_page(request: Request, lead_id: RowId, user: InvestStaff) -> Resp
     try:
         lead = await service.get_lead(request.app.state.engine, user, lead_id)
     except InvestError as error:
-        return _page(
+        return render_staff_page(
             request,
             "invest/staff/problem.html",
             {"field": "id", "message": error.message, "back": "/invest/staff/pipeline"},
@@ -187,12 +180,13 @@ async def lead_page(request: Request, lead_id: RowId, user: InvestStaff) -> Resp
         if (lead["stage"] in STAGES)
         else []
     )
-    return _page(request, "invest/staff/lead.html", {"lead": lead, "forward": forward})
+    return render_staff_page(request, "invest/staff/lead.html", {"lead": lead, "forward": forward})
 
 
 @router.get("/invest/staff/registry")
 async def registry(request: Request, user: InvestStaff) -> Response:
-    """The registry, now or as of a day, filtered by country, sector, status and park."""
+    """The registry, now or as of a day, filtered by country, sector and status, searched by
+    project name, investor or certificate number."""
     query = dict(request.query_params)
     try:
         as_of = _as_of(request)
@@ -208,6 +202,9 @@ async def registry(request: Request, user: InvestStaff) -> Response:
         status = query.get("status", "").strip() or None
         if status not in (None, "active", "suspended", "terminated"):
             raise FormProblem("status", "expected active, suspended or terminated")
+        search = query.get("q", "").strip() or None
+        if search is not None and len(search) > _SEARCH_CHARS:
+            raise FormProblem("q", f"expected at most {_SEARCH_CHARS} characters")
     except ValueError:
         return _problem(request, FormProblem("offset", "expected a whole number from 0"))
     except FormProblem as problem:
@@ -219,10 +216,11 @@ async def registry(request: Request, user: InvestStaff) -> Response:
         country=country,
         sector_vsic=sector,
         status=status,
+        q=search,
         limit=_PAGE + 1,
         offset=offset,
     )
-    return _page(
+    return render_staff_page(
         request,
         "invest/staff/registry.html",
         {
@@ -241,7 +239,7 @@ async def registry(request: Request, user: InvestStaff) -> Response:
 def _problem(
     request: Request, problem: FormProblem, back: str = "/invest/staff/registry"
 ) -> Response:
-    return _page(
+    return render_staff_page(
         request,
         "invest/staff/problem.html",
         {"field": problem.field, "message": problem.message, "back": back},
@@ -262,7 +260,7 @@ async def project_page(request: Request, project_id: RowId, user: InvestStaff) -
         history = await service.project_history(engine, user, project_id)
         screenings = await service.project_screenings(engine, user, project_id)
     except InvestError as error:
-        return _page(
+        return render_staff_page(
             request,
             "invest/staff/problem.html",
             {
@@ -274,7 +272,7 @@ async def project_page(request: Request, project_id: RowId, user: InvestStaff) -
         )
     changed = [_changed_fields(None, history[0])] if history else []
     changed += [_changed_fields(a, b) for a, b in pairwise(history)]
-    return _page(
+    return render_staff_page(
         request,
         "invest/staff/project.html",
         {
@@ -317,10 +315,10 @@ async def screening(request: Request, user: InvestStaff) -> Response:
             context["result"] = await service.screen_proposal(request.app.state.engine, body, None)
         except FormProblem as problem:
             context["problem"] = problem
-            return _page(request, "invest/staff/screening.html", context, 400)
+            return render_staff_page(request, "invest/staff/screening.html", context, 400)
         except InvestError as error:
             context["problem"] = FormProblem(error.field or "form", error.message)
-            return _page(request, "invest/staff/screening.html", context, error.status)
+            return render_staff_page(request, "invest/staff/screening.html", context, error.status)
     policy = await service.get_policy(request.app.state.engine, None)
     context["pollution_types"] = next(
         (
@@ -331,7 +329,7 @@ async def screening(request: Request, user: InvestStaff) -> Response:
         [],
     )
     context["policy"] = policy
-    return _page(request, "invest/staff/screening.html", context)
+    return render_staff_page(request, "invest/staff/screening.html", context)
 
 
 @router.get("/invest/staff/map")
@@ -343,7 +341,7 @@ async def parks_map(request: Request, user: InvestStaff) -> Response:
     free_plots: dict[int, list[dict[str, Any]]] = {}
     for plot in await service.list_plots(engine, status="free", limit=1000):
         free_plots.setdefault(plot["park_id"], []).append(plot)
-    return _page(
+    return render_staff_page(
         request,
         "invest/staff/map.html",
         {"parks": parks, "free_plots": free_plots},
