@@ -8,20 +8,16 @@ then the file's bytes), and its form carries the CSRF token like every staff for
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from cityhelix.invest import service
 from cityhelix.invest.service import InvestError, Unprocessable
-from cityhelix.web.const import CSRF_COOKIE, CSRF_FIELD
 from cityhelix.web.i18n import choose_language, translations
 from cityhelix.web.routes.invest_forms import N_, FormProblem
 from cityhelix.web.routes.invest_staff import InvestStaff, render_staff_page
-from cityhelix.web.security import CsrfRefused, WebRoute
+from cityhelix.web.security import CsrfRefused, WebRoute, csrf_matches
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -39,13 +35,6 @@ _TYPES = {
 }
 #: room in the request for the form's other fields and the multipart framing
 _FRAMING_BYTES = 64 * 1024
-
-
-def csrf_matches(request: Request, fields: Mapping[str, str]) -> bool:
-    """The form's CSRF field equals the cookie (the double submit `check_csrf` checks)."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    given = fields.get(CSRF_FIELD, "")
-    return bool(cookie and given and hmac.compare_digest(cookie.encode(), given.encode()))
 
 
 def _import_page(

@@ -19,9 +19,8 @@ from cityhelix.invest import service
 from cityhelix.invest.service import InvestError
 from cityhelix.web.i18n import choose_language, translations
 from cityhelix.web.routes.invest_forms import N_, FormProblem
-from cityhelix.web.routes.invest_import import csrf_matches
 from cityhelix.web.routes.invest_staff import VERDICT_LABELS, InvestStaff, render_staff_page
-from cityhelix.web.security import CsrfRefused, WebRoute
+from cityhelix.web.security import CsrfRefused, WebRoute, csrf_matches
 from cityhelix.web.signin import StaffPage
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
