@@ -661,7 +661,11 @@ async def watch_park_station(
     engine: AsyncEngine, principal: Principal, thing_id: int
 ) -> list[dict[str, Any]]:
     """Make every limited parameter of a station raise alerts through the operations centre
-    above its applicable limit (a range rule where the limit has a lower bound, as pH)."""
+    above the limit in force at each reading's time (QCVN 40:2011 or 2025 by date and permit).
+
+    The rule is judged by the city's consumer, not live: its number is the reading divided
+    by the limit of the reading's time (above 1 raises; for a range, as pH, the nearer bound's
+    ratio), as a limit that changes with the edition cannot be one fixed threshold."""
     _writer(principal)
     thing = await _visible_station(engine, principal, thing_id)
     facts = await hub.datastreams_of_things(engine, [thing_id])
@@ -673,22 +677,79 @@ async def watch_park_station(
     made = []
     for datastream_id, limit in sorted(limits.items()):
         body: dict[str, Any] = {
-            "name": f"{thing.name}: {limit.parameter} beyond {limit.regulation}",
+            "name": f"{thing.name}: {limit.parameter} beyond its limit (reading ÷ limit in force)",
             "datastream_ids": [datastream_id],
             "severity": "warning",
             "cap_category": "Env",
+            "kind": "threshold",
+            "operator": "gt",
+            "value": 1,
+            "enabled": False,
         }
-        if limit.low is not None:
-            body |= {"kind": "range", "low": limit.low, "high": limit.high}
-        else:
-            body |= {"kind": "threshold", "operator": "gt", "value": limit.high}
         rule_id, new = await _derived_rule(
             engine, principal, purpose="park_limit", thing_id=thing_id,
-            datastream_id=datastream_id, subject=limit.parameter, body=body,
+            datastream_id=datastream_id, subject=f"{limit.parameter}:ratio", body=body,
         )  # fmt: skip
         made.append({"datastream_id": datastream_id, "parameter": limit.parameter,
                      "limit": limit.as_json(), "rule_id": rule_id, "created": new})  # fmt: skip
     return made
+
+
+async def judge_park_readings(
+    engine: AsyncEngine, settings: Settings, readings: list[tuple[int, dict[str, Any]]]
+) -> int:
+    """Judge a batch of committed readings (Observation id, event payload) of park stations
+    against the limit in force at each reading's time (the consumer's step); how many alert
+    changes it made."""
+    streams = {p["datastream_id"] for _, p in readings if isinstance(p.get("datastream_id"), int)}
+    if not streams:
+        return 0
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(city_rules).where(
+                    city_rules.c.purpose == "park_limit",
+                    city_rules.c.datastream_id.in_(sorted(streams)),
+                    city_rules.c.subject.like("%:ratio"),
+                )
+            )
+        ).all()
+    if not rows:
+        return 0
+    rule_of = {int(r.datastream_id): int(r.rule_id) for r in rows}
+    things = {
+        t.id: t for t in await hub.things_by_id(engine, sorted({int(r.thing_id) for r in rows}))
+    }
+    thing_of = {int(r.datastream_id): things.get(int(r.thing_id)) for r in rows}
+    facts = {thing_id: await hub.datastreams_of_things(engine, [thing_id]) for thing_id in things}
+    changes = 0
+    for observation_id, payload in readings:
+        datastream_id = payload.get("datastream_id")
+        if not isinstance(datastream_id, int) or datastream_id not in rule_of:
+            continue
+        thing = thing_of.get(datastream_id)
+        value = number(payload.get("result"))
+        if thing is None or value is None:
+            continue
+        phenomenon = str(payload.get("phenomenonTime", "")).split("/")[0]
+        time = datetime.fromisoformat(phenomenon.replace("Z", "+00:00")).astimezone(UTC)
+        try:
+            limit = station_limits(thing, facts[thing.id], time).get(datastream_id)
+        except Unprocessable:
+            continue  # the station's properties no longer name a valid column or edition
+        if limit is None:
+            continue
+        changes += await ops.evaluate_reading(
+            engine,
+            settings,
+            rule_of[datastream_id],
+            datastream_id=datastream_id,
+            thing_id=thing.id,
+            observation_id=observation_id,
+            time=time,
+            value=round(limit.ratio(value), 6),
+        )
+    return changes
 
 
 async def park_alerts(
