@@ -136,18 +136,18 @@ async def get_task(request: Request, task_id: int, authorization: Auth = None) -
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/faults", summary="Faults found in the readings of from-to, raised as alerts")
+@router.get("/faults", summary="Faults in the readings of from-to raised, ended ones cleared")
 async def get_faults(request: Request, authorization: Auth = None) -> Response:
     params = request.query_params
 
     async def work(principal: Principal) -> tuple[Any, int]:
-        found = await service.detect_faults(
+        found = await service.scan_faults(
             _engine(request),
             _settings(request),
             _time(params.get("from"), "from"),
             _time(params.get("to"), "to"),
         )
-        return {"faults": found, "alerts": await service.fault_alerts(_engine(request))}, 200
+        return found | {"alerts": await service.fault_alerts(_engine(request))}, 200
 
     return await _answer(request, authorization, False, work)
 

@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.city.lighting import energy as energy_math
 from cityhelix.city.lighting.errors import BadRequest, Forbidden, NotFound
-from cityhelix.city.lighting.faults import Fault, Sample, cabinet_offline, criteria, lamp_faults
+from cityhelix.city.lighting.faults import (
+    Fault,
+    Sample,
+    cabinet_offline,
+    criteria,
+    lamp_faults,
+    lamp_recoveries,
+)
 from cityhelix.city.lighting.schedule import (
     GROUP_KINDS,
     due_switchings,
@@ -697,7 +704,8 @@ async def _fault_rule(engine: AsyncEngine, fault: str) -> int:
     """The operations centre's rule that carries `fault`'s alerts, made on first use.
 
     It is disabled for live evaluation (it has no reading to compare): the lighting service
-    evaluates it itself with 1 (fault) or 0 (well) through `ops.evaluate_reading`.
+    evaluates it itself with 1 (fault: above 0.5 raises) or 0 (the fault ended: clears)
+    through `ops.evaluate_reading`.
     """
     async with engine.connect() as connection:
         known = (
@@ -713,9 +721,8 @@ async def _fault_rule(engine: AsyncEngine, fault: str) -> int:
         {
             "name": f"Street lighting: {about['label']}",
             "kind": "threshold",
-            "operator": "ge",
-            "value": 1,
-            "clear_value": 0,
+            "operator": "gt",
+            "value": 0.5,
             "severity": about["severity"],
             "cap_category": "Infra",
             "enabled": False,
@@ -767,10 +774,27 @@ async def detect_faults(
     raise_alerts: bool = True,
 ) -> list[dict[str, Any]]:
     """The faults in the readings of start <= time < end (cabinets: silent at `end`), each
-    raised as an alert through the operations centre when `raise_alerts`."""
+    raised as an alert through the operations centre when `raise_alerts` (and the open
+    fault alerts whose fault has ended in those readings cleared; `scan_faults` says which)."""
+    return (await scan_faults(engine, settings, start, end, raise_alerts=raise_alerts))["faults"]
+
+
+async def scan_faults(
+    engine: AsyncEngine,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    raise_alerts: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """{"faults": the faults found in start <= time < end, "ended": the open fault alerts
+    ended by a reading of the same window}: with `raise_alerts`, each fault is raised and
+    each ended one cleared through the operations centre (evaluated in reading order, so
+    a fault that came back after its end stays raised)."""
     if end <= start:
         raise BadRequest("to: must be after from", field="to")
     found: list[Fault] = []
+    ended: list[Fault] = []
     for lamp in await lamps(engine):
         if lamp.power_datastream_id is None:
             continue
@@ -786,6 +810,17 @@ async def detect_faults(
             offline = cabinet_offline(lamp.thing_id, lamp.power_datastream_id, newest, end)
             if offline is not None:
                 found.append(offline)
+            elif newest is not None:  # it reports: an open "offline" alert ends here
+                ended.append(
+                    Fault(
+                        "cabinet_offline",
+                        lamp.thing_id,
+                        lamp.power_datastream_id,
+                        newest.observation_id,
+                        newest.time,
+                        0.0,
+                    )
+                )
             continue
         states: list[Sample] = []
         if lamp.state_datastream_id is not None:
@@ -794,33 +829,70 @@ async def detect_faults(
                     engine, lamp.state_datastream_id, start - timedelta(days=1), end
                 )
             )
-        found.extend(
-            lamp_faults(
-                lamp.thing_id,
-                lamp.power_datastream_id,
-                lamp.rated_watts,
-                lamp.lat,
-                lamp.lon,
-                power,
-                states,
-            )
-        )
-    answer = []
-    for fault in found:
-        alerts = await _raise(engine, settings, fault) if raise_alerts else 0
-        answer.append(
-            {
-                "fault": fault.fault,
-                "label": criteria()[fault.fault]["label"],
-                "thing_id": fault.thing_id,
-                "datastream_id": fault.datastream_id,
-                "observation_id": fault.observation_id or None,
-                "time": _iso(fault.time),
-                "value": fault.value,
-                "alert_changes": alerts,
-            }
-        )
-    return answer
+        place = (lamp.thing_id, lamp.power_datastream_id, lamp.rated_watts, lamp.lat, lamp.lon)
+        found.extend(lamp_faults(*place, power, states))
+        ended.extend(lamp_recoveries(*place, power, states))
+    open_alerts = await _open_fault_alerts(engine) if ended else set()
+    ended = [e for e in ended if (e.fault, e.datastream_id) in open_alerts]
+    changes: dict[tuple[str, int, int], int] = {}
+    if raise_alerts:
+        # in reading order per (fault, lamp): a raise and the end that follows it
+        steps = [(f, False) for f in found] + [(e, True) for e in ended]
+        for event, is_end in sorted(steps, key=lambda step: step[0].observation_id):
+            key = (event.fault, event.datastream_id, event.observation_id)
+            step = _clear if is_end else _raise
+            changes[key] = await step(engine, settings, event)
+
+    def as_json(fault: Fault) -> dict[str, Any]:
+        return {
+            "fault": fault.fault,
+            "label": criteria()[fault.fault]["label"],
+            "thing_id": fault.thing_id,
+            "datastream_id": fault.datastream_id,
+            "observation_id": fault.observation_id or None,
+            "time": _iso(fault.time),
+            "value": fault.value,
+            "alert_changes": changes.get(
+                (fault.fault, fault.datastream_id, fault.observation_id), 0
+            ),
+        }
+
+    return {"faults": [as_json(f) for f in found], "ended": [as_json(e) for e in ended]}
+
+
+async def _open_fault_alerts(engine: AsyncEngine) -> set[tuple[str, int]]:
+    """(fault, power Datastream) of every open lighting fault alert."""
+    async with engine.connect() as connection:
+        rules = {
+            int(row.rule_id): str(row.fault)
+            for row in (await connection.execute(select(lighting_fault_rules))).all()
+        }
+    return {
+        (rules[int(a["rule_id"])], int(a["datastream_id"]))
+        for a in await ops.alerts_of_rules(engine, list(rules))
+        if a["state"] in ("active", "acknowledged") and a["datastream_id"] is not None
+    }
+
+
+async def _clear(engine: AsyncEngine, settings: Settings, ended: Fault) -> int:
+    """End `ended.fault`'s alert on the lamp through the operations centre: its rule
+    evaluated with a value at which it clears (0; below a legacy rule's clear value)."""
+    rule_id = await _fault_rule(engine, ended.fault)
+    rule = await ops.read_rule(engine, rule_id)
+    level = rule.get("clear_value")
+    level = float(rule.get("value", 1) if level is None else level)
+    operator = rule.get("operator", "gt")
+    still_fires = level < 0.0 if operator == "gt" else level <= 0.0
+    return await ops.evaluate_reading(
+        engine,
+        settings,
+        rule_id,
+        datastream_id=ended.datastream_id,
+        thing_id=ended.thing_id,
+        observation_id=ended.observation_id,
+        time=ended.time,
+        value=level - 1 if still_fires else 0.0,
+    )
 
 
 async def fault_alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
