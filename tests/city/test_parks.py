@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -205,3 +206,30 @@ async def test_readings_either_side_of_1_september_2025_are_judged_by_their_edit
     )
     (cod,) = station.json()["parameters"]
     assert (cod["regulation"], cod["high"], cod["verified"]) == ("QCVN 40:2025/BTNMT", 150, False)
+
+
+def test_the_edition_changes_at_the_provinces_midnight() -> None:
+    vietnam = ZoneInfo("Asia/Ho_Chi_Minh")
+    # 17:30Z on 31 August is 00:30 on 1 September in the province
+    assert edition_at({}, datetime(2025, 8, 31, 17, 30, tzinfo=UTC), vietnam) == "2025"
+    assert edition_at({}, datetime(2025, 8, 31, 16, 30, tzinfo=UTC), vietnam) == "2011"
+
+
+async def test_exceedances_are_counted_in_the_provinces_month(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    _, ids = await make_thing(
+        client, admin, "Outlet month end",
+        {"kind": "park_outlet", "park": "Month-end park", "qcvn40_column": "B"},
+        [stream("COD", "mg/l")],
+    )  # fmt: skip
+    # both over column B's 150; 18:00Z on 30 November is 01:00 on 1 December in the province
+    await post_readings(
+        client, admin, ids["COD"], [("2026-11-30T10:00:00Z", 200), ("2026-11-30T18:00:00Z", 200)]
+    )
+    period = {"from": "2026-11-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"}
+    answer = await client.get("/api/city/parks/Month-end park", params=period, headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["exceedances_by_tenant"] == {
+        "Month-end park (operator)": {"2026-11": 1, "2026-12": 1}
+    }

@@ -9,7 +9,7 @@ through `cityhelix.ops.service`; the domain numbers come from each subpackage's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -20,6 +20,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.city.air import stations as air_stations
 from cityhelix.city.air.index import AqiResult, table
 from cityhelix.city.const import KIND_AIR, KIND_WATER_LEVEL
+from cityhelix.city.days import zone_of
 from cityhelix.city.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from cityhelix.city.hourly import number
 from cityhelix.city.parks import compliance
@@ -84,10 +85,10 @@ async def hourly_aqi(engine: AsyncEngine, thing_id: int, hour: datetime) -> dict
     return {"thing_id": thing_id, "hour": _time(hour), **aqi_json(result)}
 
 
-async def daily_aqi(engine: AsyncEngine, thing_id: int, day: date) -> dict[str, Any]:
-    """The station's daily VN_AQI for the UTC day `day`."""
+async def daily_aqi(engine: AsyncEngine, thing_id: int, day: date, zone: tzinfo) -> dict[str, Any]:
+    """The station's daily VN_AQI for the province's day `day` (its midnight in `zone`)."""
     streams = await _station_streams(engine, thing_id)
-    result = await air_stations.station_daily(engine, streams, day)
+    result = await air_stations.station_daily(engine, streams, day, zone)
     return {"thing_id": thing_id, "date": day.isoformat(), **aqi_json(result)}
 
 
@@ -574,12 +575,18 @@ async def _visible_station(
 
 
 async def park_station(
-    engine: AsyncEngine, principal: Principal, thing_id: int, start: datetime, end: datetime
+    engine: AsyncEngine,
+    principal: Principal,
+    thing_id: int,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
 ) -> dict[str, Any]:
-    """A station's limits, latest values and exceedances (a tenant: its own stations only)."""
+    """A station's limits, latest values and exceedances per the province's month (`zone`)
+    (a tenant: its own stations only)."""
     _period(start, end)
     thing = await _visible_station(engine, principal, thing_id)
-    check = await compliance.check_station(engine, thing, start, end)
+    check = await compliance.check_station(engine, thing, start, end, zone)
     body = compliance.station_json(check)
     body["resources"] = await compliance.resource_use(engine, thing, start, end)
     return body
@@ -605,7 +612,12 @@ async def park_stations_of(engine: AsyncEngine, principal: Principal) -> list[di
 
 
 async def park_overview(
-    engine: AsyncEngine, principal: Principal, park: str, start: datetime, end: datetime
+    engine: AsyncEngine,
+    principal: Principal,
+    park: str,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
 ) -> dict[str, Any]:
     """The park operator's view: compliance rate, exceedances per tenant and month, tenants'
     water and energy per unit of output, and the EIP indicators these data allow."""
@@ -615,7 +627,7 @@ async def park_overview(
     things = await compliance.park_stations(engine, park)
     if not things:
         raise NotFound(f"park: no monitoring stations in park {park!r}", field="park")
-    checks = [await compliance.check_station(engine, t, start, end) for t in things]
+    checks = [await compliance.check_station(engine, t, start, end, zone) for t in things]
     checked = sum(c.checked for c in checks)
     exceeded = sum(sum(c.exceedances.values()) for c in checks)
     tenants = [t for t in things if t.properties.get("tenant")]
@@ -716,6 +728,7 @@ async def judge_park_readings(
         ).all()
     if not rows:
         return 0
+    zone = zone_of(settings)
     rule_of = {int(r.datastream_id): int(r.rule_id) for r in rows}
     things = {
         t.id: t for t in await hub.things_by_id(engine, sorted({int(r.thing_id) for r in rows}))
@@ -734,7 +747,7 @@ async def judge_park_readings(
         phenomenon = str(payload.get("phenomenonTime", "")).split("/")[0]
         time = datetime.fromisoformat(phenomenon.replace("Z", "+00:00")).astimezone(UTC)
         try:
-            limit = station_limits(thing, facts[thing.id], time).get(datastream_id)
+            limit = station_limits(thing, facts[thing.id], time, zone).get(datastream_id)
         except Unprocessable:
             continue  # the station's properties no longer name a valid column or edition
         if limit is None:

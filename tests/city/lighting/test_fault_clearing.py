@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
 from cityhelix.city.lighting.faults import Sample, lamp_recoveries
 from tests.city.lighting.helpers import make_lamp, post_readings
 
-pytestmark = pytest.mark.asyncio
 FIRST = {"from": "2026-11-02T00:00:00Z", "to": "2026-11-02T11:45:00Z"}
 LATER = {"from": "2026-11-02T00:00:00Z", "to": "2026-11-02T12:30:00Z"}
 

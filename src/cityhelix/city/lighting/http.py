@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
+from cityhelix.city.days import zone_of
 from cityhelix.city.lighting import service
 from cityhelix.city.lighting.errors import BadRequest, LightingError
 from cityhelix.events.bus import EventBus
@@ -162,6 +163,7 @@ async def get_energy(request: Request, authorization: Auth = None) -> Response:
             _time(params.get("from"), "from"),
             _time(params.get("to"), "to"),
             params.get("group", "district"),
+            zone_of(_settings(request)),
         )
         return answer, 200
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -911,9 +911,10 @@ async def fault_alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 async def energy(
-    engine: AsyncEngine, start: datetime, end: datetime, group: str = "district"
+    engine: AsyncEngine, start: datetime, end: datetime, group: str, zone: tzinfo
 ) -> dict[str, Any]:
-    """kWh per lamp, per group and per day (UTC) from the power readings of start <= t < end,
+    """kWh per lamp, per group and per day (the province's, in `zone`) from the power readings
+    of start <= t < end,
     against a full-power baseline (each lamp at its rated power while it burned)."""
     if group not in (*GROUP_KINDS, "lamp"):
         raise BadRequest(
@@ -931,7 +932,7 @@ async def energy(
         if lamp.kind != "lamp" or lamp.power_datastream_id is None:
             continue
         samples = await _all_samples(engine, lamp.power_datastream_id, start, end)
-        totals = energy_math.lamp_energy(samples, lamp.rated_watts)
+        totals = energy_math.lamp_energy(samples, lamp.rated_watts, zone)
         key = lamp.group(group) if group != "lamp" else str(lamp.thing_id)
         groups[key].add(totals)
         lamps_in[key] += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,13 @@ def wastewater(edition: str = "2011") -> dict[str, Any]:
     return raw
 
 
-def edition_at(properties: dict[str, Any], at: datetime) -> str:
+def edition_at(properties: dict[str, Any], at: datetime, zone: tzinfo = UTC) -> str:
     """The edition of QCVN 40 that judges a reading of `at`: 2011 before the 2025 edition is
     in force; after, 2025, unless the station's permit keeps 2011 (`qcvn40_permit_edition`
-    "2011", Circular 06/2025/TT-BTNMT Article 3) and the transition has not ended."""
+    "2011", Circular 06/2025/TT-BTNMT Article 3) and the transition has not ended. The
+    dates are the province's (`zone`): a regulation takes effect at local midnight."""
     new = wastewater("2025")
-    day = at.astimezone(UTC).date()
+    day = at.astimezone(zone).date()
     if day < date.fromisoformat(new["in_force_from"]):
         return "2011"
     kept = properties.get(PERMIT_EDITION)
@@ -102,11 +103,11 @@ class Limit:
         }
 
 
-def edition_key(thing: ThingSummary, at: datetime) -> str:
+def edition_key(thing: ThingSummary, at: datetime, zone: tzinfo = UTC) -> str:
     """Which table judges the station's reading of `at` ("stack" for a stack's)."""
     if thing.properties.get("kind") == KIND_PARK_STACK:
         return "stack"
-    return edition_at(thing.properties, at)
+    return edition_at(thing.properties, at, zone)
 
 
 def _band(table: list[dict[str, Any]], key: str, value: float, factor: str) -> float:
@@ -159,10 +160,13 @@ def _column(
 
 
 def station_limits(
-    thing: ThingSummary, facts: list[DatastreamFacts], at: datetime | None = None
+    thing: ThingSummary,
+    facts: list[DatastreamFacts],
+    at: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> dict[int, Limit]:
     """The limit of each of the station's Datastreams that a regulation covers, by id, for a
-    reading of `at` (now when None)."""
+    reading of `at` (now when None; its date in the province's `zone`)."""
     properties = thing.properties
     found: dict[int, Limit] = {}
     if properties.get("kind") == KIND_PARK_STACK:
@@ -187,7 +191,7 @@ def station_limits(
                 c = float(table["qcvn20"][name]["max"])
                 found[stream.id] = Limit(name, table["unit"], None, c, c, {}, "QCVN 20:2009/BTNMT")
         return found
-    if edition_at(properties, at or datetime.now(UTC)) == "2025":
+    if edition_at(properties, at or datetime.now(UTC), zone) == "2025":
         return _limits_2025(properties, facts)
     table = wastewater("2011")
     column = _column(properties, "qcvn40_column")
