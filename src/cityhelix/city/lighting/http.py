@@ -124,7 +124,9 @@ async def get_schedule(request: Request, schedule_id: int, authorization: Auth =
 async def get_tasks(request: Request, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         status = request.query_params.get("status")
-        return await service.task_outcomes(_engine(request), _settings(request), status), 200
+        return await service.task_outcomes(
+            _engine(request), _settings(request), status, bus=_bus(request)
+        ), 200
 
     return await _answer(request, authorization, False, work)
 
@@ -132,7 +134,9 @@ async def get_tasks(request: Request, authorization: Auth = None) -> Response:
 @router.get("/tasks/{task_id}", summary="A lighting Task's outcome: pending, confirmed or failed")
 async def get_task(request: Request, task_id: int, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
-        return await service.task_outcome(_engine(request), _settings(request), task_id), 200
+        return await service.task_outcome(
+            _engine(request), _settings(request), task_id, bus=_bus(request)
+        ), 200
 
     return await _answer(request, authorization, False, work)
 

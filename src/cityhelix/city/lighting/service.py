@@ -50,6 +50,8 @@ from cityhelix.settings import Settings
 
 #: who issues scheduled Tasks and makes the fault rules (audited under this name)
 LIGHTING = Principal("street lighting", Role.OPERATOR)
+#: how long a schedule's claim without its Task yet counts as a Task on its way
+IN_FLIGHT = timedelta(minutes=1)
 #: Thing kinds (`properties.kind`) the lighting service manages
 LAMP_KINDS = {"streetlight": "lamp", "lighting_cabinet": "cabinet"}
 #: a switching missed by up to this long (a restart, a slow run) is still issued
@@ -383,8 +385,9 @@ async def _new_tasks(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 async def _track(
     engine: AsyncEngine, tasks: list[dict[str, Any]], by_capability: dict[int, Lamp]
-) -> None:
-    """Record the lighting Tasks among `tasks` as pending, due after their lamp's time."""
+) -> list[dict[str, Any]]:
+    """Record the lighting Tasks among `tasks` as pending, due after their lamp's time; the
+    rows this call recorded (another process recording one first makes this call fail)."""
     rows = []
     for task in tasks:
         capability_id = int(task["TaskingCapability"]["@iot.id"])
@@ -417,7 +420,7 @@ async def _track(
             }
         )
     if not rows:
-        return
+        return []
     async with engine.begin() as connection:
         known = set(
             (
@@ -431,15 +434,85 @@ async def _track(
         fresh = [r for r in rows if r["task_id"] not in known]
         if fresh:
             await connection.execute(insert(lighting_task_outcomes), fresh)
+    return fresh
+
+
+def cabinet_lamps(cabinet: Lamp, every: list[Lamp]) -> list[Lamp]:
+    """The lamps a control cabinet feeds: those of its group (its `cabinet` property, else
+    its name) that can take a Task."""
+    key = cabinet.cabinet or cabinet.name
+    return [
+        lamp
+        for lamp in every
+        if lamp.kind == "lamp" and lamp.capability_id is not None and lamp.cabinet == key
+    ]
+
+
+async def _cascade(
+    engine: AsyncEngine, recorded: list[dict[str, Any]], every: list[Lamp], bus: EventBus | None
+) -> int:
+    """Each cabinet Task among the rows this process just recorded, passed on to the lamps
+    of its group as Tasks of their own (each confirmed or failed by its lamp); how many.
+    Only the process that recorded the cabinet's Task passes it on, so it is done once (a
+    crash between the two loses the rest of that cascade, it never doubles it). A Task a
+    schedule issued is not passed on: the schedule switches each lamp of its group itself."""
+    by_thing = {lamp.thing_id: lamp for lamp in every}
+    cabinet_rows = [
+        row
+        for row in recorded
+        if row["status"] == "pending"
+        and (found := by_thing.get(int(row["thing_id"]))) is not None
+        and found.kind == "cabinet"
+    ]
+    if not cabinet_rows:
+        return 0
+    async with engine.connect() as connection:
+        # a schedule's Task, or one a schedule has just claimed and not linked yet (in
+        # flight; a claim left unlinked by a crash stops counting after IN_FLIGHT)
+        issued = (
+            await connection.execute(
+                select(lighting_issued.c.task_id, lighting_issued.c.thing_id).where(
+                    lighting_issued.c.task_id.in_([r["task_id"] for r in cabinet_rows])
+                    | (
+                        lighting_issued.c.task_id.is_(None)
+                        & lighting_issued.c.thing_id.in_([r["thing_id"] for r in cabinet_rows])
+                        & (lighting_issued.c.issued_at >= datetime.now(UTC) - IN_FLIGHT)
+                    )
+                )
+            )
+        ).all()
+    scheduled = {r.task_id for r in issued if r.task_id is not None}
+    in_flight = {int(r.thing_id) for r in issued if r.task_id is None}
+    made = 0
+    for row in cabinet_rows:
+        cabinet = by_thing[int(row["thing_id"])]
+        if row["task_id"] in scheduled or cabinet.thing_id in in_flight:
+            continue
+        for lamp in cabinet_lamps(cabinet, every):
+            assert lamp.capability_id is not None
+            await switch(
+                engine,
+                LIGHTING,
+                lamp.capability_id,
+                int(row["level"]),
+                bus,
+                f"/api/city/lighting/tasks/{row['task_id']}",
+            )
+            made += 1
+    return made
 
 
 async def reconcile_tasks(
-    engine: AsyncEngine, settings: Settings, now: datetime | None = None
+    engine: AsyncEngine,
+    settings: Settings,
+    now: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> dict[str, int]:
     """Confirm the pending Tasks whose device reported their level, fail those past their
-    time (raising a "task_unconfirmed" alert); how many of each."""
+    time (raising a "task_unconfirmed" alert), pass a cabinet's new Task on to its lamps
+    (through `bus` to their devices); how many of each."""
     now = now or datetime.now(UTC)
-    counts = {"confirmed": 0, "failed": 0}
+    counts = {"confirmed": 0, "failed": 0, "cascaded": 0}
     fresh = await _new_tasks(engine)
     async with engine.connect() as connection:
         waiting = (
@@ -452,7 +525,8 @@ async def reconcile_tasks(
     every = await lamps(engine)
     by_capability = {lamp.capability_id: lamp for lamp in every if lamp.capability_id}
     by_thing = {lamp.thing_id: lamp for lamp in every}
-    await _track(engine, fresh, by_capability)
+    recorded = await _track(engine, fresh, by_capability)
+    counts["cascaded"] = await _cascade(engine, recorded, every, bus)
     async with engine.connect() as connection:
         pending = (
             await connection.execute(
@@ -518,10 +592,14 @@ def _outcome_json(row: Any) -> dict[str, Any]:
 
 
 async def task_outcome(
-    engine: AsyncEngine, settings: Settings, task_id: int, now: datetime | None = None
+    engine: AsyncEngine,
+    settings: Settings,
+    task_id: int,
+    now: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> dict[str, Any]:
     """A lighting Task's outcome now: pending, confirmed (with the reading) or failed."""
-    await reconcile_tasks(engine, settings, now)
+    await reconcile_tasks(engine, settings, now, bus)
     async with engine.connect() as connection:
         row = (
             await connection.execute(
@@ -537,12 +615,16 @@ async def task_outcome(
 
 
 async def task_outcomes(
-    engine: AsyncEngine, settings: Settings, status: str | None = None, limit: int = 1000
+    engine: AsyncEngine,
+    settings: Settings,
+    status: str | None = None,
+    limit: int = 1000,
+    bus: EventBus | None = None,
 ) -> list[dict[str, Any]]:
     """The newest lighting Tasks' outcomes (of one status when given), newest first."""
     if status is not None and status not in ("pending", "confirmed", "failed"):
         raise BadRequest("status: expected pending, confirmed or failed", field="status")
-    await reconcile_tasks(engine, settings)
+    await reconcile_tasks(engine, settings, bus=bus)
     query = select(lighting_task_outcomes).order_by(lighting_task_outcomes.c.task_id.desc())
     query = (
         query.where(lighting_task_outcomes.c.status == status)
