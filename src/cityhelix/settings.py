@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -102,6 +103,11 @@ class Settings(BaseSettings):
     #: the province's land area in km², the denominator of the scorecard's per-km²
     #: indicators (default: Binh Duong, the demo's model, about 2,695 km²)
     province_area_km2: float = Field(default=2694.6, gt=0, le=10_000_000)
+    #: the province's IANA time zone: where its days begin (daily VN_AQI, lighting energy per
+    #: day, parks' monthly counts and the date a regulation takes effect); default Vietnam's
+    province_timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$"
+    )
     #: how often the scorecard's computed indicators are recomputed for the current year,
     #: in seconds; 0 turns the schedule off (recompute on demand only)
     scorecard_recompute_seconds: float = Field(default=3600.0, ge=0)
@@ -159,6 +165,16 @@ class Settings(BaseSettings):
     ops_webhook_allowed_hosts: list[str] = Field(default_factory=list, max_length=100)
     #: how often the escalation task looks for overdue incidents, in seconds
     ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("province_timezone")
+    @classmethod
+    def _a_known_time_zone(cls, value: str) -> str:
+        """An IANA zone the system knows, refused at start rather than at the first day."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"province_timezone: unknown IANA time zone {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _s3_storage_has_a_bucket(self) -> Settings:

@@ -123,11 +123,14 @@ async def test_a_qcvn_exceedance_raises_an_alert_counted_for_its_tenant(
         {"phenomenonTime": at(1), "result": 120}, {"phenomenonTime": at(2), "result": 171.5},
     ])  # fmt: skip
     raised = await live_city.watch.alert("raise", datastream_id=kumho["COD"])
-    assert raised.payload["value"] == 171.5
+    # judged by the city's consumer: the reading over the limit in force (2025, column B 150)
+    assert raised.payload["value"] == round(171.5 / 150, 6)
     alerts = await client.get(
         "/api/city/parks/alerts", params={"park": "Mỹ Phước 3"}, headers=ADMIN
     )
-    assert [(a["tenant"], a["value"]) for a in alerts.json()["value"]] == [("Kumho Tire", 171.5)]
+    assert [(a["tenant"], a["value"]) for a in alerts.json()["value"]] == [
+        ("Kumho Tire", round(171.5 / 150, 6))
+    ]
     own = await client.get("/api/city/parks/alerts", headers=bearer(tokens["minhlong"]))
     assert own.json()["value"] == []  # the other tenant's alert is not theirs
     period = {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
@@ -136,3 +139,26 @@ async def test_a_qcvn_exceedance_raises_an_alert_counted_for_its_tenant(
         "Kumho Tire": {"2026-11": 1},
         "Minh Long": {},
     }
+
+
+async def test_a_cod_reading_is_judged_over_mqtt_by_the_edition_of_its_date(
+    live_city: LiveCity,
+) -> None:
+    client = live_city.client
+    outlet, ids = await make_thing(
+        client, ADMIN, "Outlet Bàu Bàng",
+        {"kind": "park_outlet", "park": "Bàu Bàng", "qcvn40_column": "B",
+         "discharge_m3_per_day": 30, "receiving_water": {"type": "river", "flow_m3s": 30}},
+        [stream("COD", "mg/l")],
+    )  # fmt: skip
+    made = await client.post(f"/api/city/parks/stations/{outlet}/rules", headers=ADMIN)
+    assert made.status_code == 201, made.text
+    await _publish(live_city, ids["COD"], [
+        # QCVN 40:2011: 150 x Kq 0.9 x Kf 1.2 = 162 mg/l; 160 is 0.987654 of it: no alert
+        {"phenomenonTime": "2025-08-31T12:00:00Z", "result": 160},
+        # QCVN 40:2025 column B: 150 mg/l (provisional, unverified); 160 is 1.066667 of it
+        {"phenomenonTime": "2025-09-02T12:00:00Z", "result": 160},
+    ])  # fmt: skip
+    raised = await live_city.watch.alert("raise", datastream_id=ids["COD"])
+    assert raised.payload["first_seen"] == "2025-09-02T12:00:00Z"
+    assert raised.payload["value"] == round(160 / 150, 6)

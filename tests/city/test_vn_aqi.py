@@ -6,6 +6,7 @@ databases."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -122,6 +123,10 @@ async def _station(client: httpx.AsyncClient, admin: dict[str, str]) -> tuple[in
     )
 
 
+#: the province's midnight of 3 November 2026 (Asia/Ho_Chi_Minh, UTC+7, the default zone)
+LOCAL_DAY = datetime(2026, 11, 2, 17, tzinfo=UTC)
+
+
 async def _aqi(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     answer = await client.get("/api/city/air/aqi", params=params)
     assert answer.status_code == 200, answer.text
@@ -133,18 +138,19 @@ async def test_hourly_and_daily_aqi_over_http(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     thing_id, ids = await _station(client, admin)
+    # hours from the province's midnight of 3 November (17:00Z on the 2nd, Asia/Ho_Chi_Minh):
     # PM2.5 40 for hours 0-9 and 60 for 10-19 (20 of 24 hours), PM10 100 all day
     await post_readings(
-        client, admin, ids["PM2.5"], [(at(h), 40 if h < 10 else 60) for h in range(20)]
+        client, admin, ids["PM2.5"], [(at(h, LOCAL_DAY), 40 if h < 10 else 60) for h in range(20)]
     )
-    await post_readings(client, admin, ids["PM10"], [(at(h), 100) for h in range(24)])
+    await post_readings(client, admin, ids["PM10"], [(at(h, LOCAL_DAY), 100) for h in range(24)])
     await post_readings(
-        client, admin, ids["NO2"], [(at(h), 118.7 if h == 5 else 30) for h in range(24)]
+        client, admin, ids["NO2"], [(at(h, LOCAL_DAY), 118.7 if h == 5 else 30) for h in range(24)]
     )
-    await post_readings(client, admin, ids["O3"], [(at(h), 150) for h in range(-7, 24)])
+    await post_readings(client, admin, ids["O3"], [(at(h, LOCAL_DAY), 150) for h in range(-7, 24)])
 
-    hourly = await _aqi(client, thing_id=thing_id, hour="2026-11-03T05")
-    # hour 5: PM2.5 NowCast of six 40s = 40 -> 80; PM10 100 -> 75; NO2 118.7 -> 59.35;
+    hourly = await _aqi(client, thing_id=thing_id, hour="2026-11-02T22")
+    # hour 5 (22:00Z): PM2.5 NowCast of six 40s = 40 -> 80; PM10 100 -> 75; NO2 118.7 -> 59.35;
     # O3 1-hour 150 -> 46.875
     assert hourly["sub_indices"] == {"PM2.5": 80.0, "PM10": 75.0, "NO2": 59.35, "O3": 46.88}
     assert (hourly["aqi"], hourly["dominant"], hourly["category"], hourly["colour"]) == (
@@ -159,7 +165,7 @@ async def test_hourly_and_daily_aqi_over_http(
     # none of its latest three hours (21-23) there, so PM10 (100 -> 75) alone counts
     now = (await client.get("/api/city/air/stations")).json()["value"]
     assert [(s["thing_id"], s["hour"], s["aqi"], s["dominant"]) for s in now] == [
-        (thing_id, at(23), 75, "PM10")
+        (thing_id, at(23, LOCAL_DAY), 75, "PM10")
     ]
     districts = (await client.get("/api/city/air/districts")).json()["value"]
     assert districts == [
@@ -178,6 +184,22 @@ async def test_hourly_and_daily_aqi_over_http(
         "poor",
         "#FF7E00",
     )
+
+
+async def test_the_daily_index_is_of_the_provinces_day_not_the_utc_day(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    thing_id, ids = await _station(client, admin)
+    # PM2.5 20 through the province's 3 November (17:00Z on the 2nd to 16:00Z on the 3rd),
+    # then 200 from its midnight of the 4th (17:00Z-23:00Z on the 3rd, the UTC day's end)
+    await post_readings(
+        client, admin, ids["PM2.5"], [(at(h, LOCAL_DAY), 20 if h < 24 else 200) for h in range(31)]
+    )
+    daily = await _aqi(client, thing_id=thing_id, date="2026-11-03")
+    # 24-hour mean 20 -> 40 (0-25 ug/m3 maps to 0-50); the UTC day would mean 72.5
+    assert (daily["inputs"]["PM2.5"], daily["aqi"]) == (20.0, 40)
+    next_day = await _aqi(client, thing_id=thing_id, date="2026-11-04")
+    assert next_day["aqi"] is None  # 7 of its 24 hours
 
 
 async def test_missing_hours_leave_no_index_without_pm(

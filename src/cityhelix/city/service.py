@@ -9,7 +9,7 @@ through `cityhelix.ops.service`; the domain numbers come from each subpackage's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -20,6 +20,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.city.air import stations as air_stations
 from cityhelix.city.air.index import AqiResult, table
 from cityhelix.city.const import KIND_AIR, KIND_WATER_LEVEL
+from cityhelix.city.days import zone_of
 from cityhelix.city.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from cityhelix.city.hourly import number
 from cityhelix.city.parks import compliance
@@ -84,10 +85,10 @@ async def hourly_aqi(engine: AsyncEngine, thing_id: int, hour: datetime) -> dict
     return {"thing_id": thing_id, "hour": _time(hour), **aqi_json(result)}
 
 
-async def daily_aqi(engine: AsyncEngine, thing_id: int, day: date) -> dict[str, Any]:
-    """The station's daily VN_AQI for the UTC day `day`."""
+async def daily_aqi(engine: AsyncEngine, thing_id: int, day: date, zone: tzinfo) -> dict[str, Any]:
+    """The station's daily VN_AQI for the province's day `day` (its midnight in `zone`)."""
     streams = await _station_streams(engine, thing_id)
-    result = await air_stations.station_daily(engine, streams, day)
+    result = await air_stations.station_daily(engine, streams, day, zone)
     return {"thing_id": thing_id, "date": day.isoformat(), **aqi_json(result)}
 
 
@@ -574,12 +575,18 @@ async def _visible_station(
 
 
 async def park_station(
-    engine: AsyncEngine, principal: Principal, thing_id: int, start: datetime, end: datetime
+    engine: AsyncEngine,
+    principal: Principal,
+    thing_id: int,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
 ) -> dict[str, Any]:
-    """A station's limits, latest values and exceedances (a tenant: its own stations only)."""
+    """A station's limits, latest values and exceedances per the province's month (`zone`)
+    (a tenant: its own stations only)."""
     _period(start, end)
     thing = await _visible_station(engine, principal, thing_id)
-    check = await compliance.check_station(engine, thing, start, end)
+    check = await compliance.check_station(engine, thing, start, end, zone)
     body = compliance.station_json(check)
     body["resources"] = await compliance.resource_use(engine, thing, start, end)
     return body
@@ -605,7 +612,12 @@ async def park_stations_of(engine: AsyncEngine, principal: Principal) -> list[di
 
 
 async def park_overview(
-    engine: AsyncEngine, principal: Principal, park: str, start: datetime, end: datetime
+    engine: AsyncEngine,
+    principal: Principal,
+    park: str,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
 ) -> dict[str, Any]:
     """The park operator's view: compliance rate, exceedances per tenant and month, tenants'
     water and energy per unit of output, and the EIP indicators these data allow."""
@@ -615,7 +627,7 @@ async def park_overview(
     things = await compliance.park_stations(engine, park)
     if not things:
         raise NotFound(f"park: no monitoring stations in park {park!r}", field="park")
-    checks = [await compliance.check_station(engine, t, start, end) for t in things]
+    checks = [await compliance.check_station(engine, t, start, end, zone) for t in things]
     checked = sum(c.checked for c in checks)
     exceeded = sum(sum(c.exceedances.values()) for c in checks)
     tenants = [t for t in things if t.properties.get("tenant")]
@@ -661,7 +673,11 @@ async def watch_park_station(
     engine: AsyncEngine, principal: Principal, thing_id: int
 ) -> list[dict[str, Any]]:
     """Make every limited parameter of a station raise alerts through the operations centre
-    above its applicable limit (a range rule where the limit has a lower bound, as pH)."""
+    above the limit in force at each reading's time (QCVN 40:2011 or 2025 by date and permit).
+
+    The rule is judged by the city's consumer, not live: its number is the reading divided
+    by the limit of the reading's time (above 1 raises; for a range, as pH, the nearer bound's
+    ratio), as a limit that changes with the edition cannot be one fixed threshold."""
     _writer(principal)
     thing = await _visible_station(engine, principal, thing_id)
     facts = await hub.datastreams_of_things(engine, [thing_id])
@@ -673,22 +689,80 @@ async def watch_park_station(
     made = []
     for datastream_id, limit in sorted(limits.items()):
         body: dict[str, Any] = {
-            "name": f"{thing.name}: {limit.parameter} beyond {limit.regulation}",
+            "name": f"{thing.name}: {limit.parameter} beyond its limit (reading ÷ limit in force)",
             "datastream_ids": [datastream_id],
             "severity": "warning",
             "cap_category": "Env",
+            "kind": "threshold",
+            "operator": "gt",
+            "value": 1,
+            "enabled": False,
         }
-        if limit.low is not None:
-            body |= {"kind": "range", "low": limit.low, "high": limit.high}
-        else:
-            body |= {"kind": "threshold", "operator": "gt", "value": limit.high}
         rule_id, new = await _derived_rule(
             engine, principal, purpose="park_limit", thing_id=thing_id,
-            datastream_id=datastream_id, subject=limit.parameter, body=body,
+            datastream_id=datastream_id, subject=f"{limit.parameter}:ratio", body=body,
         )  # fmt: skip
         made.append({"datastream_id": datastream_id, "parameter": limit.parameter,
                      "limit": limit.as_json(), "rule_id": rule_id, "created": new})  # fmt: skip
     return made
+
+
+async def judge_park_readings(
+    engine: AsyncEngine, settings: Settings, readings: list[tuple[int, dict[str, Any]]]
+) -> int:
+    """Judge a batch of committed readings (Observation id, event payload) of park stations
+    against the limit in force at each reading's time (the consumer's step); how many alert
+    changes it made."""
+    streams = {p["datastream_id"] for _, p in readings if isinstance(p.get("datastream_id"), int)}
+    if not streams:
+        return 0
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(city_rules).where(
+                    city_rules.c.purpose == "park_limit",
+                    city_rules.c.datastream_id.in_(sorted(streams)),
+                    city_rules.c.subject.like("%:ratio"),
+                )
+            )
+        ).all()
+    if not rows:
+        return 0
+    zone = zone_of(settings)
+    rule_of = {int(r.datastream_id): int(r.rule_id) for r in rows}
+    things = {
+        t.id: t for t in await hub.things_by_id(engine, sorted({int(r.thing_id) for r in rows}))
+    }
+    thing_of = {int(r.datastream_id): things.get(int(r.thing_id)) for r in rows}
+    facts = {thing_id: await hub.datastreams_of_things(engine, [thing_id]) for thing_id in things}
+    changes = 0
+    for observation_id, payload in readings:
+        datastream_id = payload.get("datastream_id")
+        if not isinstance(datastream_id, int) or datastream_id not in rule_of:
+            continue
+        thing = thing_of.get(datastream_id)
+        value = number(payload.get("result"))
+        if thing is None or value is None:
+            continue
+        phenomenon = str(payload.get("phenomenonTime", "")).split("/")[0]
+        time = datetime.fromisoformat(phenomenon.replace("Z", "+00:00")).astimezone(UTC)
+        try:
+            limit = station_limits(thing, facts[thing.id], time, zone).get(datastream_id)
+        except Unprocessable:
+            continue  # the station's properties no longer name a valid column or edition
+        if limit is None:
+            continue
+        changes += await ops.evaluate_reading(
+            engine,
+            settings,
+            rule_of[datastream_id],
+            datastream_id=datastream_id,
+            thing_id=thing.id,
+            observation_id=observation_id,
+            time=time,
+            value=round(limit.ratio(value), 6),
+        )
+    return changes
 
 
 async def park_alerts(

@@ -194,3 +194,27 @@ async def test_energy_per_district_and_lamp_equals_sql_over_the_readings(
     by_road = await client.get("/api/city/lighting/energy", params={**DAY, "group": "road"})
     roads = {g["group"]: g["lamps"] for g in by_road.json()["groups"]}
     assert roads == {"Yersin": 2, "Cach Mang Thang Tam": 1}
+
+
+async def test_energy_per_day_splits_at_the_provinces_midnight(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    lamp = await make_lamp(client, admin, "TDM midnight")
+    # 23:30 and 00:30 in Thu Dau Mot (UTC+7, the default province zone): two local days,
+    # one UTC day
+    await post_readings(
+        client,
+        admin,
+        lamp["power_datastream_id"],
+        [("2026-11-02T16:30:00Z", 100), ("2026-11-02T17:30:00Z", 100), ("2026-11-02T18:00:00Z", 0)],
+    )
+    answer = await client.get(
+        "/api/city/lighting/energy", params={**DAY, "group": "lamp"}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+    (mine,) = [x for x in answer.json()["lamps"] if x["thing_id"] == lamp["thing_id"]]
+    # 100 W held 1 h from 23:30 local on the 2nd, 100 W held 30 min from 00:30 on the 3rd
+    assert mine["days"] == [
+        {"date": "2026-11-02", "kwh": pytest.approx(0.1)},
+        {"date": "2026-11-03", "kwh": pytest.approx(0.05)},
+    ]

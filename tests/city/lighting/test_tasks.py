@@ -9,6 +9,7 @@ broker), on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -128,3 +129,52 @@ async def _tasks_of(client: httpx.AsyncClient, capability_id: int) -> list[dict[
     answer = await client.get(f"/v1.1/TaskingCapabilities({capability_id})/Tasks")
     found: list[dict[str, Any]] = answer.json()["value"]
     return found
+
+
+@pytest.mark.parametrize("hub", ["mosquitto"], indirect=True)
+async def test_a_cabinets_task_over_mqtt_is_passed_on_to_the_lamps_it_feeds(
+    hub: Hub,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+) -> None:
+    cabinet = await make_lamp(client, admin, "Cabinet TDM-07", kind="cabinet", cabinet="TDM-07")
+    fed = [await make_lamp(client, admin, f"Lamp TDM-07 {n}", cabinet="TDM-07") for n in (1, 2)]
+    other = await make_lamp(client, admin, "Lamp TDM-08 1", cabinet="TDM-08")
+    async with contextlib.AsyncExitStack() as stack:
+        operator = await stack.enter_async_context(hub.device())
+        answering = []
+        for lamp in (cabinet, *fed):  # a device (MQTT client) each
+            device = await stack.enter_async_context(hub.device())
+            answering.append(
+                asyncio.create_task(
+                    simulated_lamp(device, lamp["capability_id"], lamp["state_datastream_id"])
+                )
+            )
+        try:
+            await asyncio.sleep(0.2)  # the subscriptions reach the broker
+            topic = f"v1.1/TaskingCapabilities({cabinet['capability_id']})/Tasks"
+            await publish(operator, topic, {"taskingParameters": {"on": True, "level": 40}})
+            (cabinet_task,) = await until(
+                lambda: _tasks_of(client, cabinet["capability_id"]), "the cabinet's Task"
+            )
+
+            async def all_confirmed() -> list[dict[str, Any]] | None:
+                listed = (await client.get("/api/city/lighting/tasks")).json()
+                mine = {cabinet["thing_id"], *(lamp["thing_id"] for lamp in fed)}
+                rows = [t for t in listed if t["thing_id"] in mine]
+                done = len(rows) == 3 and all(t["status"] == "confirmed" for t in rows)
+                return rows if done else None
+
+            rows = await until(all_confirmed, "the cabinet and both of its lamps confirm")
+        finally:
+            for task in answering:
+                task.cancel()
+    assert {(t["thing_id"], t["level"]) for t in rows} == {
+        (cabinet["thing_id"], 40),
+        *((lamp["thing_id"], 40) for lamp in fed),
+    }
+    for lamp in fed:  # one Task each, after the cabinet's, with the cabinet's parameters
+        (task,) = await _tasks_of(client, lamp["capability_id"])
+        assert task["@iot.id"] > cabinet_task["@iot.id"]
+        assert task["taskingParameters"] == {"on": True, "level": 40}
+    assert await _tasks_of(client, other["capability_id"]) == []  # another cabinet's lamp

@@ -4,7 +4,7 @@ is which pollutant (by ObservedProperty), their hourly means, the index for an h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +16,7 @@ from cityhelix.city.air.index import (
     recognise,
     table,
 )
+from cityhelix.city.days import day_start
 from cityhelix.city.hourly import HOUR, hour_of, hourly_means
 from cityhelix.hub import service as hub
 
@@ -43,10 +44,12 @@ async def station_hourly(engine: AsyncEngine, streams: dict[str, int], hour: dat
     return hourly_aqi(series)
 
 
-async def station_daily(engine: AsyncEngine, streams: dict[str, int], day: date) -> AqiResult:
-    """The daily VN_AQI of the UTC day `day`."""
+async def station_daily(
+    engine: AsyncEngine, streams: dict[str, int], day: date, zone: tzinfo
+) -> AqiResult:
+    """The daily VN_AQI of the province's day `day` (24 hours from its midnight in `zone`)."""
     aqi = table()
-    start = datetime.combine(day, time(0), tzinfo=UTC)
+    start = day_start(day, zone)
     series: dict[str, list[float | None]] = {}
     o3_before: list[float | None] = []
     for pollutant in POLLUTANTS:

@@ -8,8 +8,17 @@ from fastapi import APIRouter, Request
 
 from cityhelix.city import service
 from cityhelix.city.const import API_PREFIX
+from cityhelix.city.days import zone_of
 from cityhelix.city.errors import BadRequest
-from cityhelix.city.http.deps import Auth, QueryThingId, caller, engine_of, parse_date, parse_hour
+from cityhelix.city.http.deps import (
+    Auth,
+    QueryThingId,
+    caller,
+    engine_of,
+    parse_date,
+    parse_hour,
+    settings_of,
+)
 from cityhelix.city.routes import CityRoute
 
 router = APIRouter(prefix=f"{API_PREFIX}/air", route_class=CityRoute, tags=["city: air quality"])
@@ -28,7 +37,9 @@ async def aqi(
     if (date is None) == (hour is None):
         raise BadRequest("date: give exactly one of date (daily) or hour (hourly)", field="date")
     if date is not None:
-        return await service.daily_aqi(engine_of(request), thing_id, parse_date(date))
+        return await service.daily_aqi(
+            engine_of(request), thing_id, parse_date(date), zone_of(settings_of(request))
+        )
     assert hour is not None
     return await service.hourly_aqi(engine_of(request), thing_id, parse_hour(hour))
 

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request
 
 from cityhelix.city import service
 from cityhelix.city.const import API_PREFIX
-from cityhelix.city.http.deps import Auth, PathThingId, caller, engine_of, parse_time
+from cityhelix.city.days import zone_of
+from cityhelix.city.http.deps import (
+    Auth,
+    PathThingId,
+    caller,
+    engine_of,
+    parse_time,
+    settings_of,
+)
 from cityhelix.city.routes import CityRoute
 
 router = APIRouter(prefix=f"{API_PREFIX}/parks", route_class=CityRoute, tags=["city: parks"])
@@ -38,7 +46,9 @@ async def station(
     """A station's limits, latest values, exceedances by month and resource use."""
     principal = await caller(request, authorization, write=True)
     start, end = _period(request)
-    return await service.park_station(engine_of(request), principal, thing_id, start, end)
+    return await service.park_station(
+        engine_of(request), principal, thing_id, start, end, zone_of(settings_of(request))
+    )
 
 
 @router.post("/stations/{thing_id}/rules", status_code=201)
@@ -64,4 +74,6 @@ async def overview(request: Request, park: str, authorization: Auth = None) -> d
     """The park operator's view over [from, to)."""
     principal = await caller(request, authorization, write=True)
     start, end = _period(request)
-    return await service.park_overview(engine_of(request), principal, park, start, end)
+    return await service.park_overview(
+        engine_of(request), principal, park, start, end, zone_of(settings_of(request))
+    )

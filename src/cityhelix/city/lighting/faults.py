@@ -2,8 +2,10 @@
 
 Lamp failure (no power drawn while its reported state is on), day-burner (power drawn while
 the Sun is up at the lamp's place), flicker (the drawn power going on and off repeatedly)
-and cabinet offline (no reading for too long). No I/O: the service reads the readings,
-calls these and raises the alerts through the operations centre.
+and cabinet offline (no reading for too long); and the ends of those faults (the lamp draws
+power again when on, stops drawing in daylight, steadies, the cabinet reports again). No I/O:
+the service reads the readings, calls these and raises and clears the alerts through the
+operations centre.
 """
 
 from __future__ import annotations
@@ -105,6 +107,58 @@ def lamp_faults(
                 note("flicker", after)
                 break
     return sorted(found.values(), key=lambda f: (f.time, f.fault))
+
+
+def lamp_recoveries(
+    thing_id: int,
+    power_datastream_id: int,
+    rated_watts: float,
+    lat: float,
+    lon: float,
+    power: list[Sample],
+    states: list[Sample],
+) -> list[Fault]:
+    """For each fault kind, the first reading of `power` (oldest first) that shows the lamp
+    well after its last faulty reading of that kind (or from the start when it has none):
+    drawing power again while on (lamp failure), dark in daylight (day-burner), steady for
+    a whole flicker window (flicker). Each is the reading that ends an open alert."""
+    rules = criteria()
+    failure_watts = rules["lamp_failure"]["min_power_fraction"] * rated_watts
+    burning_watts = rules["day_burner"]["min_power_fraction"] * rated_watts
+    daylight = float(rules["day_burner"]["min_sun_elevation_degrees"])
+    well: dict[str, Sample | None] = {"lamp_failure": None, "day_burner": None}
+    for sample in power:
+        level = _level_at(states, sample.time)
+        if level is not None and level > 0:
+            if sample.value < failure_watts * level / 100:
+                well["lamp_failure"] = None  # failing again: a later reading must end it
+            elif well["lamp_failure"] is None:
+                well["lamp_failure"] = sample
+        if sun_elevation(lat, lon, sample.time) > daylight:
+            if sample.value >= burning_watts:
+                well["day_burner"] = None
+            elif well["day_burner"] is None:
+                well["day_burner"] = sample
+    flicker = rules["flicker"]
+    on_watts = flicker["min_power_fraction"] * rated_watts
+    window = timedelta(minutes=flicker["window_minutes"])
+    steady: Sample | None = None
+    if power:
+        since = power[0].time  # the last switch (or the first reading)
+        for before, after in itertools.pairwise(power):
+            if (before.value >= on_watts) != (after.value >= on_watts):
+                since, steady = after.time, None
+            elif steady is None and after.time - since >= window:
+                steady = after
+    found = {**well, "flicker": steady}
+    return sorted(
+        (
+            Fault(kind, thing_id, power_datastream_id, s.observation_id, s.time, 0.0)
+            for kind, s in found.items()
+            if s is not None
+        ),
+        key=lambda f: (f.time, f.fault),
+    )
 
 
 def cabinet_offline(

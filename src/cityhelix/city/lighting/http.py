@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
+from cityhelix.city.days import zone_of
 from cityhelix.city.lighting import service
 from cityhelix.city.lighting.errors import BadRequest, LightingError
 from cityhelix.events.bus import EventBus
@@ -123,7 +124,9 @@ async def get_schedule(request: Request, schedule_id: int, authorization: Auth =
 async def get_tasks(request: Request, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         status = request.query_params.get("status")
-        return await service.task_outcomes(_engine(request), _settings(request), status), 200
+        return await service.task_outcomes(
+            _engine(request), _settings(request), status, bus=_bus(request)
+        ), 200
 
     return await _answer(request, authorization, False, work)
 
@@ -131,23 +134,25 @@ async def get_tasks(request: Request, authorization: Auth = None) -> Response:
 @router.get("/tasks/{task_id}", summary="A lighting Task's outcome: pending, confirmed or failed")
 async def get_task(request: Request, task_id: int, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
-        return await service.task_outcome(_engine(request), _settings(request), task_id), 200
+        return await service.task_outcome(
+            _engine(request), _settings(request), task_id, bus=_bus(request)
+        ), 200
 
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/faults", summary="Faults found in the readings of from-to, raised as alerts")
+@router.get("/faults", summary="Faults in the readings of from-to raised, ended ones cleared")
 async def get_faults(request: Request, authorization: Auth = None) -> Response:
     params = request.query_params
 
     async def work(principal: Principal) -> tuple[Any, int]:
-        found = await service.detect_faults(
+        found = await service.scan_faults(
             _engine(request),
             _settings(request),
             _time(params.get("from"), "from"),
             _time(params.get("to"), "to"),
         )
-        return {"faults": found, "alerts": await service.fault_alerts(_engine(request))}, 200
+        return found | {"alerts": await service.fault_alerts(_engine(request))}, 200
 
     return await _answer(request, authorization, False, work)
 
@@ -162,6 +167,7 @@ async def get_energy(request: Request, authorization: Auth = None) -> Response:
             _time(params.get("from"), "from"),
             _time(params.get("to"), "to"),
             params.get("group", "district"),
+            zone_of(_settings(request)),
         )
         return answer, 200
 

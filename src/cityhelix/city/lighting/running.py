@@ -31,7 +31,7 @@ async def _loop(app: FastAPI, settings: Settings) -> None:
         try:
             now = datetime.now(UTC)
             await service.run_schedules(engine, bus, now)
-            await service.reconcile_tasks(engine, settings, now)
+            await service.reconcile_tasks(engine, settings, now, bus)
             if now - last_faults >= timedelta(minutes=1):
                 await service.detect_faults(engine, settings, now - FAULT_WINDOW, now)
                 last_faults = now

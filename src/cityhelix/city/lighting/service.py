@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.city.lighting import energy as energy_math
 from cityhelix.city.lighting.errors import BadRequest, Forbidden, NotFound
-from cityhelix.city.lighting.faults import Fault, Sample, cabinet_offline, criteria, lamp_faults
+from cityhelix.city.lighting.faults import (
+    Fault,
+    Sample,
+    cabinet_offline,
+    criteria,
+    lamp_faults,
+    lamp_recoveries,
+)
 from cityhelix.city.lighting.schedule import (
     GROUP_KINDS,
     due_switchings,
@@ -43,6 +50,8 @@ from cityhelix.settings import Settings
 
 #: who issues scheduled Tasks and makes the fault rules (audited under this name)
 LIGHTING = Principal("street lighting", Role.OPERATOR)
+#: how long a schedule's claim without its Task yet counts as a Task on its way
+IN_FLIGHT = timedelta(minutes=1)
 #: Thing kinds (`properties.kind`) the lighting service manages
 LAMP_KINDS = {"streetlight": "lamp", "lighting_cabinet": "cabinet"}
 #: a switching missed by up to this long (a restart, a slow run) is still issued
@@ -376,8 +385,9 @@ async def _new_tasks(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 async def _track(
     engine: AsyncEngine, tasks: list[dict[str, Any]], by_capability: dict[int, Lamp]
-) -> None:
-    """Record the lighting Tasks among `tasks` as pending, due after their lamp's time."""
+) -> list[dict[str, Any]]:
+    """Record the lighting Tasks among `tasks` as pending, due after their lamp's time; the
+    rows this call recorded (another process recording one first makes this call fail)."""
     rows = []
     for task in tasks:
         capability_id = int(task["TaskingCapability"]["@iot.id"])
@@ -410,7 +420,7 @@ async def _track(
             }
         )
     if not rows:
-        return
+        return []
     async with engine.begin() as connection:
         known = set(
             (
@@ -424,15 +434,85 @@ async def _track(
         fresh = [r for r in rows if r["task_id"] not in known]
         if fresh:
             await connection.execute(insert(lighting_task_outcomes), fresh)
+    return fresh
+
+
+def cabinet_lamps(cabinet: Lamp, every: list[Lamp]) -> list[Lamp]:
+    """The lamps a control cabinet feeds: those of its group (its `cabinet` property, else
+    its name) that can take a Task."""
+    key = cabinet.cabinet or cabinet.name
+    return [
+        lamp
+        for lamp in every
+        if lamp.kind == "lamp" and lamp.capability_id is not None and lamp.cabinet == key
+    ]
+
+
+async def _cascade(
+    engine: AsyncEngine, recorded: list[dict[str, Any]], every: list[Lamp], bus: EventBus | None
+) -> int:
+    """Each cabinet Task among the rows this process just recorded, passed on to the lamps
+    of its group as Tasks of their own (each confirmed or failed by its lamp); how many.
+    Only the process that recorded the cabinet's Task passes it on, so it is done once (a
+    crash between the two loses the rest of that cascade, it never doubles it). A Task a
+    schedule issued is not passed on: the schedule switches each lamp of its group itself."""
+    by_thing = {lamp.thing_id: lamp for lamp in every}
+    cabinet_rows = [
+        row
+        for row in recorded
+        if row["status"] == "pending"
+        and (found := by_thing.get(int(row["thing_id"]))) is not None
+        and found.kind == "cabinet"
+    ]
+    if not cabinet_rows:
+        return 0
+    async with engine.connect() as connection:
+        # a schedule's Task, or one a schedule has just claimed and not linked yet (in
+        # flight; a claim left unlinked by a crash stops counting after IN_FLIGHT)
+        issued = (
+            await connection.execute(
+                select(lighting_issued.c.task_id, lighting_issued.c.thing_id).where(
+                    lighting_issued.c.task_id.in_([r["task_id"] for r in cabinet_rows])
+                    | (
+                        lighting_issued.c.task_id.is_(None)
+                        & lighting_issued.c.thing_id.in_([r["thing_id"] for r in cabinet_rows])
+                        & (lighting_issued.c.issued_at >= datetime.now(UTC) - IN_FLIGHT)
+                    )
+                )
+            )
+        ).all()
+    scheduled = {r.task_id for r in issued if r.task_id is not None}
+    in_flight = {int(r.thing_id) for r in issued if r.task_id is None}
+    made = 0
+    for row in cabinet_rows:
+        cabinet = by_thing[int(row["thing_id"])]
+        if row["task_id"] in scheduled or cabinet.thing_id in in_flight:
+            continue
+        for lamp in cabinet_lamps(cabinet, every):
+            assert lamp.capability_id is not None
+            await switch(
+                engine,
+                LIGHTING,
+                lamp.capability_id,
+                int(row["level"]),
+                bus,
+                f"/api/city/lighting/tasks/{row['task_id']}",
+            )
+            made += 1
+    return made
 
 
 async def reconcile_tasks(
-    engine: AsyncEngine, settings: Settings, now: datetime | None = None
+    engine: AsyncEngine,
+    settings: Settings,
+    now: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> dict[str, int]:
     """Confirm the pending Tasks whose device reported their level, fail those past their
-    time (raising a "task_unconfirmed" alert); how many of each."""
+    time (raising a "task_unconfirmed" alert), pass a cabinet's new Task on to its lamps
+    (through `bus` to their devices); how many of each."""
     now = now or datetime.now(UTC)
-    counts = {"confirmed": 0, "failed": 0}
+    counts = {"confirmed": 0, "failed": 0, "cascaded": 0}
     fresh = await _new_tasks(engine)
     async with engine.connect() as connection:
         waiting = (
@@ -445,7 +525,8 @@ async def reconcile_tasks(
     every = await lamps(engine)
     by_capability = {lamp.capability_id: lamp for lamp in every if lamp.capability_id}
     by_thing = {lamp.thing_id: lamp for lamp in every}
-    await _track(engine, fresh, by_capability)
+    recorded = await _track(engine, fresh, by_capability)
+    counts["cascaded"] = await _cascade(engine, recorded, every, bus)
     async with engine.connect() as connection:
         pending = (
             await connection.execute(
@@ -511,10 +592,14 @@ def _outcome_json(row: Any) -> dict[str, Any]:
 
 
 async def task_outcome(
-    engine: AsyncEngine, settings: Settings, task_id: int, now: datetime | None = None
+    engine: AsyncEngine,
+    settings: Settings,
+    task_id: int,
+    now: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> dict[str, Any]:
     """A lighting Task's outcome now: pending, confirmed (with the reading) or failed."""
-    await reconcile_tasks(engine, settings, now)
+    await reconcile_tasks(engine, settings, now, bus)
     async with engine.connect() as connection:
         row = (
             await connection.execute(
@@ -530,12 +615,16 @@ async def task_outcome(
 
 
 async def task_outcomes(
-    engine: AsyncEngine, settings: Settings, status: str | None = None, limit: int = 1000
+    engine: AsyncEngine,
+    settings: Settings,
+    status: str | None = None,
+    limit: int = 1000,
+    bus: EventBus | None = None,
 ) -> list[dict[str, Any]]:
     """The newest lighting Tasks' outcomes (of one status when given), newest first."""
     if status is not None and status not in ("pending", "confirmed", "failed"):
         raise BadRequest("status: expected pending, confirmed or failed", field="status")
-    await reconcile_tasks(engine, settings)
+    await reconcile_tasks(engine, settings, bus=bus)
     query = select(lighting_task_outcomes).order_by(lighting_task_outcomes.c.task_id.desc())
     query = (
         query.where(lighting_task_outcomes.c.status == status)
@@ -697,7 +786,8 @@ async def _fault_rule(engine: AsyncEngine, fault: str) -> int:
     """The operations centre's rule that carries `fault`'s alerts, made on first use.
 
     It is disabled for live evaluation (it has no reading to compare): the lighting service
-    evaluates it itself with 1 (fault) or 0 (well) through `ops.evaluate_reading`.
+    evaluates it itself with 1 (fault: above 0.5 raises) or 0 (the fault ended: clears)
+    through `ops.evaluate_reading`.
     """
     async with engine.connect() as connection:
         known = (
@@ -713,9 +803,8 @@ async def _fault_rule(engine: AsyncEngine, fault: str) -> int:
         {
             "name": f"Street lighting: {about['label']}",
             "kind": "threshold",
-            "operator": "ge",
-            "value": 1,
-            "clear_value": 0,
+            "operator": "gt",
+            "value": 0.5,
             "severity": about["severity"],
             "cap_category": "Infra",
             "enabled": False,
@@ -767,10 +856,27 @@ async def detect_faults(
     raise_alerts: bool = True,
 ) -> list[dict[str, Any]]:
     """The faults in the readings of start <= time < end (cabinets: silent at `end`), each
-    raised as an alert through the operations centre when `raise_alerts`."""
+    raised as an alert through the operations centre when `raise_alerts` (and the open
+    fault alerts whose fault has ended in those readings cleared; `scan_faults` says which)."""
+    return (await scan_faults(engine, settings, start, end, raise_alerts=raise_alerts))["faults"]
+
+
+async def scan_faults(
+    engine: AsyncEngine,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    raise_alerts: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """{"faults": the faults found in start <= time < end, "ended": the open fault alerts
+    ended by a reading of the same window}: with `raise_alerts`, each fault is raised and
+    each ended one cleared through the operations centre (evaluated in reading order, so
+    a fault that came back after its end stays raised)."""
     if end <= start:
         raise BadRequest("to: must be after from", field="to")
     found: list[Fault] = []
+    ended: list[Fault] = []
     for lamp in await lamps(engine):
         if lamp.power_datastream_id is None:
             continue
@@ -786,6 +892,17 @@ async def detect_faults(
             offline = cabinet_offline(lamp.thing_id, lamp.power_datastream_id, newest, end)
             if offline is not None:
                 found.append(offline)
+            elif newest is not None:  # it reports: an open "offline" alert ends here
+                ended.append(
+                    Fault(
+                        "cabinet_offline",
+                        lamp.thing_id,
+                        lamp.power_datastream_id,
+                        newest.observation_id,
+                        newest.time,
+                        0.0,
+                    )
+                )
             continue
         states: list[Sample] = []
         if lamp.state_datastream_id is not None:
@@ -794,33 +911,70 @@ async def detect_faults(
                     engine, lamp.state_datastream_id, start - timedelta(days=1), end
                 )
             )
-        found.extend(
-            lamp_faults(
-                lamp.thing_id,
-                lamp.power_datastream_id,
-                lamp.rated_watts,
-                lamp.lat,
-                lamp.lon,
-                power,
-                states,
-            )
-        )
-    answer = []
-    for fault in found:
-        alerts = await _raise(engine, settings, fault) if raise_alerts else 0
-        answer.append(
-            {
-                "fault": fault.fault,
-                "label": criteria()[fault.fault]["label"],
-                "thing_id": fault.thing_id,
-                "datastream_id": fault.datastream_id,
-                "observation_id": fault.observation_id or None,
-                "time": _iso(fault.time),
-                "value": fault.value,
-                "alert_changes": alerts,
-            }
-        )
-    return answer
+        place = (lamp.thing_id, lamp.power_datastream_id, lamp.rated_watts, lamp.lat, lamp.lon)
+        found.extend(lamp_faults(*place, power, states))
+        ended.extend(lamp_recoveries(*place, power, states))
+    open_alerts = await _open_fault_alerts(engine) if ended else set()
+    ended = [e for e in ended if (e.fault, e.datastream_id) in open_alerts]
+    changes: dict[tuple[str, int, int], int] = {}
+    if raise_alerts:
+        # in reading order per (fault, lamp): a raise and the end that follows it
+        steps = [(f, False) for f in found] + [(e, True) for e in ended]
+        for event, is_end in sorted(steps, key=lambda step: step[0].observation_id):
+            key = (event.fault, event.datastream_id, event.observation_id)
+            step = _clear if is_end else _raise
+            changes[key] = await step(engine, settings, event)
+
+    def as_json(fault: Fault) -> dict[str, Any]:
+        return {
+            "fault": fault.fault,
+            "label": criteria()[fault.fault]["label"],
+            "thing_id": fault.thing_id,
+            "datastream_id": fault.datastream_id,
+            "observation_id": fault.observation_id or None,
+            "time": _iso(fault.time),
+            "value": fault.value,
+            "alert_changes": changes.get(
+                (fault.fault, fault.datastream_id, fault.observation_id), 0
+            ),
+        }
+
+    return {"faults": [as_json(f) for f in found], "ended": [as_json(e) for e in ended]}
+
+
+async def _open_fault_alerts(engine: AsyncEngine) -> set[tuple[str, int]]:
+    """(fault, power Datastream) of every open lighting fault alert."""
+    async with engine.connect() as connection:
+        rules = {
+            int(row.rule_id): str(row.fault)
+            for row in (await connection.execute(select(lighting_fault_rules))).all()
+        }
+    return {
+        (rules[int(a["rule_id"])], int(a["datastream_id"]))
+        for a in await ops.alerts_of_rules(engine, list(rules))
+        if a["state"] in ("active", "acknowledged") and a["datastream_id"] is not None
+    }
+
+
+async def _clear(engine: AsyncEngine, settings: Settings, ended: Fault) -> int:
+    """End `ended.fault`'s alert on the lamp through the operations centre: its rule
+    evaluated with a value at which it clears (0; below a legacy rule's clear value)."""
+    rule_id = await _fault_rule(engine, ended.fault)
+    rule = await ops.read_rule(engine, rule_id)
+    level = rule.get("clear_value")
+    level = float(rule.get("value", 1) if level is None else level)
+    operator = rule.get("operator", "gt")
+    still_fires = level < 0.0 if operator == "gt" else level <= 0.0
+    return await ops.evaluate_reading(
+        engine,
+        settings,
+        rule_id,
+        datastream_id=ended.datastream_id,
+        thing_id=ended.thing_id,
+        observation_id=ended.observation_id,
+        time=ended.time,
+        value=level - 1 if still_fires else 0.0,
+    )
 
 
 async def fault_alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
@@ -839,9 +993,10 @@ async def fault_alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 async def energy(
-    engine: AsyncEngine, start: datetime, end: datetime, group: str = "district"
+    engine: AsyncEngine, start: datetime, end: datetime, group: str, zone: tzinfo
 ) -> dict[str, Any]:
-    """kWh per lamp, per group and per day (UTC) from the power readings of start <= t < end,
+    """kWh per lamp, per group and per day (the province's, in `zone`) from the power readings
+    of start <= t < end,
     against a full-power baseline (each lamp at its rated power while it burned)."""
     if group not in (*GROUP_KINDS, "lamp"):
         raise BadRequest(
@@ -859,7 +1014,7 @@ async def energy(
         if lamp.kind != "lamp" or lamp.power_datastream_id is None:
             continue
         samples = await _all_samples(engine, lamp.power_datastream_id, start, end)
-        totals = energy_math.lamp_energy(samples, lamp.rated_watts)
+        totals = energy_math.lamp_energy(samples, lamp.rated_watts, zone)
         key = lamp.group(group) if group != "lamp" else str(lamp.thing_id)
         groups[key].add(totals)
         lamps_in[key] += 1

@@ -9,15 +9,16 @@ import functools
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.city.const import KIND_PARK_OUTLET, KIND_PARK_STACK, KIND_PARK_TENANT
+from cityhelix.city.days import local_month
 from cityhelix.city.hourly import number
-from cityhelix.city.parks.limits import Limit, station_limits
+from cityhelix.city.parks.limits import Limit, edition_key, station_limits
 from cityhelix.city.recognition import is_one_of
 from cityhelix.hub import service as hub
 
@@ -62,20 +63,31 @@ class StationCheck:
 
 
 async def check_station(
-    engine: AsyncEngine, thing: hub.ThingSummary, start: datetime, end: datetime
+    engine: AsyncEngine, thing: hub.ThingSummary, start: datetime, end: datetime, zone: tzinfo
 ) -> StationCheck:
+    """The station's readings of start <= time < end judged by the limits of their time,
+    exceedances counted per the province's month (`zone`)."""
     facts = await hub.datastreams_of_things(engine, [thing.id])
-    limits = station_limits(thing, facts)
+    # the limits in force at the period's end; each reading is judged by those of its time
+    limits = station_limits(thing, facts, end - timedelta(microseconds=1), zone)
+    by_edition: dict[str, dict[int, Limit]] = {}
     checked = 0
     exceedances: Counter[tuple[str, str]] = Counter()
-    for datastream_id, limit in limits.items():
+    for datastream_id in limits:
         for reading in await hub.readings_between(engine, datastream_id, start, end):
             value = number(reading.result)
             if value is None:
                 continue
+            key = edition_key(thing, reading.phenomenon_time, zone)
+            if key not in by_edition:
+                by_edition[key] = station_limits(thing, facts, reading.phenomenon_time, zone)
+            limit = by_edition[key].get(datastream_id)
+            if limit is None:
+                continue
             checked += 1
             if limit.exceeded(value):
-                exceedances[(reading.phenomenon_time.strftime("%Y-%m"), limit.parameter)] += 1
+                month = local_month(reading.phenomenon_time, zone)
+                exceedances[(month, limit.parameter)] += 1
     latest = await hub.latest_readings(engine, list(limits))
     return StationCheck(thing, limits, checked, exceedances, latest)
 

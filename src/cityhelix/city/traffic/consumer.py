@@ -1,6 +1,7 @@
-"""The consumer group that turns committed camera events into alerts: each reading of a
-Datastream with a camera rule is judged once (the operations centre's state makes a second
-delivery a no-op), in stream order, and the group's position is committed after it."""
+"""The consumer group that turns committed camera events and park stations' readings into
+alerts: each reading of a Datastream with a camera rule or a park-limit rule is judged once
+(the operations centre's state makes a second delivery a no-op), in stream order, and the
+group's position is committed after it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Se
                         if event.topic == "hub.Observation.create"
                     ]
                     await service.judge_camera_readings(engine, settings, readings)
+                    await service.judge_park_readings(engine, settings, readings)
                     await consumer.commit()
         except (GroupTaken, IntegrityError, ops.OpsError) as error:
             # another reader took the group or won a rule state's race: read again
