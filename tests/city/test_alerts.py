@@ -148,6 +148,7 @@ async def test_a_cod_reading_is_judged_over_mqtt_by_the_edition_of_its_date(
     outlet, ids = await make_thing(
         client, ADMIN, "Outlet Bàu Bàng",
         {"kind": "park_outlet", "park": "Bàu Bàng", "qcvn40_column": "B",
+         "qcvn40_permit_edition": "2025",  # a facility permitted under the new edition
          "discharge_m3_per_day": 30, "receiving_water": {"type": "river", "flow_m3s": 30}},
         [stream("COD", "mg/l")],
     )  # fmt: skip

@@ -151,11 +151,14 @@ async def test_a_tenant_sees_only_its_own_stations(
 
 
 def test_the_edition_follows_the_reading_date_and_the_permit() -> None:
-    assert edition_at({}, datetime(2025, 8, 31, 23, 59, tzinfo=UTC)) == "2011"
-    assert edition_at({}, datetime(2025, 9, 1, tzinfo=UTC)) == "2025"
-    kept = {"qcvn40_permit_edition": "2011"}  # Circular 06/2025/TT-BTNMT Article 3
-    assert edition_at(kept, datetime(2031, 12, 31, 23, tzinfo=UTC)) == "2011"
-    assert edition_at(kept, datetime(2032, 1, 1, tzinfo=UTC)) == "2025"
+    new = {"qcvn40_permit_edition": "2025"}
+    assert edition_at(new, datetime(2025, 8, 31, 23, 59, tzinfo=UTC)) == "2011"
+    assert edition_at(new, datetime(2025, 9, 1, tzinfo=UTC)) == "2025"
+    # a station that does not say keeps 2011 under Circular 06/2025/TT-BTNMT Article 3
+    for kept in ({}, {"qcvn40_permit_edition": "2011"}):
+        assert edition_at(kept, datetime(2025, 9, 1, tzinfo=UTC)) == "2011"
+        assert edition_at(kept, datetime(2031, 12, 31, 23, tzinfo=UTC)) == "2011"
+        assert edition_at(kept, datetime(2032, 1, 1, tzinfo=UTC)) == "2025"
     with pytest.raises(Unprocessable, match="qcvn40_permit_edition"):
         edition_at({"qcvn40_permit_edition": "2020"}, datetime(2026, 1, 1, tzinfo=UTC))
 
@@ -163,6 +166,7 @@ def test_the_edition_follows_the_reading_date_and_the_permit() -> None:
 def test_qcvn_40_2025_has_columns_a_to_c_no_factors_and_says_what_is_unverified() -> None:
     thing = _thing(
         kind="park_outlet",
+        qcvn40_permit_edition="2025",
         qcvn40_column="B",
         qcvn40_2025_column="C",
         receiving_water={"type": "river", "flow_m3s": 30},
@@ -173,7 +177,11 @@ def test_qcvn_40_2025_has_columns_a_to_c_no_factors_and_says_what_is_unverified(
     assert (cod.high, cod.factors, cod.regulation) == (150, {}, "QCVN 40:2025/BTNMT")
     assert cod.verified is False and cod.why and "Table 1 not read" in cod.why
     with pytest.raises(Unprocessable, match="qcvn40_2025_column"):
-        station_limits(_thing(kind="park_outlet", qcvn40_2025_column="D"), _facts("COD"), in_2026)
+        station_limits(
+            _thing(kind="park_outlet", qcvn40_permit_edition="2025", qcvn40_2025_column="D"),
+            _facts("COD"),
+            in_2026,
+        )
 
 
 async def test_readings_either_side_of_1_september_2025_are_judged_by_their_edition(
@@ -182,7 +190,7 @@ async def test_readings_either_side_of_1_september_2025_are_judged_by_their_edit
     common = {"kind": "park_outlet", "qcvn40_column": "B", "discharge_m3_per_day": 30,
               "receiving_water": {"type": "river", "flow_m3s": 30}}  # fmt: skip
     stations = {}
-    for name, extra in (("new", {}), ("kept", {"qcvn40_permit_edition": "2011"})):
+    for name, extra in (("new", {"qcvn40_permit_edition": "2025"}), ("kept", {})):
         stations[name] = await make_thing(
             client, admin, f"Outlet {name}", common | extra | {"park": f"Edition park {name}"},
             [stream("COD", "mg/l")],
@@ -210,9 +218,10 @@ async def test_readings_either_side_of_1_september_2025_are_judged_by_their_edit
 
 def test_the_edition_changes_at_the_provinces_midnight() -> None:
     vietnam = ZoneInfo("Asia/Ho_Chi_Minh")
+    new = {"qcvn40_permit_edition": "2025"}
     # 17:30Z on 31 August is 00:30 on 1 September in the province
-    assert edition_at({}, datetime(2025, 8, 31, 17, 30, tzinfo=UTC), vietnam) == "2025"
-    assert edition_at({}, datetime(2025, 8, 31, 16, 30, tzinfo=UTC), vietnam) == "2011"
+    assert edition_at(new, datetime(2025, 8, 31, 17, 30, tzinfo=UTC), vietnam) == "2025"
+    assert edition_at(new, datetime(2025, 8, 31, 16, 30, tzinfo=UTC), vietnam) == "2011"
 
 
 async def test_exceedances_are_counted_in_the_provinces_month(

@@ -1,7 +1,7 @@
 """Applicable limits of a monitoring station from the regulations' data files, chosen by the
 station's properties and the reading's time: for wastewater QCVN 40:2011 (C of column A or B
-times Kq and Kf) before 1 Sep 2025 and QCVN 40:2025 (the column's value, A, B or C) from then
-on, unless the station's permit keeps the 2011 edition under the 2025 Circular's transition;
+times Kq and Kf) before 1 Sep 2025 and, under the 2025 Circular's transition, until the end of
+2031 for stations whose permit does not name QCVN 40:2025 (the column's value, A, B or C);
 for stacks QCVN 19/20:2009 (C times Kp and Kv)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ WASTEWATER_FILES = {
     "2025": Path(__file__).with_name("qcvn40_2025.json"),
 }
 EMISSION_FILE = Path(__file__).with_name("qcvn19_20_2009.json")
-#: the station property by which its permit keeps QCVN 40:2011 under the transition
+#: the station property naming the edition of its permit ("2025", or "2011": the default)
 PERMIT_EDITION = "qcvn40_permit_edition"
 
 
@@ -37,15 +37,19 @@ def wastewater(edition: str = "2011") -> dict[str, Any]:
 
 def edition_at(properties: dict[str, Any], at: datetime, zone: tzinfo = UTC) -> str:
     """The edition of QCVN 40 that judges a reading of `at`: 2011 before the 2025 edition is
-    in force; after, 2025, unless the station's permit keeps 2011 (`qcvn40_permit_edition`
-    "2011", Circular 06/2025/TT-BTNMT Article 3) and the transition has not ended. The
-    dates are the province's (`zone`): a regulation takes effect at local midnight."""
+    in force; after, 2025 for a station whose permit names it (`qcvn40_permit_edition`
+    "2025": a facility permitted since), else 2011 until the transition of Circular
+    06/2025/TT-BTNMT Article 3 ends (31 Dec 2031), then 2025. The dates are the province's
+    (`zone`): a regulation takes effect at local midnight."""
     new = wastewater("2025")
     day = at.astimezone(zone).date()
     if day < date.fromisoformat(new["in_force_from"]):
         return "2011"
-    kept = properties.get(PERMIT_EDITION)
-    if kept is None or kept == "2025":
+    # a station that does not say is taken for a facility operating before the 2025 edition
+    # (as every station the platform knew then): the transition keeps it on 2011, whose
+    # values are read from the text, while 2025's Table 1 is unverified in the data
+    kept = properties.get(PERMIT_EDITION, "2011")
+    if kept == "2025":
         return "2025"
     if kept != "2011":
         raise Unprocessable(
