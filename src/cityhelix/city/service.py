@@ -19,10 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.city.air import stations as air_stations
 from cityhelix.city.air.index import AqiResult, table
-from cityhelix.city.const import KIND_AIR, KIND_WATER_LEVEL
+from cityhelix.city.const import KIND_AIR, KIND_CAMERA, KIND_WATER_LEVEL
 from cityhelix.city.days import zone_of
-from cityhelix.city.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from cityhelix.city.errors import BadRequest as BadRequest
+from cityhelix.city.errors import CityError as CityError  # the web pages catch it
+from cityhelix.city.errors import Forbidden, NotFound, Unprocessable
 from cityhelix.city.hourly import number
+from cityhelix.city.lighting import errors as lighting_errors
+from cityhelix.city.lighting import faults as lighting_faults
+from cityhelix.city.lighting import schedule as lighting_schedule
+from cityhelix.city.lighting import service as lighting
+from cityhelix.city.lighting.tables import lighting_schedules
 from cityhelix.city.parks import compliance
 from cityhelix.city.parks.limits import station_limits
 from cityhelix.city.tables import city_rules
@@ -816,3 +823,120 @@ def aqi_categories() -> list[dict[str, Any]]:
 def aqi_source() -> str:
     """The legal source of the index's numbers."""
     return table().source
+
+
+# ------------------------------------------------------------------ reads for the web pages
+
+
+async def water_level_day(engine: AsyncEngine, thing_id: int, end: datetime) -> dict[str, Any]:
+    """A gauge's level over the 24 hours before `end` as minute means in metres (the hub's
+    rollups), with its alert levels: the water page's chart."""
+    streams = await gauges.gauge_streams(engine, thing_id)
+    levels = gauges.alert_levels(streams.thing)
+    if streams.level is None:
+        raise Unprocessable(
+            f"thing_id: Thing {thing_id} has no water-level Datastream", field="thing_id"
+        )
+    scale = gauges.TO_METRES.get(streams.level.unit_symbol, 1.0)
+    buckets = await hub.minute_buckets(engine, streams.level.id, end - timedelta(hours=24), end)
+    return {
+        "thing_id": thing_id,
+        "unit": "m",
+        "alert_levels_m": levels,
+        "points": [[_time(b.start), round(b.mean * scale, 4)] for b in buckets],
+    }
+
+
+async def traffic_cameras(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every camera Thing (`properties.kind` camera) with its district, by id."""
+    return [
+        {
+            "thing_id": thing.id,
+            "name": thing.name,
+            "district": thing.properties.get("district"),
+            "site": thing.properties.get("site") or thing.properties.get("road"),
+        }
+        for thing in await hub.things_of_kind(engine, KIND_CAMERA)
+    ]
+
+
+def _lighting_error(error: lighting_errors.LightingError) -> CityError:
+    kinds: dict[int, type[CityError]] = {403: Forbidden, 404: NotFound, 422: Unprocessable}
+    return kinds.get(error.status, BadRequest)(error.message, field=error.field)
+
+
+async def lighting_schedules_now(engine: AsyncEngine, now: datetime) -> list[dict[str, Any]]:
+    """Every lighting schedule as the API lists it, with the lamps of its group and its next
+    switching after `now` (the earliest among its lamps, each at its own dusk and dawn)."""
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(select(lighting_schedules).order_by(lighting_schedules.c.id))
+        ).all()
+    if not rows:
+        return []
+    every = await lighting.lamps(engine)
+    listed = {s["id"]: s for s in await lighting.list_schedules(engine)}
+    answer = []
+    for row in rows:
+        plan = lighting_schedule.schedule_of(row)
+        members = [
+            lamp
+            for lamp in every
+            if lamp.capability_id is not None and lamp.group(plan.group_kind) == plan.group_value
+        ]
+        today = now.astimezone(plan.timezone).date()
+        upcoming = [
+            switching
+            for lamp in members
+            for day in (today - timedelta(days=1), today, today + timedelta(days=1))
+            for switching in lighting_schedule.night_plan(plan, lamp.lat, lamp.lon, day)
+            if switching.due_at > now
+        ]
+        first = min(upcoming, key=lambda s: s.due_at, default=None)
+        answer.append(
+            listed[plan.id]
+            | {
+                "lamps": len(members),
+                "next_switching": None
+                if first is None
+                else {"due_at": _time(first.due_at), "level": first.level},
+            }
+        )
+    return answer
+
+
+async def lighting_open_faults(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """The lighting fault alerts still open (active or acknowledged), newest first, each with
+    its lamp's name and district and the fault's label from the criteria file."""
+    alerts = [
+        a
+        for a in await lighting.fault_alerts(engine)
+        if a["state"] in ("active", "acknowledged")
+    ]
+    lamps = {lamp.thing_id: lamp for lamp in await lighting.lamps(engine)} if alerts else {}
+    labels = lighting_faults.criteria()
+    answer = []
+    for alert in alerts:
+        lamp = lamps.get(alert["thing_id"]) if alert["thing_id"] is not None else None
+        fault = alert.get("fault")
+        answer.append(
+            alert
+            | {
+                "label": labels.get(str(fault), {}).get("label"),
+                "lamp_name": None if lamp is None else lamp.name,
+                "lamp_kind": None if lamp is None else lamp.kind,
+                "district": None if lamp is None else lamp.district,
+            }
+        )
+    return answer
+
+
+async def lighting_energy(
+    engine: AsyncEngine, start: datetime, end: datetime, zone: tzinfo, group: str = "district"
+) -> dict[str, Any]:
+    """kWh per group (district by default) in [start, end) and the savings against full power,
+    as `GET /api/city/lighting/energy` answers (BadRequest naming the field otherwise)."""
+    try:
+        return await lighting.energy(engine, start, end, group, zone)
+    except lighting_errors.LightingError as error:
+        raise _lighting_error(error) from None

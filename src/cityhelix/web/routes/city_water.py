@@ -1,0 +1,54 @@
+"""The water-level page of the console: every flood gauge against its official alert levels
+(I, II, III), its rising rate, the time to the next level and the rain, with a 24-hour chart
+per gauge (`city-water.js`); thin over `cityhelix.city.service`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from cityhelix.city import service as city
+from cityhelix.web.routes.city_common import engine_of, render_city
+from cityhelix.web.security import WebRoute
+from cityhelix.web.signin import StaffApi, StaffPage
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+#: the alert levels in order, as the gauges' data name them
+LEVELS = ("I", "II", "III")
+
+
+def _bar_top(gauge: dict[str, object]) -> float:
+    """The top of the gauge's bar (m): a fifth above level III, or the level if higher."""
+    levels = gauge["alert_levels_m"]
+    assert isinstance(levels, dict)
+    top = float(levels["III"]) * 1.2
+    level = gauge.get("level_m")
+    return max(top, float(level) * 1.05) if isinstance(level, int | float) else top
+
+
+@router.get("/console/water")
+async def water_page(request: Request, user: StaffPage) -> Response:
+    """Every gauge: the table of figures, a bar against its levels and its day's chart."""
+    gauges = await city.water_gauges(engine_of(request))
+    for gauge in gauges:
+        gauge["bar_top_m"] = round(_bar_top(gauge), 4)
+    source = gauges[0]["source"] if gauges else None
+    return render_city(
+        request,
+        "city/water.html",
+        {"gauges": gauges, "levels": LEVELS, "source": source},
+    )
+
+
+@router.get("/console/water/{thing_id}/day.json")
+async def water_day(request: Request, thing_id: int, user: StaffApi) -> Response:
+    """The gauge's last 24 hours in metres (minute means) with its alert levels."""
+    try:
+        body = await city.water_level_day(engine_of(request), thing_id, datetime.now(UTC))
+    except city.CityError as error:
+        return JSONResponse({"detail": error.message}, status_code=error.status)
+    return Response(orjson.dumps(body), media_type="application/json")
