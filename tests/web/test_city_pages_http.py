@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +29,11 @@ def wire(moment: datetime) -> str:
 
 
 async def _session(
-    client: httpx.AsyncClient, engine: AsyncEngine, name: str, role: Role, department: str | None = None
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    name: str,
+    role: Role,
+    department: str | None = None,
 ) -> str:
     """A user of `role` signed in (the session cookie set on `client`); its API token."""
     token = await create_user(engine, name, role, department)
@@ -111,16 +114,19 @@ async def test_the_traffic_page_lists_levels_and_camera_events_with_safe_clip_li
     )  # fmt: skip
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     minutes = [now - timedelta(minutes=m) for m in (10, 5, 0)]
-    await post_readings(client, admin, counter_ids["Vehicle count"], [(wire(m), 160) for m in minutes])
+    await post_readings(
+        client, admin, counter_ids["Vehicle count"], [(wire(m), 160) for m in minutes]
+    )
     await post_readings(client, admin, counter_ids["Speed"], [(wire(m), 12) for m in minutes])
+    clip = "https://gw.example/clip/1.mp4"
     events = [
-        (now - timedelta(minutes=50), "vehicle_count", {"vehicle_class": "car", "count": 7, "confidence": 0.9}),
-        (now - timedelta(minutes=40), "red_light", {"confidence": 0.88, "clip_url": "https://gw.example/clip/1.mp4"}),
-        (now - timedelta(minutes=30), "wrong_way", {"confidence": 0.7, "clip_url": "javascript:alert(1)"}),
-    ]  # fmt: skip
+        (50, "vehicle_count", {"vehicle_class": "car", "count": 7, "confidence": 0.9}),
+        (40, "red_light", {"confidence": 0.88, "clip_url": clip}),
+        (30, "wrong_way", {"confidence": 0.7, "clip_url": "javascript:alert(1)"}),
+    ]
     await post_readings(
         client, admin, camera_ids["Camera event"],
-        [(wire(t), e) for t, e, _ in events], [p for _, _, p in events],
+        [(wire(now - timedelta(minutes=m)), e) for m, e, _ in events], [p for _, _, p in events],
     )  # fmt: skip
     await _session(client, engine, "traffic-operator", Role.OPERATOR)
     answer = await client.get("/console/traffic", params={"hours": 3})
@@ -148,7 +154,9 @@ async def test_the_traffic_page_lists_levels_and_camera_events_with_safe_clip_li
     hourly = await client.get(f"/api/city/traffic/cameras/{camera}/events/hourly", params=period)
     for hour in hourly.json()["value"]:
         for kind, count in hour["events"].items():
-            assert f'data-kind="{kind}" data-value="{count}"' in row_of(section, "data-hour", hour["hour"])
+            assert f'data-kind="{kind}" data-value="{count}"' in row_of(
+                section, "data-hour", hour["hour"]
+            )
     refused = await client.get("/console/traffic", params={"hours": "forever"})
     assert refused.status_code == 400 and "hours" in refused.text
 
@@ -165,11 +173,15 @@ async def test_the_lighting_page_shows_schedules_faults_and_the_apis_energy(
     )  # fmt: skip
     assert made.status_code == 201, made.text
     # yesterday, province time: 80 W at noon (a day-burner), then an evening at 60 of 100 W
-    noon = (datetime.now(UTC) - timedelta(days=1)).replace(hour=5, minute=0, second=0, microsecond=0)
+    noon = (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=5, minute=0, second=0, microsecond=0
+    )
     evening = noon + timedelta(hours=7)
     readings = [(noon, 80), (noon + timedelta(minutes=30), 0), (evening, 60),
                 (evening + timedelta(hours=1), 60), (evening + timedelta(hours=2), 0)]  # fmt: skip
-    await post_readings(client, admin, lamp["power_datastream_id"], [(wire(t), v) for t, v in readings])
+    await post_readings(
+        client, admin, lamp["power_datastream_id"], [(wire(t), v) for t, v in readings]
+    )
     scanned = await client.get(
         "/api/city/lighting/faults",
         params={"from": wire(noon - timedelta(hours=1)), "to": wire(noon + timedelta(hours=3))},
@@ -220,10 +232,22 @@ async def test_the_parks_page_shows_staff_the_api_figures_and_a_tenant_its_own_o
     theirs, theirs_ids = await _tenant_station(client, minh_long, "Minh Long")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
     hours = [start + timedelta(hours=h) for h in range(12)]
-    await post_readings(client, admin, mine_ids["COD"], [(wire(t), 180 if i % 4 == 0 else 120) for i, t in enumerate(hours)])
+    await post_readings(
+        client,
+        admin,
+        mine_ids["COD"],
+        [(wire(t), 180 if i % 4 == 0 else 120) for i, t in enumerate(hours)],
+    )
     await post_readings(client, admin, theirs_ids["COD"], [(wire(t), 90) for t in hours])
-    await post_readings(client, admin, theirs_ids["pH"], [(wire(t), 5.0 if i == 3 else 7.0) for i, t in enumerate(hours)])
-    await post_readings(client, admin, mine_ids["Water consumption"], [(wire(t), 25) for t in hours[:4]])
+    await post_readings(
+        client,
+        admin,
+        theirs_ids["pH"],
+        [(wire(t), 5.0 if i == 3 else 7.0) for i, t in enumerate(hours)],
+    )
+    await post_readings(
+        client, admin, mine_ids["Water consumption"], [(wire(t), 25) for t in hours[:4]]
+    )
 
     # a tenant: its own station, no park overview, whatever it asks for
     await set_password(engine, "kumho", PASSWORD)
@@ -270,7 +294,9 @@ async def test_the_parks_page_shows_staff_the_api_figures_and_a_tenant_its_own_o
             headers=admin,
         )
     ).json()
-    head = page.text[page.text.index('id="park-overview"') : page.text.index('id="exceedances-by-tenant"')]
+    head = page.text[
+        page.text.index('id="park-overview"') : page.text.index('id="exceedances-by-tenant"')
+    ]
     assert figures(head) == [
         ("compliance_rate", str(overview["compliance_rate"])),
         ("readings_checked", str(overview["readings_checked"])),

@@ -909,9 +909,7 @@ async def lighting_open_faults(engine: AsyncEngine) -> list[dict[str, Any]]:
     """The lighting fault alerts still open (active or acknowledged), newest first, each with
     its lamp's name and district and the fault's label from the criteria file."""
     alerts = [
-        a
-        for a in await lighting.fault_alerts(engine)
-        if a["state"] in ("active", "acknowledged")
+        a for a in await lighting.fault_alerts(engine) if a["state"] in ("active", "acknowledged")
     ]
     lamps = {lamp.thing_id: lamp for lamp in await lighting.lamps(engine)} if alerts else {}
     labels = lighting_faults.criteria()

@@ -70,8 +70,11 @@ async def parks_page(request: Request, user: MaybeUser) -> Response:
             "chosen": chosen,
             "overview": overview,
             "months": sorted(
-                {m for counts in (overview or {}).get("exceedances_by_tenant", {}).values()
-                 for m in counts}
+                {
+                    m
+                    for counts in (overview or {}).get("exceedances_by_tenant", {}).values()
+                    for m in counts
+                }
             ),
             "stations": details,
             "first": first.isoformat(),

@@ -21,13 +21,18 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 LEVELS = ("I", "II", "III")
 
 
-def _bar_top(gauge: dict[str, object]) -> float:
-    """The top of the gauge's bar (m): a fifth above level III, or the level if higher."""
+def _bar_range(gauge: dict[str, object]) -> tuple[float, float]:
+    """The span (m) the gauge's bar shows: from twice the I-III gap below level I (not below
+    0) to half that gap above level III, stretched to hold the level itself."""
     levels = gauge["alert_levels_m"]
     assert isinstance(levels, dict)
-    top = float(levels["III"]) * 1.2
+    low, high = float(levels["I"]), float(levels["III"])
+    gap = max(high - low, 0.1)
+    floor, top = max(0.0, low - 2 * gap), high + gap / 2
     level = gauge.get("level_m")
-    return max(top, float(level) * 1.05) if isinstance(level, int | float) else top
+    if isinstance(level, int | float):
+        floor, top = min(floor, float(level)), max(top, float(level))
+    return round(floor, 4), round(top, 4)
 
 
 @router.get("/console/water")
@@ -35,7 +40,7 @@ async def water_page(request: Request, user: StaffPage) -> Response:
     """Every gauge: the table of figures, a bar against its levels and its day's chart."""
     gauges = await city.water_gauges(engine_of(request))
     for gauge in gauges:
-        gauge["bar_top_m"] = round(_bar_top(gauge), 4)
+        gauge["bar_floor_m"], gauge["bar_top_m"] = _bar_range(gauge)
     source = gauges[0]["source"] if gauges else None
     return render_city(
         request,

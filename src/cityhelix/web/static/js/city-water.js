@@ -9,9 +9,11 @@ const LEVEL_LINES = { I: "#8a6d00", II: "#b35900", III: "#b3261e" };
 
 function drawBars() {
   for (const bar of document.querySelectorAll(".water-bar")) {
+    const floor = Number(bar.dataset.floor);
     const top = Number(bar.dataset.top);
-    if (!(top > 0)) continue;
-    const share = (value) => `${Math.max(0, Math.min(100, (100 * value) / top))}%`;
+    if (!(top > floor)) continue;
+    const share = (value) =>
+      `${Math.max(0, Math.min(100, (100 * (value - floor)) / (top - floor)))}%`;
     if (bar.dataset.level !== "") {
       bar.querySelector(".water-fill").style.width = share(Number(bar.dataset.level));
     }
@@ -35,7 +37,7 @@ async function drawChart(element) {
   const chart = echarts.init(element, null, { renderer: "canvas" });
   chart.setOption({
     animation: false,
-    grid: { left: 52, right: 36, top: 16, bottom: 28 },
+    grid: { left: 52, right: 36, top: 32, bottom: 28 },
     tooltip: { trigger: "axis", valueFormatter: (v) => `${Number(v).toLocaleString(lang)} m` },
     xAxis: {
       type: "time",
