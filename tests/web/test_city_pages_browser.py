@@ -210,7 +210,8 @@ def test_traffic_lighting_and_parks_show_the_apis_figures(
         ).json()  # fmt: skip
         schedule = client.post(
             "/api/city/lighting/schedules",
-            json={"name": "Thu Dau Mot nights", "group": {"kind": "district", "value": "Thu Dau Mot"},
+            json={"name": "Thu Dau Mot nights",
+                  "group": {"kind": "district", "value": "Thu Dau Mot"},
                   "profile": [{"from": "23:00", "level": 60}]},
         ).json()  # fmt: skip
         evening = yesterday_noon + timedelta(hours=7)

@@ -20,7 +20,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.city.air import stations as air_stations
 from cityhelix.city.air.index import AqiResult, table
 from cityhelix.city.const import KIND_AIR, KIND_CAMERA, KIND_WATER_LEVEL
-from cityhelix.city.days import zone_of
+from cityhelix.city.days import day_start, local_date, zone_of
 from cityhelix.city.errors import BadRequest as BadRequest
 from cityhelix.city.errors import CityError as CityError  # the web pages catch it
 from cityhelix.city.errors import Forbidden, NotFound, Unprocessable
@@ -938,3 +938,29 @@ async def lighting_energy(
         return await lighting.energy(engine, start, end, group, zone)
     except lighting_errors.LightingError as error:
         raise _lighting_error(error) from None
+
+
+def province_zone(settings: Settings) -> tzinfo:
+    """The province's time zone (its days and months are the ones the figures count in)."""
+    return zone_of(settings)
+
+
+def province_days(
+    settings: Settings,
+    first: date | None,
+    last: date | None,
+    now: datetime,
+    default_days: int,
+    max_days: int = 366,
+) -> tuple[date, date, datetime, datetime]:
+    """The province's days `first` to `last`, both included (default: the `default_days`
+    days up to today), and the UTC instants [start, end) they span; BadRequest naming `to`
+    when they are reversed or more than `max_days` days."""
+    zone = zone_of(settings)
+    last = last or local_date(now, zone)
+    first = first or last - timedelta(days=default_days - 1)
+    if last < first:
+        raise BadRequest("to: must not be before from", field="to")
+    if (last - first).days + 1 > max_days:
+        raise BadRequest(f"to: at most {max_days} days after from", field="to")
+    return first, last, day_start(first, zone), day_start(last + timedelta(days=1), zone)

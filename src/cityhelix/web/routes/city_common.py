@@ -8,7 +8,7 @@ the same as behind `/api/city`.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.city import service as city
-from cityhelix.city.days import day_start, local_date, zone_of
 from cityhelix.settings import Settings
 from cityhelix.web.i18n import choose_language, translations
 from cityhelix.web.kinds import N_
@@ -81,7 +80,7 @@ def engine_of(request: Request) -> AsyncEngine:
 
 def province_zone(request: Request) -> tzinfo:
     settings: Settings = request.app.state.settings
-    return zone_of(settings)
+    return city.province_zone(settings)
 
 
 def city_label(gettext: Any, code: object) -> str:
@@ -99,9 +98,9 @@ def web_link(url: object) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def _day(text: str | None, field: str, default: date) -> date:
+def _day(text: str | None, field: str) -> date | None:
     if not text:
-        return default
+        return None
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -113,15 +112,15 @@ def province_days(
 ) -> tuple[date, date, datetime, datetime]:
     """The query's `from` and `to` (province days, both included; default: the last
     `default_days` days up to today) and the UTC instants [start, end) they span."""
-    zone = province_zone(request)
-    today = local_date(now, zone)
-    last = _day(request.query_params.get("to"), "to", today)
-    first = _day(request.query_params.get("from"), "from", last - timedelta(days=default_days - 1))
-    if last < first:
-        raise city.BadRequest("to: must not be before from", "to")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise city.BadRequest(f"to: at most {MAX_DAYS} days after from", "to")
-    return first, last, day_start(first, zone), day_start(last + timedelta(days=1), zone)
+    settings: Settings = request.app.state.settings
+    return city.province_days(
+        settings,
+        _day(request.query_params.get("from"), "from"),
+        _day(request.query_params.get("to"), "to"),
+        now,
+        default_days,
+        MAX_DAYS,
+    )
 
 
 def render_city(
