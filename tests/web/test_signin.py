@@ -118,12 +118,26 @@ async def test_wrong_password_and_unknown_user_are_refused_alike(
         assert SESSION_COOKIE not in answer.headers.get("set-cookie", "")
 
 
-async def test_tenant_with_a_password_may_not_enter_the_console(
+async def test_tenant_signs_in_to_its_parks_page_and_may_not_enter_the_console(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     await create_user(engine, "tenant", Role.TENANT)
     await set_password(engine, "tenant", PASSWORD)
-    assert (await _sign_in(client, "tenant", PASSWORD)).status_code == 401
+    signed_in = await _sign_in(client, "tenant", PASSWORD)
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/parks")
+    assert (await client.get("/")).headers["location"] == "/parks"
+    assert (await client.get("/login")).headers["location"] == "/parks"
+    assert (await client.get("/parks")).status_code == 200
+    for page in ("/console", "/console/alerts", "/console/water"):
+        assert (await client.get(page)).status_code == 403, page
+
+
+async def test_a_public_user_with_a_password_may_not_sign_in(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await create_user(engine, "someone", Role.PUBLIC)
+    await set_password(engine, "someone", PASSWORD)
+    assert (await _sign_in(client, "someone", PASSWORD)).status_code == 401
 
 
 async def test_post_without_the_csrf_token_is_refused(

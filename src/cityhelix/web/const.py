@@ -17,8 +17,16 @@ LANGUAGES: Final = ("en", "vi")
 #: the public investor portal (/invest) speaks Chinese too; its catalogues are in i18n/zh/
 PORTAL_LANGUAGES: Final = ("en", "vi", "zh")
 
-#: who may open the console (tenants and the public see only the public pages)
+#: who may open the console (tenants see their parks page, the public only the public pages)
 STAFF_ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.DEPARTMENT, Role.ANALYST})
+#: who may sign in on the web: the staff, and park tenants (to their own stations on /parks)
+SIGN_IN_ROLES: Final = STAFF_ROLES | {Role.TENANT}
+
+
+def home_of(role: Role) -> str:
+    """The page a signed-in user starts on: the console, or a tenant's parks page."""
+    return "/parks" if role is Role.TENANT else "/console"
+
 
 #: device states on the map, in order of precedence. The operations centre adds "alert"
 #: (an open alert on the Thing) ahead of these through `city_map.STATE_HOOKS`.

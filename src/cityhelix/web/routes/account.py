@@ -7,8 +7,9 @@ import math
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from cityhelix.auth.principal import Role
 from cityhelix.auth.service import SESSION_LIFETIME, check_password, end_session, start_session
-from cityhelix.web.const import SESSION_COOKIE, STAFF_ROLES
+from cityhelix.web.const import SESSION_COOKIE, SIGN_IN_ROLES, home_of
 from cityhelix.web.security import WebRoute, check_csrf, safe_next
 from cityhelix.web.signin import MaybeUser
 from cityhelix.web.templating import render
@@ -29,8 +30,8 @@ def _throttle(request: Request) -> LoginThrottle:
 @router.get("/login")
 async def login_page(request: Request, user: MaybeUser) -> Response:
     wanted = safe_next(request.query_params.get("next"))
-    if user is not None and user.role in STAFF_ROLES:
-        return RedirectResponse(wanted, status_code=302)
+    if user is not None and user.role in SIGN_IN_ROLES:
+        return RedirectResponse(_start(wanted, user.role), status_code=302)
     return render(request, "login.html", {"next": wanted, "name": "", "error": None})
 
 
@@ -53,12 +54,12 @@ async def login(request: Request) -> Response:
             status=429,
         )
     user = await check_password(request.app.state.engine, name, password) if name else None
-    if user is None or user.role not in STAFF_ROLES:
+    if user is None or user.role not in SIGN_IN_ROLES:
         throttle.failed(name, address)
         return render(request, "login.html", {**catalogue_context, "error": "wrong"}, status=401)
     throttle.succeeded(name, address)
     token = await start_session(request.app.state.engine, user)
-    response = RedirectResponse(wanted, status_code=303)
+    response = RedirectResponse(_start(wanted, user.role), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -69,6 +70,12 @@ async def login(request: Request) -> Response:
         path="/",
     )
     return response
+
+
+def _start(wanted: str, role: Role) -> str:
+    """Where to go after signing in: the page asked for, else the role's home (a tenant
+    asked to the console, the default, goes to its parks page instead)."""
+    return home_of(role) if wanted == "/console" else wanted
 
 
 @router.post("/logout")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cityhelix.demo.province import read_province
-from cityhelix.web.const import LANGUAGE_COOKIE, LANGUAGES
+from cityhelix.web.const import LANGUAGE_COOKIE, LANGUAGES, home_of
 from cityhelix.web.security import WebRoute, check_csrf, safe_next
 from cityhelix.web.signin import MaybeUser
 from cityhelix.web.templating import render
@@ -22,7 +22,7 @@ _LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 @router.get("/")
 async def root(user: MaybeUser) -> Response:
     """A signed-in user goes to the console, a visitor to the landing page."""
-    return RedirectResponse("/console" if user is not None else "/welcome", status_code=302)
+    return RedirectResponse(home_of(user.role) if user is not None else "/welcome", status_code=302)
 
 
 @router.get("/welcome")
