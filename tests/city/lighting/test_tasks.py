@@ -178,3 +178,25 @@ async def test_a_cabinets_task_over_mqtt_is_passed_on_to_the_lamps_it_feeds(
         assert task["@iot.id"] > cabinet_task["@iot.id"]
         assert task["taskingParameters"] == {"on": True, "level": 40}
     assert await _tasks_of(client, other["capability_id"]) == []  # another cabinet's lamp
+
+
+async def test_a_task_asked_after_from_many_requests_at_once_is_tracked_once(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # each request reconciles the new Tasks itself, as the background round does: on
+    # PostgreSQL they run at the same moment and each sees the Task untracked
+    lamp = await make_lamp(client, admin, "Lamp asked often")
+    created = await client.post(
+        f"/v1.1/TaskingCapabilities({lamp['capability_id']})/Tasks",
+        json={"taskingParameters": {"on": True, "level": 40}},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    task_id = created.json()["@iot.id"]
+    answers = await asyncio.gather(
+        *(client.get(f"/api/city/lighting/tasks/{task_id}") for _ in range(8))
+    )
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert {(a.json()["status"], a.json()["level"]) for a in answers} == {("pending", 40)}
+    listed = (await client.get("/api/city/lighting/tasks")).json()
+    assert [t["task_id"] for t in listed if t["task_id"] == task_id] == [task_id]

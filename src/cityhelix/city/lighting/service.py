@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -433,8 +435,19 @@ async def _track(
         )
         fresh = [r for r in rows if r["task_id"] not in known]
         if fresh:
-            await connection.execute(insert(lighting_task_outcomes), fresh)
+            # another reconciliation (the background round, or a request's) may track the
+            # same Task at the same moment: the row is kept once, and it reports it
+            new_rows = _insert_of(connection.dialect.name)(lighting_task_outcomes)
+            statement = new_rows.on_conflict_do_nothing(index_elements=["task_id"]).returning(
+                lighting_task_outcomes.c.task_id
+            )
+            tracked = set((await connection.execute(statement, fresh)).scalars())
+            fresh = [r for r in fresh if r["task_id"] in tracked]
     return fresh
+
+
+def _insert_of(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def cabinet_lamps(cabinet: Lamp, every: list[Lamp]) -> list[Lamp]:
