@@ -164,5 +164,6 @@ async def handle(
         parse_query_options({}, max_top=1),
         Page(base, link, {}, 1),
         connection=connection,
+        written_back=True,
     )
     return Reply(status, document, headers)

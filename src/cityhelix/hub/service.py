@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -123,11 +123,19 @@ async def read(
     page: Page,
     *,
     connection: AsyncConnection | None = None,
+    written_back: bool = False,
 ) -> dict[str, Any]:
-    """The JSON document of a GET on `path` (collection, entity, property)."""
+    """The JSON document of a GET on `path` (collection, entity, property).
+
+    With `connection` (a $batch group's), a pending Observation run is finished first,
+    unless this reads back the entity a write just made (`written_back`): what the run
+    defers never changes that entity's own row.
+    """
     if connection is None:
         async with read_connection(engine) as own:
             return await read(engine, path, options, page, connection=own)
+    if not written_back:
+        await settle(connection)
     try:
         if options.result_format is not None:  # the only one is dataArray
             await check_path_exists(connection, path)
@@ -174,6 +182,7 @@ async def transaction(
     committed (`changes.recorded`): every write path of the hub goes through here.
     """
     if connection is not None:
+        await settle(connection)  # a pending Observation run comes first (a $batch group)
         async with recorded(engine, bus, connection) as joined:
             yield joined
         return
@@ -184,11 +193,61 @@ async def transaction(
         raise Conflict("the write conflicts with another change; retry it") from None
 
 
-def group_transaction(
+#: `connection.info` key of the Observation run a $batch group's transaction keeps
+_RUN = "cityhelix.hub.observation_run"
+
+
+@dataclass
+class _ObservationRun:
+    """Consecutive Observation POSTs of one $batch atomicity group, written by one Writer.
+
+    A plain POST pays, per request, for the end-of-transaction work of its hooks (the
+    Datastream's derived times, three levels of rollups), its audit row and the lookups its
+    hooks cache (the stream's type, the generated FeatureOfInterest): a group of a thousand
+    readings paid them a thousand times. Observation creates neither change nor read what
+    that work produces, so a run of them shares the work, done once when the run ends: at
+    the group's end or before any other request of the group (`settle`).
+    """
+
+    writer: Writer
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def group_transaction(
     engine: AsyncEngine, bus: EventBus | None
-) -> AbstractAsyncContextManager[tuple[AsyncConnection, ChangeLog]]:
+) -> AsyncIterator[tuple[AsyncConnection, ChangeLog]]:
     """The transaction of a $batch atomicity group: pass its connection to each request."""
-    return recorded(engine, bus)
+    async with recorded(engine, bus) as (connection, log):
+        # info lives with the pooled DBAPI connection: never left behind for the next user
+        connection.info[_RUN] = None
+        try:
+            yield connection, log
+            await settle(connection)
+        finally:
+            connection.info.pop(_RUN, None)
+
+
+async def settle(connection: AsyncConnection) -> None:
+    """Finish the pending Observation run of a $batch group's transaction, if any: the
+    derived times and rollups of its readings, and its requests' audit rows."""
+    run: _ObservationRun | None = connection.info.get(_RUN)
+    if run is None:
+        return
+    connection.info[_RUN] = None
+    await run.writer.finish()
+    await record_writes(connection, run.audit)
+
+
+def _run_for(connection: AsyncConnection, principal: Principal) -> _ObservationRun | None:
+    """The group's Observation run for `principal` (begun now if none is pending), or None
+    outside a $batch group."""
+    if _RUN not in connection.info:
+        return None
+    run: _ObservationRun | None = connection.info[_RUN]
+    if run is None or run.writer.principal is not principal:
+        return None
+    return run
 
 
 async def create(
@@ -212,6 +271,8 @@ async def create(
             "POST under a navigation link needs the parent's id, e.g. /Things(1)/Locations"
         )
     body = _body_with_parent_link(path, body)
+    if connection is not None and path.target is OBSERVATION and _RUN in connection.info:
+        return await _create_in_run(connection, principal, path, body, request_path)
     async with transaction(engine, bus, connection) as (active, log):
         if path.parent is not None:
             await check_path_exists(active, ResourcePath(path.steps[:-1]))
@@ -221,6 +282,31 @@ async def create(
         await _audit(active, principal, "POST", request_path, writer.written)
         log.add(writer.written)
     return WriteResult(path.target, entity_id, tuple(writer.written))
+
+
+async def _create_in_run(
+    connection: AsyncConnection,
+    principal: Principal,
+    path: ResourcePath,
+    body: object,
+    request_path: str,
+) -> WriteResult:
+    """`create` of an Observation inside a $batch group: through the group's run."""
+    run = _run_for(connection, principal)
+    if run is None:
+        await settle(connection)
+        run = connection.info[_RUN] = _ObservationRun(Writer(connection, principal))
+    async with recorded(connection.engine, None, connection) as (_, log):
+        if path.parent is not None:
+            await check_path_exists(connection, ResourcePath(path.steps[:-1]))
+        writer = run.writer
+        first = len(writer.written)
+        entity_id = await writer.create(path.target, body)
+        written = writer.written[first:]
+        entries = [(w.entity_type.name, w.id) for w in written]
+        run.audit.extend(audit_rows(principal, "POST", request_path, entries))
+        log.add(written)
+    return WriteResult(path.target, entity_id, tuple(written))
 
 
 async def create_document(

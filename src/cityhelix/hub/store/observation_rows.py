@@ -9,6 +9,7 @@ PostgreSQL); the Observation hooks then fold them into derived times and rollups
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -39,6 +40,10 @@ from cityhelix.hub.values import quick_instant, result_columns
 
 if TYPE_CHECKING:
     from cityhelix.hub.store.write import Writer
+
+
+#: rows validated between two turns of the event loop (about 10 ms of work)
+_ROWS_PER_TURN = 1000
 
 
 async def write_observation_rows(
@@ -77,6 +82,8 @@ async def write_observation_rows(
         valid: list[dict[str, Any]] = []
         positions: list[int] = []
         for position, row in enumerate(group.rows):
+            if position and not position % _ROWS_PER_TURN:
+                await asyncio.sleep(0)  # let the event loop serve others between slices
             columns = quick(row) if quick is not None else None
             try:
                 if columns is None:

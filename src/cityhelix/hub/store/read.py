@@ -4,6 +4,7 @@ $select); each expanded level is one query for all the parents of the page."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,8 @@ class Page:
 DEFAULT_PAGE_SIZE = 100
 #: the entity budget of a read with no Page to say (`Page.max_entities`)
 DEFAULT_MAX_ENTITIES = 100_000
+#: documents made from more rows than this are made in a worker thread (`_Expander.documents`)
+_ROWS_ON_LOOP = 500
 #: parent ids per expansion query: far below SQLite's and asyncpg's parameter limits
 _IDS_PER_QUERY = 1000
 
@@ -245,14 +248,21 @@ class _Expander:
                 await self._expand_to_one(expansion, rows, expanded)
             else:
                 await self._expand_to_many(expansion, rows, expanded)
-        documents = [
-            entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
-            for row, links in zip(rows, expanded, strict=True)
-        ]
-        if expansions:
-            for document, links in zip(documents, expanded, strict=True):
-                self._weigh(document, links)
-        return documents
+
+        def make() -> list[dict[str, Any]]:
+            documents = [
+                entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
+                for row, links in zip(rows, expanded, strict=True)
+            ]
+            if expansions:
+                for document, links in zip(documents, expanded, strict=True):
+                    self._weigh(document, links)
+            return documents
+
+        if len(rows) <= _ROWS_ON_LOOP:
+            return make()
+        # ten thousand rows with their expansions take a second of Python: not on the loop
+        return await asyncio.to_thread(make)
 
     async def _expand_to_one(
         self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]
