@@ -98,7 +98,12 @@ async def handle(
     if method == "GET":
         options = parse_query_options(params, max_top=settings.max_top)
         page = Page(
-            base, f"{base}/{resource}", params, settings.page_size, settings.max_response_entities
+            base,
+            f"{base}/{resource}",
+            params,
+            settings.page_size,
+            settings.max_response_entities,
+            settings.max_query_seconds,
         )
         document = await service.read(engine, path, options, page, connection=connection)
         if path.prop is None:

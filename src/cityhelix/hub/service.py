@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
-from cityhelix.db.engine import read_connection
+from cityhelix.db.engine import is_time_limit, read_connection
 from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
@@ -132,8 +132,17 @@ async def read(
     defers never changes that entity's own row.
     """
     if connection is None:
-        async with read_connection(engine) as own:
-            return await read(engine, path, options, page, connection=own)
+        async with read_connection(engine, seconds=page.max_seconds) as own:
+            try:
+                return await read(engine, path, options, page, connection=own)
+            except DBAPIError as error:
+                if not is_time_limit(error):
+                    raise
+                raise BadQuery(
+                    f"the query ran past the {page.max_seconds:g} s a read may take (setting "
+                    "max_query_seconds); narrow $filter, or lower $top and the $expands",
+                    token="$filter",
+                ) from None
     if not written_back:
         await settle(connection)
     try:

@@ -166,7 +166,8 @@ def context(request: Request) -> Context:
 _OFF_LOOP_ENTITIES = 500
 
 
-async def reply_response(reply: Reply) -> Response:
+async def reply_response(reply: Reply, max_bytes: int) -> Response:
+    """The HTTP answer of `reply`; a 400 naming the byte budget when its JSON is larger."""
     if reply.body is None:
         return Response(status_code=reply.status, headers=reply.headers)
     if reply.text:
@@ -175,10 +176,19 @@ async def reply_response(reply: Reply) -> Response:
     if isinstance(values, list) and len(values) > _OFF_LOOP_ENTITIES:
         # tens of megabytes with their $expands: encoded in a worker thread
         payload = await asyncio.to_thread(orjson.dumps, reply.body)
-        return Response(
-            payload, status_code=reply.status, media_type="application/json", headers=reply.headers
+    else:
+        payload = orjson.dumps(reply.body)
+    if len(payload) > max_bytes:
+        return error_response(
+            400,
+            f"the answer would be {len(payload)} bytes, more than the {max_bytes} a response "
+            "may hold (setting max_response_bytes); lower $top, $select fewer properties or "
+            "expand less",
+            field="$top",
         )
-    return json_response(reply.body, reply.status, reply.headers)
+    return Response(
+        payload, status_code=reply.status, media_type="application/json", headers=reply.headers
+    )
 
 
 @router.api_route(
@@ -221,7 +231,7 @@ async def resource(request: Request, resource: str) -> Response:
         )
     except HubError as error:
         return hub_error_response(error)
-    return await reply_response(reply)
+    return await reply_response(reply, _settings(request).max_response_bytes)
 
 
 async def _batch(request: Request, principal: Principal) -> Response:

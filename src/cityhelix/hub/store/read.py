@@ -46,6 +46,8 @@ class Page:
     page_size: int
     #: the most entities the answer may hold, each expanded copy counted (see `_Expander`)
     max_entities: int = 100_000
+    #: the time budget of the read's queries (None: unbounded), see `db.read_connection`
+    max_seconds: float | None = None
 
 
 #: `$top` inside `$expand` when a read has no Page to say (a single entity read)
