@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.tables import audit_log
 from cityhelix.hub.rollup_tables import observation_rollups
-from tests.hub.factories import make_datastream
+from tests.hub.factories import datastream, make_datastream
 
 pytestmark = pytest.mark.asyncio
 
@@ -91,3 +91,61 @@ async def test_failed_reading_in_a_group_leaves_no_rollup_time_or_audit(
         )
     assert rollups == 0
     assert await _audited_paths(engine) == []
+
+
+async def test_readings_written_together_answer_as_single_posts_and_read_back_alike(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream = await make_datastream(client, admin)
+    links = (
+        await client.get(
+            f"/v1.1/Datastreams({stream})", params={"$expand": "Thing,Sensor,ObservedProperty"}
+        )
+    ).json()
+    new_stream = datastream(
+        "made in the group",
+        Thing={"@iot.id": links["Thing"]["@iot.id"]},
+        Sensor={"@iot.id": links["Sensor"]["@iot.id"]},
+        ObservedProperty={"@iot.id": links["ObservedProperty"]["@iot.id"]},
+    )
+    requests: list[dict[str, Any]] = [
+        {
+            "id": "ds",
+            "atomicityGroup": "g",
+            "method": "post",
+            "url": "Datastreams",
+            "body": new_stream,
+        }
+    ]
+    for i in range(5):
+        requests.append(
+            {
+                "id": f"r{i}",
+                "atomicityGroup": "g",
+                "method": "post",
+                "url": "Observations",
+                "body": {
+                    "phenomenonTime": f"2026-11-03T11:0{i}:00Z",
+                    "resultTime": f"2026-11-03T11:0{i}:30Z",
+                    "result": i * 1.5 if i % 2 else i,
+                    "parameters": {"i": i},
+                    "Datastream": {"@iot.id": "$ds"},
+                },
+            }
+        )
+    answer = await client.post("/v1.1/$batch", json={"requests": requests}, headers=admin)
+    assert answer.status_code == 200, answer.text
+    responses = answer.json()["responses"]
+    assert [r["status"] for r in responses] == [201] * 6
+    for item in responses[1:]:
+        location = item["headers"]["location"]
+        stored = await client.get("/v1.1" + location.split("/v1.1", 1)[1])
+        assert stored.status_code == 200, stored.text
+        assert item["body"] == stored.json()
+    made = (await client.get(f"/v1.1/Datastreams({responses[0]['body']['@iot.id']})")).json()
+    assert made["phenomenonTime"] == "2026-11-03T11:00:00Z/2026-11-03T11:04:00Z"
+    assert made["resultTime"] == "2026-11-03T11:00:30Z/2026-11-03T11:04:30Z"
+    readings = await client.get(
+        f"/v1.1/Datastreams({made['@iot.id']})/Observations", params={"$orderby": "id"}
+    )
+    assert [o["result"] for o in readings.json()["value"]] == [0, 1.5, 2, 4.5, 4]

@@ -143,5 +143,5 @@ async def test_validation_messages_reveal_no_source_paths(
     response = await client.request(method, url, content=body, headers=headers)
     assert 400 <= response.status_code < 500, response.text[:300]
     source = str(Path(cityhelix.__file__).resolve().parent.parent)
-    for revealing in (source, ".py", "File \"", "site-packages", "Traceback"):
+    for revealing in (source, ".py", 'File "', "site-packages", "Traceback"):
         assert revealing not in response.text, (revealing, response.text[:500])

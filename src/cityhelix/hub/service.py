@@ -38,7 +38,13 @@ from cityhelix.hub.rollups import MINUTE, read_buckets  # importing it registers
 from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` returns
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
-from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
+from cityhelix.hub.store.read import (
+    Page,
+    check_path_exists,
+    read_collection,
+    read_entities,
+    read_entity,
+)
 from cityhelix.hub.store.refusals import input_fault
 from cityhelix.hub.store.write import StreamRows, Writer, Written
 from cityhelix.hub.tables import (
@@ -220,6 +226,19 @@ class _ObservationRun:
 
     writer: Writer
     audit: list[dict[str, Any]] = field(default_factory=list)
+    #: parent paths (`Datastreams(1)`) proved to exist in this run
+    parents: set[str] = field(default_factory=set)
+
+    async def check_parent(self, path: ResourcePath) -> None:
+        """`check_path_exists` of a POST's parent, once per parent and run (an Observation
+        create deletes nothing)."""
+        if path.parent is None:
+            return
+        parent = ResourcePath(path.steps[:-1])
+        key = repr(parent.steps)
+        if key not in self.parents:
+            await check_path_exists(self.writer.connection, parent)
+            self.parents.add(key)
 
 
 @asynccontextmanager
@@ -301,13 +320,9 @@ async def _create_in_run(
     request_path: str,
 ) -> WriteResult:
     """`create` of an Observation inside a $batch group: through the group's run."""
-    run = _run_for(connection, principal)
-    if run is None:
-        await settle(connection)
-        run = connection.info[_RUN] = _ObservationRun(Writer(connection, principal))
+    run = await _run_of(connection, principal)
     async with recorded(connection.engine, None, connection) as (_, log):
-        if path.parent is not None:
-            await check_path_exists(connection, ResourcePath(path.steps[:-1]))
+        await run.check_parent(path)
         writer = run.writer
         first = len(writer.written)
         entity_id = await writer.create(path.target, body)
@@ -316,6 +331,62 @@ async def _create_in_run(
         run.audit.extend(audit_rows(principal, "POST", request_path, entries))
         log.add(written)
     return WriteResult(path.target, entity_id, tuple(written))
+
+
+async def _run_of(connection: AsyncConnection, principal: Principal) -> _ObservationRun:
+    """The group's pending Observation run of `principal`, begun now if there is none."""
+    run = _run_for(connection, principal)
+    if run is None:
+        await settle(connection)
+        run = connection.info[_RUN] = _ObservationRun(Writer(connection, principal))
+    return run
+
+
+def creatable_together(path: ResourcePath, body: object) -> bool:
+    """True for a POST a $batch group may insert with its neighbours in one statement
+    (`create_together`): a new Observation whose links all name existing entities."""
+    if not (path.is_collection and path.target is OBSERVATION and path.prop is None):
+        return False
+    if path.ref or not isinstance(body, dict) or "@iot.id" in body:
+        return False
+    for key, value in body.items():
+        if OBSERVATION.find_navigation(key) is not None and not (
+            isinstance(value, dict) and value.keys() == {"@iot.id"}
+        ):
+            return False
+    return True
+
+
+async def create_together(
+    connection: AsyncConnection,
+    principal: Principal,
+    posts: Sequence[tuple[ResourcePath, object, str]],
+) -> list[WriteResult]:
+    """`create` of consecutive POSTs of a $batch group (each `creatable_together`: path,
+    body, request path) with one bulk insert, in the group's Observation run."""
+    run = await _run_of(connection, principal)
+    bodies: list[tuple[dict[str, Any], str]] = []
+    for path, body, _ in posts:
+        await run.check_parent(path)
+        linked = _body_with_parent_link(path, body)
+        assert isinstance(linked, dict)
+        bodies.append((linked, OBSERVATION.name))
+    results = []
+    async with recorded(connection.engine, None, connection) as (_, log):
+        answers = await run.writer.create_many(OBSERVATION, bodies)
+        for (_, _, request_path), (entity_id, written) in zip(posts, answers, strict=True):
+            entries = [(w.entity_type.name, w.id) for w in written]
+            run.audit.extend(audit_rows(principal, "POST", request_path, entries))
+            log.add(written)
+            results.append(WriteResult(OBSERVATION, entity_id, tuple(written)))
+    return results
+
+
+async def read_created(
+    connection: AsyncConnection, entity_type: EntityType, ids: Sequence[int], base_url: str
+) -> list[dict[str, Any]]:
+    """The documents of entities a write just made, in the order of `ids` (one query)."""
+    return await read_entities(connection, entity_type, ids, base_url)
 
 
 async def create_document(

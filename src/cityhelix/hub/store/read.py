@@ -165,6 +165,27 @@ async def read_entity(
     return document
 
 
+async def read_entities(
+    connection: AsyncConnection, entity_type: EntityType, ids: Sequence[int], base_url: str
+) -> list[dict[str, Any]]:
+    """The plain documents (no options) of the entities `ids`, in that order; what a
+    single-entity read of each would answer, in one query per thousand."""
+    table = table_of(entity_type)
+    found: dict[int, dict[str, Any]] = {}
+    reader = _Expander(connection, base_url, DEFAULT_PAGE_SIZE, DEFAULT_MAX_ENTITIES)
+    for chunk in _chunks(ids):
+        statement = select(*entity_columns(table)).where(table.c.id.in_(list(chunk)))
+        rows = list(await connection.execute(statement))
+        for row, document in zip(
+            rows, await reader.documents(entity_type, rows, None, ()), strict=True
+        ):
+            found[row.id] = document
+    missing = [entity_id for entity_id in ids if entity_id not in found]
+    if missing:
+        raise NotFound(f"{entity_type.name} {missing[0]} not found")
+    return [found[entity_id] for entity_id in ids]
+
+
 async def _rows(
     connection: AsyncConnection,
     entity_type: EntityType,
