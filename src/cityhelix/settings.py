@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     #: rows fetched across all `$expand` levels and every expanded copy written out
     #: counted; past it the read is refused with 400 before the JSON is written
     max_response_entities: int = Field(default=100_000, ge=100, le=10_000_000)
+    #: the time budget of a SensorThings read: its queries are stopped past it (PostgreSQL's
+    #: statement_timeout, SQLite's progress handler) and the read answers 400
+    max_query_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: the byte budget of a SensorThings answer: a larger encoded answer is refused with 400
+    max_response_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: requests with more headers than this, or more header bytes (names and values), get 431
     max_header_count: int = Field(default=100, ge=10, le=10_000)

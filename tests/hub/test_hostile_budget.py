@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from cityhelix.app import create_app
+from tests.conftest import ADMIN_TOKEN, Backend
 from tests.hub.factories import make_datastream
 from tests.hub.hostile_support import postgres_database, served_limited
 
@@ -109,3 +111,51 @@ def test_a_memory_bounded_server_survives_the_nested_expand(database_url: str) -
             assert after.status_code == 200
             assert time.monotonic() - started < 1.0
         assert process.poll() is None
+
+
+@asynccontextmanager
+async def _budget_client(backend: Backend, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app on the test database with other budgets."""
+    app = create_app(backend.settings.model_copy(update=settings), migrate=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_a_read_past_the_time_budget_is_a_400_naming_the_setting(
+    client: httpx.AsyncClient, admin: dict[str, str], backend: Backend
+) -> None:
+    stream = await make_datastream(client, admin)
+    await _readings(client, admin, stream, 20_000)
+    # every row's arithmetic and a sort over 20,000 rows: far past a millisecond
+    heavy = {
+        "$filter": "result mul 3 add 1 gt 2 and round(result div 7) mul 7 ne result add 1000000",
+        "$count": "true",
+        "$orderby": "result desc",
+        "$top": "1000",
+    }
+    async with _budget_client(backend, max_query_seconds=0.001) as limited:
+        response = await limited.get("/v1.1/Observations", params=heavy)
+        assert response.status_code == 400, response.text[:300]
+        document = response.json()
+        assert document["field"] == "$filter"
+        assert "max_query_seconds" in document["message"] and "0.001 s" in document["message"]
+    # the limit stays with the app that set it: the session's app reads the same query
+    assert (await client.get("/v1.1/Observations", params=heavy)).status_code == 200
+
+
+async def test_an_answer_past_the_byte_budget_is_a_400_naming_the_setting(
+    client: httpx.AsyncClient, admin: dict[str, str], backend: Backend
+) -> None:
+    stream = await make_datastream(client, admin)
+    await _readings(client, admin, stream, 100)
+    async with _budget_client(backend, max_response_bytes=4096) as limited:
+        response = await limited.get("/v1.1/Observations", params={"$top": "100"})
+        assert response.status_code == 400, response.text[:300]
+        document = response.json()
+        assert document["field"] == "$top"
+        assert "max_response_bytes" in document["message"] and "4096" in document["message"]
+        small = await limited.get("/v1.1/Observations", params={"$top": "2"})
+        assert small.status_code == 200, small.text[:300]
+        assert len(small.json()["value"]) == 2

@@ -1,16 +1,19 @@
 """Smaller faults under hostile input: media types, foreign `$ref` links, the audit of the
-admin token sent through Basic, and per-client rate limits (429 with Retry-After)."""
+admin token sent through Basic, per-client rate limits (429 with Retry-After), and
+validation messages that reveal no source file paths."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import cityhelix
 from cityhelix.app import create_app
 from cityhelix.auth.tables import audit_log
 from tests.conftest import ADMIN_TOKEN, Backend
@@ -116,3 +119,29 @@ async def test_failed_authentications_are_rate_limited_per_client(
     # while the bucket is empty, even the right token waits: guessing is slow for everyone
     good = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert (await limited.post("/v1.1/Things", json=thing(), headers=good)).status_code == 429
+
+
+#: requests whose parameters or bodies fail validation, on every flavour of the hub's routes
+_MALFORMED = [
+    ("GET", "/api/hub/datastreams/abc/aggregates", None),
+    ("GET", "/api/hub/datastreams/9223372036854775808/aggregates", None),
+    ("GET", "/api/hub/datastreams/1/aggregates?interval=2y&start=yesterday", None),
+    ("GET", "/v1.1/Things?$top=abc", None),
+    ("GET", "/v1.1/Things?$filter=name eq", None),
+    ("POST", "/v1.1/Things", b"{not json"),
+    ("POST", "/v1.1/$batch", b'{"requests": [{"id": 1}]}'),
+    ("POST", "/v1.1/CreateObservations", b"[1, 2"),
+    ("PATCH", "/v1.1/Things(1)", b"[]"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "body"), _MALFORMED)
+async def test_validation_messages_reveal_no_source_paths(
+    client: httpx.AsyncClient, admin: dict[str, str], method: str, url: str, body: bytes | None
+) -> None:
+    headers = {**admin, "Content-Type": "application/json"} if body is not None else admin
+    response = await client.request(method, url, content=body, headers=headers)
+    assert 400 <= response.status_code < 500, response.text[:300]
+    source = str(Path(cityhelix.__file__).resolve().parent.parent)
+    for revealing in (source, ".py", 'File "', "site-packages", "Traceback"):
+        assert revealing not in response.text, (revealing, response.text[:500])

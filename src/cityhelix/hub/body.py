@@ -9,6 +9,8 @@ out (the JSON writer stops at 255 levels): every page holding one would answer 5
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from cityhelix.hub.errors import BadRequest
@@ -37,6 +39,18 @@ def parse_json_body(raw: bytes | str, where: str = "") -> object:
             field=found or None,
         )
     return document
+
+
+#: bodies larger than this are parsed off the event loop (16 MiB parse and walk: ~0.5 s)
+OFF_LOOP_BYTES = 256 * 1024
+
+
+async def parse_json_body_off_loop(raw: bytes, where: str = "") -> object:
+    """`parse_json_body` in a worker thread for a large body: the parse and the depth walk
+    of a 16 MiB body would hold the event loop, and every other request, for a long time."""
+    if len(raw) <= OFF_LOOP_BYTES:
+        return parse_json_body(raw, where)
+    return await asyncio.to_thread(parse_json_body, raw, where)
 
 
 def _nul_path(value: object, path: str) -> str | None:

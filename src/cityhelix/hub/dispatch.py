@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
 from cityhelix.hub import service
-from cityhelix.hub.errors import BadRequest
+from cityhelix.hub.errors import BadRequest, HubError
 from cityhelix.hub.ingest import ObservationIngest, plain_observation
 from cityhelix.hub.model import OBSERVATION, EntityType
 from cityhelix.hub.query.options import parse_query_options
@@ -98,7 +98,12 @@ async def handle(
     if method == "GET":
         options = parse_query_options(params, max_top=settings.max_top)
         page = Page(
-            base, f"{base}/{resource}", params, settings.page_size, settings.max_response_entities
+            base,
+            f"{base}/{resource}",
+            params,
+            settings.page_size,
+            settings.max_response_entities,
+            settings.max_query_seconds,
         )
         document = await service.read(engine, path, options, page, connection=connection)
         if path.prop is None:
@@ -164,5 +169,41 @@ async def handle(
         parse_query_options({}, max_top=1),
         Page(base, link, {}, 1),
         connection=connection,
+        written_back=True,
     )
     return Reply(status, document, headers)
+
+
+def creatable_together(resource: str, body: object) -> bool:
+    """True for a POST of a $batch group that `handle_posts_together` may take."""
+    try:
+        path = parse_path(resource.strip("/"))
+    except HubError:
+        return False
+    return service.creatable_together(path, body)
+
+
+async def handle_posts_together(
+    ctx: Context,
+    principal: Principal,
+    posts: list[tuple[str, object, str]],
+    connection: AsyncConnection,
+) -> list[Reply]:
+    """Answer consecutive POSTs of a $batch atomicity group (resource, body, request path),
+    each `creatable_together`, as `handle` would one by one, with one insert and one read
+    for all."""
+    results = await service.create_together(
+        connection,
+        principal,
+        [
+            (parse_path(resource.strip("/")), body, request_path)
+            for resource, body, request_path in posts
+        ],
+    )
+    documents = await service.read_created(
+        connection, OBSERVATION, [result.id for result in results], ctx.base
+    )
+    return [
+        Reply(201, document, {"Location": self_link(ctx.base, OBSERVATION, result.id)})
+        for result, document in zip(results, documents, strict=True)
+    ]

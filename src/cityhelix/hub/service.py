@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.auth.principal import Principal
 from cityhelix.auth.service import audit_rows, record_write, record_writes
-from cityhelix.db.engine import read_connection
+from cityhelix.db.engine import is_time_limit, read_connection
 from cityhelix.db.query_functions import geometry_literal, json_value, spatial_relation
 from cityhelix.events.bus import EventBus
 from cityhelix.hub.changes import ChangeLog, data_array_facts, recorded
@@ -38,7 +38,13 @@ from cityhelix.hub.rollups import MINUTE, read_buckets  # importing it registers
 from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` returns
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
-from cityhelix.hub.store.read import Page, check_path_exists, read_collection, read_entity
+from cityhelix.hub.store.read import (
+    Page,
+    check_path_exists,
+    read_collection,
+    read_entities,
+    read_entity,
+)
 from cityhelix.hub.store.refusals import input_fault
 from cityhelix.hub.store.write import StreamRows, Writer, Written
 from cityhelix.hub.tables import (
@@ -123,11 +129,28 @@ async def read(
     page: Page,
     *,
     connection: AsyncConnection | None = None,
+    written_back: bool = False,
 ) -> dict[str, Any]:
-    """The JSON document of a GET on `path` (collection, entity, property)."""
+    """The JSON document of a GET on `path` (collection, entity, property).
+
+    With `connection` (a $batch group's), a pending Observation run is finished first,
+    unless this reads back the entity a write just made (`written_back`): what the run
+    defers never changes that entity's own row.
+    """
     if connection is None:
-        async with read_connection(engine) as own:
-            return await read(engine, path, options, page, connection=own)
+        async with read_connection(engine, seconds=page.max_seconds) as own:
+            try:
+                return await read(engine, path, options, page, connection=own)
+            except DBAPIError as error:
+                if not is_time_limit(error):
+                    raise
+                raise BadQuery(
+                    f"the query ran past the {page.max_seconds:g} s a read may take (setting "
+                    "max_query_seconds); narrow $filter, or lower $top and the $expands",
+                    token="$filter",
+                ) from None
+    if not written_back:
+        await settle(connection)
     try:
         if options.result_format is not None:  # the only one is dataArray
             await check_path_exists(connection, path)
@@ -174,6 +197,7 @@ async def transaction(
     committed (`changes.recorded`): every write path of the hub goes through here.
     """
     if connection is not None:
+        await settle(connection)  # a pending Observation run comes first (a $batch group)
         async with recorded(engine, bus, connection) as joined:
             yield joined
         return
@@ -184,11 +208,74 @@ async def transaction(
         raise Conflict("the write conflicts with another change; retry it") from None
 
 
-def group_transaction(
+#: `connection.info` key of the Observation run a $batch group's transaction keeps
+_RUN = "cityhelix.hub.observation_run"
+
+
+@dataclass
+class _ObservationRun:
+    """Consecutive Observation POSTs of one $batch atomicity group, written by one Writer.
+
+    A plain POST pays, per request, for the end-of-transaction work of its hooks (the
+    Datastream's derived times, three levels of rollups), its audit row and the lookups its
+    hooks cache (the stream's type, the generated FeatureOfInterest): a group of a thousand
+    readings paid them a thousand times. Observation creates neither change nor read what
+    that work produces, so a run of them shares the work, done once when the run ends: at
+    the group's end or before any other request of the group (`settle`).
+    """
+
+    writer: Writer
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    #: parent paths (`Datastreams(1)`) proved to exist in this run
+    parents: set[str] = field(default_factory=set)
+
+    async def check_parent(self, path: ResourcePath) -> None:
+        """`check_path_exists` of a POST's parent, once per parent and run (an Observation
+        create deletes nothing)."""
+        if path.parent is None:
+            return
+        parent = ResourcePath(path.steps[:-1])
+        key = repr(parent.steps)
+        if key not in self.parents:
+            await check_path_exists(self.writer.connection, parent)
+            self.parents.add(key)
+
+
+@asynccontextmanager
+async def group_transaction(
     engine: AsyncEngine, bus: EventBus | None
-) -> AbstractAsyncContextManager[tuple[AsyncConnection, ChangeLog]]:
+) -> AsyncIterator[tuple[AsyncConnection, ChangeLog]]:
     """The transaction of a $batch atomicity group: pass its connection to each request."""
-    return recorded(engine, bus)
+    async with recorded(engine, bus) as (connection, log):
+        # info lives with the pooled DBAPI connection: never left behind for the next user
+        connection.info[_RUN] = None
+        try:
+            yield connection, log
+            await settle(connection)
+        finally:
+            connection.info.pop(_RUN, None)
+
+
+async def settle(connection: AsyncConnection) -> None:
+    """Finish the pending Observation run of a $batch group's transaction, if any: the
+    derived times and rollups of its readings, and its requests' audit rows."""
+    run: _ObservationRun | None = connection.info.get(_RUN)
+    if run is None:
+        return
+    connection.info[_RUN] = None
+    await run.writer.finish()
+    await record_writes(connection, run.audit)
+
+
+def _run_for(connection: AsyncConnection, principal: Principal) -> _ObservationRun | None:
+    """The group's Observation run for `principal` (begun now if none is pending), or None
+    outside a $batch group."""
+    if _RUN not in connection.info:
+        return None
+    run: _ObservationRun | None = connection.info[_RUN]
+    if run is None or run.writer.principal is not principal:
+        return None
+    return run
 
 
 async def create(
@@ -212,6 +299,8 @@ async def create(
             "POST under a navigation link needs the parent's id, e.g. /Things(1)/Locations"
         )
     body = _body_with_parent_link(path, body)
+    if connection is not None and path.target is OBSERVATION and _RUN in connection.info:
+        return await _create_in_run(connection, principal, path, body, request_path)
     async with transaction(engine, bus, connection) as (active, log):
         if path.parent is not None:
             await check_path_exists(active, ResourcePath(path.steps[:-1]))
@@ -221,6 +310,83 @@ async def create(
         await _audit(active, principal, "POST", request_path, writer.written)
         log.add(writer.written)
     return WriteResult(path.target, entity_id, tuple(writer.written))
+
+
+async def _create_in_run(
+    connection: AsyncConnection,
+    principal: Principal,
+    path: ResourcePath,
+    body: object,
+    request_path: str,
+) -> WriteResult:
+    """`create` of an Observation inside a $batch group: through the group's run."""
+    run = await _run_of(connection, principal)
+    async with recorded(connection.engine, None, connection) as (_, log):
+        await run.check_parent(path)
+        writer = run.writer
+        first = len(writer.written)
+        entity_id = await writer.create(path.target, body)
+        written = writer.written[first:]
+        entries = [(w.entity_type.name, w.id) for w in written]
+        run.audit.extend(audit_rows(principal, "POST", request_path, entries))
+        log.add(written)
+    return WriteResult(path.target, entity_id, tuple(written))
+
+
+async def _run_of(connection: AsyncConnection, principal: Principal) -> _ObservationRun:
+    """The group's pending Observation run of `principal`, begun now if there is none."""
+    run = _run_for(connection, principal)
+    if run is None:
+        await settle(connection)
+        run = connection.info[_RUN] = _ObservationRun(Writer(connection, principal))
+    return run
+
+
+def creatable_together(path: ResourcePath, body: object) -> bool:
+    """True for a POST a $batch group may insert with its neighbours in one statement
+    (`create_together`): a new Observation whose links all name existing entities."""
+    if not (path.is_collection and path.target is OBSERVATION and path.prop is None):
+        return False
+    if path.ref or not isinstance(body, dict) or "@iot.id" in body:
+        return False
+    for key, value in body.items():
+        if OBSERVATION.find_navigation(key) is not None and not (
+            isinstance(value, dict) and value.keys() == {"@iot.id"}
+        ):
+            return False
+    return True
+
+
+async def create_together(
+    connection: AsyncConnection,
+    principal: Principal,
+    posts: Sequence[tuple[ResourcePath, object, str]],
+) -> list[WriteResult]:
+    """`create` of consecutive POSTs of a $batch group (each `creatable_together`: path,
+    body, request path) with one bulk insert, in the group's Observation run."""
+    run = await _run_of(connection, principal)
+    bodies: list[tuple[dict[str, Any], str]] = []
+    for path, body, _ in posts:
+        await run.check_parent(path)
+        linked = _body_with_parent_link(path, body)
+        assert isinstance(linked, dict)
+        bodies.append((linked, OBSERVATION.name))
+    results = []
+    async with recorded(connection.engine, None, connection) as (_, log):
+        answers = await run.writer.create_many(OBSERVATION, bodies)
+        for (_, _, request_path), (entity_id, written) in zip(posts, answers, strict=True):
+            entries = [(w.entity_type.name, w.id) for w in written]
+            run.audit.extend(audit_rows(principal, "POST", request_path, entries))
+            log.add(written)
+            results.append(WriteResult(OBSERVATION, entity_id, tuple(written)))
+    return results
+
+
+async def read_created(
+    connection: AsyncConnection, entity_type: EntityType, ids: Sequence[int], base_url: str
+) -> list[dict[str, Any]]:
+    """The documents of entities a write just made, in the order of `ids` (one query)."""
+    return await read_entities(connection, entity_type, ids, base_url)
 
 
 async def create_document(

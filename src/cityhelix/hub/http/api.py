@@ -6,8 +6,10 @@ the credentials; the routes' `SensorThingsRoute` maps errors to the standard's d
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.events.bus import EventBus
-from cityhelix.hub.body import parse_json_body
+from cityhelix.hub.body import OFF_LOOP_BYTES, parse_json_body_off_loop
 from cityhelix.hub.dispatch import JSON_PATCH, VERSION_PATH, Context, JsonPatch, Reply, handle
 from cityhelix.hub.errors import HubError, MethodNotAllowed, NotFound, UnsupportedMediaType
 from cityhelix.hub.http.batch import run_batch
@@ -127,9 +129,10 @@ async def request_principal(request: Request, *, write: bool) -> Principal:
     )
 
 
-def parse_body(raw: bytes) -> object:
-    """The JSON body of a write; 400 naming the problem when it is empty or malformed."""
-    return parse_json_body(raw)
+async def parse_body(raw: bytes) -> object:
+    """The JSON body of a write; 400 naming the problem when it is empty or malformed
+    (a large one parsed off the event loop)."""
+    return await parse_json_body_off_loop(raw)
 
 
 _PATCH_TYPES = ("application/json", JSON_PATCH)
@@ -159,12 +162,33 @@ def context(request: Request) -> Context:
     return Context(_engine(request), _settings(request), _bus(request), base_url(request), ingest)
 
 
-def reply_response(reply: Reply) -> Response:
+#: a collection answer of more entities than this is encoded off the event loop
+_OFF_LOOP_ENTITIES = 500
+
+
+async def reply_response(reply: Reply, max_bytes: int) -> Response:
+    """The HTTP answer of `reply`; a 400 naming the byte budget when its JSON is larger."""
     if reply.body is None:
         return Response(status_code=reply.status, headers=reply.headers)
     if reply.text:
         return Response(reply.body, status_code=reply.status, media_type="text/plain")
-    return json_response(reply.body, reply.status, reply.headers)
+    values = reply.body.get("value") if isinstance(reply.body, dict) else reply.body
+    if isinstance(values, list) and len(values) > _OFF_LOOP_ENTITIES:
+        # tens of megabytes with their $expands: encoded in a worker thread
+        payload = await asyncio.to_thread(orjson.dumps, reply.body)
+    else:
+        payload = orjson.dumps(reply.body)
+    if len(payload) > max_bytes:
+        return error_response(
+            400,
+            f"the answer would be {len(payload)} bytes, more than the {max_bytes} a response "
+            "may hold (setting max_response_bytes); lower $top, $select fewer properties or "
+            "expand less",
+            field="$top",
+        )
+    return Response(
+        payload, status_code=reply.status, media_type="application/json", headers=reply.headers
+    )
 
 
 @router.api_route(
@@ -192,10 +216,10 @@ async def resource(request: Request, resource: str) -> Response:
             return await _batch(request, principal)
         body: object = None
         if method == "PATCH" and body_media_type(request, method, _PATCH_TYPES) == JSON_PATCH:
-            body = JsonPatch(parse_body(await request.body()))
+            body = JsonPatch(await parse_body(await request.body()))
         elif method not in ("GET", "DELETE"):
             body_media_type(request, method, ("application/json",))
-            body = parse_body(await request.body())
+            body = await parse_body(await request.body())
         reply = await handle(
             context(request),
             principal,
@@ -207,7 +231,7 @@ async def resource(request: Request, resource: str) -> Response:
         )
     except HubError as error:
         return hub_error_response(error)
-    return reply_response(reply)
+    return await reply_response(reply, _settings(request).max_response_bytes)
 
 
 async def _batch(request: Request, principal: Principal) -> Response:
@@ -215,12 +239,21 @@ async def _batch(request: Request, principal: Principal) -> Response:
     content_type = request.headers.get("content-type", "")
     body_media_type(request, "POST", ("application/json", "multipart/mixed"))
     raw = await request.body()
+    # the split, the parse and the rendering of a large batch run off the event loop
+    off_loop = len(raw) > OFF_LOOP_BYTES
     if content_type.lower().startswith("multipart/mixed"):
-        requests = parse_multipart(content_type, raw)
+        requests = (
+            await asyncio.to_thread(parse_multipart, content_type, raw)
+            if off_loop
+            else parse_multipart(content_type, raw)
+        )
         answer = await run_batch(context(request), principal, {"requests": requests})
-        media_type, payload = render_multipart(requests, answer["responses"])
+        media_type, payload = await asyncio.to_thread(
+            render_multipart, requests, answer["responses"]
+        )
         return Response(payload, media_type=media_type)
-    return json_response(await run_batch(context(request), principal, parse_body(raw)))
+    answer = await run_batch(context(request), principal, await parse_body(raw))
+    return Response(await asyncio.to_thread(orjson.dumps, answer), media_type="application/json")
 
 
 async def _documented(request: Request) -> Response:

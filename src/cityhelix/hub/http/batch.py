@@ -11,13 +11,26 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
+
 from cityhelix.auth.principal import Principal
 from cityhelix.hub import service
-from cityhelix.hub.dispatch import JSON_PATCH, VERSION_PATH, Context, JsonPatch, Reply, handle
+from cityhelix.hub.dispatch import (
+    JSON_PATCH,
+    VERSION_PATH,
+    Context,
+    JsonPatch,
+    Reply,
+    creatable_together,
+    handle,
+    handle_posts_together,
+)
 from cityhelix.hub.errors import BadRequest, HubError, UnsupportedMediaType
 
 MAX_REQUESTS = 1000
 _REFERENCE = re.compile(r"^\$([A-Za-z0-9_.-]+)")
+#: a `$`-reference at the start of a JSON string (a URL or an `@iot.id`)
+_QUOTED_REFERENCE = re.compile(r'"\$([A-Za-z0-9_.-]+)')
 
 
 def _error(status: int, message: str) -> Reply:
@@ -136,20 +149,75 @@ async def _atomic(
     try:
         # the group's writes are recorded and announced once, at its commit (hub.changes)
         async with service.group_transaction(ctx.engine, ctx.bus) as (connection, _log):
-            for member in members:
-                reply = await _one(ctx, principal, member, created | made, failed, connection)
-                if reply.status >= 400:
-                    raise _GroupFailed(reply)
-                replies.append(reply)
-                location = reply.headers.get("Location")
-                if location:
-                    made[member["id"]] = location.rsplit("/", 1)[-1]
+            index = 0
+            while index < len(members):
+                run = _plain_posts(ctx, members, index, created | made)
+                if len(run) > 1:
+                    together = await _posts_together(ctx, principal, run, connection)
+                    answered = list(zip(members[index : index + len(run)], together, strict=True))
+                else:
+                    member = members[index]
+                    reply = await _one(ctx, principal, member, created | made, failed, connection)
+                    answered = [(member, reply)]
+                for member, reply in answered:
+                    if reply.status >= 400:
+                        raise _GroupFailed(reply)
+                    replies.append(reply)
+                    location = reply.headers.get("Location")
+                    if location:
+                        made[member["id"]] = location.rsplit("/", 1)[-1]
+                index += len(answered)
     except _GroupFailed as failure:
         failed.update(m["id"] for m in members)
         failed.add(str(members[0].get("atomicityGroup")))
         return [_item(m, failure.reply) for m in members]
     created.update(made)
     return [_item(m, r) for m, r in zip(members, replies, strict=True)]
+
+
+def _plain_posts(
+    ctx: Context, members: list[dict[str, Any]], start: int, created: dict[str, str]
+) -> list[tuple[str, object, str]]:
+    """The POSTs from `members[start]` on that may be written together: plain Observations
+    (`dispatch.creatable_together`) with JSON bodies and no `$`-reference to a request
+    among them (its id is not known before their insert)."""
+    run: list[tuple[str, object, str]] = []
+    inside: set[str] = set()
+    for member in members[start:]:
+        if member["method"].upper() != "POST" or member.get("dependsOn"):
+            break
+        headers = member.get("headers")
+        if headers and any(str(k).lower() == "content-type" for k in headers):
+            try:
+                if _media_type(member, "POST") != "application/json":
+                    break
+            except HubError:
+                break
+        text = orjson.dumps([member["url"], member.get("body")]).decode()
+        if inside.intersection(_QUOTED_REFERENCE.findall(text)):
+            break
+        try:
+            target = _resolve(member["url"], created, ctx.base)
+            body = _resolve_body(member.get("body"), created)
+        except HubError:
+            break
+        resource, _, query = target.partition("?")
+        if query or not creatable_together(resource, body):
+            break
+        run.append((resource, body, f"{VERSION_PATH}/$batch#{member['id']}"))
+        inside.add(member["id"])
+    return run
+
+
+async def _posts_together(
+    ctx: Context, principal: Principal, run: list[tuple[str, object, str]], connection: Any
+) -> list[Reply]:
+    """The replies of `run` written together; a refused one's error as the reply of each
+    (the group fails whole)."""
+    try:
+        return await handle_posts_together(ctx, principal, run, connection)
+    except HubError as error:
+        return [_error(error.status, error.message)] * len(run)
 
 
 class _GroupFailed(Exception):

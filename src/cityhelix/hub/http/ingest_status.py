@@ -16,7 +16,7 @@ from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.auth.principal import ANONYMOUS, Role
 from cityhelix.events.stream import EventStream
 from cityhelix.hub.http.api import request_principal
-from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response
+from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response, plain_errors
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt_state import read_dead_letters
 from cityhelix.settings import Settings
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     # only its counters are read: the HTTP adapter does not import the MQTT adapter at run time
     from cityhelix.hub.mqtt import MqttBridge
 
-router = APIRouter(tags=["Data hub ingest"], route_class=PlainRoute)
+router = APIRouter(
+    tags=["Data hub ingest"], route_class=PlainRoute, responses=plain_errors(401, 403, 429)
+)
 
 #: who watches the ingest: the operations centre, and analysts sizing the platform
 READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST})

@@ -46,6 +46,11 @@ class ObservationRules(EntityHooks):
     """A new Observation: a default phenomenonTime, exactly one stream, an array result of
     the right width for a MultiDatastream, and a FeatureOfInterest (generated if none)."""
 
+    def __init__(self, writer: Any) -> None:
+        super().__init__(writer)
+        #: Datastream id -> its observationType, as this writer read it
+        self.stream_types: dict[int, str | None] = {}
+
     async def check_insert(
         self, entity_type: EntityType, columns: dict[str, Any], links: dict[str, Any], where: str
     ) -> None:
@@ -100,10 +105,13 @@ class ObservationRules(EntityHooks):
 
     async def _check_result(self, datastream_id: int, columns: dict[str, Any], where: str) -> None:
         """The result fits its Datastream's observationType (a number for OM_Measurement...)."""
-        kind = await self.writer.connection.scalar(
-            select(datastreams.c.observation_type).where(datastreams.c.id == datastream_id)
-        )
-        check_result_type(kind, columns, where)
+        # looked up once per stream and writer (a $batch group's run of readings shares
+        # one): a PATCH of the Datastream is another request, with a writer of its own
+        if datastream_id not in self.stream_types:
+            self.stream_types[datastream_id] = await self.writer.connection.scalar(
+                select(datastreams.c.observation_type).where(datastreams.c.id == datastream_id)
+            )
+        check_result_type(self.stream_types[datastream_id], columns, where)
 
     async def _check_multi_result(self, columns: dict[str, Any], where: str) -> None:
         width = await self.writer.connection.scalar(

@@ -4,6 +4,7 @@ $select); each expanded level is one query for all the parents of the page."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,12 +46,16 @@ class Page:
     page_size: int
     #: the most entities the answer may hold, each expanded copy counted (see `_Expander`)
     max_entities: int = 100_000
+    #: the time budget of the read's queries (None: unbounded), see `db.read_connection`
+    max_seconds: float | None = None
 
 
 #: `$top` inside `$expand` when a read has no Page to say (a single entity read)
 DEFAULT_PAGE_SIZE = 100
 #: the entity budget of a read with no Page to say (`Page.max_entities`)
 DEFAULT_MAX_ENTITIES = 100_000
+#: documents made from more rows than this are made in a worker thread (`_Expander.documents`)
+_ROWS_ON_LOOP = 500
 #: parent ids per expansion query: far below SQLite's and asyncpg's parameter limits
 _IDS_PER_QUERY = 1000
 
@@ -160,6 +165,27 @@ async def read_entity(
     return document
 
 
+async def read_entities(
+    connection: AsyncConnection, entity_type: EntityType, ids: Sequence[int], base_url: str
+) -> list[dict[str, Any]]:
+    """The plain documents (no options) of the entities `ids`, in that order; what a
+    single-entity read of each would answer, in one query per thousand."""
+    table = table_of(entity_type)
+    found: dict[int, dict[str, Any]] = {}
+    reader = _Expander(connection, base_url, DEFAULT_PAGE_SIZE, DEFAULT_MAX_ENTITIES)
+    for chunk in _chunks(ids):
+        statement = select(*entity_columns(table)).where(table.c.id.in_(list(chunk)))
+        rows = list(await connection.execute(statement))
+        for row, document in zip(
+            rows, await reader.documents(entity_type, rows, None, ()), strict=True
+        ):
+            found[row.id] = document
+    missing = [entity_id for entity_id in ids if entity_id not in found]
+    if missing:
+        raise NotFound(f"{entity_type.name} {missing[0]} not found")
+    return [found[entity_id] for entity_id in ids]
+
+
 async def _rows(
     connection: AsyncConnection,
     entity_type: EntityType,
@@ -245,14 +271,21 @@ class _Expander:
                 await self._expand_to_one(expansion, rows, expanded)
             else:
                 await self._expand_to_many(expansion, rows, expanded)
-        documents = [
-            entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
-            for row, links in zip(rows, expanded, strict=True)
-        ]
-        if expansions:
-            for document, links in zip(documents, expanded, strict=True):
-                self._weigh(document, links)
-        return documents
+
+        def make() -> list[dict[str, Any]]:
+            documents = [
+                entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
+                for row, links in zip(rows, expanded, strict=True)
+            ]
+            if expansions:
+                for document, links in zip(documents, expanded, strict=True):
+                    self._weigh(document, links)
+            return documents
+
+        if len(rows) <= _ROWS_ON_LOOP:
+            return make()
+        # ten thousand rows with their expansions take a second of Python: not on the loop
+        return await asyncio.to_thread(make)
 
     async def _expand_to_one(
         self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]

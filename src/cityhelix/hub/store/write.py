@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.auth.principal import Principal
+from cityhelix.db.bulk_insert import insert_rows
 from cityhelix.hub.errors import BadRequest, NotFound
 from cityhelix.hub.model import BY_NAME, EntityType, Navigation, is_entity_id
 from cityhelix.hub.query.compile import table_of
@@ -87,6 +88,49 @@ class Writer:
             )
         if "@iot.id" in body:
             return await self.existing_id(entity_type, body["@iot.id"], where)
+        columns, links, hooks = await self._prepared(entity_type, body, nested, where)
+        table = table_of(entity_type)
+        entity_id: int = (
+            await self.connection.execute(insert(table).values(columns).returning(table.c.id))
+        ).scalar_one()
+        await self._after_insert(entity_type, entity_id, columns, links, hooks, where)
+        return entity_id
+
+    async def create_many(
+        self, entity_type: EntityType, bodies: Sequence[tuple[dict[str, Any], str]]
+    ) -> list[tuple[int, list[Written]]]:
+        """`create` of many top-level entities (body, where) with one bulk insert: the id
+        of each and what it wrote (a generated FeatureOfInterest, then itself).
+
+        For a $batch group's run of Observations: their links name existing entities only
+        (no deep insert), and a column a body leaves out is inserted as NULL, which holds
+        for the Observation table (as for DataArray rows), not for every table.
+        """
+        prepared = []
+        before: list[list[Written]] = []
+        for body, where in bodies:
+            first = len(self.written)
+            prepared.append(await self._prepared(entity_type, body, False, where))
+            before.append(self.written[first:])
+        rows = [columns for columns, _, _ in prepared]
+        keys = sorted({key for columns in rows for key in columns})
+        for columns in rows:
+            for key in keys:
+                columns.setdefault(key, None)
+        ids = await insert_rows(self.connection, table_of(entity_type), rows, keys)
+        answers = []
+        for (columns, links, hooks), entity_id, (_, where), earlier in zip(
+            prepared, ids, bodies, before, strict=True
+        ):
+            await self._after_insert(entity_type, entity_id, columns, links, hooks, where)
+            answers.append((entity_id, [*earlier, Written(entity_type, entity_id, "create")]))
+        return answers
+
+    async def _prepared(
+        self, entity_type: EntityType, body: dict[str, Any], nested: bool, where: str
+    ) -> tuple[dict[str, Any], dict[str, Any], tuple[EntityHooks, ...]]:
+        """The columns of a new entity (its to-one links created or checked), its to-many
+        links, and its hooks, once every check before the insert has passed."""
         self.tenancy.check_catalogue(entity_type, nested=nested)
         columns, links = self._columns_and_links(entity_type, body, where, replace=True)
         for navigation in entity_type.navigations:
@@ -106,17 +150,23 @@ class Writer:
         _check_required_links(entity_type, columns, links, where)
         await self.tenancy.check_create(entity_type, columns, links, nested)
         self.tenancy.stamp_owner(entity_type, columns)
-        table = table_of(entity_type)
-        entity_id: int = (
-            await self.connection.execute(insert(table).values(columns).returning(table.c.id))
-        ).scalar_one()
+        return columns, links, hooks
+
+    async def _after_insert(
+        self,
+        entity_type: EntityType,
+        entity_id: int,
+        columns: dict[str, Any],
+        links: dict[str, Any],
+        hooks: tuple[EntityHooks, ...],
+        where: str,
+    ) -> None:
         self._known.add((entity_type.table, entity_id))
         self.tenancy.note_created(entity_type, entity_id, columns)
         self.written.append(Written(entity_type, entity_id, "create"))
         for hook in hooks:
             await hook.inserted(entity_type, entity_id, columns)
         await self._write_to_many_links(entity_type, entity_id, links, where, creating=True)
-        return entity_id
 
     def _columns_and_links(
         self, entity_type: EntityType, body: dict[str, Any], where: str, *, replace: bool
