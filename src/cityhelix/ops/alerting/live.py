@@ -28,7 +28,7 @@ from cityhelix.events.database import DatabaseStream, process_name
 from cityhelix.events.stream import Change, EventStream, GroupTaken
 from cityhelix.hub import service as hub
 from cityhelix.ops.alerting import store
-from cityhelix.ops.alerting.evaluate import CLEAR, Reading, evaluate, evaluate_composite
+from cityhelix.ops.alerting.evaluate import Reading, evaluate, evaluate_composite
 from cityhelix.ops.alerting.rules import Rule
 from cityhelix.ops.alerting.scope import HubView, Place
 from cityhelix.ops.alerting.tables import ops_alerts, ops_leases
@@ -73,7 +73,9 @@ def reading_of(event: EntityEvent) -> tuple[int, int | None, Reading] | None:
 
 @dataclass(frozen=True)
 class Match:
-    rule: Rule
+    """A reading (or a stale check) and the rules it meets, in the order of their ids."""
+
+    rules: Sequence[Rule]
     datastream_id: int
     thing_id: int | None
     reading: Reading
@@ -94,7 +96,8 @@ class RuleEvaluation:
         self.settings = settings
         self.view = view
         self._rules: list[Rule] | None = None
-        #: reading rules by listed Datastream, and those whose scope is resolved per reading
+        #: reading rules by listed Datastream (in id order), and those whose scope is
+        #: resolved per reading
         self._listed: dict[int, list[Rule]] = {}
         self._resolved: list[Rule] = []
 
@@ -107,7 +110,8 @@ class RuleEvaluation:
                 self._rules = await store.load_rules(connection)
             self._listed, self._resolved = {}, []
             for rule in self._rules:
-                if not rule.enabled or rule.kind in ("stale", "composite"):
+                # stale rules meet readings too: a reading ends a silence at once
+                if not rule.enabled or rule.kind == "composite":
                     continue
                 if rule.scope.datastream_ids:
                     for datastream_id in rule.scope.datastream_ids:
@@ -143,18 +147,24 @@ class RuleEvaluation:
         for datastream_id, thing_id, reading in readings:
             # a reading meets only its own Datastream's listed rules (10,000 rules cost a
             # dictionary look-up, not 10,000 scope checks) and the rules with resolved scopes
-            candidates = [
-                *self._listed.get(datastream_id, ()),
-                *[r for r in self._resolved if await self.view.covers(r, datastream_id, thing_id)],
-            ]
-            # in the order of the rules' ids, as the full list gave them
-            for rule in sorted(candidates, key=lambda r: r.id):
-                matches.append(Match(rule, datastream_id, thing_id, reading))
-            await asyncio.sleep(0)  # a long batch yields to the requests in between
+            listed = self._listed.get(datastream_id, [])
+            if self._resolved:
+                covered = [
+                    r for r in self._resolved if await self.view.covers(r, datastream_id, thing_id)
+                ]
+                if covered:
+                    # in the order of the rules' ids, as the full list gave them
+                    listed = sorted([*listed, *covered], key=lambda r: r.id)
+                await asyncio.sleep(0)  # scope checks: a long batch yields to requests
+            if listed:
+                matches.append(Match(listed, datastream_id, thing_id, reading))
         await self.apply(matches)
 
     async def apply(self, matches: Sequence[Match]) -> list[EntityEvent]:
-        """One transaction: each match evaluated in order, states, alerts, events written."""
+        """One transaction: each match evaluated in order, states, alerts, events written.
+
+        States are read once per batch; a rule that a reading leaves as it was (most of
+        them, most of the time) costs the evaluator's call and nothing else."""
         if not matches:
             return []
         places = {thing: await self.view.place(thing) for thing in {m.thing_id for m in matches}}
@@ -163,54 +173,54 @@ class RuleEvaluation:
         reraise = self.settings.ops_alert_min_reraise_seconds
         async with self.engine.begin() as connection:
             states = await store.load_states(
-                connection, ((m.rule.id, m.datastream_id) for m in matches)
+                connection, ((r.id, m.datastream_id) for m in matches for r in m.rules)
             )
             dirty: set[tuple[int, int]] = set()
             events: list[EntityEvent] = []
             composites = any(r.kind == "composite" and r.enabled for r in rules)
-            for index, match in enumerate(matches):
-                if index % 1000 == 999:
-                    await asyncio.sleep(0)  # thousands of matches: let requests through
-                key = (match.rule.id, match.datastream_id)
-                keyed = states[key]
-                after, transitions = evaluate(
-                    match.rule, keyed.state, match.reading, min_reraise_seconds=reraise
-                )
-                if after == keyed.state:
-                    continue
-                if (
-                    not transitions
-                    and after.status == keyed.state.status == CLEAR
-                    and (match.rule.kind in ("threshold", "range"))
-                ):
-                    # nothing these kinds remember changed: no write per quiet reading
-                    continue
-                keyed.state = after
-                dirty.add(key)
-                for transition in transitions:
-                    event = await store.apply_transition(
-                        connection,
-                        match.rule,
-                        match.datastream_id,
-                        match.thing_id,
-                        places[match.thing_id],
-                        keyed,
-                        transition,
-                        now,
+            evaluated = 0
+            for match in matches:
+                evaluated += len(match.rules)
+                if evaluated >= 5000:
+                    evaluated = 0
+                    await asyncio.sleep(0)  # thousands of evaluations: let requests through
+                datastream_id, reading = match.datastream_id, match.reading
+                for rule in match.rules:
+                    key = (rule.id, datastream_id)
+                    keyed = states[key]
+                    before = keyed.state
+                    after, transitions = evaluate(
+                        rule, before, reading, min_reraise_seconds=reraise
                     )
-                    if event is not None:
-                        events.append(event)
-                moments = [t.time for t in transitions if t.kind in ("raise", "clear")]
-                if moments and composites:
-                    # composites follow each raise and clear in stream order, as a preview
-                    # replays them (not only a batch's last word): on the state as it is now
-                    await store.save_state(connection, key, keyed)
-                    dirty.discard(key)
-                    events.extend(
-                        await self._composites(
-                            connection, rules, {match.rule.id: max(moments)}, now, reraise
+                    if not transitions and (after is before or after == before):
+                        continue  # nothing to remember, nothing to write
+                    keyed.state = after
+                    dirty.add(key)
+                    for transition in transitions:
+                        event = await store.apply_transition(
+                            connection,
+                            rule,
+                            datastream_id,
+                            match.thing_id,
+                            places[match.thing_id],
+                            keyed,
+                            transition,
+                            now,
                         )
-                    )
+                        if event is not None:
+                            events.append(event)
+                    moments = [t.time for t in transitions if t.kind in ("raise", "clear")]
+                    if moments and composites:
+                        # composites follow each raise and clear in stream order, as a
+                        # preview replays them (not only a batch's last word): on the state
+                        # as it is now
+                        await store.save_state(connection, key, keyed)
+                        dirty.discard(key)
+                        events.extend(
+                            await self._composites(
+                                connection, rules, {rule.id: max(moments)}, now, reraise
+                            )
+                        )
             for key in sorted(dirty):
                 await store.save_state(connection, key, states[key])
             await store.append_events(connection, events)
@@ -268,7 +278,7 @@ class RuleEvaluation:
                 age = (now - reading.phenomenon_time).total_seconds() / 60
                 matches.append(
                     Match(
-                        rule,
+                        (rule,),
                         datastream_id,
                         facts.thing_id if facts else None,
                         Reading(0, now, age),

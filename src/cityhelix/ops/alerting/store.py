@@ -26,6 +26,8 @@ from cityhelix.ops.errors import Conflict
 #: the state key of a composite rule (it watches rules, not one Datastream)
 COMPOSITE_KEY = 0
 OPEN_STATES = ("active", "acknowledged")
+#: the state of a (rule, Datastream) with no row yet (states are immutable: one will do)
+NEW_STATE = State()
 
 
 class StateRace(Conflict):
@@ -67,7 +69,7 @@ async def load_states(
     connection: AsyncConnection, keys: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], Keyed]:
     wanted = sorted(set(keys))
-    found: dict[tuple[int, int], Keyed] = {key: Keyed(State(), None, None) for key in wanted}
+    found: dict[tuple[int, int], Keyed] = {key: Keyed(NEW_STATE, None, None) for key in wanted}
     for start in range(0, len(wanted), 500):
         part = wanted[start : start + 500]
         rows = await connection.execute(
