@@ -107,18 +107,35 @@ class RuleEvaluation:
     async def rules(self) -> list[Rule]:
         if self._rules is None:
             async with self.engine.connect() as connection:
-                self._rules = await store.load_rules(connection)
-            self._listed, self._resolved = {}, []
-            for rule in self._rules:
-                # stale rules meet readings too: a reading ends a silence at once
-                if not rule.enabled or rule.kind == "composite":
-                    continue
-                if rule.scope.datastream_ids:
-                    for datastream_id in rule.scope.datastream_ids:
-                        self._listed.setdefault(datastream_id, []).append(rule)
-                else:
-                    self._resolved.append(rule)
+                self._index(await store.load_rules(connection))
+        assert self._rules is not None
         return self._rules
+
+    async def rule_changed(self, rule_id: int) -> None:
+        """Take in the stored rule `rule_id` as it is now (made, changed or deleted): read
+        again alone, not with the 10,000 others (whose parsing would hold evaluation)."""
+        if self._rules is None:
+            return  # read in full at the next reading
+        async with self.engine.connect() as connection:
+            row = await store.rule_row(connection, rule_id)
+        rules = [rule for rule in self._rules if rule.id != rule_id]
+        if row is not None:
+            rules.append(store.rule_of(row))
+            rules.sort(key=lambda rule: rule.id)
+        self._index(rules)
+
+    def _index(self, rules: list[Rule]) -> None:
+        """`rules` (by id), indexed by listed Datastream; those of other scopes apart."""
+        self._rules, self._listed, self._resolved = rules, {}, []
+        for rule in rules:
+            # stale rules meet readings too: a reading ends a silence at once
+            if not rule.enabled or rule.kind == "composite":
+                continue
+            if rule.scope.datastream_ids:
+                for datastream_id in rule.scope.datastream_ids:
+                    self._listed.setdefault(datastream_id, []).append(rule)
+            else:
+                self._resolved.append(rule)
 
     async def handle(self, changes: Sequence[Change]) -> None:
         """Evaluate the readings of `changes`; rule changes take effect where they were made."""
@@ -128,7 +145,7 @@ class RuleEvaluation:
                 if event.pillar == "ops" and event.entity_type == "Rule":
                     await self.evaluate_readings(pending)
                     pending = []
-                    self.forget_rules()
+                    await self.rule_changed(event.id)
                     continue
                 self.view.forget(event)
                 if event.topic == "hub.Observation.create":
