@@ -189,9 +189,8 @@ class RuleEvaluation:
         now = datetime.now(UTC)
         reraise = self.settings.ops_alert_min_reraise_seconds
         async with self.engine.begin() as connection:
-            states = await store.load_states(
-                connection, ((r.id, m.datastream_id) for m in matches for r in m.rules)
-            )
+            # the rows there are: a (rule, Datastream) without one starts from a new state
+            states = await store.states_on(connection, {m.datastream_id for m in matches})
             dirty: set[tuple[int, int]] = set()
             events: list[EntityEvent] = []
             composites = any(r.kind == "composite" and r.enabled for r in rules)
@@ -204,13 +203,15 @@ class RuleEvaluation:
                 datastream_id, reading = match.datastream_id, match.reading
                 for rule in match.rules:
                     key = (rule.id, datastream_id)
-                    keyed = states[key]
-                    before = keyed.state
+                    keyed = states.get(key)
+                    before = store.NEW_STATE if keyed is None else keyed.state
                     after, transitions = evaluate(
                         rule, before, reading, min_reraise_seconds=reraise
                     )
                     if not transitions and (after is before or after == before):
                         continue  # nothing to remember, nothing to write
+                    if keyed is None:
+                        keyed = states[key] = store.Keyed(store.NEW_STATE, None, None)
                     keyed.state = after
                     dirty.add(key)
                     for transition in transitions:

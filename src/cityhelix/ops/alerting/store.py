@@ -72,27 +72,34 @@ def _state(row: Any) -> State:
     )
 
 
-async def load_states(
-    connection: AsyncConnection, keys: Iterable[tuple[int, int]]
+async def states_on(
+    connection: AsyncConnection, datastream_ids: Iterable[int]
 ) -> dict[tuple[int, int], Keyed]:
-    """The stored state of each (rule, Datastream) of `keys`, a new one where none is.
+    """Every stored state on `datastream_ids`, by (rule, Datastream).
 
     Read by Datastream (an index), one statement per thousand of them whatever the number
-    of rules: a batch of readings on 100 Datastreams with 100 rules each is one statement,
-    not 20 of 500 (rule, Datastream) pairs each."""
-    found: dict[tuple[int, int], Keyed] = {key: Keyed(NEW_STATE, None, None) for key in keys}
-    datastream_ids = sorted({datastream_id for _, datastream_id in found})
-    for start in range(0, len(datastream_ids), 1000):
+    of rules: a batch of readings on 100 Datastreams with 100 rules each is one statement
+    (not 20 of 500 (rule, Datastream) pairs), and a pair with no row costs nothing."""
+    found: dict[tuple[int, int], Keyed] = {}
+    ordered = sorted(set(datastream_ids))
+    for start in range(0, len(ordered), 1000):
         rows = await connection.execute(
             select(ops_rule_states).where(
-                ops_rule_states.c.datastream_id.in_(datastream_ids[start : start + 1000])
+                ops_rule_states.c.datastream_id.in_(ordered[start : start + 1000])
             )
         )
         for row in rows:
-            key = (row.rule_id, row.datastream_id)
-            if key in found:  # a state of another rule there: not asked for
-                found[key] = Keyed(_state(row), row.version, row.alert_id)
+            found[(row.rule_id, row.datastream_id)] = Keyed(_state(row), row.version, row.alert_id)
     return found
+
+
+async def load_states(
+    connection: AsyncConnection, keys: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], Keyed]:
+    """The stored state of each (rule, Datastream) of `keys`, a new one where none is."""
+    wanted = set(keys)
+    stored = await states_on(connection, {datastream_id for _, datastream_id in wanted})
+    return {key: stored.get(key) or Keyed(NEW_STATE, None, None) for key in wanted}
 
 
 async def save_state(connection: AsyncConnection, key: tuple[int, int], keyed: Keyed) -> None:
