@@ -5,9 +5,14 @@ A private Mosquitto (deploy/mosquitto.conf, adapted), one PostgreSQL database an
 `cityhelix serve` on the broker. A burst of readings (plain Observations, QoS 1, spread
 over the Datastreams) is published twice: first with no rule (the reference: the hub's own
 ingest rate, and the time for the `ops-rules` group to read it all), then with 10,000
-threshold rules (100 per Datastream, loaded by SQL as the API stores them). Rate = readings
-/ (first publish -> the group's lag is 0). Then one reading at a time over a threshold on a
-Datastream of its own: publish -> the `alert` event on `GET /api/ops/stream`.
+threshold rules (100 per Datastream, loaded by SQL as the API stores them, the server
+started again to read them). Rate = readings / (first publish -> the group's lag is 0).
+
+Then one reading at a time over a threshold on a Datastream of its own: publish -> the
+`alert` event on `GET /api/ops/stream`, split in three by the outbox's commit times (wall
+clock, one machine): publish -> the reading committed (ingest), -> its alert committed (the
+`ops-rules` group's wake-up and evaluation), -> the SSE event received (the SSE loop's
+wake-up, read and send).
 
 Run from the repository root: `.venv/bin/python -m benchmarks.ops_rules --help`.
 """
@@ -47,7 +52,10 @@ from benchmarks.common import (
     server_env,
     sqlite_database,
 )
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from cityhelix.events.tables import event_outbox
 from cityhelix.ops.alerting.rules import parse_rule, rule_body
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -178,29 +186,22 @@ async def load_rules(database: Database, streams: list[int], count: int) -> None
         await connection.close()
 
 
-def announce_rules(hub: Served, stream_id: int) -> None:
-    """Rules written by SQL announce nothing: one more made through the API is an
-    `ops.Rule` event, on which the evaluator reloads every rule (in stream order, so the
-    next burst meets all of them). Waits until the group has read past it."""
-    made = httpx.post(
-        f"{hub.url}/api/ops/rules",
-        json={
-            "name": "reload",
-            "kind": "threshold",
-            "datastream_ids": [stream_id],
-            "operator": "gt",
-            "value": 1e9,
-            "severity": "info",
-        },
-        headers=ADMIN_HEADERS,
-        timeout=60,
-    )
-    made.raise_for_status()
-    wait_for(lambda: rules_lag(hub) == 0, 120, "ops-rules to reload its rules", 0.2)
+def warm_up(hub: Served, broker: int, stream_id: int) -> None:
+    """Rules written by SQL announce nothing: the server reads them when it starts, at its
+    first reading. One reading, and a wait until the group has read it, so the next burst
+    meets all of them in memory."""
+    publisher = Publisher(broker)
+    try:
+        publisher.publish(stream_id, 1.0)
+        wait_for(lambda: publisher.acked >= 1, 30, "the warm-up reading's PUBACK", 0.05)
+    finally:
+        publisher.close()
+    wait_for(lambda: rules_lag(hub) == 0, 120, "ops-rules to read its rules", 0.2)
 
 
 class AlertListener:
-    """An SSE client on /api/ops/stream?kind=alert: when each alert value arrived."""
+    """An SSE client on /api/ops/stream?kind=alert: when each alert value arrived (wall
+    clock, to compare with the outbox's commit times)."""
 
     def __init__(self, url: str) -> None:
         self.arrived: dict[float, float] = {}
@@ -223,10 +224,13 @@ class AlertListener:
                     return
                 if line.startswith("data: "):
                     data = orjson.loads(line[6:])
-                    self.arrived.setdefault(data["value"], time.monotonic())
+                    self.arrived.setdefault(data["value"], time.time())
 
 
-def latency(hub: Served, broker: int, stream_id: int, samples: int, rate: float) -> list[float]:
+def latency(
+    hub: Served, broker: int, stream_id: int, samples: int, rate: float
+) -> tuple[dict[float, float], dict[float, float]]:
+    """(publish time, SSE arrival time) of each latency reading's value (wall clock)."""
     made = httpx.post(
         f"{hub.url}/api/ops/rules",
         json={
@@ -247,14 +251,67 @@ def latency(hub: Served, broker: int, stream_id: int, samples: int, rate: float)
     try:
         for n in range(samples):
             value = 10_000.0 + n
-            sent[value] = time.monotonic()
+            sent[value] = time.time()
             publisher.publish(stream_id, value)
             time.sleep(1 / rate)  # a steady rate of readings, not a wait for a result
         wait_for(lambda: len(listener.arrived) >= samples, 60, "every SSE alert event", 0.1)
     finally:
         publisher.close()
         listener.stop = True
-    return sorted(listener.arrived[v] - sent[v] for v in sent)
+    return sent, dict(listener.arrived)
+
+
+async def committed(database: Database, stream_id: int) -> tuple[dict[float, float], ...]:
+    """When the latency Datastream's readings, and their alerts, were committed (by value)."""
+    engine = create_async_engine(database.url)
+    readings: dict[float, float] = {}
+    alerts: dict[float, float] = {}
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(event_outbox.c.committed_at, event_outbox.c.events)
+            )
+            for at, text in rows:
+                moment = at if not isinstance(at, str) else datetime.fromisoformat(at)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                for _, entity, _, payload, pillar in orjson.loads(text):
+                    if payload.get("datastream_id") != stream_id:
+                        continue
+                    if pillar == "hub" and entity == "Observation":
+                        readings.setdefault(float(payload["result"]), moment.timestamp())
+                    elif pillar == "ops" and entity == "Alert":
+                        alerts.setdefault(float(payload["value"]), moment.timestamp())
+    finally:
+        await engine.dispose()
+    return readings, alerts
+
+
+def stage_rows(
+    sent: dict[float, float],
+    arrived: dict[float, float],
+    readings: dict[float, float],
+    alerts: dict[float, float],
+) -> list[list[str]]:
+    """p50/p99 of each stage of publish -> SSE, in ms."""
+    stages = {
+        "publish -> reading committed": [readings[v] - sent[v] for v in sent if v in readings],
+        "reading -> alert committed": [alerts[v] - readings[v] for v in sent if v in alerts],
+        "alert committed -> SSE event": [arrived[v] - alerts[v] for v in sent if v in alerts],
+        "publish -> SSE event (whole)": [arrived[v] - sent[v] for v in sent],
+    }
+    rows = []
+    for name, values in stages.items():
+        ordered = sorted(values)
+        rows.append(
+            [
+                name,
+                f"{percentile(ordered, 0.5) * 1000:.0f}",
+                f"{percentile(ordered, 0.99) * 1000:.0f}",
+                f"{ordered[-1] * 1000:.0f}" if ordered else "-",
+            ]
+        )
+    return rows
 
 
 def main() -> None:
@@ -274,20 +331,24 @@ def main() -> None:
             else sqlite_database(folder / "db")
         )
         broker = stack.enter_context(mosquitto_served(SHIPPED_CONFIG, folder / "mosquitto"))
-        hub = stack.enter_context(hub_served(database, broker, folder / "hub.log"))
+        with hub_served(database, broker, folder / "hub.log") as hub:
 
-        async def city() -> list[int]:
-            async with httpx.AsyncClient(base_url=hub.url, timeout=60) as client:
-                return await create_city(client, THINGS + 1, STREAMS_PER_THING)
+            async def city() -> list[int]:
+                async with httpx.AsyncClient(base_url=hub.url, timeout=60) as client:
+                    return await create_city(client, THINGS + 1, STREAMS_PER_THING)
 
-        streams = asyncio.run(city())
-        measured, latency_stream = streams[:-STREAMS_PER_THING], streams[-1]
-        wait_for(lambda: rules_lag(hub) == 0, 60, "ops-rules group", 0.2)
-        reference = burst(hub, database, broker, measured, args.readings)
+            streams = asyncio.run(city())
+            measured, latency_stream = streams[:-STREAMS_PER_THING], streams[-1]
+            wait_for(lambda: rules_lag(hub) == 0, 60, "ops-rules group", 0.2)
+            reference = burst(hub, database, broker, measured, args.readings)
         asyncio.run(load_rules(database, measured, args.rules))
-        announce_rules(hub, measured[0])
+        # started again: the evaluator reads the rules written by SQL as it starts
+        hub = stack.enter_context(hub_served(database, broker, folder / "hub-rules.log"))
+        warm_up(hub, broker, measured[0])
         with_rules = burst(hub, database, broker, measured, args.readings)
-        delays = latency(hub, broker, latency_stream, args.samples, args.rate)
+        sent, arrived = latency(hub, broker, latency_stream, args.samples, args.rate)
+        readings, alerts = asyncio.run(committed(database, latency_stream))
+    delays = sorted(arrived[v] - sent[v] for v in sent)
     p50, p99 = percentile(delays, 0.5), percentile(delays, 0.99)
     print(
         markdown_table(
@@ -310,6 +371,12 @@ def main() -> None:
                     "met" if p99 < GOAL_P99_S else "**MISSED**",
                 ]
             ],
+        )
+    )
+    print(
+        markdown_table(
+            ["stage (wall clock, outbox commit times)", "p50 ms", "p99 ms", "max ms"],
+            stage_rows(sent, arrived, readings, alerts),
         )
     )
 

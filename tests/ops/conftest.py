@@ -4,12 +4,14 @@ watcher of the durable stream to wait for alert events instead of sleeping."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from cityhelix.app import create_app
@@ -20,6 +22,7 @@ from cityhelix.events.stream import EventStream
 from cityhelix.pillars import SCHEMA
 from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Backend, _empty_all_tables
+from tests.served import free_port
 
 #: generous: on a PostgreSQL cluster shared with other runs, a long transaction elsewhere
 #: holds every stream reader back (docs/events.md)
@@ -73,6 +76,29 @@ def client_of(app: FastAPI) -> httpx.AsyncClient:
 
 
 @pytest.fixture
+async def sse_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str]]:
+    """An app with quick heartbeats, served by uvicorn on a free port (its lifespan ours)."""
+    settings = ops_settings(backend, ops_sse_heartbeat_seconds=0.3)
+    await fresh_database(settings)
+    app = create_app(settings, migrate=False)
+    async with app.router.lifespan_context(app):
+        port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        async with asyncio.timeout(TIMEOUT):
+            while not server.started:  # uvicorn offers no awaitable for this
+                await asyncio.sleep(0.01)
+        try:
+            yield app, f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
+
+
+@pytest.fixture
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -92,8 +118,6 @@ class Watch:
             if matches(event):
                 self.seen.remove(event)
                 return event
-        import asyncio
-
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (left := deadline - loop.time()) > 0:

@@ -12,39 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from cityhelix.app import create_app
-from tests.conftest import Backend
-from tests.ops.conftest import TIMEOUT, client_of, fresh_database, ops_settings
+from tests.ops.conftest import TIMEOUT, client_of
 from tests.ops.readings import new_datastream, new_rule, send, threshold
-from tests.served import free_port
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def sse_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str]]:
-    """An app with quick heartbeats, served by uvicorn on a free port (its lifespan ours)."""
-    settings = ops_settings(backend, ops_sse_heartbeat_seconds=0.3)
-    await fresh_database(settings)
-    app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app):
-        port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        async with asyncio.timeout(TIMEOUT):
-            while not server.started:  # uvicorn offers no awaitable for this
-                await asyncio.sleep(0.01)
-        try:
-            yield app, f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            await task
 
 
 class Frames:

@@ -54,11 +54,17 @@ class Wake:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
-        """Until the next signal, or `seconds`, whichever comes first."""
+    def mark(self) -> asyncio.Event:
+        """A mark to wait from, taken before a read: a signal that comes during the read
+        is not lost (the waiter would otherwise sleep until the next one, or its poll)."""
+        return self._event
+
+    async def wait(self, seconds: float, since: asyncio.Event | None = None) -> None:
+        """Until the next signal (after the mark `since`), or `seconds`, whichever first."""
+        event = self._event if since is None else since
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
-                await self._event.wait()
+                await event.wait()
 
 
 def process_name() -> str:
@@ -152,6 +158,7 @@ class DatabaseConsumer(StreamConsumer):
         deadline = None if timeout is None else loop.time() + timeout
         poll = self._stream.settings.stream_poll_seconds
         while True:
+            mark = self._stream.wake.mark()
             if await self._hold():
                 assert self._read is not None
                 async with self._stream.engine.connect() as connection:
@@ -162,7 +169,7 @@ class DatabaseConsumer(StreamConsumer):
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return []
-            await self._stream.wake.wait(poll if left is None else min(poll, left))
+            await self._stream.wake.wait(poll if left is None else min(poll, left), mark)
 
     async def commit(self) -> None:
         if self._read is None or self._read == self._stored:

@@ -88,7 +88,8 @@ async def evaluate_reading(
     if row is None:
         raise NotFound(f"rule_id: no rule {rule_id}", field="rule_id")
     evaluation = RuleEvaluation(engine, settings, HubView(engine))
-    match = Match(store.rule_of(row), datastream_id, thing_id, Reading(observation_id, time, value))
+    reading = Reading(observation_id, time, value)
+    match = Match((store.rule_of(row),), datastream_id, thing_id, reading)
     return len(await evaluation.apply([match]))
 
 

@@ -15,6 +15,9 @@ from datetime import datetime
 from cityhelix.ops.alerting.rules import SEVERITIES, Rule, compare
 
 CLEAR, PENDING, FIRING = "clear", "pending", "firing"
+#: kinds whose clear state keeps nothing of a reading that does not trigger them (the
+#: value is judged alone): such a reading is answered without a new state
+QUIET_KINDS = ("threshold", "range")
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,18 @@ def _scheduled(rule: Rule, time: datetime) -> bool:
 def evaluate(
     rule: Rule, state: State, reading: Reading, *, min_reraise_seconds: float
 ) -> tuple[State, list[Transition]]:
-    """The state after `reading` and what happened to the alert (a repeat is a no-op)."""
+    """The state after `reading` and what happened to the alert (a repeat is a no-op).
+
+    A reading that changes nothing the rule remembers gives back `state` itself, so the
+    caller can tell "nothing to write" by identity (the common case, cheaply)."""
     if reading.observation_id and reading.observation_id <= state.last_observation_id:
         return state, []  # delivered again: already evaluated
+    if rule.kind == "stale":
+        return _stale(rule, state, reading, min_reraise_seconds=min_reraise_seconds)
+    if rule.kind in QUIET_KINDS and state.status == CLEAR:
+        triggered, _ = _levels(rule, reading.value)
+        if not (triggered and _scheduled(rule, reading.time)):
+            return state, []  # a quiet reading: these kinds remember nothing of it
     measure = _measure(rule, state, reading)
     window = state.window
     if rule.kind == "anomaly":
@@ -131,6 +143,34 @@ def evaluate(
         triggered=triggered,
         clears=clears,
         severity=severity,
+        min_reraise_seconds=min_reraise_seconds,
+    )
+
+
+def _stale(
+    rule: Rule, state: State, reading: Reading, *, min_reraise_seconds: float
+) -> tuple[State, list[Transition]]:
+    """A stale rule: a check (observation 0) measures the silence in minutes, a reading
+    ends it (age 0 at its own time). One silence is one alert: a later check of a
+    Datastream still silent is no new occurrence (no repeat, nothing to write)."""
+    age = 0.0 if reading.observation_id else reading.value
+    triggered, clears = _levels(rule, age)
+    triggered = triggered and _scheduled(rule, reading.time)
+    if state.status == FIRING and triggered:
+        return state, []
+    if state.status == CLEAR and not triggered:
+        return state, []
+    after = state
+    if reading.observation_id:
+        after = replace(state, last_observation_id=reading.observation_id)
+    return step(
+        rule,
+        after,
+        reading.time,
+        age,
+        triggered=triggered,
+        clears=clears,
+        severity=rule.severity,
         min_reraise_seconds=min_reraise_seconds,
     )
 

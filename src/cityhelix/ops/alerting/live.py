@@ -28,7 +28,7 @@ from cityhelix.events.database import DatabaseStream, process_name
 from cityhelix.events.stream import Change, EventStream, GroupTaken
 from cityhelix.hub import service as hub
 from cityhelix.ops.alerting import store
-from cityhelix.ops.alerting.evaluate import CLEAR, Reading, evaluate, evaluate_composite
+from cityhelix.ops.alerting.evaluate import Reading, evaluate, evaluate_composite
 from cityhelix.ops.alerting.rules import Rule
 from cityhelix.ops.alerting.scope import HubView, Place
 from cityhelix.ops.alerting.tables import ops_alerts, ops_leases
@@ -73,7 +73,9 @@ def reading_of(event: EntityEvent) -> tuple[int, int | None, Reading] | None:
 
 @dataclass(frozen=True)
 class Match:
-    rule: Rule
+    """A reading (or a stale check) and the rules it meets, in the order of their ids."""
+
+    rules: Sequence[Rule]
     datastream_id: int
     thing_id: int | None
     reading: Reading
@@ -94,7 +96,8 @@ class RuleEvaluation:
         self.settings = settings
         self.view = view
         self._rules: list[Rule] | None = None
-        #: reading rules by listed Datastream, and those whose scope is resolved per reading
+        #: reading rules by listed Datastream (in id order), and those whose scope is
+        #: resolved per reading
         self._listed: dict[int, list[Rule]] = {}
         self._resolved: list[Rule] = []
 
@@ -104,17 +107,35 @@ class RuleEvaluation:
     async def rules(self) -> list[Rule]:
         if self._rules is None:
             async with self.engine.connect() as connection:
-                self._rules = await store.load_rules(connection)
-            self._listed, self._resolved = {}, []
-            for rule in self._rules:
-                if not rule.enabled or rule.kind in ("stale", "composite"):
-                    continue
-                if rule.scope.datastream_ids:
-                    for datastream_id in rule.scope.datastream_ids:
-                        self._listed.setdefault(datastream_id, []).append(rule)
-                else:
-                    self._resolved.append(rule)
+                self._index(await store.load_rules(connection))
+        assert self._rules is not None
         return self._rules
+
+    async def rule_changed(self, rule_id: int) -> None:
+        """Take in the stored rule `rule_id` as it is now (made, changed or deleted): read
+        again alone, not with the 10,000 others (whose parsing would hold evaluation)."""
+        if self._rules is None:
+            return  # read in full at the next reading
+        async with self.engine.connect() as connection:
+            row = await store.rule_row(connection, rule_id)
+        rules = [rule for rule in self._rules if rule.id != rule_id]
+        if row is not None:
+            rules.append(store.rule_of(row))
+            rules.sort(key=lambda rule: rule.id)
+        self._index(rules)
+
+    def _index(self, rules: list[Rule]) -> None:
+        """`rules` (by id), indexed by listed Datastream; those of other scopes apart."""
+        self._rules, self._listed, self._resolved = rules, {}, []
+        for rule in rules:
+            # stale rules meet readings too: a reading ends a silence at once
+            if not rule.enabled or rule.kind == "composite":
+                continue
+            if rule.scope.datastream_ids:
+                for datastream_id in rule.scope.datastream_ids:
+                    self._listed.setdefault(datastream_id, []).append(rule)
+            else:
+                self._resolved.append(rule)
 
     async def handle(self, changes: Sequence[Change]) -> None:
         """Evaluate the readings of `changes`; rule changes take effect where they were made."""
@@ -124,7 +145,7 @@ class RuleEvaluation:
                 if event.pillar == "ops" and event.entity_type == "Rule":
                     await self.evaluate_readings(pending)
                     pending = []
-                    self.forget_rules()
+                    await self.rule_changed(event.id)
                     continue
                 self.view.forget(event)
                 if event.topic == "hub.Observation.create":
@@ -143,18 +164,24 @@ class RuleEvaluation:
         for datastream_id, thing_id, reading in readings:
             # a reading meets only its own Datastream's listed rules (10,000 rules cost a
             # dictionary look-up, not 10,000 scope checks) and the rules with resolved scopes
-            candidates = [
-                *self._listed.get(datastream_id, ()),
-                *[r for r in self._resolved if await self.view.covers(r, datastream_id, thing_id)],
-            ]
-            # in the order of the rules' ids, as the full list gave them
-            for rule in sorted(candidates, key=lambda r: r.id):
-                matches.append(Match(rule, datastream_id, thing_id, reading))
-            await asyncio.sleep(0)  # a long batch yields to the requests in between
+            listed = self._listed.get(datastream_id, [])
+            if self._resolved:
+                covered = [
+                    r for r in self._resolved if await self.view.covers(r, datastream_id, thing_id)
+                ]
+                if covered:
+                    # in the order of the rules' ids, as the full list gave them
+                    listed = sorted([*listed, *covered], key=lambda r: r.id)
+                await asyncio.sleep(0)  # scope checks: a long batch yields to requests
+            if listed:
+                matches.append(Match(listed, datastream_id, thing_id, reading))
         await self.apply(matches)
 
     async def apply(self, matches: Sequence[Match]) -> list[EntityEvent]:
-        """One transaction: each match evaluated in order, states, alerts, events written."""
+        """One transaction: each match evaluated in order, states, alerts, events written.
+
+        States are read once per batch; a rule that a reading leaves as it was (most of
+        them, most of the time) costs the evaluator's call and nothing else."""
         if not matches:
             return []
         places = {thing: await self.view.place(thing) for thing in {m.thing_id for m in matches}}
@@ -162,55 +189,56 @@ class RuleEvaluation:
         now = datetime.now(UTC)
         reraise = self.settings.ops_alert_min_reraise_seconds
         async with self.engine.begin() as connection:
-            states = await store.load_states(
-                connection, ((m.rule.id, m.datastream_id) for m in matches)
-            )
+            # the rows there are: a (rule, Datastream) without one starts from a new state
+            states = await store.states_on(connection, {m.datastream_id for m in matches})
             dirty: set[tuple[int, int]] = set()
             events: list[EntityEvent] = []
             composites = any(r.kind == "composite" and r.enabled for r in rules)
-            for index, match in enumerate(matches):
-                if index % 1000 == 999:
-                    await asyncio.sleep(0)  # thousands of matches: let requests through
-                key = (match.rule.id, match.datastream_id)
-                keyed = states[key]
-                after, transitions = evaluate(
-                    match.rule, keyed.state, match.reading, min_reraise_seconds=reraise
-                )
-                if after == keyed.state:
-                    continue
-                if (
-                    not transitions
-                    and after.status == keyed.state.status == CLEAR
-                    and (match.rule.kind in ("threshold", "range"))
-                ):
-                    # nothing these kinds remember changed: no write per quiet reading
-                    continue
-                keyed.state = after
-                dirty.add(key)
-                for transition in transitions:
-                    event = await store.apply_transition(
-                        connection,
-                        match.rule,
-                        match.datastream_id,
-                        match.thing_id,
-                        places[match.thing_id],
-                        keyed,
-                        transition,
-                        now,
+            evaluated = 0
+            for match in matches:
+                evaluated += len(match.rules)
+                if evaluated >= 5000:
+                    evaluated = 0
+                    await asyncio.sleep(0)  # thousands of evaluations: let requests through
+                datastream_id, reading = match.datastream_id, match.reading
+                for rule in match.rules:
+                    key = (rule.id, datastream_id)
+                    keyed = states.get(key)
+                    before = store.NEW_STATE if keyed is None else keyed.state
+                    after, transitions = evaluate(
+                        rule, before, reading, min_reraise_seconds=reraise
                     )
-                    if event is not None:
-                        events.append(event)
-                moments = [t.time for t in transitions if t.kind in ("raise", "clear")]
-                if moments and composites:
-                    # composites follow each raise and clear in stream order, as a preview
-                    # replays them (not only a batch's last word): on the state as it is now
-                    await store.save_state(connection, key, keyed)
-                    dirty.discard(key)
-                    events.extend(
-                        await self._composites(
-                            connection, rules, {match.rule.id: max(moments)}, now, reraise
+                    if not transitions and (after is before or after == before):
+                        continue  # nothing to remember, nothing to write
+                    if keyed is None:
+                        keyed = states[key] = store.Keyed(store.NEW_STATE, None, None)
+                    keyed.state = after
+                    dirty.add(key)
+                    for transition in transitions:
+                        event = await store.apply_transition(
+                            connection,
+                            rule,
+                            datastream_id,
+                            match.thing_id,
+                            places[match.thing_id],
+                            keyed,
+                            transition,
+                            now,
                         )
-                    )
+                        if event is not None:
+                            events.append(event)
+                    moments = [t.time for t in transitions if t.kind in ("raise", "clear")]
+                    if moments and composites:
+                        # composites follow each raise and clear in stream order, as a
+                        # preview replays them (not only a batch's last word): on the state
+                        # as it is now
+                        await store.save_state(connection, key, keyed)
+                        dirty.discard(key)
+                        events.extend(
+                            await self._composites(
+                                connection, rules, {rule.id: max(moments)}, now, reraise
+                            )
+                        )
             for key in sorted(dirty):
                 await store.save_state(connection, key, states[key])
             await store.append_events(connection, events)
@@ -268,7 +296,7 @@ class RuleEvaluation:
                 age = (now - reading.phenomenon_time).total_seconds() / 60
                 matches.append(
                     Match(
-                        rule,
+                        (rule,),
                         datastream_id,
                         facts.thing_id if facts else None,
                         Reading(0, now, age),

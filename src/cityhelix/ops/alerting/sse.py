@@ -110,6 +110,8 @@ async def _frames(
         if "kpi" in kinds and loop.time() >= next_kpi:
             yield _frame("kpi", await _kpi(engine))
             next_kpi = loop.time() + KPI_SECONDS
+        # a wake-up that comes while reading is kept, not slept through until the poll
+        mark = stream.wake.mark() if isinstance(stream, DatabaseStream) else None
         async with engine.connect() as connection:
             changes = await outbox.read_after(connection, position, _ROWS)
         for change in changes:
@@ -130,7 +132,7 @@ async def _frames(
             next_beat = loop.time() + heartbeat
         wait = min(settings.stream_poll_seconds, max(next_beat - loop.time(), 0.01))
         if isinstance(stream, DatabaseStream):
-            await stream.wake.wait(wait)
+            await stream.wake.wait(wait, mark)
         else:
             await asyncio.sleep(wait)  # NATS: the outbox is polled (no local wake-up)
         if await request.is_disconnected():

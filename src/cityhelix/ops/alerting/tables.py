@@ -59,6 +59,8 @@ ops_rule_states = Table(
     Column("window", JsonDocument, nullable=True),
     # compare-and-set: a writer that read an older version loses and rolls back
     Column("version", Integer, nullable=False, default=0),
+    # live evaluation reads a batch's states by its Datastreams (migration 0103)
+    Index("ix_ops_rule_states_datastream", "datastream_id"),
 )
 
 ops_alerts = Table(
