@@ -245,8 +245,6 @@ class ObservationIngest:
         self._reads: set[asyncio.Future[None]] = set()
         self._due: set[tuple[str, int]] = set()  # refreshed ahead by the next refresh
         self._refresh: asyncio.Task[None] | None = None
-        #: queries that read streams' facts (lookups and refreshes)
-        self.fact_queries = 0
         self._writer: asyncio.Task[None] | None = None
         self._gathering: asyncio.Timeout | None = None
         self._closing = False
@@ -452,7 +450,6 @@ class ObservationIngest:
 
     async def _read_streams(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], _Stream]:
         found: dict[tuple[str, int], _Stream] = {}
-        self.fact_queries += 1
         async with self._engine.connect() as connection:
             for stream_type in (DATASTREAM, MULTI_DATASTREAM):
                 ids = [stream_id for name, stream_id in keys if name == stream_type.name]
