@@ -49,6 +49,12 @@ _FEATURE_ID = "FeatureOfInterest/id"
 #: how long the edge trusts what it read about a Datastream; the batch checks again anyway
 STREAM_FACTS_SECONDS = 10.0
 _STREAM_FACTS_LIMIT = 100_000
+#: a stream in use whose facts expire within this long is read again ahead, with the other
+#: streams that came due meanwhile: readings spread over a thousand Datastreams otherwise
+#: let their facts expire one by one and cost a lookup query every few readings
+REFRESH_AHEAD_SECONDS = STREAM_FACTS_SECONDS / 2
+#: how long the streams due for a refresh gather before the one query that reads them
+REFRESH_GATHER_SECONDS = 1.0
 #: the longest Retry-After the hub asks of an HTTP client
 MAX_RETRY_AFTER = 60
 
@@ -237,6 +243,8 @@ class ObservationIngest:
         self._order = _ArrivalOrder()
         self._wanted: list[tuple[str, int]] = []  # looked up by the next query
         self._reads: set[asyncio.Future[None]] = set()
+        self._due: set[tuple[str, int]] = set()  # refreshed ahead by the next refresh
+        self._refresh: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._gathering: asyncio.Timeout | None = None
         self._closing = False
@@ -266,6 +274,8 @@ class ObservationIngest:
             return
         if self._gathering is not None and not self._gathering.expired():
             self._gathering.reschedule(asyncio.get_running_loop().time())  # write it now
+        if self._refresh is not None:
+            self._refresh.cancel()
         drained = asyncio.ensure_future(self._queue.join())
         await asyncio.wait({drained, writer}, return_when=asyncio.FIRST_COMPLETED)
         drained.cancel()
@@ -365,8 +375,12 @@ class ObservationIngest:
         key = (target.stream_type.name, target.stream_id)
         loop = asyncio.get_running_loop()
         cached = self._streams.get(key)
-        if cached is not None and cached[1] > loop.time():
-            return cached[0]
+        if cached is not None:
+            left = cached[1] - loop.time()
+            if left > 0:
+                if left < REFRESH_AHEAD_SECONDS and key not in self._due:
+                    self._refresh_ahead(key)
+                return cached[0]
         lookup = self._lookups.get(key)
         if lookup is None:
             # the streams asked for before the next query starts share it: readings spread
@@ -384,6 +398,37 @@ class ObservationIngest:
                 self._streams.clear()
             self._streams[key] = (facts, loop.time() + STREAM_FACTS_SECONDS)
         return facts
+
+    def _refresh_ahead(self, key: tuple[str, int]) -> None:
+        """Read `key`'s facts again soon, with the other streams in use that came due."""
+        self._due.add(key)
+        if self._refresh is None and not self._closing:
+            self._refresh = asyncio.create_task(self._refresh_due(), name="cityhelix-facts")
+
+    async def _refresh_due(self) -> None:
+        """One query for the streams that came due: the cache keeps their facts fresh, the
+        readings never wait for it (an expired stream is looked up as before)."""
+        try:
+            await asyncio.sleep(REFRESH_GATHER_SECONDS)
+            keys = list(self._due)
+            try:
+                found = await self._read_streams(keys)
+            except Exception as error:
+                # they expire as usual and are looked up then, with that lookup's errors
+                logger.warning("cannot refresh the facts of %d streams: %s", len(keys), error)
+                return
+            until = asyncio.get_running_loop().time() + STREAM_FACTS_SECONDS
+            for key in keys:
+                facts = found.get(key)
+                if facts is None:
+                    self._streams.pop(key, None)  # gone: its next reading says so
+                elif key not in self._streams and len(self._streams) >= _STREAM_FACTS_LIMIT:
+                    continue
+                else:
+                    self._streams[key] = (facts, until)
+        finally:
+            self._due.clear()
+            self._refresh = None
 
     async def _read_wanted(self) -> None:
         """Answer every stream lookup asked for until now, with one query per stream type."""
