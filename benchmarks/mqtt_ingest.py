@@ -396,7 +396,13 @@ def best(steps: Sequence[Step]) -> Step | None:
 
 @contextmanager
 def hubs_served(
-    database: Database, mqtt_port: int, logs: Path, share_group: str, count: int, qos: int
+    database: Database,
+    mqtt_port: int,
+    logs: Path,
+    share_group: str,
+    count: int,
+    qos: int,
+    pillars: str = "",
 ) -> Iterator[list[Served]]:
     """`count` real `cityhelix serve` processes on `database`, clients of our Mosquitto (one
     shared subscription group: the broker gives each reading to one of them)."""
@@ -410,6 +416,7 @@ def hubs_served(
                 CITYHELIX_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
                 CITYHELIX_MQTT_SHARE_GROUP=share_group,
                 CITYHELIX_MQTT_NOTIFY_QOS=str(qos),
+                CITYHELIX_PILLARS=pillars,
             )
             argv = [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)]
             hubs.append(stack.enter_context(served(argv, port, logs / f"hub-{number}.log", env)))
@@ -522,6 +529,9 @@ def main() -> None:
     parser.add_argument("--hubs", type=int, default=1, help="hub processes sharing the ingest")
     parser.add_argument("--notify-qos", type=int, choices=(0, 1), default=1)
     parser.add_argument(
+        "--pillars", default="", help="the hubs' CITYHELIX_PILLARS (e.g. hub); empty: all"
+    )
+    parser.add_argument(
         "--share-group",
         default="cityhelix",
         help="the hub's CITYHELIX_MQTT_SHARE_GROUP; empty: a hub alone (No Local, no echoes)",
@@ -571,7 +581,13 @@ def main() -> None:
             with (
                 database_context as database,
                 hubs_served(
-                    database, mqtt_port, folder, args.share_group, args.hubs, args.notify_qos
+                    database,
+                    mqtt_port,
+                    folder,
+                    args.share_group,
+                    args.hubs,
+                    args.notify_qos,
+                    args.pillars,
                 ) as hubs,
             ):
                 hub = hubs[0]
@@ -606,6 +622,8 @@ def main() -> None:
                             label += f", {args.hubs} processes"
                         if args.notify_qos == 0:
                             label += ", notifications QoS 0"
+                        if args.pillars:
+                            label += f", pillars {args.pillars}"
                         rows += table(label, steps, references.get(mode))
                         if args.py_spy:
                             rate = steps[-1].target

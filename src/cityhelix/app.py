@@ -21,7 +21,7 @@ from cityhelix.events.bus import EventBus
 from cityhelix.events.stream import open_stream
 from cityhelix.limits import BodyLimit, HeaderLimit, RateLimit
 from cityhelix.pillar import Pillar
-from cityhelix.pillars import PILLARS, schema_of
+from cityhelix.pillars import SCHEMA, chosen, schema_of
 from cityhelix.settings import Settings, get_settings
 
 
@@ -29,12 +29,15 @@ def create_app(
     settings: Settings | None = None,
     *,
     migrate: bool = True,
-    pillars: Sequence[Pillar] = PILLARS,
+    pillars: Sequence[Pillar] | None = None,
 ) -> FastAPI:
-    """The app for `settings` (the environment's by default) made of `pillars` (all of
-    them by default); migrates on start-up."""
+    """The app for `settings` (the environment's by default) made of `pillars` (by default
+    those `settings.pillars` names); migrates on start-up, the whole composition's schema
+    when the pillars come from the settings (a process of some pillars shares the database
+    with processes of the others)."""
     settings = settings or get_settings()
-    schema = schema_of(pillars)
+    schema = SCHEMA if pillars is None else schema_of(pillars)
+    pillars = chosen(settings.pillars) if pillars is None else pillars
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

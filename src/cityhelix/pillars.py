@@ -12,16 +12,10 @@ from collections.abc import Sequence
 
 from cityhelix.db.migrate import Schema
 from cityhelix.pillar import Pillar
+from cityhelix.settings import PILLAR_NAMES
 
 #: in mounting order; each package's `pillar.py` exposes `PILLAR`
-PILLAR_PACKAGES = (
-    "cityhelix.hub",
-    "cityhelix.ops",
-    "cityhelix.city",
-    "cityhelix.invest",
-    "cityhelix.helix",
-    "cityhelix.web",
-)
+PILLAR_PACKAGES = tuple(f"cityhelix.{name}" for name in PILLAR_NAMES)
 
 
 def _pillar(package: str) -> Pillar:
@@ -48,3 +42,11 @@ def schema_of(pillars: Sequence[Pillar]) -> Schema:
 
 #: the whole composition's schema, for `db.migrate.upgrade`
 SCHEMA = schema_of(PILLARS)
+
+
+def chosen(names: str) -> tuple[Pillar, ...]:
+    """The pillars named in `Settings.pillars` (all when empty), the hub always first."""
+    wanted = {name for name in names.split(",") if name}
+    if not wanted:
+        return PILLARS
+    return tuple(p for p in PILLARS if p.name == "hub" or p.name in wanted)

@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: the pillars' names, in mounting order (`pillars.PILLAR_PACKAGES` is the same list)
+PILLAR_NAMES = ("hub", "ops", "city", "invest", "helix", "web")
+
 
 class Settings(BaseSettings):
     """Environment variables prefixed `CITYHELIX_`, e.g. `CITYHELIX_DATABASE_URL`."""
@@ -20,6 +23,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYHELIX_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./data/cityhelix.db"
+    #: the pillars this process serves, comma-separated (empty: all); the hub always runs.
+    #: "hub" makes a process that only ingests and serves SensorThings, while the pillars'
+    #: pages, APIs and stream consumers run in other processes (docs/ingest.md)
+    pillars: str = Field(default="", max_length=200)
     admin_token: SecretStr | None = None
     public_read: bool = True
     #: the root URL clients see, used in selfLinks; empty means "from the request"
@@ -170,6 +177,18 @@ class Settings(BaseSettings):
     ops_webhook_allowed_hosts: list[str] = Field(default_factory=list, max_length=100)
     #: how often the escalation task looks for overdue incidents, in seconds
     ops_escalation_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("pillars")
+    @classmethod
+    def _known_pillars(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in PILLAR_NAMES]
+        if unknown:
+            raise ValueError(
+                f"pillars: unknown {', '.join(map(repr, unknown))}; expected names among "
+                f"{', '.join(PILLAR_NAMES)}, comma-separated"
+            )
+        return ",".join(names)
 
     @field_validator("province_timezone")
     @classmethod
