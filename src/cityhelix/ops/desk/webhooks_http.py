@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
+from cityhelix.openapi_errors import object_body, plain_errors
 from cityhelix.ops.desk import webhooks as hooks
 from cityhelix.ops.desk.http import engine_of, json_body, json_response, settings_of, staff
 from cityhelix.ops.desk.tables import webhook_deliveries, webhooks
@@ -18,7 +19,12 @@ from cityhelix.ops.desk.webhook_targets import check_target
 from cityhelix.ops.errors import Forbidden, NotFound
 from cityhelix.ops.routes import OpsRoute
 
-router = APIRouter(prefix="/api/ops/webhooks", route_class=OpsRoute, tags=["ops: webhooks"])
+router = APIRouter(
+    prefix="/api/ops/webhooks",
+    route_class=OpsRoute,
+    tags=["ops: webhooks"],
+    responses=plain_errors(401, 403, 429),
+)
 
 
 async def _operator(request: Request) -> Principal:
@@ -28,7 +34,11 @@ async def _operator(request: Request) -> Principal:
     return principal
 
 
-@router.post("")
+@router.post(
+    "",
+    responses=plain_errors(400, 413),
+    openapi_extra=object_body('`{"url", "events", "secret"}`: docs/operations-centre.md'),
+)
 async def create(request: Request) -> Response:
     principal = await _operator(request)
     fields = hooks.subscription_from_body(await json_body(request))
@@ -67,7 +77,7 @@ async def dead_letters(
         return json_response({"value": [hooks.delivery_json(r) for r in rows]})
 
 
-@router.post("/dead-letters/{delivery_id}/replay")
+@router.post("/dead-letters/{delivery_id}/replay", responses=plain_errors(404, 409))
 async def replay(request: Request, delivery_id: int) -> Response:
     principal = await _operator(request)
     async with engine_of(request).begin() as connection:
@@ -83,7 +93,7 @@ async def replay(request: Request, delivery_id: int) -> Response:
     return json_response(hooks.delivery_json(row))
 
 
-@router.get("/{webhook_id}")
+@router.get("/{webhook_id}", responses=plain_errors(404))
 async def one(request: Request, webhook_id: int) -> Response:
     await _operator(request)
     async with engine_of(request).connect() as connection:
@@ -95,7 +105,7 @@ async def one(request: Request, webhook_id: int) -> Response:
     return json_response(hooks.webhook_json(row))
 
 
-@router.delete("/{webhook_id}")
+@router.delete("/{webhook_id}", responses=plain_errors(404))
 async def remove(request: Request, webhook_id: int) -> Response:
     principal = await _operator(request)
     async with engine_of(request).begin() as connection:
