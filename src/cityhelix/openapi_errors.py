@@ -26,6 +26,25 @@ class PlainError(BaseModel):
     field: str | None = Field(default=None, description="The refused field, where named")
 
 
+class RequestProblem(BaseModel):
+    """One parameter or body field FastAPI's request validation refused."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class RequestValidationErrors(BaseModel):
+    """FastAPI's own 422: each refused parameter or field with its location."""
+
+    detail: list[RequestProblem]
+
+
+class PlainUnprocessable(RootModel[RequestValidationErrors | PlainError]):
+    """A 422 of a plain API: FastAPI's validation, or the pillar's own (a well-formed
+    request the domain refuses, e.g. a Thing without the Datastream a rule needs)."""
+
+
 class GeoReportError(BaseModel):
     """One error of an Open311 GeoReport v2 error list."""
 
@@ -61,15 +80,17 @@ MEANINGS: Mapping[int, str] = {
     409: "The request conflicts with the resource's current state",
     413: "The request body is larger than the server or the route takes",
     415: "The body's media type or content is not one this route takes",
+    422: "Parameters or fields that do not validate, or a request the domain refuses",
     429: "Too many requests from this client; see Retry-After",
 }
 
-_PLAIN: Mapping[int, type[BaseModel]] = {413: PlainTooLarge}
+_PLAIN: Mapping[int, type[BaseModel]] = {413: PlainTooLarge, 422: PlainUnprocessable}
 _GEOREPORT: Mapping[int, type[BaseModel]] = {413: GeoReportTooLarge}
 
 
 def plain_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` of the errors a plain (`{"detail": ...}`) route really answers."""
+    """`responses=` of the errors a plain (`{"detail": ...}`) route really answers. List
+    422 only for a route that answers its own besides FastAPI's (FastAPI adds its own)."""
     return {
         status: {"model": _PLAIN.get(status, PlainError), "description": MEANINGS[status]}
         for status in statuses

@@ -4,10 +4,10 @@ service's answers out, errors as `{"detail": ...}` (`HelixRoute`). No logic live
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +21,10 @@ from cityhelix.openapi_errors import object_body, plain_errors
 
 #: every route reads credentials and may be rate-limited
 router = APIRouter(tags=["Triple Helix"], route_class=HelixRoute, responses=plain_errors(401, 429))
+
+
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def json_response(document: Any, status: int = 200) -> Response:
@@ -72,7 +76,7 @@ def text_parameter(request: Request, name: str) -> str | None:
 
 @router.post(
     "/api/helix/actors",
-    responses=plain_errors(400, 403, 409, 413),
+    responses=plain_errors(400, 403, 409, 413, 422),
     openapi_extra=object_body("An actor (docs/helix.md)"),
     status_code=201,
     summary="Register an actor",
@@ -104,18 +108,18 @@ async def list_actors(request: Request) -> Response:
 
 
 @router.get("/api/helix/actors/{actor_id}", responses=plain_errors(404), summary="One actor")
-async def read_actor(request: Request, actor_id: int) -> Response:
+async def read_actor(request: Request, actor_id: PathId) -> Response:
     principal = await caller(request, write=False)
     return json_response(await service.read_actor(engine_of(request), principal, actor_id))
 
 
 @router.patch(
     "/api/helix/actors/{actor_id}",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("The actor's fields to change (docs/helix.md)"),
     summary="Change some fields of an actor",
 )
-async def update_actor(request: Request, actor_id: int) -> Response:
+async def update_actor(request: Request, actor_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     return json_response(
@@ -128,14 +132,14 @@ async def update_actor(request: Request, actor_id: int) -> Response:
     responses=plain_errors(403, 404),
     summary="Every change of an actor",
 )
-async def actor_history(request: Request, actor_id: int) -> Response:
+async def actor_history(request: Request, actor_id: PathId) -> Response:
     principal = await caller(request, write=True)  # personal data: credentials required
     return json_response(await service.history(engine_of(request), principal, "actor", actor_id))
 
 
 @router.post(
     "/api/helix/collaborations",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("A collaboration of actors (docs/helix.md)"),
     status_code=201,
     summary="Register a collaboration",
@@ -177,18 +181,18 @@ async def list_collaborations(request: Request) -> Response:
     responses=plain_errors(404),
     summary="One collaboration",
 )
-async def read_collaboration(request: Request, collaboration_id: int) -> Response:
+async def read_collaboration(request: Request, collaboration_id: PathId) -> Response:
     await caller(request, write=False)
     return json_response(await service.read_collaboration(engine_of(request), collaboration_id))
 
 
 @router.patch(
     "/api/helix/collaborations/{collaboration_id}",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("The collaboration's fields to change (docs/helix.md)"),
     summary="Change some fields of a collaboration",
 )
-async def update_collaboration(request: Request, collaboration_id: int) -> Response:
+async def update_collaboration(request: Request, collaboration_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     return json_response(
@@ -203,7 +207,7 @@ async def update_collaboration(request: Request, collaboration_id: int) -> Respo
     responses=plain_errors(403, 404),
     summary="Every change of a collaboration",
 )
-async def collaboration_history(request: Request, collaboration_id: int) -> Response:
+async def collaboration_history(request: Request, collaboration_id: PathId) -> Response:
     principal = await caller(request, write=True)  # personal data: credentials required
     return json_response(
         await service.history(engine_of(request), principal, "collaboration", collaboration_id)
@@ -240,7 +244,7 @@ async def network(request: Request) -> Response:
 
 @router.post(
     "/api/helix/programmes",
-    responses=plain_errors(400, 403, 409, 413),
+    responses=plain_errors(400, 403, 409, 413, 422),
     openapi_extra=object_body("A funding programme (docs/helix.md)"),
     status_code=201,
     summary="Register a programme",
@@ -260,12 +264,12 @@ async def list_programmes(request: Request) -> Response:
 
 @router.post(
     "/api/helix/programmes/{programme_id}/calls",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("A call for applications (docs/helix.md)"),
     status_code=201,
     summary="Open a call",
 )
-async def create_call(request: Request, programme_id: int) -> Response:
+async def create_call(request: Request, programme_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     created = await service.create_call(
@@ -279,19 +283,19 @@ async def create_call(request: Request, programme_id: int) -> Response:
     responses=plain_errors(404),
     summary="A call and its applications by status",
 )
-async def read_call(request: Request, call_id: int) -> Response:
+async def read_call(request: Request, call_id: PathId) -> Response:
     await caller(request, write=False)
     return json_response(await service.read_call(engine_of(request), call_id))
 
 
 @router.post(
     "/api/helix/calls/{call_id}/applications",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("An application to the call (docs/helix.md)"),
     status_code=201,
     summary="Submit an application",
 )
-async def submit_application(request: Request, call_id: int) -> Response:
+async def submit_application(request: Request, call_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     created = await service.submit_application(
@@ -305,7 +309,7 @@ async def submit_application(request: Request, call_id: int) -> Response:
     responses=plain_errors(403, 404),
     summary="An application, in full",
 )
-async def read_application(request: Request, application_id: int) -> Response:
+async def read_application(request: Request, application_id: PathId) -> Response:
     principal = await caller(request, write=True)  # reviews are confidential
     return json_response(
         await service.read_application(engine_of(request), principal, application_id)
@@ -314,7 +318,7 @@ async def read_application(request: Request, application_id: int) -> Response:
 
 @router.post(
     "/api/helix/applications/{application_id}/{step}",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body(
         "The step's fields: a declaration, scores, a tranche, a report or a decision"
     ),
@@ -322,7 +326,7 @@ async def read_application(request: Request, application_id: int) -> Response:
     summary="Declare a conflict of interest, score, add a funding tranche or a report",
     description="`step` is one of: " + ", ".join(service.APPLICATION_STEPS) + ".",
 )
-async def application_step(request: Request, application_id: int, step: str) -> Response:
+async def application_step(request: Request, application_id: PathId, step: str) -> Response:
     principal = await caller(request, write=True)
     if step == "decision":
         body = await json_body(request)
@@ -344,11 +348,11 @@ async def application_step(request: Request, application_id: int, step: str) -> 
 
 @router.post(
     "/api/helix/tranches/{tranche_id}/paid",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("The payment: its date and amount (docs/helix.md)"),
     summary="Record a tranche's payment",
 )
-async def pay_tranche(request: Request, tranche_id: int) -> Response:
+async def pay_tranche(request: Request, tranche_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     return json_response(
@@ -425,7 +429,7 @@ async def scorecard_pdf(request: Request) -> Response:
     responses=plain_errors(403, 404),
     summary="A call's applications with status, score and decision (analysts)",
 )
-async def list_applications(request: Request, call_id: int) -> Response:
+async def list_applications(request: Request, call_id: PathId) -> Response:
     principal = await caller(request, write=True)  # scores are confidential
     return json_response(
         {"value": await service.list_applications(engine_of(request), principal, call_id)}
@@ -451,7 +455,7 @@ async def recompute(request: Request) -> Response:
 
 @router.post(
     "/api/helix/scorecard/values",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("An indicator's value with its period, source and date"),
     status_code=201,
     summary="Enter a manual indicator's value with its source and date",
@@ -507,7 +511,7 @@ async def open_data_download(request: Request, slug: str, file_format: str) -> R
 
 @router.post(
     "/api/open-data/datasets",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("A dataset: the table it publishes and its metadata (docs/helix.md)"),
     status_code=201,
     summary="Publish a department's table as a dataset (listed once `public` is true)",
@@ -521,7 +525,7 @@ async def publish_dataset(request: Request) -> Response:
 
 @router.patch(
     "/api/open-data/datasets/{slug}",
-    responses=plain_errors(400, 403, 404, 409, 413),
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
     openapi_extra=object_body("`public`, or the dataset's new records"),
     summary="Mark a department's dataset public or not, or replace its records",
 )

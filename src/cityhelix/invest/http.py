@@ -455,7 +455,7 @@ async def submit_enquiry(request: Request, body: EnquiryIn) -> Any:
 @router.post(
     "/import/{kind}",
     status_code=201,
-    responses=plain_errors(400, 401, 403, 413),
+    responses=plain_errors(400, 401, 403, 413, 422),
     openapi_extra=_TABLE_FILE,
 )
 async def import_table(

@@ -30,7 +30,7 @@ router = APIRouter(
 )
 
 
-@router.get("/aqi", responses=plain_errors(400, 404))
+@router.get("/aqi", responses=plain_errors(400, 404, 422))
 async def aqi(
     request: Request,
     thing_id: QueryThingId,

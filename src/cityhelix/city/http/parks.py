@@ -45,7 +45,7 @@ async def stations(request: Request, authorization: Auth = None) -> dict[str, An
     return {"value": await service.park_stations_of(engine_of(request), principal)}
 
 
-@router.get("/stations/{thing_id}", responses=plain_errors(400, 404))
+@router.get("/stations/{thing_id}", responses=plain_errors(400, 404, 422))
 async def station(
     request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -57,7 +57,7 @@ async def station(
     )
 
 
-@router.post("/stations/{thing_id}/rules", status_code=201, responses=plain_errors(404))
+@router.post("/stations/{thing_id}/rules", status_code=201, responses=plain_errors(404, 422))
 async def station_rules(
     request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -75,7 +75,7 @@ async def alerts(
     return {"value": await service.park_alerts(engine_of(request), principal, park)}
 
 
-@router.get("/{park}", responses=plain_errors(400, 404))
+@router.get("/{park}", responses=plain_errors(400, 404, 422))
 async def overview(request: Request, park: str, authorization: Auth = None) -> dict[str, Any]:
     """The park operator's view over [from, to)."""
     principal = await caller(request, authorization, write=True)

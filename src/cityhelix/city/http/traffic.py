@@ -33,7 +33,7 @@ async def levels(
 
 
 @router.post(
-    "/segments/{thing_id}/rules", status_code=201, responses=plain_errors(400, 403, 404, 413)
+    "/segments/{thing_id}/rules", status_code=201, responses=plain_errors(400, 403, 404, 413, 422)
 )
 async def segment_rules(
     request: Request,
@@ -53,7 +53,7 @@ def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     return (parse_time(start, "from") if start else to - timedelta(hours=24)), to
 
 
-@router.get("/cameras/{thing_id}/events", responses=plain_errors(400, 404))
+@router.get("/cameras/{thing_id}/events", responses=plain_errors(400, 404, 422))
 async def events(
     request: Request, thing_id: PathThingId, to: str | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -64,7 +64,7 @@ async def events(
     return {"value": found, "count": len(found)}
 
 
-@router.get("/cameras/{thing_id}/events/hourly", responses=plain_errors(400, 404))
+@router.get("/cameras/{thing_id}/events/hourly", responses=plain_errors(400, 404, 422))
 async def hourly(
     request: Request, thing_id: PathThingId, to: str | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -75,7 +75,7 @@ async def hourly(
 
 
 @router.post(
-    "/cameras/{thing_id}/alerting", status_code=201, responses=plain_errors(400, 403, 404, 413)
+    "/cameras/{thing_id}/alerting", status_code=201, responses=plain_errors(400, 403, 404, 413, 422)
 )
 async def alerting(
     request: Request,

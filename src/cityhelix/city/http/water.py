@@ -28,7 +28,7 @@ async def gauges(request: Request, authorization: Auth = None) -> dict[str, Any]
     return {"value": await service.water_gauges(engine_of(request))}
 
 
-@router.get("/gauges/{thing_id}", responses=plain_errors(404))
+@router.get("/gauges/{thing_id}", responses=plain_errors(404, 422))
 async def gauge(
     request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -38,7 +38,7 @@ async def gauge(
 
 
 @router.post(
-    "/gauges/{thing_id}/rules", status_code=201, responses=plain_errors(400, 403, 404, 413)
+    "/gauges/{thing_id}/rules", status_code=201, responses=plain_errors(400, 403, 404, 413, 422)
 )
 async def rules(
     request: Request,

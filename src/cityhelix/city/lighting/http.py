@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +30,8 @@ router = APIRouter(
 _LAMP = object_body("A lamp or cabinet (docs/city-services.md, street lighting)")
 _SCHEDULE = object_body("A schedule: its group, dusk/dawn or times, profile, exceptions")
 Auth = Annotated[str | None, Header(alias="Authorization")]
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -135,7 +137,9 @@ async def get_schedules(request: Request, authorization: Auth = None) -> Respons
     responses=plain_errors(404),
     summary="A schedule and the switchings it issued",
 )
-async def get_schedule(request: Request, schedule_id: int, authorization: Auth = None) -> Response:
+async def get_schedule(
+    request: Request, schedule_id: PathId, authorization: Auth = None
+) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         return await service.schedule_detail(_engine(request), schedule_id), 200
 
@@ -162,7 +166,7 @@ async def get_tasks(request: Request, authorization: Auth = None) -> Response:
     responses=plain_errors(404),
     summary="A lighting Task's outcome: pending, confirmed or failed",
 )
-async def get_task(request: Request, task_id: int, authorization: Auth = None) -> Response:
+async def get_task(request: Request, task_id: PathId, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         return await service.task_outcome(
             _engine(request), _settings(request), task_id, bus=_bus(request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +36,10 @@ router = APIRouter(
 )
 
 _INCIDENT = "An incident (category, priority, title, ...: docs/operations-centre.md)"
+
+
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def settings_of(request: Request) -> Settings:
@@ -167,7 +171,7 @@ async def listing(
 
 
 @router.get("/incidents/{incident_id}", responses=plain_errors(404))
-async def one(request: Request, incident_id: int) -> Response:
+async def one(request: Request, incident_id: PathId) -> Response:
     principal = await staff(request)
     async with engine_of(request).connect() as connection:
         document = await desk.read_incident(
@@ -181,7 +185,7 @@ async def one(request: Request, incident_id: int) -> Response:
     responses=plain_errors(400, 404, 409, 413),
     openapi_extra=object_body("The fields to change (a 400 names one that may not be)"),
 )
-async def change(request: Request, incident_id: int) -> Response:
+async def change(request: Request, incident_id: PathId) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
     body = await json_body(request)
@@ -199,7 +203,7 @@ async def change(request: Request, incident_id: int) -> Response:
     responses=plain_errors(400, 404, 413),
     openapi_extra=object_body('`{"text": ...}`, the comment'),
 )
-async def comment(request: Request, incident_id: int) -> Response:
+async def comment(request: Request, incident_id: PathId) -> Response:
     principal = await staff(request)
     body = await json_body(request)
     async with engine_of(request).begin() as connection:
@@ -214,7 +218,7 @@ async def comment(request: Request, incident_id: int) -> Response:
 
 
 @router.post("/incidents/{incident_id}/checklist/{step}", responses=plain_errors(404, 409))
-async def checklist(request: Request, incident_id: int, step: int) -> Response:
+async def checklist(request: Request, incident_id: PathId, step: int) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
     async with engine_of(request).begin() as connection:
@@ -231,7 +235,7 @@ async def checklist(request: Request, incident_id: int, step: int) -> Response:
     responses=plain_errors(400, 404, 413, 415),
     openapi_extra=form_body({"file": "PNG, JPEG, WebP or PDF"}, required=("file",)),
 )
-async def attach(request: Request, incident_id: int) -> Response:
+async def attach(request: Request, incident_id: PathId) -> Response:
     """A multipart upload (field `file`): PNG, JPEG, WebP or PDF by content, size-bounded."""
     principal = await staff(request)
     settings = settings_of(request)
@@ -270,7 +274,7 @@ async def attach(request: Request, incident_id: int) -> Response:
 
 
 @router.get("/incidents/{incident_id}/attachments/{attachment_id}", responses=plain_errors(404))
-async def download(request: Request, incident_id: int, attachment_id: int) -> Response:
+async def download(request: Request, incident_id: PathId, attachment_id: PathId) -> Response:
     principal = await staff(request)
     row, content = await read_attachment(
         engine_of(request),

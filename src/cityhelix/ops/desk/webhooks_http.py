@@ -13,7 +13,7 @@ from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
 from cityhelix.openapi_errors import object_body, plain_errors
 from cityhelix.ops.desk import webhooks as hooks
-from cityhelix.ops.desk.http import engine_of, json_body, json_response, settings_of, staff
+from cityhelix.ops.desk.http import PathId, engine_of, json_body, json_response, settings_of, staff
 from cityhelix.ops.desk.tables import webhook_deliveries, webhooks
 from cityhelix.ops.desk.webhook_targets import check_target
 from cityhelix.ops.errors import Forbidden, NotFound
@@ -78,7 +78,7 @@ async def dead_letters(
 
 
 @router.post("/dead-letters/{delivery_id}/replay", responses=plain_errors(404, 409))
-async def replay(request: Request, delivery_id: int) -> Response:
+async def replay(request: Request, delivery_id: PathId) -> Response:
     principal = await _operator(request)
     async with engine_of(request).begin() as connection:
         await hooks.replay(connection, delivery_id)
@@ -94,7 +94,7 @@ async def replay(request: Request, delivery_id: int) -> Response:
 
 
 @router.get("/{webhook_id}", responses=plain_errors(404))
-async def one(request: Request, webhook_id: int) -> Response:
+async def one(request: Request, webhook_id: PathId) -> Response:
     await _operator(request)
     async with engine_of(request).connect() as connection:
         row = (
@@ -106,7 +106,7 @@ async def one(request: Request, webhook_id: int) -> Response:
 
 
 @router.delete("/{webhook_id}", responses=plain_errors(404))
-async def remove(request: Request, webhook_id: int) -> Response:
+async def remove(request: Request, webhook_id: PathId) -> Response:
     principal = await _operator(request)
     async with engine_of(request).begin() as connection:
         await hooks.delete_webhook(connection, webhook_id)
@@ -119,7 +119,7 @@ async def remove(request: Request, webhook_id: int) -> Response:
 @router.get("/{webhook_id}/deliveries")
 async def deliveries(
     request: Request,
-    webhook_id: int,
+    webhook_id: PathId,
     status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
     top: Annotated[int, Query(alias="$top", ge=1, le=1000)] = 100,
 ) -> Response:
