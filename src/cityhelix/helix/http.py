@@ -4,10 +4,10 @@ service's answers out, errors as `{"detail": ...}` (`HelixRoute`). No logic live
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,8 +17,14 @@ from cityhelix.helix import service
 from cityhelix.helix.errors import BadRequest, NotFound
 from cityhelix.helix.fields import parse_day
 from cityhelix.helix.routes import HelixRoute
+from cityhelix.openapi_errors import object_body, plain_errors
 
-router = APIRouter(tags=["Triple Helix"], route_class=HelixRoute)
+#: every route reads credentials and may be rate-limited
+router = APIRouter(tags=["Triple Helix"], route_class=HelixRoute, responses=plain_errors(401, 429))
+
+
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def json_response(document: Any, status: int = 200) -> Response:
@@ -68,7 +74,13 @@ def text_parameter(request: Request, name: str) -> str | None:
     return value or None
 
 
-@router.post("/api/helix/actors", status_code=201, summary="Register an actor")
+@router.post(
+    "/api/helix/actors",
+    responses=plain_errors(400, 403, 409, 413, 422),
+    openapi_extra=object_body("An actor (docs/helix.md)"),
+    status_code=201,
+    summary="Register an actor",
+)
 async def create_actor(request: Request) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
@@ -76,7 +88,11 @@ async def create_actor(request: Request) -> Response:
     return json_response(actor, 201)
 
 
-@router.get("/api/helix/actors", summary="List and search actors (q, kind, limit, offset)")
+@router.get(
+    "/api/helix/actors",
+    responses=plain_errors(400),
+    summary="List and search actors (q, kind, limit, offset)",
+)
 async def list_actors(request: Request) -> Response:
     principal = await caller(request, write=False)
     return json_response(
@@ -91,14 +107,19 @@ async def list_actors(request: Request) -> Response:
     )
 
 
-@router.get("/api/helix/actors/{actor_id}", summary="One actor")
-async def read_actor(request: Request, actor_id: int) -> Response:
+@router.get("/api/helix/actors/{actor_id}", responses=plain_errors(404), summary="One actor")
+async def read_actor(request: Request, actor_id: PathId) -> Response:
     principal = await caller(request, write=False)
     return json_response(await service.read_actor(engine_of(request), principal, actor_id))
 
 
-@router.patch("/api/helix/actors/{actor_id}", summary="Change some fields of an actor")
-async def update_actor(request: Request, actor_id: int) -> Response:
+@router.patch(
+    "/api/helix/actors/{actor_id}",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("The actor's fields to change (docs/helix.md)"),
+    summary="Change some fields of an actor",
+)
+async def update_actor(request: Request, actor_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     return json_response(
@@ -106,13 +127,23 @@ async def update_actor(request: Request, actor_id: int) -> Response:
     )
 
 
-@router.get("/api/helix/actors/{actor_id}/history", summary="Every change of an actor")
-async def actor_history(request: Request, actor_id: int) -> Response:
+@router.get(
+    "/api/helix/actors/{actor_id}/history",
+    responses=plain_errors(403, 404),
+    summary="Every change of an actor",
+)
+async def actor_history(request: Request, actor_id: PathId) -> Response:
     principal = await caller(request, write=True)  # personal data: credentials required
     return json_response(await service.history(engine_of(request), principal, "actor", actor_id))
 
 
-@router.post("/api/helix/collaborations", status_code=201, summary="Register a collaboration")
+@router.post(
+    "/api/helix/collaborations",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("A collaboration of actors (docs/helix.md)"),
+    status_code=201,
+    summary="Register a collaboration",
+)
 async def create_collaboration(request: Request) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
@@ -124,6 +155,7 @@ async def create_collaboration(request: Request) -> Response:
 
 @router.get(
     "/api/helix/collaborations",
+    responses=plain_errors(400),
     summary="List and search collaborations (q, kind, status, domain, actor_id, from, to)",
 )
 async def list_collaborations(request: Request) -> Response:
@@ -144,16 +176,23 @@ async def list_collaborations(request: Request) -> Response:
     )
 
 
-@router.get("/api/helix/collaborations/{collaboration_id}", summary="One collaboration")
-async def read_collaboration(request: Request, collaboration_id: int) -> Response:
+@router.get(
+    "/api/helix/collaborations/{collaboration_id}",
+    responses=plain_errors(404),
+    summary="One collaboration",
+)
+async def read_collaboration(request: Request, collaboration_id: PathId) -> Response:
     await caller(request, write=False)
     return json_response(await service.read_collaboration(engine_of(request), collaboration_id))
 
 
 @router.patch(
-    "/api/helix/collaborations/{collaboration_id}", summary="Change some fields of a collaboration"
+    "/api/helix/collaborations/{collaboration_id}",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("The collaboration's fields to change (docs/helix.md)"),
+    summary="Change some fields of a collaboration",
 )
-async def update_collaboration(request: Request, collaboration_id: int) -> Response:
+async def update_collaboration(request: Request, collaboration_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     return json_response(
@@ -165,9 +204,10 @@ async def update_collaboration(request: Request, collaboration_id: int) -> Respo
 
 @router.get(
     "/api/helix/collaborations/{collaboration_id}/history",
+    responses=plain_errors(403, 404),
     summary="Every change of a collaboration",
 )
-async def collaboration_history(request: Request, collaboration_id: int) -> Response:
+async def collaboration_history(request: Request, collaboration_id: PathId) -> Response:
     principal = await caller(request, write=True)  # personal data: credentials required
     return json_response(
         await service.history(engine_of(request), principal, "collaboration", collaboration_id)
@@ -176,6 +216,7 @@ async def collaboration_history(request: Request, collaboration_id: int) -> Resp
 
 @router.get(
     "/api/helix/synergy",
+    responses=plain_errors(400),
     summary="Triple Helix mutual information (bits) over collaborations starting in a period",
 )
 async def synergy(request: Request) -> Response:
@@ -189,6 +230,7 @@ async def synergy(request: Request) -> Response:
 
 @router.get(
     "/api/helix/network",
+    responses=plain_errors(400),
     summary="Actors as nodes and co-participation as edges, over a period",
 )
 async def network(request: Request) -> Response:
@@ -200,7 +242,13 @@ async def network(request: Request) -> Response:
     )
 
 
-@router.post("/api/helix/programmes", status_code=201, summary="Register a programme")
+@router.post(
+    "/api/helix/programmes",
+    responses=plain_errors(400, 403, 409, 413, 422),
+    openapi_extra=object_body("A funding programme (docs/helix.md)"),
+    status_code=201,
+    summary="Register a programme",
+)
 async def create_programme(request: Request) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
@@ -214,8 +262,14 @@ async def list_programmes(request: Request) -> Response:
     return json_response({"value": await service.list_programmes(engine_of(request))})
 
 
-@router.post("/api/helix/programmes/{programme_id}/calls", status_code=201, summary="Open a call")
-async def create_call(request: Request, programme_id: int) -> Response:
+@router.post(
+    "/api/helix/programmes/{programme_id}/calls",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("A call for applications (docs/helix.md)"),
+    status_code=201,
+    summary="Open a call",
+)
+async def create_call(request: Request, programme_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     created = await service.create_call(
@@ -224,16 +278,24 @@ async def create_call(request: Request, programme_id: int) -> Response:
     return json_response(created, 201)
 
 
-@router.get("/api/helix/calls/{call_id}", summary="A call and its applications by status")
-async def read_call(request: Request, call_id: int) -> Response:
+@router.get(
+    "/api/helix/calls/{call_id}",
+    responses=plain_errors(404),
+    summary="A call and its applications by status",
+)
+async def read_call(request: Request, call_id: PathId) -> Response:
     await caller(request, write=False)
     return json_response(await service.read_call(engine_of(request), call_id))
 
 
 @router.post(
-    "/api/helix/calls/{call_id}/applications", status_code=201, summary="Submit an application"
+    "/api/helix/calls/{call_id}/applications",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("An application to the call (docs/helix.md)"),
+    status_code=201,
+    summary="Submit an application",
 )
-async def submit_application(request: Request, call_id: int) -> Response:
+async def submit_application(request: Request, call_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     created = await service.submit_application(
@@ -242,8 +304,12 @@ async def submit_application(request: Request, call_id: int) -> Response:
     return json_response(created, 201)
 
 
-@router.get("/api/helix/applications/{application_id}", summary="An application, in full")
-async def read_application(request: Request, application_id: int) -> Response:
+@router.get(
+    "/api/helix/applications/{application_id}",
+    responses=plain_errors(403, 404),
+    summary="An application, in full",
+)
+async def read_application(request: Request, application_id: PathId) -> Response:
     principal = await caller(request, write=True)  # reviews are confidential
     return json_response(
         await service.read_application(engine_of(request), principal, application_id)
@@ -252,11 +318,15 @@ async def read_application(request: Request, application_id: int) -> Response:
 
 @router.post(
     "/api/helix/applications/{application_id}/{step}",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body(
+        "The step's fields: a declaration, scores, a tranche, a report or a decision"
+    ),
     status_code=201,
     summary="Declare a conflict of interest, score, add a funding tranche or a report",
     description="`step` is one of: " + ", ".join(service.APPLICATION_STEPS) + ".",
 )
-async def application_step(request: Request, application_id: int, step: str) -> Response:
+async def application_step(request: Request, application_id: PathId, step: str) -> Response:
     principal = await caller(request, write=True)
     if step == "decision":
         body = await json_body(request)
@@ -276,8 +346,13 @@ async def application_step(request: Request, application_id: int, step: str) -> 
     )
 
 
-@router.post("/api/helix/tranches/{tranche_id}/paid", summary="Record a tranche's payment")
-async def pay_tranche(request: Request, tranche_id: int) -> Response:
+@router.post(
+    "/api/helix/tranches/{tranche_id}/paid",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("The payment: its date and amount (docs/helix.md)"),
+    summary="Record a tranche's payment",
+)
+async def pay_tranche(request: Request, tranche_id: PathId) -> Response:
     principal = await caller(request, write=True)
     body = await json_body(request)
     return json_response(
@@ -287,6 +362,7 @@ async def pay_tranche(request: Request, tranche_id: int) -> Response:
 
 @router.get(
     "/api/helix/deadlines",
+    responses=plain_errors(400),
     summary="Call deadlines and unpaid tranches due within `days` (default 30) of today",
 )
 async def deadlines(request: Request) -> Response:
@@ -300,6 +376,7 @@ async def deadlines(request: Request) -> Response:
 
 @router.get(
     "/api/helix/scorecard",
+    responses=plain_errors(400),
     summary="Every indicator for a period: value, target, status, trend, provenance, quality",
 )
 async def scorecard(request: Request) -> Response:
@@ -311,7 +388,11 @@ async def scorecard(request: Request) -> Response:
     )
 
 
-@router.get("/api/helix/scorecard.xlsx", summary="The scorecard of a period as XLSX")
+@router.get(
+    "/api/helix/scorecard.xlsx",
+    responses=plain_errors(400),
+    summary="The scorecard of a period as XLSX",
+)
 async def scorecard_xlsx(request: Request) -> Response:
     await caller(request, write=False)
     period = request.query_params.get("period")
@@ -327,6 +408,7 @@ async def scorecard_xlsx(request: Request) -> Response:
 
 @router.get(
     "/api/helix/scorecard.pdf",
+    responses=plain_errors(400),
     summary="The scorecard of a period as a printable PDF report, with its chart and provenance",
 )
 async def scorecard_pdf(request: Request) -> Response:
@@ -344,9 +426,10 @@ async def scorecard_pdf(request: Request) -> Response:
 
 @router.get(
     "/api/helix/calls/{call_id}/applications",
+    responses=plain_errors(403, 404),
     summary="A call's applications with status, score and decision (analysts)",
 )
-async def list_applications(request: Request, call_id: int) -> Response:
+async def list_applications(request: Request, call_id: PathId) -> Response:
     principal = await caller(request, write=True)  # scores are confidential
     return json_response(
         {"value": await service.list_applications(engine_of(request), principal, call_id)}
@@ -355,6 +438,7 @@ async def list_applications(request: Request, call_id: int) -> Response:
 
 @router.post(
     "/api/helix/scorecard/recompute",
+    responses=plain_errors(400, 403),
     summary="Recompute the computed indicators of a period (default: the current year)",
 )
 async def recompute(request: Request) -> Response:
@@ -371,6 +455,8 @@ async def recompute(request: Request) -> Response:
 
 @router.post(
     "/api/helix/scorecard/values",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("An indicator's value with its period, source and date"),
     status_code=201,
     summary="Enter a manual indicator's value with its source and date",
 )
@@ -384,7 +470,9 @@ async def enter_value(request: Request) -> Response:
 
 
 @router.get(
-    "/api/helix/scorecard/indicators/{code}", summary="An indicator and its values, per period"
+    "/api/helix/scorecard/indicators/{code}",
+    responses=plain_errors(404),
+    summary="An indicator and its values, per period",
 )
 async def indicator(request: Request, code: str) -> Response:
     await caller(request, write=False)
@@ -408,6 +496,7 @@ async def open_data_catalog(request: Request) -> Response:
 
 @router.get(
     "/api/open-data/datasets/{slug}.{file_format}",
+    responses=plain_errors(400, 404),
     summary="A published dataset as CSV, GeoJSON or Parquet",
 )
 async def open_data_download(request: Request, slug: str, file_format: str) -> Response:
@@ -422,6 +511,8 @@ async def open_data_download(request: Request, slug: str, file_format: str) -> R
 
 @router.post(
     "/api/open-data/datasets",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("A dataset: the table it publishes and its metadata (docs/helix.md)"),
     status_code=201,
     summary="Publish a department's table as a dataset (listed once `public` is true)",
 )
@@ -434,6 +525,8 @@ async def publish_dataset(request: Request) -> Response:
 
 @router.patch(
     "/api/open-data/datasets/{slug}",
+    responses=plain_errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=object_body("`public`, or the dataset's new records"),
     summary="Mark a department's dataset public or not, or replace its records",
 )
 async def change_dataset(request: Request, slug: str) -> Response:

@@ -23,6 +23,7 @@ from cityhelix.auth.deps import NotAuthenticated, principal_from_header
 from cityhelix.auth.principal import Principal
 from cityhelix.invest import service
 from cityhelix.invest.errors import BadInput, InvestError, Unprocessable
+from cityhelix.invest.exchange import XLSX
 from cityhelix.invest.matching import SiteNeeds
 from cityhelix.invest.schemas import (
     ActivityIn,
@@ -41,6 +42,7 @@ from cityhelix.invest.schemas import (
     ScreenIn,
     StageMove,
 )
+from cityhelix.openapi_errors import file_body, plain_errors
 
 #: ids in paths: past 2**62 nothing exists, and the database is never asked (no overflow)
 PathId = Annotated[int, Path(ge=1, le=2**62)]
@@ -85,7 +87,15 @@ class InvestRoute(APIRoute):
         return answer
 
 
-router = APIRouter(prefix="/api/invest", tags=["investment"], route_class=InvestRoute)
+#: every route may be rate-limited; all but the public enquiry form read credentials (401)
+router = APIRouter(
+    prefix="/api/invest",
+    tags=["investment"],
+    route_class=InvestRoute,
+    responses=plain_errors(429),
+)
+#: an import's body is the file itself
+_TABLE_FILE = file_body("text/csv", XLSX, description="The table: a header row, a row each")
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -110,7 +120,7 @@ def _path(request: Request) -> str:
 # -- parks and plots ----------------------------------------------------------------------
 
 
-@router.get("/parks")
+@router.get("/parks", responses=plain_errors(400, 401))
 async def list_parks(
     request: Request,
     admin_unit: Annotated[str | None, Query(max_length=200)] = None,
@@ -132,33 +142,33 @@ async def list_parks(
     )
 
 
-@router.post("/parks", status_code=201)
+@router.post("/parks", status_code=201, responses=plain_errors(400, 401, 403, 409, 413))
 async def create_park(request: Request, body: ParkIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.create_park(_engine(request), principal, body, _path(request))
 
 
-@router.get("/parks/{park_id}")
+@router.get("/parks/{park_id}", responses=plain_errors(401, 404))
 async def get_park(request: Request, park_id: PathId) -> Any:
     await _caller(request, staff=False)
     return await service.get_park(_engine(request), park_id)
 
 
-@router.patch("/parks/{park_id}")
+@router.patch("/parks/{park_id}", responses=plain_errors(400, 401, 403, 404, 409, 413))
 async def update_park(request: Request, park_id: PathId, body: ParkPatch) -> Any:
     principal = await _caller(request, staff=True)
     changes = body.model_dump(mode="json", exclude_unset=True)
     return await service.update_park(_engine(request), principal, park_id, changes, _path(request))
 
 
-@router.delete("/parks/{park_id}", status_code=204)
+@router.delete("/parks/{park_id}", status_code=204, responses=plain_errors(401, 403, 404, 409))
 async def delete_park(request: Request, park_id: PathId) -> Response:
     principal = await _caller(request, staff=True)
     await service.delete_park(_engine(request), principal, park_id, _path(request))
     return Response(status_code=204)
 
 
-@router.get("/plots")
+@router.get("/plots", responses=plain_errors(400, 401))
 async def list_plots(
     request: Request,
     park_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -178,26 +188,26 @@ async def list_plots(
     )
 
 
-@router.post("/plots", status_code=201)
+@router.post("/plots", status_code=201, responses=plain_errors(400, 401, 403, 404, 409, 413))
 async def create_plot(request: Request, body: PlotIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.create_plot(_engine(request), principal, body, _path(request))
 
 
-@router.get("/plots/{plot_id}")
+@router.get("/plots/{plot_id}", responses=plain_errors(401, 404))
 async def get_plot(request: Request, plot_id: PathId) -> Any:
     await _caller(request, staff=False)
     return await service.get_plot(_engine(request), plot_id)
 
 
-@router.patch("/plots/{plot_id}")
+@router.patch("/plots/{plot_id}", responses=plain_errors(400, 401, 403, 404, 409, 413))
 async def update_plot(request: Request, plot_id: PathId, body: PlotPatch) -> Any:
     principal = await _caller(request, staff=True)
     changes = body.model_dump(mode="json", exclude_unset=True)
     return await service.update_plot(_engine(request), principal, plot_id, changes, _path(request))
 
 
-@router.delete("/plots/{plot_id}", status_code=204)
+@router.delete("/plots/{plot_id}", status_code=204, responses=plain_errors(401, 403, 404, 409))
 async def delete_plot(request: Request, plot_id: PathId) -> Response:
     principal = await _caller(request, staff=True)
     await service.delete_plot(_engine(request), principal, plot_id, _path(request))
@@ -207,7 +217,7 @@ async def delete_plot(request: Request, plot_id: PathId) -> Response:
 # -- the registry ---------------------------------------------------------------------------
 
 
-@router.get("/projects")
+@router.get("/projects", responses=plain_errors(400, 401, 403))
 async def list_projects(
     request: Request,
     as_of: date | None = None,
@@ -236,19 +246,19 @@ async def list_projects(
     )
 
 
-@router.post("/projects", status_code=201)
+@router.post("/projects", status_code=201, responses=plain_errors(400, 401, 403, 404, 409, 413))
 async def create_project(request: Request, body: ProjectIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.create_project(_engine(request), principal, body, _path(request))
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", responses=plain_errors(400, 401, 403, 404))
 async def get_project(request: Request, project_id: PathId, as_of: date | None = None) -> Any:
     principal = await _caller(request, staff=True)
     return await service.get_project(_engine(request), principal, project_id, as_of)
 
 
-@router.patch("/projects/{project_id}")
+@router.patch("/projects/{project_id}", responses=plain_errors(400, 401, 403, 404, 409, 413))
 async def change_project(request: Request, project_id: PathId, body: ProjectChange) -> Any:
     principal = await _caller(request, staff=True)
     return await service.change_project(
@@ -256,20 +266,24 @@ async def change_project(request: Request, project_id: PathId, body: ProjectChan
     )
 
 
-@router.delete("/projects/{project_id}", status_code=204)
+@router.delete(
+    "/projects/{project_id}", status_code=204, responses=plain_errors(401, 403, 404, 409)
+)
 async def delete_project(request: Request, project_id: PathId) -> Response:
     principal = await _caller(request, staff=True)
     await service.delete_project(_engine(request), principal, project_id, _path(request))
     return Response(status_code=204)
 
 
-@router.get("/projects/{project_id}/history")
+@router.get("/projects/{project_id}/history", responses=plain_errors(401, 403, 404))
 async def project_history(request: Request, project_id: PathId) -> Any:
     principal = await _caller(request, staff=True)
     return await service.project_history(_engine(request), principal, project_id)
 
 
-@router.post("/projects/{project_id}/screenings", status_code=201)
+@router.post(
+    "/projects/{project_id}/screenings", status_code=201, responses=plain_errors(400, 401, 403, 404)
+)
 async def screen_project(
     request: Request,
     project_id: PathId,
@@ -281,7 +295,7 @@ async def screen_project(
     )
 
 
-@router.get("/projects/{project_id}/screenings")
+@router.get("/projects/{project_id}/screenings", responses=plain_errors(401, 403, 404))
 async def project_screenings(request: Request, project_id: PathId) -> Any:
     principal = await _caller(request, staff=True)
     return await service.project_screenings(_engine(request), principal, project_id)
@@ -290,7 +304,7 @@ async def project_screenings(request: Request, project_id: PathId) -> Any:
 # -- screening and policies ----------------------------------------------------------------
 
 
-@router.post("/screen")
+@router.post("/screen", responses=plain_errors(400, 401, 404, 413))
 async def screen(
     request: Request,
     body: ScreenIn,
@@ -300,38 +314,38 @@ async def screen(
     return await service.screen_proposal(_engine(request), body, policy_version)
 
 
-@router.get("/policies")
+@router.get("/policies", responses=plain_errors(401))
 async def list_policies(request: Request) -> Any:
     await _caller(request, staff=False)
     return await service.list_policies(_engine(request))
 
 
-@router.get("/policies/current")
+@router.get("/policies/current", responses=plain_errors(401, 404))
 async def policy_in_force(request: Request) -> Any:
     await _caller(request, staff=False)
     return await service.get_policy(_engine(request), None)
 
 
-@router.get("/policies/{version}")
+@router.get("/policies/{version}", responses=plain_errors(401, 404))
 async def get_policy(request: Request, version: PolicyVersion) -> Any:
     await _caller(request, staff=False)
     return await service.get_policy(_engine(request), version)
 
 
-@router.get("/policies/{version}/portfolio")
+@router.get("/policies/{version}/portfolio", responses=plain_errors(401, 403, 404))
 async def portfolio(request: Request, version: PolicyVersion) -> Any:
     """The registry's verdict mix under the policy in force and under `version`."""
     principal = await _caller(request, staff=True)
     return await service.portfolio(_engine(request), principal, version)
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", status_code=201, responses=plain_errors(400, 401, 403, 413))
 async def create_policy(request: Request, body: PolicyIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.create_policy(_engine(request), principal, body, _path(request))
 
 
-@router.post("/policies/{version}/adopt")
+@router.post("/policies/{version}/adopt", responses=plain_errors(401, 403, 404, 409))
 async def adopt_policy(request: Request, version: PolicyVersion) -> Any:
     principal = await _caller(request, staff=True)
     return await service.adopt_policy(_engine(request), principal, version, _path(request))
@@ -340,7 +354,7 @@ async def adopt_policy(request: Request, version: PolicyVersion) -> Any:
 # -- the pipeline ---------------------------------------------------------------------------
 
 
-@router.get("/leads")
+@router.get("/leads", responses=plain_errors(400, 401, 403))
 async def list_leads(
     request: Request,
     stage: Annotated[str | None, Query(max_length=32)] = None,
@@ -353,13 +367,13 @@ async def list_leads(
     )
 
 
-@router.post("/leads", status_code=201)
+@router.post("/leads", status_code=201, responses=plain_errors(400, 401, 403, 404, 413))
 async def create_lead(request: Request, body: LeadIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.create_lead(_engine(request), principal, body, _path(request))
 
 
-@router.get("/leads/overdue")
+@router.get("/leads/overdue", responses=plain_errors(400, 401, 403))
 async def overdue(request: Request, at: datetime | None = None) -> Any:
     principal = await _caller(request, staff=True)
     if at is not None and at.tzinfo is None:
@@ -367,25 +381,27 @@ async def overdue(request: Request, at: datetime | None = None) -> Any:
     return await service.overdue(_engine(request), principal, at)
 
 
-@router.get("/leads/stages")
+@router.get("/leads/stages", responses=plain_errors(401))
 async def stage_deadlines(request: Request) -> Any:
     await _caller(request, staff=False)
     return service.stage_deadlines()
 
 
-@router.get("/leads/{lead_id}")
+@router.get("/leads/{lead_id}", responses=plain_errors(401, 403, 404))
 async def get_lead(request: Request, lead_id: PathId) -> Any:
     principal = await _caller(request, staff=True)
     return await service.get_lead(_engine(request), principal, lead_id)
 
 
-@router.post("/leads/{lead_id}/stage")
+@router.post("/leads/{lead_id}/stage", responses=plain_errors(400, 401, 403, 404, 409, 413))
 async def move_lead(request: Request, lead_id: PathId, body: StageMove) -> Any:
     principal = await _caller(request, staff=True)
     return await service.move_lead(_engine(request), principal, lead_id, body, _path(request))
 
 
-@router.post("/leads/{lead_id}/activities", status_code=201)
+@router.post(
+    "/leads/{lead_id}/activities", status_code=201, responses=plain_errors(400, 401, 403, 404, 413)
+)
 async def add_activity(request: Request, lead_id: PathId, body: ActivityIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.add_activity(_engine(request), principal, lead_id, body, _path(request))
@@ -394,19 +410,19 @@ async def add_activity(request: Request, lead_id: PathId, body: ActivityIn) -> A
 # -- investors, administrative units, enquiries -----------------------------------------------
 
 
-@router.get("/investors")
+@router.get("/investors", responses=plain_errors(401, 403))
 async def list_investors(request: Request, limit: Limit = 100, offset: Offset = 0) -> Any:
     principal = await _caller(request, staff=True)
     return await service.list_investors(_engine(request), principal, limit=limit, offset=offset)
 
 
-@router.post("/investors", status_code=201)
+@router.post("/investors", status_code=201, responses=plain_errors(400, 401, 403, 409, 413))
 async def create_investor(request: Request, body: InvestorIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.create_investor(_engine(request), principal, body, _path(request))
 
 
-@router.get("/admin-units")
+@router.get("/admin-units", responses=plain_errors(401))
 async def admin_unit_mappings(
     request: Request, name: Annotated[str | None, Query(max_length=200)] = None
 ) -> Any:
@@ -415,13 +431,13 @@ async def admin_unit_mappings(
     return await service.admin_unit_mappings(_engine(request), name=name)
 
 
-@router.post("/admin-units", status_code=201)
+@router.post("/admin-units", status_code=201, responses=plain_errors(400, 401, 403, 409, 413))
 async def add_admin_unit_mapping(request: Request, body: AdminUnitMappingIn) -> Any:
     principal = await _caller(request, staff=True)
     return await service.add_admin_unit_mapping(_engine(request), principal, body, _path(request))
 
 
-@router.post("/enquiries", status_code=202)
+@router.post("/enquiries", status_code=202, responses=plain_errors(400, 413))
 async def submit_enquiry(request: Request, body: EnquiryIn) -> Any:
     """The public portal's enquiry form: creates a lead; nothing of it is shown back."""
     client = request.client.host if request.client else "unknown"
@@ -436,7 +452,12 @@ async def submit_enquiry(request: Request, body: EnquiryIn) -> Any:
 # -- import and export -----------------------------------------------------------------------
 
 
-@router.post("/import/{kind}", status_code=201)
+@router.post(
+    "/import/{kind}",
+    status_code=201,
+    responses=plain_errors(400, 401, 403, 413, 422),
+    openapi_extra=_TABLE_FILE,
+)
 async def import_table(
     request: Request,
     kind: Annotated[str, Path(pattern="^(parks|plots|projects|leads)$")],
@@ -456,7 +477,7 @@ async def import_table(
     )
 
 
-@router.get("/export/projects.{file_format}")
+@router.get("/export/projects.{file_format}", responses=plain_errors(400, 401, 403))
 async def export_registry(
     request: Request,
     file_format: Annotated[str, Path(pattern="^(csv|xlsx|geojson)$")],
@@ -477,7 +498,7 @@ async def export_registry(
 # -- analytics ---------------------------------------------------------------------------------
 
 
-@router.get("/analytics")
+@router.get("/analytics", responses=plain_errors(400, 401, 403))
 async def fdi_analytics(
     request: Request,
     status: Annotated[list[str] | None, Query(max_length=3)] = None,
@@ -537,7 +558,7 @@ def _pairwise(text: str | None) -> list[list[float]] | None:
     return [[float(v) for v in row] for row in matrix]
 
 
-@router.get("/sites/match")
+@router.get("/sites/match", responses=plain_errors(400, 401, 403, 404))
 async def match_sites(
     request: Request,
     lead_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -566,7 +587,7 @@ async def match_sites(
     )
 
 
-@router.post("/sites/rank")
+@router.post("/sites/rank", responses=plain_errors(400, 401, 413))
 async def rank(request: Request, body: RankIn) -> Any:
     await _caller(request, staff=False)
     return service.rank(body)

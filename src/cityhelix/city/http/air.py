@@ -20,11 +20,17 @@ from cityhelix.city.http.deps import (
     settings_of,
 )
 from cityhelix.city.routes import CityRoute
+from cityhelix.openapi_errors import plain_errors
 
-router = APIRouter(prefix=f"{API_PREFIX}/air", route_class=CityRoute, tags=["city: air quality"])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/air",
+    route_class=CityRoute,
+    tags=["city: air quality"],
+    responses=plain_errors(401, 429),
+)
 
 
-@router.get("/aqi")
+@router.get("/aqi", responses=plain_errors(400, 404, 422))
 async def aqi(
     request: Request,
     thing_id: QueryThingId,

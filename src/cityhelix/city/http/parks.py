@@ -20,8 +20,14 @@ from cityhelix.city.http.deps import (
     settings_of,
 )
 from cityhelix.city.routes import CityRoute
+from cityhelix.openapi_errors import plain_errors
 
-router = APIRouter(prefix=f"{API_PREFIX}/parks", route_class=CityRoute, tags=["city: parks"])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/parks",
+    route_class=CityRoute,
+    tags=["city: parks"],
+    responses=plain_errors(401, 403, 429),
+)
 
 
 def _period(request: Request) -> tuple[datetime, datetime]:
@@ -39,7 +45,7 @@ async def stations(request: Request, authorization: Auth = None) -> dict[str, An
     return {"value": await service.park_stations_of(engine_of(request), principal)}
 
 
-@router.get("/stations/{thing_id}")
+@router.get("/stations/{thing_id}", responses=plain_errors(400, 404, 422))
 async def station(
     request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -51,7 +57,7 @@ async def station(
     )
 
 
-@router.post("/stations/{thing_id}/rules", status_code=201)
+@router.post("/stations/{thing_id}/rules", status_code=201, responses=plain_errors(404, 422))
 async def station_rules(
     request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -69,7 +75,7 @@ async def alerts(
     return {"value": await service.park_alerts(engine_of(request), principal, park)}
 
 
-@router.get("/{park}")
+@router.get("/{park}", responses=plain_errors(400, 404, 422))
 async def overview(request: Request, park: str, authorization: Auth = None) -> dict[str, Any]:
     """The park operator's view over [from, to)."""
     principal = await caller(request, authorization, write=True)

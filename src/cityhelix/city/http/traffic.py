@@ -13,11 +13,17 @@ from cityhelix.city.const import API_PREFIX
 from cityhelix.city.errors import BadRequest
 from cityhelix.city.http.deps import Auth, PathThingId, QueryThingId, caller, engine_of, parse_time
 from cityhelix.city.routes import CityRoute
+from cityhelix.openapi_errors import plain_errors
 
-router = APIRouter(prefix=f"{API_PREFIX}/traffic", route_class=CityRoute, tags=["city: traffic"])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/traffic",
+    route_class=CityRoute,
+    tags=["city: traffic"],
+    responses=plain_errors(401, 429),
+)
 
 
-@router.get("/levels")
+@router.get("/levels", responses=plain_errors(404))
 async def levels(
     request: Request, thing_id: QueryThingId | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -26,7 +32,9 @@ async def levels(
     return {"value": await service.traffic_levels(engine_of(request), thing_id)}
 
 
-@router.post("/segments/{thing_id}/rules", status_code=201)
+@router.post(
+    "/segments/{thing_id}/rules", status_code=201, responses=plain_errors(400, 403, 404, 413, 422)
+)
 async def segment_rules(
     request: Request,
     thing_id: PathThingId,
@@ -45,7 +53,7 @@ def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     return (parse_time(start, "from") if start else to - timedelta(hours=24)), to
 
 
-@router.get("/cameras/{thing_id}/events")
+@router.get("/cameras/{thing_id}/events", responses=plain_errors(400, 404, 422))
 async def events(
     request: Request, thing_id: PathThingId, to: str | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -56,7 +64,7 @@ async def events(
     return {"value": found, "count": len(found)}
 
 
-@router.get("/cameras/{thing_id}/events/hourly")
+@router.get("/cameras/{thing_id}/events/hourly", responses=plain_errors(400, 404, 422))
 async def hourly(
     request: Request, thing_id: PathThingId, to: str | None = None, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -66,7 +74,9 @@ async def hourly(
     return {"value": await service.camera_events_per_hour(engine_of(request), thing_id, begin, end)}
 
 
-@router.post("/cameras/{thing_id}/alerting", status_code=201)
+@router.post(
+    "/cameras/{thing_id}/alerting", status_code=201, responses=plain_errors(400, 403, 404, 413, 422)
+)
 async def alerting(
     request: Request,
     thing_id: PathThingId,

@@ -11,8 +11,14 @@ from cityhelix.city.const import API_PREFIX
 from cityhelix.city.errors import BadRequest
 from cityhelix.city.http.deps import Auth, PathThingId, caller, engine_of
 from cityhelix.city.routes import CityRoute
+from cityhelix.openapi_errors import plain_errors
 
-router = APIRouter(prefix=f"{API_PREFIX}/water", route_class=CityRoute, tags=["city: water"])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/water",
+    route_class=CityRoute,
+    tags=["city: water"],
+    responses=plain_errors(401, 429),
+)
 
 
 @router.get("/gauges")
@@ -22,7 +28,7 @@ async def gauges(request: Request, authorization: Auth = None) -> dict[str, Any]
     return {"value": await service.water_gauges(engine_of(request))}
 
 
-@router.get("/gauges/{thing_id}")
+@router.get("/gauges/{thing_id}", responses=plain_errors(404, 422))
 async def gauge(
     request: Request, thing_id: PathThingId, authorization: Auth = None
 ) -> dict[str, Any]:
@@ -31,7 +37,9 @@ async def gauge(
     return await service.water_gauge(engine_of(request), thing_id)
 
 
-@router.post("/gauges/{thing_id}/rules", status_code=201)
+@router.post(
+    "/gauges/{thing_id}/rules", status_code=201, responses=plain_errors(400, 403, 404, 413, 422)
+)
 async def rules(
     request: Request,
     thing_id: PathThingId,

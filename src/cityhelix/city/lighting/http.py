@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,10 +18,20 @@ from cityhelix.city.days import zone_of
 from cityhelix.city.lighting import service
 from cityhelix.city.lighting.errors import BadRequest, LightingError
 from cityhelix.events.bus import EventBus
+from cityhelix.openapi_errors import object_body, plain_errors
 from cityhelix.settings import Settings
 
-router = APIRouter(prefix="/api/city/lighting", tags=["City: street lighting"])
+router = APIRouter(
+    prefix="/api/city/lighting",
+    tags=["City: street lighting"],
+    responses=plain_errors(401, 429),
+)
+#: the service checks a lamp's and a schedule's fields one by one (docs/city-services.md)
+_LAMP = object_body("A lamp or cabinet (docs/city-services.md, street lighting)")
+_SCHEDULE = object_body("A schedule: its group, dusk/dawn or times, profile, exceptions")
 Auth = Annotated[str | None, Header(alias="Authorization")]
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -77,7 +87,12 @@ async def _answer(request: Request, header: str | None, write: bool, work: Any) 
     return JSONResponse(result, status)
 
 
-@router.post("/lamps", summary="Register a lamp or cabinet (Thing, Datastreams, TaskingCapability)")
+@router.post(
+    "/lamps",
+    responses=plain_errors(400, 403, 404, 413),
+    openapi_extra=_LAMP,
+    summary="Register a lamp or cabinet (Thing, Datastreams, TaskingCapability)",
+)
 async def post_lamp(request: Request, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         made = await service.register_lamp(
@@ -96,7 +111,12 @@ async def get_lamps(request: Request, authorization: Auth = None) -> Response:
     return await _answer(request, authorization, False, work)
 
 
-@router.post("/schedules", summary="Create a schedule for a group (dusk/dawn, profile, exceptions)")
+@router.post(
+    "/schedules",
+    responses=plain_errors(400, 403, 404, 413),
+    openapi_extra=_SCHEDULE,
+    summary="Create a schedule for a group (dusk/dawn, profile, exceptions)",
+)
 async def post_schedule(request: Request, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         return await service.create_schedule(_engine(request), principal, await _body(request)), 201
@@ -112,15 +132,25 @@ async def get_schedules(request: Request, authorization: Auth = None) -> Respons
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/schedules/{schedule_id}", summary="A schedule and the switchings it issued")
-async def get_schedule(request: Request, schedule_id: int, authorization: Auth = None) -> Response:
+@router.get(
+    "/schedules/{schedule_id}",
+    responses=plain_errors(404),
+    summary="A schedule and the switchings it issued",
+)
+async def get_schedule(
+    request: Request, schedule_id: PathId, authorization: Auth = None
+) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         return await service.schedule_detail(_engine(request), schedule_id), 200
 
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/tasks", summary="The newest lighting Tasks' outcomes (?status=failed ...)")
+@router.get(
+    "/tasks",
+    responses=plain_errors(400),
+    summary="The newest lighting Tasks' outcomes (?status=failed ...)",
+)
 async def get_tasks(request: Request, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         status = request.query_params.get("status")
@@ -131,8 +161,12 @@ async def get_tasks(request: Request, authorization: Auth = None) -> Response:
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/tasks/{task_id}", summary="A lighting Task's outcome: pending, confirmed or failed")
-async def get_task(request: Request, task_id: int, authorization: Auth = None) -> Response:
+@router.get(
+    "/tasks/{task_id}",
+    responses=plain_errors(404),
+    summary="A lighting Task's outcome: pending, confirmed or failed",
+)
+async def get_task(request: Request, task_id: PathId, authorization: Auth = None) -> Response:
     async def work(principal: Principal) -> tuple[Any, int]:
         return await service.task_outcome(
             _engine(request), _settings(request), task_id, bus=_bus(request)
@@ -141,7 +175,11 @@ async def get_task(request: Request, task_id: int, authorization: Auth = None) -
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/faults", summary="Faults in the readings of from-to raised, ended ones cleared")
+@router.get(
+    "/faults",
+    responses=plain_errors(400),
+    summary="Faults in the readings of from-to raised, ended ones cleared",
+)
 async def get_faults(request: Request, authorization: Auth = None) -> Response:
     params = request.query_params
 
@@ -157,7 +195,11 @@ async def get_faults(request: Request, authorization: Auth = None) -> Response:
     return await _answer(request, authorization, False, work)
 
 
-@router.get("/energy", summary="kWh per lamp, group and day; savings against full power")
+@router.get(
+    "/energy",
+    responses=plain_errors(400),
+    summary="kWh per lamp, group and day; savings against full power",
+)
 async def get_energy(request: Request, authorization: Auth = None) -> Response:
     params = request.query_params
 

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from cityhelix.hub.http.api import request_principal
-from cityhelix.hub.http.responses import PlainRoute, json_response, plain_errors
+from cityhelix.hub.http.responses import PlainRoute, json_response
 from cityhelix.hub.query.parser import INT64_MAX
 from cityhelix.hub.rollups import HOUR, WIDTHS, read_buckets
 from cityhelix.hub.values import format_time, parse_time
+from cityhelix.openapi_errors import plain_errors
 
 router = APIRouter(
     tags=["Data hub aggregates"], route_class=PlainRoute, responses=plain_errors(400, 401, 404, 429)

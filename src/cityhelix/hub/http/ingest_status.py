@@ -16,9 +16,10 @@ from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.auth.principal import ANONYMOUS, Role
 from cityhelix.events.stream import EventStream
 from cityhelix.hub.http.api import request_principal
-from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response, plain_errors
+from cityhelix.hub.http.responses import PlainRoute, detail_response, json_response
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.mqtt_state import read_dead_letters
+from cityhelix.openapi_errors import plain_errors
 from cityhelix.settings import Settings
 
 if TYPE_CHECKING:

@@ -16,33 +16,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 
 from cityhelix.auth.deps import NotAuthenticated
 from cityhelix.hub.errors import HubError, Overloaded
-
-
-class PlainError(BaseModel):
-    """The plain API's error document (FastAPI's own shape)."""
-
-    detail: str
-
-
-_PLAIN_MEANINGS = {
-    400: "Malformed parameters (the message names the parameter)",
-    401: "The credentials were refused",
-    403: "The user's role may not do this",
-    404: "No such entity",
-    429: "Too many requests from this client; see Retry-After",
-}
-
-
-def plain_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` of the plain API's errors that a route really answers."""
-    return {
-        status: {"model": PlainError, "description": _PLAIN_MEANINGS[status]} for status in statuses
-    }
-
 
 #: what a 401 tells the client to send (RFC 6750)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="cityhelix"'}

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import principal_from_header
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
+from cityhelix.openapi_errors import form_body, object_body, plain_errors
 from cityhelix.ops.desk import incidents as desk
 from cityhelix.ops.desk.attachments import read_attachment, store_attachment
 from cityhelix.ops.desk.catalogue import Catalogue, load_catalogue
@@ -26,7 +27,19 @@ from cityhelix.ops.errors import BadRequest, Forbidden
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
 
-router = APIRouter(prefix="/api/ops", route_class=OpsRoute, tags=["ops: incidents"])
+#: every route needs a staff token
+router = APIRouter(
+    prefix="/api/ops",
+    route_class=OpsRoute,
+    tags=["ops: incidents"],
+    responses=plain_errors(401, 403, 429),
+)
+
+_INCIDENT = "An incident (category, priority, title, ...: docs/operations-centre.md)"
+
+
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def settings_of(request: Request) -> Settings:
@@ -122,7 +135,7 @@ async def categories(request: Request) -> Response:
     )
 
 
-@router.post("/incidents")
+@router.post("/incidents", responses=plain_errors(400, 413), openapi_extra=object_body(_INCIDENT))
 async def create(request: Request) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
@@ -136,7 +149,7 @@ async def create(request: Request) -> Response:
     return json_response(document, 201, headers={"Location": f"/api/ops/incidents/{incident_id}"})
 
 
-@router.get("/incidents")
+@router.get("/incidents", responses=plain_errors(400))
 async def listing(
     request: Request,
     department: str | None = None,
@@ -157,8 +170,8 @@ async def listing(
     return json_response({"value": value})
 
 
-@router.get("/incidents/{incident_id}")
-async def one(request: Request, incident_id: int) -> Response:
+@router.get("/incidents/{incident_id}", responses=plain_errors(404))
+async def one(request: Request, incident_id: PathId) -> Response:
     principal = await staff(request)
     async with engine_of(request).connect() as connection:
         document = await desk.read_incident(
@@ -167,8 +180,12 @@ async def one(request: Request, incident_id: int) -> Response:
     return json_response(document)
 
 
-@router.patch("/incidents/{incident_id}")
-async def change(request: Request, incident_id: int) -> Response:
+@router.patch(
+    "/incidents/{incident_id}",
+    responses=plain_errors(400, 404, 409, 413),
+    openapi_extra=object_body("The fields to change (a 400 names one that may not be)"),
+)
+async def change(request: Request, incident_id: PathId) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
     body = await json_body(request)
@@ -181,8 +198,12 @@ async def change(request: Request, incident_id: int) -> Response:
     return json_response(document)
 
 
-@router.post("/incidents/{incident_id}/comments")
-async def comment(request: Request, incident_id: int) -> Response:
+@router.post(
+    "/incidents/{incident_id}/comments",
+    responses=plain_errors(400, 404, 413),
+    openapi_extra=object_body('`{"text": ...}`, the comment'),
+)
+async def comment(request: Request, incident_id: PathId) -> Response:
     principal = await staff(request)
     body = await json_body(request)
     async with engine_of(request).begin() as connection:
@@ -196,8 +217,8 @@ async def comment(request: Request, incident_id: int) -> Response:
     return json_response(document, 201)
 
 
-@router.post("/incidents/{incident_id}/checklist/{step}")
-async def checklist(request: Request, incident_id: int, step: int) -> Response:
+@router.post("/incidents/{incident_id}/checklist/{step}", responses=plain_errors(404, 409))
+async def checklist(request: Request, incident_id: PathId, step: int) -> Response:
     principal = await staff(request)
     catalogue = catalogue_of(request)
     async with engine_of(request).begin() as connection:
@@ -209,8 +230,12 @@ async def checklist(request: Request, incident_id: int, step: int) -> Response:
     return json_response(document)
 
 
-@router.post("/incidents/{incident_id}/attachments")
-async def attach(request: Request, incident_id: int) -> Response:
+@router.post(
+    "/incidents/{incident_id}/attachments",
+    responses=plain_errors(400, 404, 413, 415),
+    openapi_extra=form_body({"file": "PNG, JPEG, WebP or PDF"}, required=("file",)),
+)
+async def attach(request: Request, incident_id: PathId) -> Response:
     """A multipart upload (field `file`): PNG, JPEG, WebP or PDF by content, size-bounded."""
     principal = await staff(request)
     settings = settings_of(request)
@@ -248,8 +273,8 @@ async def attach(request: Request, incident_id: int) -> Response:
     )
 
 
-@router.get("/incidents/{incident_id}/attachments/{attachment_id}")
-async def download(request: Request, incident_id: int, attachment_id: int) -> Response:
+@router.get("/incidents/{incident_id}/attachments/{attachment_id}", responses=plain_errors(404))
+async def download(request: Request, incident_id: PathId, attachment_id: PathId) -> Response:
     principal = await staff(request)
     row, content = await read_attachment(
         engine_of(request),
@@ -269,7 +294,7 @@ async def download(request: Request, incident_id: int, attachment_id: int) -> Re
     )
 
 
-@router.get("/kpis")
+@router.get("/kpis", responses=plain_errors(400))
 async def kpis(request: Request) -> Response:
     """Key figures for `from`..`to` (default: the last 24 hours); admins and operators."""
     principal = await staff(request)

@@ -11,14 +11,20 @@ from sqlalchemy import select
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.auth.service import record_write
+from cityhelix.openapi_errors import object_body, plain_errors
 from cityhelix.ops.desk import webhooks as hooks
-from cityhelix.ops.desk.http import engine_of, json_body, json_response, settings_of, staff
+from cityhelix.ops.desk.http import PathId, engine_of, json_body, json_response, settings_of, staff
 from cityhelix.ops.desk.tables import webhook_deliveries, webhooks
 from cityhelix.ops.desk.webhook_targets import check_target
 from cityhelix.ops.errors import Forbidden, NotFound
 from cityhelix.ops.routes import OpsRoute
 
-router = APIRouter(prefix="/api/ops/webhooks", route_class=OpsRoute, tags=["ops: webhooks"])
+router = APIRouter(
+    prefix="/api/ops/webhooks",
+    route_class=OpsRoute,
+    tags=["ops: webhooks"],
+    responses=plain_errors(401, 403, 429),
+)
 
 
 async def _operator(request: Request) -> Principal:
@@ -28,7 +34,11 @@ async def _operator(request: Request) -> Principal:
     return principal
 
 
-@router.post("")
+@router.post(
+    "",
+    responses=plain_errors(400, 413),
+    openapi_extra=object_body('`{"url", "events", "secret"}`: docs/operations-centre.md'),
+)
 async def create(request: Request) -> Response:
     principal = await _operator(request)
     fields = hooks.subscription_from_body(await json_body(request))
@@ -67,8 +77,8 @@ async def dead_letters(
         return json_response({"value": [hooks.delivery_json(r) for r in rows]})
 
 
-@router.post("/dead-letters/{delivery_id}/replay")
-async def replay(request: Request, delivery_id: int) -> Response:
+@router.post("/dead-letters/{delivery_id}/replay", responses=plain_errors(404, 409))
+async def replay(request: Request, delivery_id: PathId) -> Response:
     principal = await _operator(request)
     async with engine_of(request).begin() as connection:
         await hooks.replay(connection, delivery_id)
@@ -83,8 +93,8 @@ async def replay(request: Request, delivery_id: int) -> Response:
     return json_response(hooks.delivery_json(row))
 
 
-@router.get("/{webhook_id}")
-async def one(request: Request, webhook_id: int) -> Response:
+@router.get("/{webhook_id}", responses=plain_errors(404))
+async def one(request: Request, webhook_id: PathId) -> Response:
     await _operator(request)
     async with engine_of(request).connect() as connection:
         row = (
@@ -95,8 +105,8 @@ async def one(request: Request, webhook_id: int) -> Response:
     return json_response(hooks.webhook_json(row))
 
 
-@router.delete("/{webhook_id}")
-async def remove(request: Request, webhook_id: int) -> Response:
+@router.delete("/{webhook_id}", responses=plain_errors(404))
+async def remove(request: Request, webhook_id: PathId) -> Response:
     principal = await _operator(request)
     async with engine_of(request).begin() as connection:
         await hooks.delete_webhook(connection, webhook_id)
@@ -109,7 +119,7 @@ async def remove(request: Request, webhook_id: int) -> Response:
 @router.get("/{webhook_id}/deliveries")
 async def deliveries(
     request: Request,
-    webhook_id: int,
+    webhook_id: PathId,
     status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
     top: Annotated[int, Query(alias="$top", ge=1, le=1000)] = 100,
 ) -> Response:

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from cityhelix.auth.principal import Principal, Role
+from cityhelix.openapi_errors import form_body, georeport_errors
 from cityhelix.ops.desk.http import attachment_store, catalogue_of, engine_of, settings_of
 from cityhelix.ops.desk.open311 import requests as georeport
 from cityhelix.ops.desk.open311.documents import answer, error_answer
@@ -47,7 +48,28 @@ class Open311Route(APIRoute):
         return handler
 
 
-router = APIRouter(prefix="/open311/v2", route_class=Open311Route, tags=["open311"])
+#: a wrong format (`.csv`) is a 404; every path may be rate-limited
+router = APIRouter(
+    prefix="/open311/v2",
+    route_class=Open311Route,
+    tags=["open311"],
+    responses=georeport_errors(404, 429),
+)
+
+#: GeoReport v2's `POST requests` form (the spec names every field; these are the usual)
+_REPORT = form_body(
+    {"media": "A photo of the problem (optional)"},
+    {
+        "api_key": "The client's key",
+        "service_code": "The service (GET services)",
+        "lat": "Latitude (WGS 84); or address_string",
+        "long": "Longitude (WGS 84)",
+        "address_string": "The address, when there is no lat/long",
+        "description": "What is wrong",
+    },
+    required=("api_key", "service_code"),
+    urlencoded=True,
+)
 
 
 def _checked_format(fmt: str) -> str:
@@ -107,7 +129,7 @@ async def service(request: Request, service_code: str, fmt: str) -> Response:
     return answer(fmt, "service_definition", georeport.service_definition(category))
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", responses=georeport_errors(400))
 async def requests_list(request: Request, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     query = dict(request.query_params)
@@ -140,7 +162,9 @@ async def _form(request: Request, max_media: int) -> tuple[dict[str, list[str]],
     return fields, media
 
 
-@router.post("/requests.{fmt}")
+@router.post(
+    "/requests.{fmt}", responses=georeport_errors(400, 403, 413, 415), openapi_extra=_REPORT
+)
 async def requests_create(request: Request, fmt: str) -> Response:
     """A citizen's report: the key checked here, then `file_request` (the path the web's
     report page takes too) checks the rest before anything is stored."""
