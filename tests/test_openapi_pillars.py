@@ -21,9 +21,9 @@ import pytest
 pytestmark = pytest.mark.asyncio
 
 PILLARS = ("/api/ops/", "/open311/", "/api/city/", "/api/invest/", "/api/helix/", "/api/open-data/")
-#: the alerting routes of /api/ops (rules, alerts, CAP, Atom, the stream): not described yet
-#: (src/cityhelix/ops/alerting was being changed by another engineer in the same session)
-NOT_YET = ("/api/ops/rules", "/api/ops/alerts", "/api/ops/stream")
+#: answers that never end for a caller let in (Server-Sent Events): called only by those
+#: refused (`tests/ops/test_sse.py` reads the stream itself)
+ENDLESS = {("get", "/api/ops/stream")}
 
 #: writes that take no body: what they act on is in the path (and the query)
 BODYLESS = {
@@ -33,6 +33,7 @@ BODYLESS = {
     ("post", "/api/invest/projects/{project_id}/screenings"),
     ("post", "/api/invest/policies/{version}/adopt"),
     ("post", "/api/helix/scorecard/recompute"),
+    ("post", "/api/ops/rules/{rule_id}/preview"),
 }
 
 #: what a path parameter is given when the operations are called
@@ -48,7 +49,7 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (method, path, operation)
         for path, item in spec["paths"].items()
-        if path.startswith(PILLARS) and not path.startswith(NOT_YET)
+        if path.startswith(PILLARS)
         for method, operation in item.items()
     ]
 
@@ -121,6 +122,8 @@ async def test_every_error_a_pillar_operation_answers_is_described(
             re.sub(r"\{(\w+)\}", lambda m, given=given: PARAMETERS.get(m.group(1), given), path)
             for given in IDS
         }
+        if (method, path) in ENDLESS:
+            calls = [(w, h, b) for w, h, b in calls if w != "admin"]
         for url, (who, headers, body) in itertools.product(sorted(urls), calls):
             answer = await client.request(method, url, headers=headers, json=body)
             status = answer.status_code

@@ -23,6 +23,7 @@ from cityhelix.limits import BodyLimit, HeaderLimit, RateLimit
 from cityhelix.pillar import Pillar
 from cityhelix.pillars import SCHEMA, chosen, schema_of
 from cityhelix.settings import Settings, get_settings
+from cityhelix.text_guard import TextGuard
 
 
 def create_app(
@@ -74,6 +75,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.bus = EventBus()
+    # innermost of the edge: reads a body only once the body limit has let it in
+    app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimit,

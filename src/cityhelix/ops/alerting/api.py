@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.auth.deps import principal_from_header
 from cityhelix.auth.principal import Principal, Role
+from cityhelix.openapi_errors import object_body, plain_errors
 from cityhelix.ops.alerting import actions, store
 from cityhelix.ops.alerting.rules import Rule
 from cityhelix.ops.alerting.scope import HubView
@@ -23,7 +24,13 @@ from cityhelix.ops.errors import Forbidden
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
 
-router = APIRouter(prefix="/api/ops", route_class=OpsRoute, tags=["operations centre"])
+#: every route needs a staff token
+router = APIRouter(
+    prefix="/api/ops",
+    route_class=OpsRoute,
+    tags=["operations centre"],
+    responses=plain_errors(401, 403, 429),
+)
 
 WRITERS = frozenset({Role.ADMIN, Role.OPERATOR})
 READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST, Role.DEPARTMENT})
@@ -51,9 +58,26 @@ async def caller(request: Request, header: str | None, roles: frozenset[Role]) -
 
 
 Auth = Annotated[str | None, Header(alias="Authorization")]
+#: an id in a path: past 2**62 nothing exists, and the database is never asked (no overflow)
+PathId = Annotated[int, Path(ge=1, le=2**62)]
+
+_RULE_CHANGE = "The rule's members to change (not its kind: docs/operations-centre.md)"
+_RULE = "A rule (kind, name, severity, datastream or scope, levels, ...: docs/operations-centre.md)"
+#: the optional body of an alert's step: a comment recorded on its timeline
+_COMMENT = {
+    "requestBody": {
+        **object_body('`{"comment": "..."}`, recorded on the alert\'s timeline')["requestBody"],
+        "required": False,
+    }
+}
 
 
-@router.post("/rules", status_code=201)
+@router.post(
+    "/rules",
+    status_code=201,
+    responses=plain_errors(400, 413),
+    openapi_extra=object_body(_RULE),
+)
 async def create_rule(
     request: Request, body: Annotated[Any, Body()], authorization: Auth = None
 ) -> dict[str, Any]:
@@ -67,7 +91,7 @@ async def list_rules(request: Request, authorization: Auth = None) -> dict[str, 
     return {"value": await actions.list_rules(_engine(request))}
 
 
-@router.post("/rules/preview")
+@router.post("/rules/preview", responses=plain_errors(400, 413), openapi_extra=object_body(_RULE))
 async def preview_body(
     request: Request,
     body: Annotated[Any, Body()],
@@ -86,10 +110,10 @@ async def _preview(request: Request, rule: Rule, hours: float) -> dict[str, Any]
     )
 
 
-@router.post("/rules/{rule_id}/preview")
+@router.post("/rules/{rule_id}/preview", responses=plain_errors(400, 404))
 async def preview_rule(
     request: Request,
-    rule_id: int,
+    rule_id: PathId,
     hours: Annotated[float, Query(gt=0, le=MAX_PREVIEW_HOURS)] = 24,
     authorization: Auth = None,
 ) -> dict[str, Any]:
@@ -99,23 +123,27 @@ async def preview_rule(
     return await _preview(request, rule, hours)
 
 
-@router.get("/rules/{rule_id}")
-async def get_rule(request: Request, rule_id: int, authorization: Auth = None) -> dict[str, Any]:
+@router.get("/rules/{rule_id}", responses=plain_errors(404))
+async def get_rule(request: Request, rule_id: PathId, authorization: Auth = None) -> dict[str, Any]:
     await caller(request, authorization, READERS)
     async with _engine(request).connect() as connection:
         return actions.rule_json(await actions.rule_row(connection, rule_id))
 
 
-@router.patch("/rules/{rule_id}")
+@router.patch(
+    "/rules/{rule_id}",
+    responses=plain_errors(400, 404, 413),
+    openapi_extra=object_body(_RULE_CHANGE),
+)
 async def patch_rule(
-    request: Request, rule_id: int, body: Annotated[Any, Body()], authorization: Auth = None
+    request: Request, rule_id: PathId, body: Annotated[Any, Body()], authorization: Auth = None
 ) -> dict[str, Any]:
     principal = await caller(request, authorization, WRITERS)
     return await actions.update_rule(_view(request), principal, rule_id, body)
 
 
-@router.delete("/rules/{rule_id}", status_code=204)
-async def delete_rule(request: Request, rule_id: int, authorization: Auth = None) -> Response:
+@router.delete("/rules/{rule_id}", status_code=204, responses=plain_errors(404, 409))
+async def delete_rule(request: Request, rule_id: PathId, authorization: Auth = None) -> Response:
     principal = await caller(request, authorization, WRITERS)
     await actions.delete_rule(_engine(request), principal, rule_id)
     return Response(status_code=204)
@@ -128,8 +156,8 @@ async def delete_rule(request: Request, rule_id: int, authorization: Auth = None
 async def list_alerts(
     request: Request,
     state: Annotated[str | None, Query(pattern="^(active|acknowledged|cleared|resolved)$")] = None,
-    rule_id: int | None = None,
-    datastream_id: int | None = None,
+    rule_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    datastream_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     severity: Annotated[str | None, Query(pattern="^(info|warning|critical)$")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     authorization: Auth = None,
@@ -149,8 +177,10 @@ async def list_alerts(
     return {"value": [store.alert_json(row) for row in rows]}
 
 
-@router.get("/alerts/{alert_id}")
-async def get_alert(request: Request, alert_id: int, authorization: Auth = None) -> dict[str, Any]:
+@router.get("/alerts/{alert_id}", responses=plain_errors(404))
+async def get_alert(
+    request: Request, alert_id: PathId, authorization: Auth = None
+) -> dict[str, Any]:
     await caller(request, authorization, READERS)
     async with _engine(request).connect() as connection:
         row = await actions.alert_or_404(connection, alert_id)
@@ -168,20 +198,28 @@ async def _step(
     )
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    responses=plain_errors(400, 404, 409, 413),
+    openapi_extra=_COMMENT,
+)
 async def acknowledge_alert(
     request: Request,
-    alert_id: int,
+    alert_id: PathId,
     body: Annotated[Any, Body()] = None,
     authorization: Auth = None,
 ) -> dict[str, Any]:
     return await _step(request, alert_id, body, authorization, "acknowledged")
 
 
-@router.post("/alerts/{alert_id}/resolve")
+@router.post(
+    "/alerts/{alert_id}/resolve",
+    responses=plain_errors(400, 404, 409, 413),
+    openapi_extra=_COMMENT,
+)
 async def resolve_alert(
     request: Request,
-    alert_id: int,
+    alert_id: PathId,
     body: Annotated[Any, Body()] = None,
     authorization: Auth = None,
 ) -> dict[str, Any]:

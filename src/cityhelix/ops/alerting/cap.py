@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from sqlalchemy import select
 
+from cityhelix.openapi_errors import plain_errors
 from cityhelix.ops.alerting import store
 from cityhelix.ops.alerting.actions import alert_or_404
 from cityhelix.ops.alerting.api import READERS, caller
@@ -23,7 +24,12 @@ from cityhelix.ops.alerting.tables import ops_alerts, ops_rules
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
 
-router = APIRouter(prefix="/api/ops", route_class=OpsRoute, tags=["operations centre"])
+router = APIRouter(
+    prefix="/api/ops",
+    route_class=OpsRoute,
+    tags=["operations centre"],
+    responses=plain_errors(401, 403, 429),
+)
 
 CAP = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -131,10 +137,14 @@ async def _rules(connection: Any, rule_ids: set[int]) -> dict[int, Rule]:
     return {row.id: store.rule_of(row) for row in rows}
 
 
-@router.get("/alerts/{alert_id:int}.cap", response_class=Response)
+@router.get(
+    "/alerts/{alert_id:int}.cap",
+    response_class=Response,
+    responses={200: {"content": {MEDIA_TYPE: {}}}, **plain_errors(404)},
+)
 async def alert_as_cap(
     request: Request,
-    alert_id: int,
+    alert_id: Annotated[int, Path(ge=1, le=2**62)],
     authorization: Annotated[str | None, Header(alias="Authorization")] = None,
 ) -> Response:
     """One alert as a CAP 1.2 message (application/cap+xml)."""
@@ -146,7 +156,11 @@ async def alert_as_cap(
     return Response(_xml(cap_alert(row, rule, settings.ops_cap_sender)), media_type=MEDIA_TYPE)
 
 
-@router.get("/alerts.atom", response_class=Response)
+@router.get(
+    "/alerts.atom",
+    response_class=Response,
+    responses={200: {"content": {"application/atom+xml": {}}}},
+)
 async def open_alerts_feed(
     request: Request,
     authorization: Annotated[str | None, Header(alias="Authorization")] = None,

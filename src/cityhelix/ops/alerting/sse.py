@@ -23,13 +23,19 @@ from cityhelix.events import outbox
 from cityhelix.events.bus import EntityEvent
 from cityhelix.events.database import DatabaseStream
 from cityhelix.events.outbox import Position
+from cityhelix.openapi_errors import plain_errors
 from cityhelix.ops.alerting.api import READERS, caller
 from cityhelix.ops.alerting.tables import ops_alerts
 from cityhelix.ops.errors import BadRequest
 from cityhelix.ops.routes import OpsRoute
 from cityhelix.settings import Settings
 
-router = APIRouter(prefix="/api/ops", route_class=OpsRoute, tags=["operations centre"])
+router = APIRouter(
+    prefix="/api/ops",
+    route_class=OpsRoute,
+    tags=["operations centre"],
+    responses=plain_errors(401, 403, 429),
+)
 
 KINDS = {"Alert": "alert", "Incident": "incident"}
 ALL_KINDS = frozenset({"alert", "incident", "kpi"})
@@ -139,7 +145,11 @@ async def _frames(
             return
 
 
-@router.get("/stream")
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **plain_errors(400)},
+)
 async def live_stream(
     request: Request,
     kind: str | None = None,
