@@ -47,6 +47,17 @@ def _rules_lag(hub: Hub) -> int:
     return lag
 
 
+def _diagnosis(hubs: list[Hub], rule_id: int) -> str:
+    """What a failed wait leaves to read: the alerts, the stream's groups, each log's end."""
+    alerts = _alerts(hubs[0], rule_id)
+    groups = httpx.get(f"{hubs[0].url}/api/hub/stream", headers=ADMIN, timeout=30).json()
+    logs = [
+        f"--- {hub.log.name}\n" + "\n".join(hub.log.read_text(errors="replace").splitlines()[-40:])
+        for hub in hubs
+    ]
+    return f"alerts {alerts}\nstream {groups}\n" + "\n".join(logs)
+
+
 @contextlib.contextmanager
 def shared_database(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
@@ -102,7 +113,10 @@ def test_two_serve_processes_evaluate_each_mqtt_reading_once(tmp_path: Path, kin
             def counted() -> int:
                 return sum(a["count"] for a in _alerts(hubs[0], rule_id))
 
-            wait_until(lambda: counted() >= count, WAIT, "every reading counted", every=POLL)
+            try:
+                wait_until(lambda: counted() >= count, WAIT, "every reading counted", every=POLL)
+            except AssertionError as late:
+                raise AssertionError(f"{late}: {_diagnosis(hubs, rule_id)}") from None
             # and nothing left to evaluate: a second evaluation would show now
             wait_until(lambda: _rules_lag(hubs[1]) == 0, WAIT, "ops-rules to catch up", every=POLL)
             statuses = [ingest_status(hub) for hub in hubs]
