@@ -25,32 +25,62 @@ def cli_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+#: starts tried when the port was taken before the server bound it
+_STARTS = 3
+
+
 @contextmanager
 def served(database_url: str, **env: str) -> Iterator[str]:
-    """The base URL of a `cityhelix serve` process, stopped on exit."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
-        env=cli_env(database_url, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"cityhelix serve exited early:\n{output}")
-            try:
-                if httpx.get(f"{url}/v1.1", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("cityhelix serve did not answer within 60 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    """The base URL of a `cityhelix serve` process, stopped on exit.
+
+    uvicorn binds its port only after the app's start-up (seconds of migrations), and the
+    free port picked before may be taken by then (another worker's server, an outgoing
+    connection's ephemeral port): such a start is tried again on another port.
+    """
+    for attempt in range(_STARTS):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
+            env=cli_env(database_url, **env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_up(process, f"http://127.0.0.1:{port}")
+        except _PortTaken:
+            if attempt == _STARTS - 1:
+                raise
+            continue
+        except BaseException:
+            process.terminate()
+            process.wait(timeout=20)
+            raise
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        return
+
+
+class _PortTaken(RuntimeError):
+    """The server exited because its port was taken meanwhile."""
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            taken = "address already in use" in output
+            raise (_PortTaken if taken else RuntimeError)(
+                f"cityhelix serve exited early:\n{output}"
+            )
+        try:
+            if httpx.get(f"{url}/v1.1", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("cityhelix serve did not answer within 60 s")
+        time.sleep(0.1)
