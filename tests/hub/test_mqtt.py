@@ -532,17 +532,29 @@ async def test_bridge_reconnects_and_announces_what_it_missed(
     credentials = hub.bridge.link.broker.internal_credentials
     async with hub.device() as subscriber:
         await subscriber.subscribe(f"v1.1/Datastreams({stream_id})/Observations", qos=1)
-        async with aiomqtt.Client(
-            hub.host,
-            hub.port,
-            username=credentials.username,
-            password=credentials.password,
-            identifier=hub.bridge.client_id,
-            clean_session=False,  # amqtt takes a session over only when it is resumed
-        ):
+        # amqtt can drop the taking-over client when the hub reconnects at the same moment
+        # (its CONNACK never comes): one more try, the hub must still reconnect after it
+        for attempt in range(2):
+            intruder = aiomqtt.Client(
+                hub.host,
+                hub.port,
+                username=credentials.username,
+                password=credentials.password,
+                identifier=hub.bridge.client_id,
+                clean_session=False,  # amqtt takes a session over only when it is resumed
+            )
+            try:
+                await intruder.__aenter__()
+                break
+            except aiomqtt.MqttError:
+                if attempt == 1:
+                    raise
+        try:
             created = await client.post(
                 f"/v1.1/Datastreams({stream_id})/Observations", json=reading(1.5), headers=admin
             )
+        finally:
+            await intruder.__aexit__(None, None, None)
         _, announced = await next_message(subscriber)
     assert announced == created.json()
     assert any(r.getMessage().startswith("reconnected to") for r in caplog.records)
