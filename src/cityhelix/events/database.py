@@ -225,7 +225,15 @@ class DatabaseConsumer(StreamConsumer):
                 .values(owner=self._owner, lease_until=now + self._lease)
             )
             if result.rowcount != 1:
+                held = self._held_until is not None
                 self._held_until, self._read, self._stored = None, None, None
+                if held:
+                    # another process took the group while this one held it: say so, as
+                    # `commit` does, so the reader drops what it derived from the changes
+                    # it read (they may be read again there, and others after them)
+                    raise GroupTaken(
+                        f"another process reads for the consumer group {self.group!r} now"
+                    )
                 return False
             if self._held_until is None or self._read is None:
                 row = (

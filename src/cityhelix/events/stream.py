@@ -98,7 +98,10 @@ class StreamConsumer(ABC):
 
     @abstractmethod
     async def read(self, *, limit: int = 100, timeout: float | None = None) -> list[Change]:
-        """Up to `limit` changes after those read; [] when none came within `timeout`."""
+        """Up to `limit` changes after those read; [] when none came within `timeout`.
+
+        Raises `GroupTaken` when another process took the group from this reader (a lease
+        that ran out): what the reader kept of the changes it read is out of date."""
 
     @abstractmethod
     async def commit(self) -> None:

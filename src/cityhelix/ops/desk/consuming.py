@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from cityhelix.events.stream import Change, EventStream, Start
+from cityhelix.events.stream import Change, EventStream, GroupTaken, Start
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ async def consume_forever(
                         await consumer.commit()
         except asyncio.CancelledError:
             raise
+        except GroupTaken as taken:
+            # another process reads for the group now; this one waits to take it back
+            logger.info("consumer group %s: %s", group, taken)
         except Exception:
             # a failing handler or a lost lease: the uncommitted changes are read again
             logger.exception("consumer group %s failed; it resumes from its position", group)
