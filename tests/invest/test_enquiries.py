@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,12 +21,19 @@ ENQUIRY: dict[str, Any] = {
 }
 
 
+#: a new address for each test's visitor
+_ADDRESSES = itertools.count()
+
+
 @pytest.fixture
 async def visitor(
     running_app: object, client: httpx.AsyncClient
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that each test starts under the limit."""
-    transport = httpx.ASGITransport(app=running_app, client=(f"10.9.{id(client) % 250}.7", 4000))  # type: ignore[arg-type]
+    """A client from an address of its own, so that each test starts under the limit (the
+    limit lives on the session app: an address used by an earlier test is still counted)."""
+    number = next(_ADDRESSES)
+    address = f"10.9.{number // 250}.{number % 250 + 1}"
+    transport = httpx.ASGITransport(app=running_app, client=(address, 4000))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
