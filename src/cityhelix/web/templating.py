@@ -6,6 +6,7 @@ for its forms, and the number/date formatters of that language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,17 @@ def render(
     response = HTMLResponse(html, status_code=status)
     set_csrf_cookie(request, response)
     return response
+
+
+def render_labelled(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    label_of: Callable[[Callable[[str], str], Any], str],
+    status: int = 200,
+) -> HTMLResponse:
+    """`render` with `label(code)`: `label_of(gettext, code)`, a pillar's code named in the
+    page's language."""
+    gettext = translations(choose_language(request)).gettext
+    values = {"label": lambda code: label_of(gettext, code), **context}
+    return render(request, template, values, status=status)

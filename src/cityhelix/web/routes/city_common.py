@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.city import service as city
 from cityhelix.settings import Settings
-from cityhelix.web.i18n import choose_language, translations
 from cityhelix.web.kinds import N_
-from cityhelix.web.templating import render
+from cityhelix.web.templating import render_labelled
 
 #: the longest period a page reads at once (the city service's own bound is 366 days)
 MAX_DAYS = 92
@@ -127,9 +126,7 @@ def render_city(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
     """`render` with `label(code)`: a city code's name in the page's language."""
-    gettext = translations(choose_language(request)).gettext
-    values = {"label": lambda code: city_label(gettext, code), **context}
-    return render(request, template, values, status=status)
+    return render_labelled(request, template, context, city_label, status)
 
 
 def refused(request: Request, error: city.CityError) -> HTMLResponse:

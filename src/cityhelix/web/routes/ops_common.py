@@ -19,11 +19,10 @@ from starlette.datastructures import FormData
 from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
 from cityhelix.web.const import CSRF_COOKIE, CSRF_FIELD
-from cityhelix.web.i18n import choose_language, translations
 from cityhelix.web.kinds import N_
 from cityhelix.web.security import CsrfRefused, WebRoute
 from cityhelix.web.signin import StaffApi
-from cityhelix.web.templating import render
+from cityhelix.web.templating import render_labelled
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -98,9 +97,7 @@ def render_ops(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
     """`render` with `label(code)`: an operations-centre code in the page's language."""
-    gettext = translations(choose_language(request)).gettext
-    values = {"label": lambda code: ops_label(gettext, code), **context}
-    return render(request, template, values, status=status)
+    return render_labelled(request, template, context, ops_label, status)
 
 
 def refusal_page(request: Request, error: ops.OpsError) -> Response:
