@@ -5,6 +5,7 @@ watcher of the durable stream to wait for alert events instead of sleeping."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -75,10 +76,9 @@ def client_of(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-@pytest.fixture
-async def sse_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str]]:
-    """An app with quick heartbeats, served by uvicorn on a free port (its lifespan ours)."""
-    settings = ops_settings(backend, ops_sse_heartbeat_seconds=0.3)
+@contextlib.asynccontextmanager
+async def uvicorn_served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
+    """An app on a fresh database, served by uvicorn on a free port (its lifespan ours)."""
     await fresh_database(settings)
     app = create_app(settings, migrate=False)
     async with app.router.lifespan_context(app):
@@ -96,6 +96,13 @@ async def sse_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str]]:
         finally:
             server.should_exit = True
             await task
+
+
+@pytest.fixture
+async def sse_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str]]:
+    """An app with quick heartbeats, served by uvicorn on a free port."""
+    async with uvicorn_served(ops_settings(backend, ops_sse_heartbeat_seconds=0.3)) as served:
+        yield served
 
 
 @pytest.fixture

@@ -5,19 +5,16 @@ its clearing; on both databases."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiomqtt
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from cityhelix.app import create_app
 from tests.conftest import ADMIN_TOKEN, Backend
-from tests.ops.conftest import TIMEOUT, client_of, fresh_database, ops_settings
+from tests.ops.conftest import client_of, ops_settings, uvicorn_served
 from tests.ops.readings import alerts, new_datastream, new_rule, threshold
 from tests.ops.test_sse import listening
 from tests.served import free_port
@@ -28,23 +25,8 @@ async def mqtt_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str, int]]:
     """An app with its embedded MQTT broker on a free port, served by uvicorn."""
     broker = free_port()
     settings = ops_settings(backend, mqtt_port=broker, mqtt_host="127.0.0.1")
-    await fresh_database(settings)
-    app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app):
-        port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        async with asyncio.timeout(TIMEOUT):
-            while not server.started:  # uvicorn offers no awaitable for this
-                await asyncio.sleep(0.01)
-        try:
-            yield app, f"http://127.0.0.1:{port}", broker
-        finally:
-            server.should_exit = True
-            await task
+    async with uvicorn_served(settings) as (app, url):
+        yield app, url, broker
 
 
 async def test_mqtt_readings_raise_repeat_and_clear_one_alert_seen_on_sse(
