@@ -46,7 +46,7 @@ def served(database_url: str, **env: str) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_up(process, f"http://127.0.0.1:{port}")
+            wait_until_up(process, f"http://127.0.0.1:{port}")
         except _PortTaken:
             if attempt == _STARTS - 1:
                 raise
@@ -67,7 +67,8 @@ class _PortTaken(RuntimeError):
     """The server exited because its port was taken meanwhile."""
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], url: str) -> None:
+def wait_until_up(process: subprocess.Popen[bytes], url: str) -> None:
+    """Until the served process at `url` answers, or it exits, or 60 s pass."""
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:

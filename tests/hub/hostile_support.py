@@ -7,16 +7,14 @@ import asyncio
 import resource
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import asyncpg
-import httpx
 
 from tests.conftest import POSTGRES_ADMIN_DSN
-from tests.served import cli_env, free_port
+from tests.served import cli_env, free_port, wait_until_up
 
 
 async def _admin(statement: str) -> None:
@@ -61,18 +59,7 @@ def served_limited(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"cityhelix serve exited early ({process.returncode})")
-            try:
-                if httpx.get(f"{url}/v1.1", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("cityhelix serve did not answer within 60 s")
-            time.sleep(0.1)
+        wait_until_up(process, url)
         yield url, process
     finally:
         process.terminate()
