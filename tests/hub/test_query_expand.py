@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -210,21 +211,27 @@ async def test_three_levels_of_nesting(client: httpx.AsyncClient, admin: dict[st
     ]
 
 
+_IN_REQUEST: ContextVar[bool] = ContextVar("in_counted_request", default=False)
+
+
 @contextmanager
 def _counted(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements run on behalf of the code inside the block: the app's background
+    tasks (the operations centre's consumers and timers, the durable stream, the city
+    services' rounds) share the engine but not this context, so none of theirs count."""
     statements: list[str] = []
 
     def record(*args: Any) -> None:
-        # the app's background readers (the operations centre's consumers and timers, the
-        # durable stream) share the engine; only the request's statements count
-        if not any(name in args[2] for name in ("ops_", "event_outbox", "event_consumers")):
+        if _IN_REQUEST.get():
             statements.append(args[2])
 
+    token = _IN_REQUEST.set(True)
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+        _IN_REQUEST.reset(token)
 
 
 async def test_each_expanded_level_is_one_query_whatever_the_page_size(
@@ -249,7 +256,7 @@ async def test_each_expanded_level_is_one_query_whatever_the_page_size(
         assert len(things) == 3 * (batch + 1)
         assert all(len(t["Datastreams"][0]["Observations"]) == 2 for t in things)
     assert counts[0] == counts[1]  # things, datastreams, observations, sensors, locations
-    assert counts[0] <= 6
+    assert 5 <= counts[0] <= 6
 
 
 @pytest.mark.parametrize(
