@@ -319,6 +319,7 @@ def run_step(
         delivered_rate=len(seen) / span if span == span and span > 0 else float("nan"),
         cores=cores,
     )
+    hub_ms_per_reading = step.cores.get("hub", 0) * wall * 1000 / max(published, 1)
     if verbose:
         print(
             f"  {plan.mode:5} target {plan.readings_per_s:>8,.0f}/s: published "
@@ -326,7 +327,9 @@ def run_step(
             f"({step.duplicates} dup), stored {step.stored}, p50 {step.p50_ms:,.0f} ms, "
             f"p99 {step.p99_ms:,.0f} ms -> {'ok' if step.sustained else 'NOT sustained'}; "
             f"cores busy: "
-            + ", ".join(f"{name} {value:.2f}" for name, value in step.cores.items()),
+            + ", ".join(f"{name} {value:.2f}" for name, value in step.cores.items())
+            # the hub's CPU per reading compares code across runs at unequal machine load
+            + f"; hub CPU {hub_ms_per_reading:.2f} ms/reading",
             flush=True,
         )
     return step

@@ -96,17 +96,22 @@ class LiveFeed:
     async def _gather(self, subscription: Subscription) -> list[int]:
         """The Observation ids created during one tick (waiting for the first event)."""
         ids: list[int] = []
-        event = await subscription.queue.get()
+        queue = subscription.queue
+        event = await queue.get()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIVE_TICK_SECONDS
         while True:
             if event.entity_type == "Observation" and event.action == "create":
                 ids.append(event.id)
+            if not queue.empty():
+                # a bulk write queues thousands at once: take them without a wait_for each
+                event = queue.get_nowait()
+                continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
-                event = await asyncio.wait_for(subscription.queue.get(), remaining)
+                event = await asyncio.wait_for(queue.get(), remaining)
             except TimeoutError:
                 break
         return ids

@@ -140,6 +140,7 @@ class RuleEvaluation:
     async def handle(self, changes: Sequence[Change]) -> None:
         """Evaluate the readings of `changes`; rule changes take effect where they were made."""
         pending: list[tuple[int, int | None, Reading]] = []
+        await self.rules()  # the index tells which readings can meet a rule at all
         for change in changes:
             for event in change.events:
                 if event.pillar == "ops" and event.entity_type == "Rule":
@@ -148,7 +149,13 @@ class RuleEvaluation:
                     await self.rule_changed(event.id)
                     continue
                 self.view.forget(event)
-                if event.topic == "hub.Observation.create":
+                if (
+                    event.action == "create"
+                    and event.entity_type == "Observation"
+                    and event.pillar == "hub"
+                    # a bulk write's readings on Datastreams no rule watches cost nothing more
+                    and (self._resolved or event.payload.get("datastream_id") in self._listed)
+                ):
                     found = reading_of(event)
                     if found is not None:
                         pending.append(found)
