@@ -90,6 +90,22 @@ async def test_latest_reading_of_many_datastreams_at_once(
     assert await service.latest_readings(engine, []) == {}
 
 
+async def test_newest_reading_time_of_many_datastreams_from_the_datastreams(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    _, first = await _thing(client, admin, "Gauge 1", {"kind": "water-level"}, 106.6, 11.0)
+    _, silent = await _thing(client, admin, "Gauge 2", {"kind": "water-level"}, 106.7, 11.1)
+    rows = [["2026-11-01T12:00:00Z", 3.0], ["2026-11-01T10:00:00Z", 1.0]]
+    await _readings(client, admin, first, rows)
+    newest = await service.newest_reading_times(engine, [first, silent, 999_999])
+    assert newest == {first: datetime(2026, 11, 1, 12, tzinfo=UTC)}
+    await _readings(client, admin, first, [["2026-11-01T09:00:00Z/2026-11-01T13:00:00Z", 2.0]])
+    # an interval's end is when it was last read
+    newest = await service.newest_reading_times(engine, [first])
+    assert newest == {first: datetime(2026, 11, 1, 13, tzinfo=UTC)}
+    assert await service.newest_reading_times(engine, []) == {}
+
+
 async def test_readings_of_a_datastream_in_a_time_window_oldest_first(
     client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:

@@ -764,6 +764,22 @@ async def latest_readings(engine: AsyncEngine, datastream_ids: Iterable[int]) ->
         return {row.datastream_id: _reading(row) for row in rows}
 
 
+async def newest_reading_times(
+    engine: AsyncEngine, datastream_ids: Iterable[int]
+) -> dict[int, datetime]:
+    """Each Datastream's newest reading time (the end of its phenomenonTime, which the
+    writer keeps current): one read by primary key however many readings arrived."""
+    ids = _bounded(datastream_ids, "datastream_ids")
+    if not ids:
+        return {}
+    statement = select(
+        datastreams.c.id, datastreams.c.phenomenon_time_start, datastreams.c.phenomenon_time_end
+    ).where(datastreams.c.id.in_(ids))
+    async with read_connection(engine) as connection:
+        rows = list(await connection.execute(statement))
+    return {ds: end or start for ds, start, end in rows if (end or start) is not None}
+
+
 async def readings_between(
     engine: AsyncEngine,
     datastream_id: int,
