@@ -463,6 +463,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres-dsn", default=POSTGRES_ADMIN_DSN, help="an admin DSN")
     parser.add_argument("--log-dir", default=str(Path(tempfile.gettempdir()) / "cityhelix-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--pillars", default="", help="the server's CITYHELIX_PILLARS (e.g. hub); empty: all"
+    )
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile our server")
     parser.add_argument("--profile-requests", type=int, default=10, help="requests to profile")
     # internal: this module also serves the bare route, in its own process
@@ -492,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logs = Path(args.log_dir)
     with postgres_database(args.postgres_dsn, keep=args.keep) as database:
         upgrade(database.url, SCHEMA)
-        with cityhelix_served(database, logs / "cityhelix-ingest.log") as server:
+        with cityhelix_served(database, logs / "cityhelix-ingest.log", args.pillars) as server:
             city = asyncio.run(prepare_city(server, database, args))
             shown = "SQL NULL" if city.result_json is None else "a JSON null"
             print(f"{args.things} Things, a Datastream per path each; result_json: {shown}")

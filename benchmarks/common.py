@@ -171,13 +171,15 @@ def code_under_test() -> str:
 
 
 @contextmanager
-def cityhelix_served(database: Database, log: Path) -> Iterator[Served]:
-    """A real `cityhelix serve` process (one uvicorn worker) on a free port."""
+def cityhelix_served(database: Database, log: Path, pillars: str = "") -> Iterator[Served]:
+    """A real `cityhelix serve` process (one uvicorn worker) on a free port, running
+    `pillars` (`CITYHELIX_PILLARS`; empty: all)."""
     port = free_port()
     env = server_env(
         CITYHELIX_DATABASE_URL=database.url,
         CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN,
         CITYHELIX_MQTT_PORT="0",
+        **({"CITYHELIX_PILLARS": pillars} if pillars else {}),
     )
     argv = [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)]
     with served(argv, port, log, env) as server:
