@@ -211,21 +211,27 @@ class DatabaseConsumer(StreamConsumer):
         engine = self._stream.engine
         if self._held_until is None:
             await self._create_group()
+        held = self._held_until is not None
+        # a reader renews only a lease still in its name: one whose row was taken by another
+        # process meanwhile, even if that process has left again (owner cleared), must not
+        # take the group back from its own position (it would read again what that process
+        # committed); a reader taking the group starts from the stored position
+        claimable = (
+            event_consumers.c.owner == self._owner
+            if held
+            else or_(
+                event_consumers.c.owner.is_(None),
+                event_consumers.c.owner == self._owner,
+                event_consumers.c.lease_until < now,
+            )
+        )
         async with engine.begin() as connection:
             result = await connection.execute(
                 update(event_consumers)
-                .where(
-                    event_consumers.c.name == self.group,
-                    or_(
-                        event_consumers.c.owner.is_(None),
-                        event_consumers.c.owner == self._owner,
-                        event_consumers.c.lease_until < now,
-                    ),
-                )
+                .where(event_consumers.c.name == self.group, claimable)
                 .values(owner=self._owner, lease_until=now + self._lease)
             )
             if result.rowcount != 1:
-                held = self._held_until is not None
                 self._held_until, self._read, self._stored = None, None, None
                 if held:
                     # another process took the group while this one held it: say so, as
