@@ -1,6 +1,7 @@
 """Limits applied before a request reaches a route: its body (413: better than reading
 2 GB into memory), its headers (431) and how often a client may read anonymously or fail
-to authenticate (429). Each is a setting (see docs/operations.md)."""
+to authenticate (429). Each is a setting (see docs/operations.md); each refusal is written
+in the format of the path's API where that API has its own (`edge_errors`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityhelix.edge_errors import Flavour, document, flavour_of, send_error
 
 
 class BodyTooLarge(Exception):
@@ -28,7 +31,7 @@ class BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         seen = 0
         started = False
@@ -51,27 +54,10 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "code": 413,
-                "type": "error",
-                "message": f"request body larger than {self.max_bytes} bytes",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await _answer(scope, send, 413, f"request body larger than {self.max_bytes} bytes")
 
 
 class HeaderLimit:
@@ -98,7 +84,7 @@ class HeaderLimit:
                 if size > self.max_bytes:
                     problem = f"{size} bytes of request headers, at most {self.max_bytes}"
             if problem is not None and scope["type"] == "http":
-                await _answer(send, 431, problem)
+                await _answer(scope, send, 431, problem)
                 return
             if problem is not None:
                 await send({"type": "websocket.close", "code": 1009})
@@ -106,19 +92,15 @@ class HeaderLimit:
         await self.app(scope, receive, send)
 
 
-async def _answer(send: Send, status: int, message: str) -> None:
+async def _answer(scope: Scope, send: Send, status: int, message: str) -> None:
+    """The limits' own document (`{"code", "type", "message"}`) on every path but those of
+    Open311, which answer GeoReport's error list (JSON or XML, as the path asks)."""
+    flavour = flavour_of(scope)
+    if flavour in (Flavour.GEOREPORT_JSON, Flavour.GEOREPORT_XML):
+        await send_error(send, status, *document(scope, status, message))
+        return
     body = orjson.dumps({"code": status, "type": "error", "message": message})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, status, body, b"application/json")
 
 
 class _Buckets:
@@ -216,24 +198,9 @@ async def _too_many(scope: Scope, send: Send, wait: float, what: str) -> None:
     """429 in the error format of the API the path belongs to, with Retry-After."""
     seconds = max(1, math.ceil(wait))
     message = f"{what} from this client; retry after {seconds} s"
-    path: str = scope["path"]
-    document: object
-    if path.startswith("/v1.1"):
-        document = {"code": 429, "type": "error", "message": message}
-    elif path.startswith("/open311"):
-        document = [{"code": 429, "description": message}]
-    else:
-        document = {"detail": message}
-    body = orjson.dumps(document)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(seconds).encode()),
-            ],
-        }
+    await send_error(
+        send,
+        429,
+        *document(scope, 429, message),
+        headers=[(b"retry-after", str(seconds).encode())],
     )
-    await send({"type": "http.response.body", "body": body})

@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.db.engine import read_connection
+from cityhelix.exports import csv_cell
 from cityhelix.helix import fields, registry
 from cityhelix.helix.errors import BadRequest, Conflict, Invalid, NotFound
 from cityhelix.helix.tables import helix_actors, helix_collaborations, helix_open_datasets
@@ -451,7 +452,7 @@ async def download(engine: AsyncEngine, slug: str, file_format: str) -> tuple[by
             columns = list(dict.fromkeys(name for record in records for name in record))
             writer = csv.DictWriter(out, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(records)
+            writer.writerows({k: csv_cell(v) for k, v in record.items()} for record in records)
         return out.getvalue().encode(), media_type + "; charset=utf-8"
     sink = io.BytesIO()
     columns = list(dict.fromkeys(name for record in records for name in record))

@@ -21,8 +21,10 @@ import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ValidationError
 
+from cityhelix.exports import csv_row, xlsx_row
 from cityhelix.invest.errors import BadInput
 from cityhelix.invest.schemas import LeadIn, ParkIn, PlotIn, ProjectIn
+from cityhelix.text_guard import problem
 
 #: the largest file and the most rows one import takes
 MAX_BYTES = 5 * 1024 * 1024
@@ -161,6 +163,14 @@ def check_rows(kind: str, rows: list[list[str]]) -> tuple[list[BaseModel], list[
             problems.append(Problem(number, "", f"{len(cells)} cells for {len(header)} columns"))
             continue
         record = dict(zip(header, cells, strict=False))
+        unstorable = [
+            Problem(number, column, f"holds {found}, which cannot be stored")
+            for column, cell in record.items()
+            if (found := problem(cell)) is not None
+        ]
+        if unstorable:  # a CSV may hold a NUL (the JSON API's text guard never sees a file)
+            problems += unstorable
+            continue
         try:
             bodies.append(model.model_validate(_nest(kind, record)))
         except ValidationError as error:
@@ -240,18 +250,22 @@ def project_rows(projects: Iterable[dict[str, Any]]) -> list[list[Any]]:
 
 
 def as_csv(rows: list[list[Any]]) -> bytes:
+    """The table as CSV; text a spreadsheet would run as a formula is quoted
+    (`cityhelix.exports.csv_row`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(csv_row(row))
     return out.getvalue().encode("utf-8")
 
 
 def as_xlsx(rows: list[list[Any]], title: str) -> bytes:
+    """The table as an XLSX sheet: text as string cells of what XML can hold
+    (`cityhelix.exports.xlsx_row`: a name with `\x07` does not stop the export)."""
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet(title)
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cityhelix.db.engine import read_connection
+from cityhelix.exports import xlsx_row
 from cityhelix.helix import fields
 from cityhelix.helix.errors import BadRequest, Invalid, NotFound
 from cityhelix.helix.scorecard.catalogue import Indicator, catalogue
@@ -239,7 +240,8 @@ async def history(engine: AsyncEngine, code: str) -> dict[str, Any]:
 
 
 def workbook(card: dict[str, Any]) -> bytes:
-    """The scorecard as an XLSX workbook: one sheet of indicators, one of their inputs."""
+    """The scorecard as an XLSX workbook: one sheet of indicators, one of their inputs;
+    text (a manual value's source is anyone's) as `cityhelix.exports.xlsx_row` writes it."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -248,33 +250,37 @@ def workbook(card: dict[str, Any]) -> bytes:
         "code", "name", "programme", "ICF", "ISO 37122:2019", "unit", "direction",
         "target", "value", "status", "trend", "manual", "source", "computed_at", "missing",
     ]  # fmt: skip
-    sheet.append(columns)
+    sheet.append(xlsx_row(sheet, columns))
     inputs = book.create_sheet("Inputs")
-    inputs.append(["code", "input"])
+    inputs.append(xlsx_row(inputs, ["code", "input"]))
     for answer in card["indicators"]:
         trend = answer["trend"]
         provenance = answer["provenance"] or {}
         sheet.append(
-            [
-                answer["code"],
-                answer["name"],
-                answer["frameworks"].get("programme"),
-                answer["frameworks"].get("ICF"),
-                answer["frameworks"].get("ISO 37122:2019"),
-                answer["unit"],
-                answer["direction"],
-                answer["target"],
-                answer["value"],
-                answer["status"],
-                None if trend is None else trend["direction"],
-                answer["manual"],
-                provenance.get("source") or provenance.get("query"),
-                answer["computed_at"],
-                "; ".join(answer["quality"]["missing"]),
-            ]
+            xlsx_row(
+                sheet,
+                [
+                    answer["code"],
+                    answer["name"],
+                    answer["frameworks"].get("programme"),
+                    answer["frameworks"].get("ICF"),
+                    answer["frameworks"].get("ISO 37122:2019"),
+                    answer["unit"],
+                    answer["direction"],
+                    answer["target"],
+                    answer["value"],
+                    answer["status"],
+                    None if trend is None else trend["direction"],
+                    answer["manual"],
+                    provenance.get("source") or provenance.get("query"),
+                    answer["computed_at"],
+                    "; ".join(answer["quality"]["missing"]),
+                ],
+            )
         )
         for item in provenance.get("inputs", []):
-            inputs.append([answer["code"], ", ".join(f"{k}={v}" for k, v in item.items())])
+            described = ", ".join(f"{k}={v}" for k, v in item.items())
+            inputs.append(xlsx_row(inputs, [answer["code"], described]))
     out = BytesIO()
     book.save(out)
     return out.getvalue()

@@ -2,7 +2,10 @@
 as plain data (lists of ordered records) and written as JSON or as the spec's XML.
 
 XML element names follow the spec: `<services><service>`, `<service_definition>`,
-`<service_requests><request>`, `<discovery>`, `<errors><error>`.
+`<service_requests><request>`, `<discovery>`, `<errors><error>`. Stored text XML 1.0
+cannot hold (a citizen's `\x07`) is written as U+FFFD (`cityhelix.exports.xml_text`): the
+document stays one every client can parse. Error lists are the edge's writer
+(`cityhelix.edge_errors.georeport_errors`), so a middleware's refusal reads the same.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from xml.etree import ElementTree
 
 import orjson
 from fastapi.responses import Response
+
+from cityhelix.edge_errors import georeport_errors
+from cityhelix.exports import xml_text
 
 JSON = "application/json; charset=utf-8"
 XML = "text/xml; charset=utf-8"
@@ -33,7 +39,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return xml_text(str(value))
 
 
 def _element(parent: ElementTree.Element, name: str, value: Any) -> None:
@@ -74,4 +80,5 @@ def answer(
 
 def error_answer(fmt: str, status: int, description: str) -> Response:
     """A GeoReport error list, `[{"code", "description"}]`, with the same HTTP status."""
-    return answer(fmt, "errors", [{"code": status, "description": description}], status)
+    body, media_type = georeport_errors(fmt, status, description)
+    return Response(body, status_code=status, media_type=media_type.decode())

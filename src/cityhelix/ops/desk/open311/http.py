@@ -1,5 +1,8 @@
 """`/open311/v2`: GeoReport v2 over HTTP, every endpoint as `.json` and `.xml`, errors as the
-spec's error lists (`Open311Route`) with the matching HTTP status."""
+spec's error lists with the matching HTTP status, in the format the path asks: the pillar's
+own errors, Starlette's (a malformed form) and FastAPI's validation (`Open311Route`), and
+every path under `/open311` no endpoint serves (`unknown`, last: 404 or 405). The edge's
+refusals (text guard, limits) are written the same way by `cityhelix.edge_errors`."""
 
 from __future__ import annotations
 
@@ -7,10 +10,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
+from starlette.routing import Match
 
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.openapi_errors import form_body, georeport_errors
@@ -26,6 +32,8 @@ FORMATS = ("json", "xml")
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 #: when this API's shape last changed (discovery's `changeset`)
 CHANGESET = "2026-12-06T00:00:00Z"
+#: the version's path under the router's prefix (`/open311`, all of it answered here)
+V2 = "/v2"
 
 
 def _format_of(request: Request) -> str:
@@ -44,13 +52,23 @@ class Open311Route(APIRoute):
                 return await answer_of(request)
             except OpsError as error:
                 return error_answer(_format_of(request), error.status, error.message)
+            except HTTPException as error:
+                answered = error_answer(_format_of(request), error.status_code, str(error.detail))
+                answered.headers.update(error.headers or {})
+                return answered
+            except RequestValidationError as error:
+                first = error.errors()[0] if error.errors() else {}
+                where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+                message = f"{where}: {first.get('msg', 'not valid')}"
+                return error_answer(_format_of(request), 400, message)
 
         return handler
 
 
-#: a wrong format (`.csv`) is a 404; every path may be rate-limited
+#: a wrong format (`.csv`) is a 404; every path may be rate-limited. The prefix is
+#: `/open311` (the endpoints are under `V2`) so that `unknown` answers for all of it.
 router = APIRouter(
-    prefix="/open311/v2",
+    prefix="/open311",
     route_class=Open311Route,
     tags=["open311"],
     responses=georeport_errors(404, 429),
@@ -84,7 +102,7 @@ def _check_jurisdiction(request: Request, given: str | None) -> None:
         raise NotFound(f"jurisdiction_id: {given[:200]!r} is not served here ({expected!r} is)")
 
 
-@router.get("/discovery.{fmt}")
+@router.get(V2 + "/discovery.{fmt}")
 async def discovery(request: Request, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     settings = settings_of(request)
@@ -109,7 +127,7 @@ async def discovery(request: Request, fmt: str) -> Response:
     )
 
 
-@router.get("/services.{fmt}")
+@router.get(V2 + "/services.{fmt}")
 async def services(request: Request, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
@@ -119,7 +137,7 @@ async def services(request: Request, fmt: str) -> Response:
     )
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get(V2 + "/services/{service_code}.{fmt}")
 async def service(request: Request, service_code: str, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
@@ -129,7 +147,7 @@ async def service(request: Request, service_code: str, fmt: str) -> Response:
     return answer(fmt, "service_definition", georeport.service_definition(category))
 
 
-@router.get("/requests.{fmt}", responses=georeport_errors(400))
+@router.get(V2 + "/requests.{fmt}", responses=georeport_errors(400))
 async def requests_list(request: Request, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     query = dict(request.query_params)
@@ -150,6 +168,8 @@ async def _form(request: Request, max_media: int) -> tuple[dict[str, list[str]],
         form = await request.form(max_files=1, max_fields=200, max_part_size=max_media + 1)
     except MultiPartException as error:
         raise BadRequest(f"malformed form: {error.message}") from None
+    except HTTPException as error:  # what Starlette makes of a MultiPartException in an app
+        raise BadRequest(f"malformed form: {error.detail}") from None
     fields: dict[str, list[str]] = {}
     media: UploadFile | None = None
     for name, value in form.multi_items():
@@ -163,7 +183,9 @@ async def _form(request: Request, max_media: int) -> tuple[dict[str, list[str]],
 
 
 @router.post(
-    "/requests.{fmt}", responses=georeport_errors(400, 403, 413, 415), openapi_extra=_REPORT
+    V2 + "/requests.{fmt}",
+    responses=georeport_errors(400, 403, 413, 415),
+    openapi_extra=_REPORT,
 )
 async def requests_create(request: Request, fmt: str) -> Response:
     """A citizen's report: the key checked here, then `file_request` (the path the web's
@@ -206,7 +228,7 @@ async def requests_create(request: Request, fmt: str) -> Response:
     )
 
 
-@router.get("/requests/{request_id}.{fmt}")
+@router.get(V2 + "/requests/{request_id}.{fmt}")
 async def request_one(request: Request, request_id: str, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
@@ -215,10 +237,33 @@ async def request_one(request: Request, request_id: str, fmt: str) -> Response:
     return answer(fmt, "service_requests", [record])
 
 
-@router.get("/tokens/{token}.{fmt}")
+@router.get(V2 + "/tokens/{token}.{fmt}")
 async def token(request: Request, token: str, fmt: str) -> Response:
     fmt = _checked_format(fmt)
     _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
     async with engine_of(request).connect() as connection:
         record = await georeport.request_of_token(connection, token)
     return answer(fmt, "service_requests", [record])
+
+
+@router.api_route(
+    "/{rest:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+async def unknown(request: Request, rest: str) -> Response:
+    """Last of the router: a path no endpoint serves is a 404 in GeoReport's format, and a
+    method an endpoint does not take a 405 naming those it does (`Allow`)."""
+    allowed: set[str] = set()
+    for route in router.routes:  # this router's own: every `/open311` endpoint is one
+        if isinstance(route, APIRoute) and route.endpoint is not unknown:
+            match, _child = route.matches(request.scope)
+            if match is Match.PARTIAL:
+                allowed |= route.methods or set()
+    if allowed:
+        answered = error_answer(
+            _format_of(request), 405, f"method: {request.method} is not one of {sorted(allowed)}"
+        )
+        answered.headers["Allow"] = ", ".join(sorted(allowed))
+        return answered
+    raise NotFound(f"path: {request.url.path[:200]} is not an endpoint of GeoReport v2 here")
