@@ -6,9 +6,9 @@ route's `responses=` (only the statuses it really answers) and its `openapi_extr
 request body. The error *rendering* stays in each API's route class; this module only
 describes it. A route that validates its body with a pydantic model declares it as the
 parameter (FastAPI describes it); one that reads it field by field says so with
-`object_body`. Two shapes besides an API's own: the body limit (`limits.BodyLimit`, 413)
-answers `{"code", "type", "message"}` on every path, and the rate limit (429) answers in
-the format of the path's API.
+`object_body`. One shape besides an API's own: the body limit (`limits.BodyLimit`, 413)
+answers `{"code", "type", "message"}` on every path but Open311's (GeoReport errors there,
+`edge_errors`), and the rate limit (429) answers in the format of the path's API.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class GeoReportErrors(RootModel[list[GeoReportError]]):
 
 
 class BodyLimitError(BaseModel):
-    """The body limit's answer on every path (`limits.BodyLimit`)."""
+    """The body limit's answer on every path but Open311's (`limits.BodyLimit`)."""
 
     code: int
     type: str
@@ -69,7 +69,8 @@ class PlainTooLarge(RootModel[PlainError | BodyLimitError]):
 
 
 class GeoReportTooLarge(RootModel[GeoReportErrors | BodyLimitError]):
-    """A 413 of Open311: the route's own limit (media), or the server's body limit."""
+    """A 413 of Open311: GeoReport errors (the route's media limit or the server's body
+    limit); the body limit's plain shape is kept as an alternative for older servers."""
 
 
 MEANINGS: Mapping[int, str] = {
