@@ -5,7 +5,7 @@ $select); each expanded level is one query for all the parents of the page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -58,6 +58,13 @@ DEFAULT_MAX_ENTITIES = 100_000
 _ROWS_ON_LOOP = 500
 #: parent ids per expansion query: far below SQLite's and asyncpg's parameter limits
 _IDS_PER_QUERY = 1000
+#: top-level entities per chunk of a streamed collection answer (`CollectionStream`). As many
+#: as one expansion query takes (`_IDS_PER_QUERY`), so a chunk costs one query per level;
+#: 1,000 Observations with their Datastream and FeatureOfInterest are about 1.5 MB of JSON
+#: and a few MB of dicts, so a process streaming many answers holds little per answer,
+#: while the per-chunk costs (a query per level, a hop to a worker thread) stay small
+#: against the chunk's rows. A page of at most this many is built whole, as before.
+STREAM_CHUNK = _IDS_PER_QUERY
 
 
 async def check_path_exists(connection: AsyncConnection, path: ResourcePath) -> None:
@@ -93,9 +100,22 @@ def _describe(step: Any) -> str:
     return f"{name}({step.id})" if step.id is not None else name
 
 
-async def read_collection(
+@dataclass(frozen=True)
+class _PageRows:
+    """A collection page's top rows and what its documents are made with."""
+
+    entity_type: EntityType
+    select_names: frozenset[str] | None
+    expansions: tuple[Expansion, ...]
+    count: int | None  # `@iot.count`, when asked
+    rows: list[Any]  # at most `top`
+    top: int
+    more: bool  # rows follow the page
+
+
+async def _page_rows(
     connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
-) -> dict[str, Any]:
+) -> _PageRows:
     entity_type = path.target
     # every name in $select and $expand is checked before the first query runs
     select_names = selected_names(entity_type, options.select)
@@ -103,35 +123,214 @@ async def read_collection(
     condition = steps_condition(path.steps)
     if options.filter is not None:
         condition = and_(condition, filter_condition(entity_type, options.filter))
-    document: dict[str, Any] = {}
+    count = None
     if options.count:
         table = table_of(entity_type)
-        document["@iot.count"] = await connection.scalar(
-            _where(select(func.count()).select_from(table), condition)
-        )
+        count = await connection.scalar(_where(select(func.count()).select_from(table), condition))
     top = options.top if options.top is not None else page.page_size
     position = None if options.orderby else path_position(path.steps)
     rows = await _rows(connection, entity_type, condition, options, top + 1, position)
-    if not (rows or document.get("@iot.count")) or not _proved_by_rows(path):
+    if not (rows or count) or not _proved_by_rows(path):
         await check_path_exists(connection, path)
     more = top > 0 and len(rows) > top
-    rows = rows[:top]
-    if more:
-        params = dict(page.params)
-        params["$skip"] = str(options.skip + top)
-        params["$top"] = str(top)
-        document["@iot.nextLink"] = f"{page.request_url}?{urlencode(params, safe='$(),/:@')}"
+    return _PageRows(entity_type, select_names, expansions, count, rows[:top], top, more)
+
+
+def _next_link(page: Page, skip: int, top: int) -> str:
+    """The URL of the request's collection with the same options from `skip`, `top` long."""
+    params = dict(page.params)
+    params["$skip"] = str(skip)
+    params["$top"] = str(top)
+    return f"{page.request_url}?{urlencode(params, safe='$(),/:@')}"
+
+
+async def read_collection(
+    connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
+) -> dict[str, Any]:
+    """The whole answer of a collection, built in memory (`open_collection` streams it)."""
+    return await _whole_answer(
+        connection, path, options, page, await _page_rows(connection, path, options, page)
+    )
+
+
+async def open_collection(
+    connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
+) -> dict[str, Any] | CollectionStream:
+    """The answer of a collection: built whole as `read_collection` does when its page has at
+    most `STREAM_CHUNK` entities (or is a `$ref` list), a started `CollectionStream` otherwise.
+
+    Everything that refuses the read before the first byte is decided here: the options,
+    the path, the planner's bound of the whole page and the first chunk's own budgets.
+    """
+    found = await _page_rows(connection, path, options, page)
+    if path.ref or len(found.rows) <= STREAM_CHUNK:
+        return await _whole_answer(connection, path, options, page, found)
+    stream = CollectionStream(connection, options, page, found)
+    await stream.start()
+    return stream
+
+
+async def _whole_answer(
+    connection: AsyncConnection,
+    path: ResourcePath,
+    options: QueryOptions,
+    page: Page,
+    found: _PageRows,
+) -> dict[str, Any]:
+    entity_type, rows = found.entity_type, found.rows
+    document: dict[str, Any] = {}
+    if found.count is not None:
+        document["@iot.count"] = found.count
+    if found.more:
+        document["@iot.nextLink"] = _next_link(page, options.skip + found.top, found.top)
     if path.ref:
         document["value"] = [
             {"@iot.selfLink": self_link(page.base_url, entity_type, r.id)} for r in rows
         ]
     else:
         reader = _Expander(connection, page.base_url, page.page_size, page.max_entities)
-        document["value"] = await reader.documents(entity_type, rows, select_names, expansions)
-        if expansions:
+        document["value"] = await reader.documents(
+            entity_type, rows, found.select_names, found.expansions
+        )
+        if found.expansions:
             reader.check_total(document["value"])
     # the standard puts count and nextLink before value; keep that order on the wire
     return {k: document[k] for k in ("@iot.count", "@iot.nextLink", "value") if k in document}
+
+
+class CollectionStream:
+    """A collection answer made chunk by chunk, so that no process holds all of it at once.
+
+    The page's top rows are fetched once (bounded by `$top`); each chunk of `STREAM_CHUNK` of
+    them then gets its expansions (one query per level per chunk: no N+1), its documents,
+    and is handed out before the next is made. `start` makes the first chunk before the
+    response begins, so a bad query or a first chunk past a budget is refused exactly as a
+    whole answer is (400). The entity budget (`Page.max_entities`) covers the whole answer:
+    a later chunk that would take it past the budget ends the page early, at an entity
+    boundary, and `next_link` then continues exactly there: server-driven paging (OGC 18-088
+    §9.3.3.6, requirement request-data/pagination: "Responses that include only a partial
+    set of the items identified by the request URL SHALL contain a link that allows
+    retrieving the next partial set of items"). Clients follow the nextLink as they do for
+    any page, and get every entity once.
+
+    The stream uses the read's connection to its end; `close` (idempotent) gives it back,
+    and whoever sends the answer calls it on completion, error and client disconnect.
+    """
+
+    def __init__(
+        self, connection: AsyncConnection, options: QueryOptions, page: Page, found: _PageRows
+    ) -> None:
+        self.connection = connection
+        self.page = page
+        self.skip = options.skip
+        self.found = found
+        #: `@iot.count`, when asked: written before `value`, as in a whole answer
+        self.count = found.count
+        #: rows the expansions fetched and entities written out so far (the budget's counts)
+        self.fetched = 0
+        self.written = 0
+        self._first: list[dict[str, Any]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(self) -> None:
+        """Check the planner's bound of the whole page and make the first chunk (BadQuery
+        for either past the budget, as a whole answer would be)."""
+        self._check_plan()
+        documents, weights = await self._chunk(0)
+        if weights is not None:
+            total = sum(weights)
+            if total > self.page.max_entities:
+                raise self._reader().refusal(total)
+            self.written = total
+        self._first = documents
+
+    def take_first(self) -> list[dict[str, Any]]:
+        """The first chunk's documents, handed over once (the stream keeps no reference)."""
+        documents, self._first = self._first, []
+        return documents
+
+    async def later_chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The documents of each chunk after the first, made one at a time.
+
+        A chunk past the entity budget is cut at the last entity that fits and ends the
+        stream: the planner's bound refusing its queries, or a single document over the
+        budget, ends it before that chunk.
+        """
+        for start in range(STREAM_CHUNK, len(self.found.rows), STREAM_CHUNK):
+            try:
+                documents, weights = await self._chunk(start)
+            except BadQuery:
+                return
+            if weights is None:
+                yield documents
+                del documents
+                continue
+            kept = 0
+            for weight in weights:
+                if self.written + weight > self.page.max_entities:
+                    break
+                self.written += weight
+                kept += 1
+            if kept < len(documents):
+                yield documents[:kept]
+                return
+            yield documents
+            del documents, weights
+
+    def next_link(self, sent: int) -> str | None:
+        """The `@iot.nextLink` of the answer once `sent` top-level entities were written:
+        the rest of this page when it stopped early (`$skip` past what was sent, `$top` what
+        the page had left), the next page when it is complete and more rows follow."""
+        top = self.found.top
+        if sent < len(self.found.rows):
+            return _next_link(self.page, self.skip + sent, top - sent)
+        if self.found.more:
+            return _next_link(self.page, self.skip + top, top)
+        return None
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` (giving back the read's connection) when the stream is closed."""
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        """Release the connection; safe to call more than once."""
+        self._first = []
+        while self._closers:
+            await self._closers.pop()()
+
+    def _reader(self) -> _Expander:
+        page = self.page
+        return _Expander(
+            self.connection, page.base_url, page.page_size, page.max_entities, self.fetched
+        )
+
+    def _check_plan(self) -> None:
+        """Each top-level to-many expansion's bound for the whole page (its parents times its
+        $top): what the planner's first check refuses in a whole answer is refused before
+        the first byte, with the same numbers (when no other expansion of the level is
+        read before it, whose rows a whole answer adds; past them, a chunk refuses)."""
+        rows = len(self.found.rows)
+        for expansion in self.found.expansions:
+            if expansion.by_foreign_key:
+                continue
+            top = expansion.options.top
+            most = rows * ((top if top is not None else self.page.page_size) + 1)
+            if most > self.page.max_entities:
+                raise self._reader().refuse(most, "up to", expansion.where)
+
+    async def _chunk(self, start: int) -> tuple[list[dict[str, Any]], list[int] | None]:
+        """The documents of the rows from `start`, and each one's weight in entities written
+        out when the answer has expansions (None otherwise: the budget counts only those)."""
+        found = self.found
+        reader = self._reader()
+        rows = found.rows[start : start + STREAM_CHUNK]
+        documents = await reader.documents(
+            found.entity_type, rows, found.select_names, found.expansions
+        )
+        self.fetched = reader.fetched
+        if not found.expansions:
+            return documents, None
+        return documents, [reader.weights.get(id(document), 1) for document in documents]
 
 
 async def read_entity(
@@ -222,17 +421,23 @@ class _Expander:
     """
 
     def __init__(
-        self, connection: AsyncConnection, base_url: str, page_size: int, max_entities: int
+        self,
+        connection: AsyncConnection,
+        base_url: str,
+        page_size: int,
+        max_entities: int,
+        fetched: int = 0,
     ) -> None:
         self.connection = connection
         self.base_url = base_url
         self.page_size = page_size
         self.max_entities = max_entities
-        self.fetched = 0
+        #: rows fetched so far: earlier chunks' too when a `CollectionStream` makes it
+        self.fetched = fetched
         #: entities written out per document made (keyed by id(): documents are shared)
         self.weights: dict[int, int] = {}
 
-    def _refuse(self, count: int, what: str, where: str) -> BadQuery:
+    def refuse(self, count: int, what: str, where: str) -> BadQuery:
         return BadQuery(
             f"{where}: the answer would hold {what} {count} entities, more than the "
             f"{self.max_entities} a response may hold (setting max_response_entities); "
@@ -240,11 +445,15 @@ class _Expander:
             token="$expand",
         )
 
+    def refusal(self, total: int) -> BadQuery:
+        """The refusal of an answer that writes out `total` entities, past the budget."""
+        return self.refuse(total, "(each expanded copy counted)", "$expand")
+
     def check_total(self, documents: list[dict[str, Any]]) -> None:
         """BadQuery when the answer writes out more entities than the budget."""
         total = sum(self.weights.get(id(document), 1) for document in documents)
         if total > self.max_entities:
-            raise self._refuse(total, "(each expanded copy counted)", "$expand")
+            raise self.refusal(total)
 
     def _weigh(self, document: dict[str, Any], links: dict[str, ExpandedLink]) -> None:
         weight = 1
@@ -255,7 +464,7 @@ class _Expander:
             elif link.value is not None:
                 weight += weights.get(id(link.value), 1)
         if weight > self.max_entities:
-            raise self._refuse(weight, "(each expanded copy counted)", "$expand")
+            raise self.refusal(weight)
         weights[id(document)] = weight
 
     async def documents(
@@ -313,7 +522,7 @@ class _Expander:
         parent_ids = sorted({row.id for row in rows})
         most = self.fetched + len(parent_ids) * (top + 1)
         if most > self.max_entities:
-            raise self._refuse(most, "up to", expansion.where)
+            raise self.refuse(most, "up to", expansion.where)
         related: dict[int, list[Any]] = {}
         lateral = has_lateral(self.connection.dialect)
         for chunk in _chunks(parent_ids):
