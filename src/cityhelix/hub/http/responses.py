@@ -8,7 +8,6 @@ request-validation errors as SensorThings error documents; `PlainRoute` (the hub
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import aclosing
@@ -64,19 +63,8 @@ def too_large_response(size: int, max_bytes: int, *, at_least: bool = False) -> 
     )
 
 
-#: a chunk of more entities than this is encoded off the event loop
+#: a whole answer of more entities than this is encoded off the event loop
 OFF_LOOP_ENTITIES = 500
-
-
-async def encoded(documents: list[dict[str, Any]]) -> list[bytes]:
-    """Each document's JSON; a chunk of thousands (megabytes) encoded in a worker thread."""
-    if len(documents) > OFF_LOOP_ENTITIES:
-        return await asyncio.to_thread(_encode_each, documents)
-    return _encode_each(documents)
-
-
-def _encode_each(documents: list[dict[str, Any]]) -> list[bytes]:
-    return [orjson.dumps(document) for document in documents]
 
 
 async def collection_stream_response(
@@ -85,12 +73,13 @@ async def collection_stream_response(
     """A streamed collection answer: `{"@iot.count":..,"value":[..],"@iot.nextLink":..}`
     sent chunk by chunk (Transfer-Encoding: chunked), the same JSON a whole answer has.
 
-    The first chunk is encoded before the response starts: past the byte budget (with room
-    kept for a nextLink) it is the 400 a whole answer gets. A later chunk that would take
-    the answer past the budget is cut at the last entity that fits and the page ends there
-    with a nextLink (OGC 18-088 §9.3.3.6), as the stream does for the entity budget. The
-    nextLink comes after `value` (the standard's own example puts it there; the order of a
-    JSON object's members carries no meaning), since it is known only at the end.
+    The stream made and encoded the first chunk before the response starts: past the byte
+    budget (with room kept for a nextLink) it is the 400 a whole answer gets. A later chunk
+    that would take the answer past the budget is cut at the last entity that fits and the
+    page ends there with a nextLink (OGC 18-088 §9.3.3.6), as the stream does for the
+    entity budget. The nextLink comes after `value` (the standard's own example puts it
+    there; the order of a JSON object's members carries no meaning), since it is known
+    only at the end.
 
     The bytes are exactly those of one `orjson.dumps` of the whole document with the
     nextLink last: orjson writes no spaces, so `[` + the members joined by `,` + `]` is
@@ -99,7 +88,7 @@ async def collection_stream_response(
     empty chunk, so the client sees an incomplete body, never a complete-looking one.
     """
     try:
-        first = await encoded(stream.take_first())
+        first = stream.take_first()
         head = b"{" + (b'"@iot.count":%d,' % stream.count if stream.count is not None else b"")
         head += b'"value":['
         # room for the page's end with a nextLink: its `$skip` may grow by a few digits
@@ -121,9 +110,7 @@ async def collection_stream_response(
             yield data
             del data
             async with aclosing(stream.later_chunks()) as chunks:
-                async for documents in chunks:
-                    parts = await encoded(documents)
-                    del documents
+                async for parts in chunks:
                     kept = 0
                     for part in parts:
                         if written + 1 + len(part) + reserve > max_bytes:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import True_
@@ -202,16 +203,18 @@ class CollectionStream:
     """A collection answer made chunk by chunk, so that no process holds all of it at once.
 
     The page's top rows are fetched once (bounded by `$top`); each chunk of `STREAM_CHUNK` of
-    them then gets its expansions (one query per level per chunk: no N+1), its documents,
-    and is handed out before the next is made. `start` makes the first chunk before the
-    response begins, so a bad query or a first chunk past a budget is refused exactly as a
-    whole answer is (400). The entity budget (`Page.max_entities`) covers the whole answer:
-    a later chunk that would take it past the budget ends the page early, at an entity
-    boundary, and `next_link` then continues exactly there: server-driven paging (OGC 18-088
-    §9.3.3.6, requirement request-data/pagination: "Responses that include only a partial
-    set of the items identified by the request URL SHALL contain a link that allows
-    retrieving the next partial set of items"). Clients follow the nextLink as they do for
-    any page, and get every entity once.
+    them then gets its expansions (one query per level per chunk: no N+1), its documents
+    and their JSON (made and encoded in one worker-thread hop, so the documents never
+    outlive it), and is handed out as each entity's JSON before the next is made. `start`
+    makes the first chunk before the response begins, so a bad query or a first chunk past
+    a budget is refused exactly as a whole answer is (400). The entity budget
+    (`Page.max_entities`) covers the whole answer: a later chunk that would take it past the
+    budget ends the page early, at an entity boundary, and `next_link` then continues
+    exactly there: server-driven paging (OGC 18-088 §9.3.3.6, requirement
+    request-data/pagination: "Responses that include only a partial set of the items
+    identified by the request URL SHALL contain a link that allows retrieving the next
+    partial set of items"). Clients follow the nextLink as they do for any page, and get
+    every entity once.
 
     The stream uses the read's connection to its end; `close` (idempotent) gives it back,
     and whoever sends the answer calls it on completion, error and client disconnect.
@@ -229,28 +232,23 @@ class CollectionStream:
         #: rows the expansions fetched and entities written out so far (the budget's counts)
         self.fetched = 0
         self.written = 0
-        self._first: list[dict[str, Any]] = []
+        self._first: list[bytes] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         """Check the planner's bound of the whole page and make the first chunk (BadQuery
         for either past the budget, as a whole answer would be)."""
         self._check_plan()
-        documents, weights = await self._chunk(0)
-        if weights is not None:
-            total = sum(weights)
-            if total > self.page.max_entities:
-                raise self._reader().refusal(total)
-            self.written = total
-        self._first = documents
+        self._first, _ = await self._chunk(0)
 
-    def take_first(self) -> list[dict[str, Any]]:
-        """The first chunk's documents, handed over once (the stream keeps no reference)."""
-        documents, self._first = self._first, []
-        return documents
+    def take_first(self) -> list[bytes]:
+        """The JSON of the first chunk's entities, handed over once (the stream keeps no
+        reference)."""
+        entities, self._first = self._first, []
+        return entities
 
-    async def later_chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
-        """The documents of each chunk after the first, made one at a time.
+    async def later_chunks(self) -> AsyncIterator[list[bytes]]:
+        """The JSON of each entity of each chunk after the first, made one chunk at a time.
 
         A chunk past the entity budget is cut at the last entity that fits and ends the
         stream: the planner's bound refusing its queries, or a single document over the
@@ -258,24 +256,13 @@ class CollectionStream:
         """
         for start in range(STREAM_CHUNK, len(self.found.rows), STREAM_CHUNK):
             try:
-                documents, weights = await self._chunk(start)
+                entities, complete = await self._chunk(start)
             except BadQuery:
                 return
-            if weights is None:
-                yield documents
-                del documents
-                continue
-            kept = 0
-            for weight in weights:
-                if self.written + weight > self.page.max_entities:
-                    break
-                self.written += weight
-                kept += 1
-            if kept < len(documents):
-                yield documents[:kept]
+            yield entities
+            del entities
+            if not complete:
                 return
-            yield documents
-            del documents, weights
 
     def next_link(self, sent: int) -> str | None:
         """The `@iot.nextLink` of the answer once `sent` top-level entities were written:
@@ -318,19 +305,44 @@ class CollectionStream:
             if most > self.page.max_entities:
                 raise self._reader().refuse(most, "up to", expansion.where)
 
-    async def _chunk(self, start: int) -> tuple[list[dict[str, Any]], list[int] | None]:
-        """The documents of the rows from `start`, and each one's weight in entities written
-        out when the answer has expansions (None otherwise: the budget counts only those)."""
+    async def _chunk(self, start: int) -> tuple[list[bytes], bool]:
+        """The JSON of each entity of the rows from `start` that fits in the entity budget,
+        and whether all did; the first chunk must fit whole (BadQuery otherwise).
+
+        The budget is checked before any JSON is written, as for a whole answer: one
+        Observation expanding a Datastream with its 10,000 Observations is megabytes.
+        """
         found = self.found
         reader = self._reader()
         rows = found.rows[start : start + STREAM_CHUNK]
-        documents = await reader.documents(
-            found.entity_type, rows, found.select_names, found.expansions
-        )
+        expanded = await reader.links(rows, found.expansions)
         self.fetched = reader.fetched
-        if not found.expansions:
-            return documents, None
-        return documents, [reader.weights.get(id(document), 1) for document in documents]
+        budget = self.page.max_entities
+
+        def encoded() -> tuple[list[bytes], int]:
+            documents = reader.make(
+                found.entity_type, rows, found.select_names, found.expansions, expanded
+            )
+            written, kept = self.written, len(documents)
+            if found.expansions:  # as for a whole answer: only expansions count
+                weights = [reader.weights.get(id(document), 1) for document in documents]
+                if start == 0 and sum(weights) > budget:
+                    raise reader.refusal(sum(weights))
+                kept = 0
+                for weight in weights:
+                    if written + weight > budget:
+                        break
+                    written += weight
+                    kept += 1
+            # the documents go with this frame: only their bytes leave it
+            return [orjson.dumps(document) for document in documents[:kept]], written
+
+        if len(rows) <= _ROWS_ON_LOOP:
+            entities, self.written = encoded()
+        else:
+            # a chunk's documents and JSON are tens of milliseconds of Python: one hop
+            entities, self.written = await asyncio.to_thread(encoded)
+        return entities, len(entities) == len(rows)
 
 
 async def read_entity(
@@ -474,27 +486,44 @@ class _Expander:
         select_names: frozenset[str] | None,
         expansions: tuple[Expansion, ...],
     ) -> list[dict[str, Any]]:
+        expanded = await self.links(rows, expansions)
+        if len(rows) <= _ROWS_ON_LOOP:
+            return self.make(entity_type, rows, select_names, expansions, expanded)
+        # ten thousand rows with their expansions take a second of Python: not on the loop
+        return await asyncio.to_thread(
+            self.make, entity_type, rows, select_names, expansions, expanded
+        )
+
+    async def links(
+        self, rows: Sequence[Any], expansions: tuple[Expansion, ...]
+    ) -> list[dict[str, ExpandedLink]]:
+        """Each row's expanded links: one query per level for all the rows."""
         expanded: list[dict[str, ExpandedLink]] = [{} for _ in rows]
         for expansion in expansions:
             if expansion.by_foreign_key:
                 await self._expand_to_one(expansion, rows, expanded)
             else:
                 await self._expand_to_many(expansion, rows, expanded)
+        return expanded
 
-        def make() -> list[dict[str, Any]]:
-            documents = [
-                entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
-                for row, links in zip(rows, expanded, strict=True)
-            ]
-            if expansions:
-                for document, links in zip(documents, expanded, strict=True):
-                    self._weigh(document, links)
-            return documents
-
-        if len(rows) <= _ROWS_ON_LOOP:
-            return make()
-        # ten thousand rows with their expansions take a second of Python: not on the loop
-        return await asyncio.to_thread(make)
+    def make(
+        self,
+        entity_type: EntityType,
+        rows: Sequence[Any],
+        select_names: frozenset[str] | None,
+        expansions: tuple[Expansion, ...],
+        expanded: list[dict[str, ExpandedLink]],
+    ) -> list[dict[str, Any]]:
+        """The rows' documents with their `links`, each weighed when there are expansions:
+        Python only, which callers run in a worker thread for many rows."""
+        documents = [
+            entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
+            for row, links in zip(rows, expanded, strict=True)
+        ]
+        if expansions:
+            for document, links in zip(documents, expanded, strict=True):
+                self._weigh(document, links)
+        return documents
 
     async def _expand_to_one(
         self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]
