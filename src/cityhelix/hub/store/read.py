@@ -5,7 +5,7 @@ $select); each expanded level is one query for all the parents of the page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -247,7 +247,7 @@ class CollectionStream:
         entities, self._first = self._first, []
         return entities
 
-    async def later_chunks(self) -> AsyncIterator[list[bytes]]:
+    async def later_chunks(self) -> AsyncGenerator[list[bytes], None]:
         """The JSON of each entity of each chunk after the first, made one chunk at a time.
 
         A chunk past the entity budget is cut at the last entity that fits and ends the
