@@ -202,7 +202,7 @@ def database_url(
 
 #: Observations of the served tests, and the bytes of their Datastream's properties: each
 #: Observation expanded with its Datastream writes them out again, so the answer (about
-#: 160 MB) is far larger than the page's rows (a few MB), which stay held to its end
+#: 180 MB) is far larger than the page's rows (a few MB), which stay held to its end
 SERVED_ROWS = 20_000
 PROPERTY_BYTES = 8_000
 SERVED_ENV = {
@@ -240,7 +240,7 @@ def _memory_kib(pid: int, field: str) -> int:
 def test_a_large_answer_streams_in_far_less_memory_than_its_size(database_url: str) -> None:
     """The served process's peak resident size grows by less than a third of the answer.
 
-    Built whole, the answer's bytes alone (about 160 MB, plus the encoder's buffer) are
+    Built whole, the answer's bytes alone (about 180 MB, plus the encoder's buffer) are
     more than it; streamed, the growth is the page's rows (20,000, a few MB), one chunk's
     documents and bytes (about 8 MB, with the copies the transport makes) and the
     allocator's slack. The peak is the kernel's VmHWM, reset before the GET.
@@ -317,7 +317,7 @@ def test_a_database_failing_mid_answer_breaks_the_body_off() -> None:
             assert response.status_code == 200
             pieces = response.iter_bytes()
             received += len(next(pieces))
-            # the answer is 160 MB: the server is far from its end, waiting on this client
+            # the answer is 180 MB: the server is far from its end, waiting on this client
             assert asyncio.run(_end_database_sessions(url.rsplit("/", 1)[1])) >= 1
             with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
                 for piece in pieces:

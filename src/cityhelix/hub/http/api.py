@@ -24,7 +24,6 @@ from cityhelix.hub.http.batch import run_batch
 from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
 from cityhelix.hub.http.openapi import documentation_routes
 from cityhelix.hub.http.responses import (
-    OFF_LOOP_ENTITIES,
     SensorThingsRoute,
     collection_stream_response,
     error_response,
@@ -166,6 +165,10 @@ def context(request: Request) -> Context:
     return Context(_engine(request), _settings(request), _bus(request), base_url(request), ingest)
 
 
+#: a collection answer of more entities than this is encoded off the event loop
+_OFF_LOOP_ENTITIES = 500
+
+
 async def reply_response(reply: Reply, max_bytes: int, path: str = "") -> Response:
     """The HTTP answer of `reply`; a 400 naming the byte budget when its JSON is larger.
 
@@ -179,7 +182,7 @@ async def reply_response(reply: Reply, max_bytes: int, path: str = "") -> Respon
     if reply.text:
         return Response(reply.body, status_code=reply.status, media_type="text/plain")
     values = reply.body.get("value") if isinstance(reply.body, dict) else reply.body
-    if isinstance(values, list) and len(values) > OFF_LOOP_ENTITIES:
+    if isinstance(values, list) and len(values) > _OFF_LOOP_ENTITIES:
         # tens of megabytes with their $expands: encoded in a worker thread
         payload = await asyncio.to_thread(orjson.dumps, reply.body)
     else:

@@ -63,10 +63,6 @@ def too_large_response(size: int, max_bytes: int, *, at_least: bool = False) -> 
     )
 
 
-#: a whole answer of more entities than this is encoded off the event loop
-OFF_LOOP_ENTITIES = 500
-
-
 async def collection_stream_response(
     stream: CollectionStream, max_bytes: int, path: str
 ) -> Response:
