@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -168,18 +168,19 @@ async def read_streamed(
     engine: AsyncEngine, path: ResourcePath, options: QueryOptions, page: Page
 ) -> dict[str, Any] | CollectionStream:
     """As `read`, but a collection answer of more than one chunk (`STREAM_CHUNK` entities)
-    comes back as a started `CollectionStream` that holds the read's connection, with its
-    time budget, until it is closed; everything else is `read`'s document.
+    comes back as a started `CollectionStream`, which reads each later chunk on a
+    connection of its own; everything else is `read`'s document.
     """
     if not path.is_collection or path.ref or options.result_format is not None:
         return await read(engine, path, options, page)
-    async with AsyncExitStack() as resources:
-        connection = await resources.enter_async_context(
-            read_connection(engine, seconds=page.max_seconds)
-        )
+
+    def connect() -> AbstractAsyncContextManager[AsyncConnection]:
+        return read_connection(engine, seconds=page.max_seconds)
+
+    async with connect() as connection:
         await settle(connection)
         try:
-            answer = await open_collection(connection, path, options, page)
+            return await open_collection(connection, path, options, page, connect)
         except DBAPIError as error:
             fault = input_fault(error)
             if fault is not None:
@@ -187,11 +188,6 @@ async def read_streamed(
             if is_time_limit(error):
                 raise _time_refusal(page) from None
             raise
-        if isinstance(answer, dict):
-            return answer
-        # from here the stream owns the connection: released when it is closed
-        answer.on_close(resources.pop_all().aclose)
-        return answer
 
 
 def _input_refusal(fault: str) -> BadQuery:

@@ -5,7 +5,8 @@ $select); each expanded level is one query for all the parents of the page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +36,9 @@ from cityhelix.hub.query.options import QueryOptions
 from cityhelix.hub.query.path import ResourcePath
 from cityhelix.hub.query.sql import filter_condition, order_clauses, selected_names, tie_breaker
 from cityhelix.hub.serialize import ExpandedLink, entity_json, self_link
+
+#: opens a read connection (with the read's time budget) for one chunk of a streamed answer
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,11 @@ async def read_collection(
 
 
 async def open_collection(
-    connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
+    connection: AsyncConnection,
+    path: ResourcePath,
+    options: QueryOptions,
+    page: Page,
+    connect: Connect,
 ) -> dict[str, Any] | CollectionStream:
     """The answer of a collection: built whole as `read_collection` does when its page has at
     most `STREAM_CHUNK` entities (or is a `$ref` list), a started `CollectionStream` otherwise.
@@ -166,8 +174,8 @@ async def open_collection(
     found = await _page_rows(connection, path, options, page)
     if path.ref or len(found.rows) <= STREAM_CHUNK:
         return await _whole_answer(connection, path, options, page, found)
-    stream = CollectionStream(connection, options, page, found)
-    await stream.start()
+    stream = CollectionStream(connect, options, page, found)
+    await stream.start(connection)
     return stream
 
 
@@ -216,14 +224,19 @@ class CollectionStream:
     partial set of items"). Clients follow the nextLink as they do for any page, and get
     every entity once.
 
-    The stream uses the read's connection to its end; `close` (idempotent) gives it back,
-    and whoever sends the answer calls it on completion, error and client disconnect.
+    The first chunk is read on the read's connection; each later chunk takes a connection
+    of its own from `connect` for its queries and gives it back before its bytes are sent:
+    a client that reads slowly (or not at all) holds no database connection, so a few of
+    them cannot empty the pool for everyone, and each chunk's queries get the whole time
+    budget. Each chunk's expansions are read as of that chunk (READ COMMITTED, as every
+    statement of a whole answer already is on PostgreSQL). Whoever sends the answer calls
+    `close` on completion, error and client disconnect.
     """
 
     def __init__(
-        self, connection: AsyncConnection, options: QueryOptions, page: Page, found: _PageRows
+        self, connect: Connect, options: QueryOptions, page: Page, found: _PageRows
     ) -> None:
-        self.connection = connection
+        self.connect = connect
         self.page = page
         self.skip = options.skip
         self.found = found
@@ -233,13 +246,12 @@ class CollectionStream:
         self.fetched = 0
         self.written = 0
         self._first: list[bytes] = []
-        self._closers: list[Callable[[], Awaitable[None]]] = []
 
-    async def start(self) -> None:
-        """Check the planner's bound of the whole page and make the first chunk (BadQuery
-        for either past the budget, as a whole answer would be)."""
+    async def start(self, connection: AsyncConnection) -> None:
+        """Check the planner's bound of the whole page and make the first chunk on
+        `connection` (BadQuery for either past the budget, as a whole answer would be)."""
         self._check_plan()
-        self._first, _ = await self._chunk(0)
+        self._first, _ = await self._chunk(0, connection)
 
     def take_first(self) -> list[bytes]:
         """The JSON of the first chunk's entities, handed over once (the stream keeps no
@@ -275,21 +287,13 @@ class CollectionStream:
             return _next_link(self.page, self.skip + top, top)
         return None
 
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
-        """Run `closer` (giving back the read's connection) when the stream is closed."""
-        self._closers.append(closer)
-
     async def close(self) -> None:
-        """Release the connection; safe to call more than once."""
+        """Drop what is kept of the answer; safe to call more than once."""
         self._first = []
-        while self._closers:
-            await self._closers.pop()()
 
-    def _reader(self) -> _Expander:
+    def _reader(self, connection: AsyncConnection) -> _Expander:
         page = self.page
-        return _Expander(
-            self.connection, page.base_url, page.page_size, page.max_entities, self.fetched
-        )
+        return _Expander(connection, page.base_url, page.page_size, page.max_entities, self.fetched)
 
     def _check_plan(self) -> None:
         """Each top-level to-many expansion's bound for the whole page (its parents times its
@@ -303,9 +307,11 @@ class CollectionStream:
             top = expansion.options.top
             most = rows * ((top if top is not None else self.page.page_size) + 1)
             if most > self.page.max_entities:
-                raise self._reader().refuse(most, "up to", expansion.where)
+                raise _over_budget(self.page.max_entities, most, "up to", expansion.where)
 
-    async def _chunk(self, start: int) -> tuple[list[bytes], bool]:
+    async def _chunk(
+        self, start: int, connection: AsyncConnection | None = None
+    ) -> tuple[list[bytes], bool]:
         """The JSON of each entity of the rows from `start` that fits in the entity budget,
         and whether all did; the first chunk must fit whole (BadQuery otherwise).
 
@@ -313,9 +319,14 @@ class CollectionStream:
         Observation expanding a Datastream with its 10,000 Observations is megabytes.
         """
         found = self.found
-        reader = self._reader()
         rows = found.rows[start : start + STREAM_CHUNK]
-        expanded = await reader.links(rows, found.expansions)
+        if connection is not None:
+            reader = self._reader(connection)
+            expanded = await reader.links(rows, found.expansions)
+        else:
+            async with self.connect() as own:
+                reader = self._reader(own)
+                expanded = await reader.links(rows, found.expansions)
         self.fetched = reader.fetched
         budget = self.page.max_entities
 
@@ -421,6 +432,15 @@ async def _rows(
     return list(await connection.execute(statement))
 
 
+def _over_budget(max_entities: int, count: int, what: str, where: str) -> BadQuery:
+    return BadQuery(
+        f"{where}: the answer would hold {what} {count} entities, more than the "
+        f"{max_entities} a response may hold (setting max_response_entities); "
+        "lower $top, or the $top inside $expand",
+        token="$expand",
+    )
+
+
 class _Expander:
     """Turns rows into documents, fetching each `$expand` level for all rows in one query.
 
@@ -450,12 +470,7 @@ class _Expander:
         self.weights: dict[int, int] = {}
 
     def refuse(self, count: int, what: str, where: str) -> BadQuery:
-        return BadQuery(
-            f"{where}: the answer would hold {what} {count} entities, more than the "
-            f"{self.max_entities} a response may hold (setting max_response_entities); "
-            "lower $top, or the $top inside $expand",
-            token="$expand",
-        )
+        return _over_budget(self.max_entities, count, what, where)
 
     def refusal(self, total: int) -> BadQuery:
         """The refusal of an answer that writes out `total` entities, past the budget."""
