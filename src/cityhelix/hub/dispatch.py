@@ -22,7 +22,7 @@ from cityhelix.hub.model import OBSERVATION, EntityType
 from cityhelix.hub.query.options import parse_query_options
 from cityhelix.hub.query.path import parse_path
 from cityhelix.hub.serialize import self_link
-from cityhelix.hub.store.read import Page
+from cityhelix.hub.store.read import CollectionStream, Page
 from cityhelix.settings import Settings
 
 #: the version root every SensorThings resource path is relative to (OGC 18-088 §9.2)
@@ -34,6 +34,7 @@ class Reply:
     """A protocol-neutral answer: HTTP turns it into a Response, $batch into a JSON item."""
 
     status: int
+    #: a JSON document, a plain text, or (`handle(stream=True)`) a `CollectionStream`
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     text: bool = False  # body is plain text ($value)
@@ -71,8 +72,15 @@ async def handle(
     body: object,
     request_path: str,
     connection: AsyncConnection | None = None,
+    *,
+    stream: bool = False,
 ) -> Reply:
-    """Answer one SensorThings request; with `connection`, inside the caller's transaction."""
+    """Answer one SensorThings request; with `connection`, inside the caller's transaction.
+
+    With `stream` (HTTP's own requests, never a $batch part), a collection answer larger
+    than a chunk is a `CollectionStream` body that the adapter sends chunk by chunk and
+    must close; the body is a whole document otherwise.
+    """
     engine, settings, base = ctx.engine, ctx.settings, ctx.base
     bus = ctx.bus if connection is None else None
     resource = resource.strip("/")
@@ -105,7 +113,13 @@ async def handle(
             settings.max_response_entities,
             settings.max_query_seconds,
         )
-        document = await service.read(engine, path, options, page, connection=connection)
+        if stream and connection is None:
+            answer = await service.read_streamed(engine, path, options, page)
+            if isinstance(answer, CollectionStream):
+                return Reply(200, answer)
+            document = answer
+        else:
+            document = await service.read(engine, path, options, page, connection=connection)
         if path.prop is None:
             return Reply(200, document)
         value = document[path.prop.name]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,8 +39,10 @@ from cityhelix.hub.rollups import Bucket as Bucket  # what `minute_buckets` retu
 from cityhelix.hub.serialize import entity_json
 from cityhelix.hub.store.data_array_read import read_data_array
 from cityhelix.hub.store.read import (
+    CollectionStream,
     Page,
     check_path_exists,
+    open_collection,
     read_collection,
     read_entities,
     read_entity,
@@ -144,11 +146,7 @@ async def read(
             except DBAPIError as error:
                 if not is_time_limit(error):
                     raise
-                raise BadQuery(
-                    f"the query ran past the {page.max_seconds:g} s a read may take (setting "
-                    "max_query_seconds); narrow $filter, or lower $top and the $expands",
-                    token="$filter",
-                ) from None
+                raise _time_refusal(page) from None
     if not written_back:
         await settle(connection)
     try:
@@ -163,11 +161,51 @@ async def read(
         fault = input_fault(error)
         if fault is None:
             raise
-        raise BadQuery(
-            f"the database cannot evaluate this query's values ({fault}); check the "
-            "arithmetic and the times in $filter and $orderby",
-            token="$filter",
-        ) from None
+        raise _input_refusal(fault) from None
+
+
+async def read_streamed(
+    engine: AsyncEngine, path: ResourcePath, options: QueryOptions, page: Page
+) -> dict[str, Any] | CollectionStream:
+    """As `read`, but a collection answer of more than one chunk (`STREAM_CHUNK` entities)
+    comes back as a started `CollectionStream`, which reads each later chunk on a
+    connection of its own; everything else is `read`'s document.
+    """
+    if not path.is_collection or path.ref or options.result_format is not None:
+        return await read(engine, path, options, page)
+
+    def connect() -> AbstractAsyncContextManager[AsyncConnection]:
+        return read_connection(engine, seconds=page.max_seconds)
+
+    async with connect() as connection:
+        await settle(connection)
+        try:
+            return await open_collection(connection, path, options, page, connect)
+        except DBAPIError as error:
+            fault = input_fault(error)
+            if fault is not None:
+                raise _input_refusal(fault) from None
+            if is_time_limit(error):
+                raise _time_refusal(page) from None
+            raise
+
+
+def _input_refusal(fault: str) -> BadQuery:
+    """The 400 of a query whose values the database cannot evaluate (`input_fault`)."""
+    return BadQuery(
+        f"the database cannot evaluate this query's values ({fault}); check the "
+        "arithmetic and the times in $filter and $orderby",
+        token="$filter",
+    )
+
+
+def _time_refusal(page: Page) -> BadQuery:
+    """The 400 of a read stopped by its time budget (`is_time_limit`)."""
+    return BadQuery(
+        f"the query ran past the {page.max_seconds:g} s a read may take (setting "
+        "max_query_seconds); narrow $filter, or lower $top and the $expands",
+        token="$filter",
+    )
 
 
 def _body_with_parent_link(path: ResourcePath, body: object) -> object:

@@ -25,12 +25,15 @@ from cityhelix.hub.http.batch_multipart import parse_multipart, render_multipart
 from cityhelix.hub.http.openapi import documentation_routes
 from cityhelix.hub.http.responses import (
     SensorThingsRoute,
+    collection_stream_response,
     error_response,
     hub_error_response,
     json_response,
+    too_large_response,
 )
 from cityhelix.hub.ingest import ObservationIngest
 from cityhelix.hub.model import ENTITY_TYPES
+from cityhelix.hub.store.read import CollectionStream
 from cityhelix.settings import Settings
 
 _SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
@@ -166,8 +169,14 @@ def context(request: Request) -> Context:
 _OFF_LOOP_ENTITIES = 500
 
 
-async def reply_response(reply: Reply, max_bytes: int) -> Response:
-    """The HTTP answer of `reply`; a 400 naming the byte budget when its JSON is larger."""
+async def reply_response(reply: Reply, max_bytes: int, path: str = "") -> Response:
+    """The HTTP answer of `reply`; a 400 naming the byte budget when its JSON is larger.
+
+    A `CollectionStream` body (a collection larger than a chunk) is sent chunk by chunk
+    (`collection_stream_response`); anything else is encoded whole, with one orjson call.
+    """
+    if isinstance(reply.body, CollectionStream):
+        return await collection_stream_response(reply.body, max_bytes, path)
     if reply.body is None:
         return Response(status_code=reply.status, headers=reply.headers)
     if reply.text:
@@ -179,13 +188,7 @@ async def reply_response(reply: Reply, max_bytes: int) -> Response:
     else:
         payload = orjson.dumps(reply.body)
     if len(payload) > max_bytes:
-        return error_response(
-            400,
-            f"the answer would be {len(payload)} bytes, more than the {max_bytes} a response "
-            "may hold (setting max_response_bytes); lower $top, $select fewer properties or "
-            "expand less",
-            field="$top",
-        )
+        return too_large_response(len(payload), max_bytes)
     return Response(
         payload, status_code=reply.status, media_type="application/json", headers=reply.headers
     )
@@ -228,10 +231,11 @@ async def resource(request: Request, resource: str) -> Response:
             dict(request.query_params),
             body,
             request.url.path,
+            stream=True,
         )
     except HubError as error:
         return hub_error_response(error)
-    return await reply_response(reply, _settings(request).max_response_bytes)
+    return await reply_response(reply, _settings(request).max_response_bytes, request.url.path)
 
 
 async def _batch(request: Request, principal: Principal) -> Response:

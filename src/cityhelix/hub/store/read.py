@@ -5,11 +5,13 @@ $select); each expanded level is one query for all the parents of the page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import True_
@@ -35,6 +37,9 @@ from cityhelix.hub.query.path import ResourcePath
 from cityhelix.hub.query.sql import filter_condition, order_clauses, selected_names, tie_breaker
 from cityhelix.hub.serialize import ExpandedLink, entity_json, self_link
 
+#: opens a read connection (with the read's time budget) for one chunk of a streamed answer
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
 
 @dataclass(frozen=True)
 class Page:
@@ -58,6 +63,13 @@ DEFAULT_MAX_ENTITIES = 100_000
 _ROWS_ON_LOOP = 500
 #: parent ids per expansion query: far below SQLite's and asyncpg's parameter limits
 _IDS_PER_QUERY = 1000
+#: top-level entities per chunk of a streamed collection answer (`CollectionStream`). As many
+#: as one expansion query takes (`_IDS_PER_QUERY`), so a chunk costs one query per level;
+#: 1,000 Observations with their Datastream and FeatureOfInterest are about 1.5 MB of JSON
+#: and a few MB of dicts, so a process streaming many answers holds little per answer,
+#: while the per-chunk costs (a query per level, a hop to a worker thread) stay small
+#: against the chunk's rows. A page of at most this many is built whole, as before.
+STREAM_CHUNK = _IDS_PER_QUERY
 
 
 async def check_path_exists(connection: AsyncConnection, path: ResourcePath) -> None:
@@ -93,9 +105,22 @@ def _describe(step: Any) -> str:
     return f"{name}({step.id})" if step.id is not None else name
 
 
-async def read_collection(
+@dataclass(frozen=True)
+class _PageRows:
+    """A collection page's top rows and what its documents are made with."""
+
+    entity_type: EntityType
+    select_names: frozenset[str] | None
+    expansions: tuple[Expansion, ...]
+    count: int | None  # `@iot.count`, when asked
+    rows: list[Any]  # at most `top`
+    top: int
+    more: bool  # rows follow the page
+
+
+async def _page_rows(
     connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
-) -> dict[str, Any]:
+) -> _PageRows:
     entity_type = path.target
     # every name in $select and $expand is checked before the first query runs
     select_names = selected_names(entity_type, options.select)
@@ -103,35 +128,232 @@ async def read_collection(
     condition = steps_condition(path.steps)
     if options.filter is not None:
         condition = and_(condition, filter_condition(entity_type, options.filter))
-    document: dict[str, Any] = {}
+    count = None
     if options.count:
         table = table_of(entity_type)
-        document["@iot.count"] = await connection.scalar(
-            _where(select(func.count()).select_from(table), condition)
-        )
+        count = await connection.scalar(_where(select(func.count()).select_from(table), condition))
     top = options.top if options.top is not None else page.page_size
     position = None if options.orderby else path_position(path.steps)
     rows = await _rows(connection, entity_type, condition, options, top + 1, position)
-    if not (rows or document.get("@iot.count")) or not _proved_by_rows(path):
+    if not (rows or count) or not _proved_by_rows(path):
         await check_path_exists(connection, path)
     more = top > 0 and len(rows) > top
-    rows = rows[:top]
-    if more:
-        params = dict(page.params)
-        params["$skip"] = str(options.skip + top)
-        params["$top"] = str(top)
-        document["@iot.nextLink"] = f"{page.request_url}?{urlencode(params, safe='$(),/:@')}"
+    return _PageRows(entity_type, select_names, expansions, count, rows[:top], top, more)
+
+
+def _next_link(page: Page, skip: int, top: int) -> str:
+    """The URL of the request's collection with the same options from `skip`, `top` long."""
+    params = dict(page.params)
+    params["$skip"] = str(skip)
+    params["$top"] = str(top)
+    return f"{page.request_url}?{urlencode(params, safe='$(),/:@')}"
+
+
+async def read_collection(
+    connection: AsyncConnection, path: ResourcePath, options: QueryOptions, page: Page
+) -> dict[str, Any]:
+    """The whole answer of a collection, built in memory (`open_collection` streams it)."""
+    return await _whole_answer(
+        connection, path, options, page, await _page_rows(connection, path, options, page)
+    )
+
+
+async def open_collection(
+    connection: AsyncConnection,
+    path: ResourcePath,
+    options: QueryOptions,
+    page: Page,
+    connect: Connect,
+) -> dict[str, Any] | CollectionStream:
+    """The answer of a collection: built whole as `read_collection` does when its page has at
+    most `STREAM_CHUNK` entities (or is a `$ref` list), a started `CollectionStream` otherwise.
+
+    Everything that refuses the read before the first byte is decided here: the options,
+    the path, the planner's bound of the whole page and the first chunk's own budgets.
+    """
+    found = await _page_rows(connection, path, options, page)
+    if path.ref or len(found.rows) <= STREAM_CHUNK:
+        return await _whole_answer(connection, path, options, page, found)
+    stream = CollectionStream(connect, options, page, found)
+    await stream.start(connection)
+    return stream
+
+
+async def _whole_answer(
+    connection: AsyncConnection,
+    path: ResourcePath,
+    options: QueryOptions,
+    page: Page,
+    found: _PageRows,
+) -> dict[str, Any]:
+    entity_type, rows = found.entity_type, found.rows
+    document: dict[str, Any] = {}
+    if found.count is not None:
+        document["@iot.count"] = found.count
+    if found.more:
+        document["@iot.nextLink"] = _next_link(page, options.skip + found.top, found.top)
     if path.ref:
         document["value"] = [
             {"@iot.selfLink": self_link(page.base_url, entity_type, r.id)} for r in rows
         ]
     else:
         reader = _Expander(connection, page.base_url, page.page_size, page.max_entities)
-        document["value"] = await reader.documents(entity_type, rows, select_names, expansions)
-        if expansions:
+        document["value"] = await reader.documents(
+            entity_type, rows, found.select_names, found.expansions
+        )
+        if found.expansions:
             reader.check_total(document["value"])
     # the standard puts count and nextLink before value; keep that order on the wire
     return {k: document[k] for k in ("@iot.count", "@iot.nextLink", "value") if k in document}
+
+
+class CollectionStream:
+    """A collection answer made chunk by chunk, so that no process holds all of it at once.
+
+    The page's top rows are fetched once (bounded by `$top`); each chunk of `STREAM_CHUNK` of
+    them then gets its expansions (one query per level per chunk: no N+1), its documents
+    and their JSON (made and encoded in one worker-thread hop, so the documents never
+    outlive it), and is handed out as each entity's JSON before the next is made. `start`
+    makes the first chunk before the response begins, so a bad query or a first chunk past
+    a budget is refused exactly as a whole answer is (400). The entity budget
+    (`Page.max_entities`) covers the whole answer: a later chunk that would take it past the
+    budget ends the page early, at an entity boundary, and `next_link` then continues
+    exactly there: server-driven paging (OGC 18-088 §9.3.3.6, requirement
+    request-data/pagination: "Responses that include only a partial set of the items
+    identified by the request URL SHALL contain a link that allows retrieving the next
+    partial set of items"). Clients follow the nextLink as they do for any page, and get
+    every entity once.
+
+    The first chunk is read on the read's connection; each later chunk takes a connection
+    of its own from `connect` for its queries and gives it back before its bytes are sent:
+    a client that reads slowly (or not at all) holds no database connection, so a few of
+    them cannot empty the pool for everyone, and each chunk's queries get the whole time
+    budget. Each chunk's expansions are read as of that chunk (READ COMMITTED, as every
+    statement of a whole answer already is on PostgreSQL). Whoever sends the answer calls
+    `close` on completion, error and client disconnect.
+    """
+
+    def __init__(
+        self, connect: Connect, options: QueryOptions, page: Page, found: _PageRows
+    ) -> None:
+        self.connect = connect
+        self.page = page
+        self.skip = options.skip
+        self.found = found
+        #: `@iot.count`, when asked: written before `value`, as in a whole answer
+        self.count = found.count
+        #: rows the expansions fetched and entities written out so far (the budget's counts)
+        self.fetched = 0
+        self.written = 0
+        self._first: list[bytes] = []
+
+    async def start(self, connection: AsyncConnection) -> None:
+        """Check the planner's bound of the whole page and make the first chunk on
+        `connection` (BadQuery for either past the budget, as a whole answer would be)."""
+        self._check_plan()
+        self._first, _ = await self._chunk(0, connection)
+
+    def take_first(self) -> list[bytes]:
+        """The JSON of the first chunk's entities, handed over once (the stream keeps no
+        reference)."""
+        entities, self._first = self._first, []
+        return entities
+
+    async def later_chunks(self) -> AsyncGenerator[list[bytes], None]:
+        """The JSON of each entity of each chunk after the first, made one chunk at a time.
+
+        A chunk past the entity budget is cut at the last entity that fits and ends the
+        stream: the planner's bound refusing its queries, or a single document over the
+        budget, ends it before that chunk.
+        """
+        for start in range(STREAM_CHUNK, len(self.found.rows), STREAM_CHUNK):
+            try:
+                entities, complete = await self._chunk(start)
+            except BadQuery:
+                return
+            yield entities
+            del entities
+            if not complete:
+                return
+
+    def next_link(self, sent: int) -> str | None:
+        """The `@iot.nextLink` of the answer once `sent` top-level entities were written:
+        the rest of this page when it stopped early (`$skip` past what was sent, `$top` what
+        the page had left), the next page when it is complete and more rows follow."""
+        top = self.found.top
+        if sent < len(self.found.rows):
+            return _next_link(self.page, self.skip + sent, top - sent)
+        if self.found.more:
+            return _next_link(self.page, self.skip + top, top)
+        return None
+
+    async def close(self) -> None:
+        """Drop what is kept of the answer; safe to call more than once."""
+        self._first = []
+
+    def _reader(self, connection: AsyncConnection) -> _Expander:
+        page = self.page
+        return _Expander(connection, page.base_url, page.page_size, page.max_entities, self.fetched)
+
+    def _check_plan(self) -> None:
+        """Each top-level to-many expansion's bound for the whole page (its parents times its
+        $top): what the planner's first check refuses in a whole answer is refused before
+        the first byte, with the same numbers (when no other expansion of the level is
+        read before it, whose rows a whole answer adds; past them, a chunk refuses)."""
+        rows = len(self.found.rows)
+        for expansion in self.found.expansions:
+            if expansion.by_foreign_key:
+                continue
+            top = expansion.options.top
+            most = rows * ((top if top is not None else self.page.page_size) + 1)
+            if most > self.page.max_entities:
+                raise _over_budget(self.page.max_entities, most, "up to", expansion.where)
+
+    async def _chunk(
+        self, start: int, connection: AsyncConnection | None = None
+    ) -> tuple[list[bytes], bool]:
+        """The JSON of each entity of the rows from `start` that fits in the entity budget,
+        and whether all did; the first chunk must fit whole (BadQuery otherwise).
+
+        The budget is checked before any JSON is written, as for a whole answer: one
+        Observation expanding a Datastream with its 10,000 Observations is megabytes.
+        """
+        found = self.found
+        rows = found.rows[start : start + STREAM_CHUNK]
+        if connection is not None:
+            reader = self._reader(connection)
+            expanded = await reader.links(rows, found.expansions)
+        else:
+            async with self.connect() as own:
+                reader = self._reader(own)
+                expanded = await reader.links(rows, found.expansions)
+        self.fetched = reader.fetched
+        budget = self.page.max_entities
+
+        def encoded() -> tuple[list[bytes], int]:
+            documents = reader.make(
+                found.entity_type, rows, found.select_names, found.expansions, expanded
+            )
+            written, kept = self.written, len(documents)
+            if found.expansions:  # as for a whole answer: only expansions count
+                weights = [reader.weights.get(id(document), 1) for document in documents]
+                if start == 0 and sum(weights) > budget:
+                    raise reader.refusal(sum(weights))
+                kept = 0
+                for weight in weights:
+                    if written + weight > budget:
+                        break
+                    written += weight
+                    kept += 1
+            # the documents go with this frame: only their bytes leave it
+            return [orjson.dumps(document) for document in documents[:kept]], written
+
+        if len(rows) <= _ROWS_ON_LOOP:
+            entities, self.written = encoded()
+        else:
+            # a chunk's documents and JSON are tens of milliseconds of Python: one hop
+            entities, self.written = await asyncio.to_thread(encoded)
+        return entities, len(entities) == len(rows)
 
 
 async def read_entity(
@@ -210,6 +432,15 @@ async def _rows(
     return list(await connection.execute(statement))
 
 
+def _over_budget(max_entities: int, count: int, what: str, where: str) -> BadQuery:
+    return BadQuery(
+        f"{where}: the answer would hold {what} {count} entities, more than the "
+        f"{max_entities} a response may hold (setting max_response_entities); "
+        "lower $top, or the $top inside $expand",
+        token="$expand",
+    )
+
+
 class _Expander:
     """Turns rows into documents, fetching each `$expand` level for all rows in one query.
 
@@ -222,29 +453,34 @@ class _Expander:
     """
 
     def __init__(
-        self, connection: AsyncConnection, base_url: str, page_size: int, max_entities: int
+        self,
+        connection: AsyncConnection,
+        base_url: str,
+        page_size: int,
+        max_entities: int,
+        fetched: int = 0,
     ) -> None:
         self.connection = connection
         self.base_url = base_url
         self.page_size = page_size
         self.max_entities = max_entities
-        self.fetched = 0
+        #: rows fetched so far: earlier chunks' too when a `CollectionStream` makes it
+        self.fetched = fetched
         #: entities written out per document made (keyed by id(): documents are shared)
         self.weights: dict[int, int] = {}
 
-    def _refuse(self, count: int, what: str, where: str) -> BadQuery:
-        return BadQuery(
-            f"{where}: the answer would hold {what} {count} entities, more than the "
-            f"{self.max_entities} a response may hold (setting max_response_entities); "
-            "lower $top, or the $top inside $expand",
-            token="$expand",
-        )
+    def refuse(self, count: int, what: str, where: str) -> BadQuery:
+        return _over_budget(self.max_entities, count, what, where)
+
+    def refusal(self, total: int) -> BadQuery:
+        """The refusal of an answer that writes out `total` entities, past the budget."""
+        return self.refuse(total, "(each expanded copy counted)", "$expand")
 
     def check_total(self, documents: list[dict[str, Any]]) -> None:
         """BadQuery when the answer writes out more entities than the budget."""
         total = sum(self.weights.get(id(document), 1) for document in documents)
         if total > self.max_entities:
-            raise self._refuse(total, "(each expanded copy counted)", "$expand")
+            raise self.refusal(total)
 
     def _weigh(self, document: dict[str, Any], links: dict[str, ExpandedLink]) -> None:
         weight = 1
@@ -255,7 +491,7 @@ class _Expander:
             elif link.value is not None:
                 weight += weights.get(id(link.value), 1)
         if weight > self.max_entities:
-            raise self._refuse(weight, "(each expanded copy counted)", "$expand")
+            raise self.refusal(weight)
         weights[id(document)] = weight
 
     async def documents(
@@ -265,27 +501,44 @@ class _Expander:
         select_names: frozenset[str] | None,
         expansions: tuple[Expansion, ...],
     ) -> list[dict[str, Any]]:
+        expanded = await self.links(rows, expansions)
+        if len(rows) <= _ROWS_ON_LOOP:
+            return self.make(entity_type, rows, select_names, expansions, expanded)
+        # ten thousand rows with their expansions take a second of Python: not on the loop
+        return await asyncio.to_thread(
+            self.make, entity_type, rows, select_names, expansions, expanded
+        )
+
+    async def links(
+        self, rows: Sequence[Any], expansions: tuple[Expansion, ...]
+    ) -> list[dict[str, ExpandedLink]]:
+        """Each row's expanded links: one query per level for all the rows."""
         expanded: list[dict[str, ExpandedLink]] = [{} for _ in rows]
         for expansion in expansions:
             if expansion.by_foreign_key:
                 await self._expand_to_one(expansion, rows, expanded)
             else:
                 await self._expand_to_many(expansion, rows, expanded)
+        return expanded
 
-        def make() -> list[dict[str, Any]]:
-            documents = [
-                entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
-                for row, links in zip(rows, expanded, strict=True)
-            ]
-            if expansions:
-                for document, links in zip(documents, expanded, strict=True):
-                    self._weigh(document, links)
-            return documents
-
-        if len(rows) <= _ROWS_ON_LOOP:
-            return make()
-        # ten thousand rows with their expansions take a second of Python: not on the loop
-        return await asyncio.to_thread(make)
+    def make(
+        self,
+        entity_type: EntityType,
+        rows: Sequence[Any],
+        select_names: frozenset[str] | None,
+        expansions: tuple[Expansion, ...],
+        expanded: list[dict[str, ExpandedLink]],
+    ) -> list[dict[str, Any]]:
+        """The rows' documents with their `links`, each weighed when there are expansions:
+        Python only, which callers run in a worker thread for many rows."""
+        documents = [
+            entity_json(entity_type, row, self.base_url, select=select_names, expanded=links)
+            for row, links in zip(rows, expanded, strict=True)
+        ]
+        if expansions:
+            for document, links in zip(documents, expanded, strict=True):
+                self._weigh(document, links)
+        return documents
 
     async def _expand_to_one(
         self, expansion: Expansion, rows: Sequence[Any], expanded: list[dict[str, ExpandedLink]]
@@ -313,7 +566,7 @@ class _Expander:
         parent_ids = sorted({row.id for row in rows})
         most = self.fetched + len(parent_ids) * (top + 1)
         if most > self.max_entities:
-            raise self._refuse(most, "up to", expansion.where)
+            raise self.refuse(most, "up to", expansion.where)
         related: dict[int, list[Any]] = {}
         lateral = has_lateral(self.connection.dialect)
         for chunk in _chunks(parent_ids):
