@@ -62,7 +62,7 @@ def bound_socket() -> socket.socket:
     """A TCP socket bound to a free loopback port, for a server of this process (uvicorn's
     `serve(sockets=[...])`); until it listens, connections to it are refused."""
     bound = socket.socket()
-    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # no SO_REUSEADDR: the kernel may then hand the port to no other socket, listening or not
     bound.bind(("127.0.0.1", 0))
     return bound
 
