@@ -11,10 +11,7 @@ import asyncio
 import atexit
 import getpass
 import os
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +30,7 @@ from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user
 from cityhelix.db.metadata import metadata
 from cityhelix.settings import Settings
-from tests.served import free_port
+from tests.served import start_mosquitto
 
 
 def _a_mosquitto_for_this_worker() -> None:
@@ -44,25 +41,16 @@ def _a_mosquitto_for_this_worker() -> None:
     if not os.environ.get("PYTEST_XDIST_WORKER") or "CITYHELIX_TEST_MQTT_URL" in os.environ:
         return
     directory = Path(tempfile.mkdtemp(prefix="cityhelix-test-mosquitto-"))
-    port = free_port()
-    config = directory / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        f"user {getpass.getuser()}\nlog_dest file {directory}/mosquitto.log\n"
-    )
-    process = subprocess.Popen(
-        ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    port, process = start_mosquitto(
+        directory,
+        lambda port: [
+            f"listener {port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            f"user {getpass.getuser()}",
+        ],
     )
     atexit.register(process.terminate)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError(f"the worker's Mosquitto did not start: {config}")
     os.environ["CITYHELIX_TEST_MQTT_URL"] = f"mqtt://127.0.0.1:{port}"
 
 

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from cityhelix.city import demo as city_demo
 from cityhelix.city.lighting import demo as lighting_demo
-from tests.served import cli_env, free_port
+from tests.served import start_served
 
 
 @pytest.mark.slow
-def test_demo_serves_the_province_and_simulates(tmp_path: object) -> None:
-    port, mqtt_port = free_port(), free_port()
-    env = cli_env(f"sqlite+aiosqlite:///{tmp_path}/demo.db", CITYHELIX_MQTT_PORT=str(mqtt_port))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cityhelix", "demo", "--port", str(port), "--interval", "0.5"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+def test_demo_serves_the_province_and_simulates(tmp_path: Path) -> None:
+    demo = start_served(
+        f"sqlite+aiosqlite:///{tmp_path}/demo.db",
+        tmp_path / "demo.log",
+        embedded_mqtt=True,
+        command=("demo", "--interval", "0.5"),
+        # printed once it listens (and has loaded the province): a taken port is a restart
+        said="sign in as:",
+        seconds=240,
     )
+    process, port = demo.process, demo.port
     base = f"http://127.0.0.1:{port}/v1.1"
     try:
         deadline = time.monotonic() + 240
         first: int | None = None
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert process.poll() is None, demo.output()
             try:
                 things = httpx.get(f"{base}/Things", params={"$count": "true", "$top": "0"}).json()
                 # the province's 43 Things and the city services' stations, all loaded
@@ -49,5 +50,4 @@ def test_demo_serves_the_province_and_simulates(tmp_path: object) -> None:
         assert {t["properties"]["kind"] for t in kinds} >= {"streetlight", "air_quality"}
         assert first is not None and first >= 43 * 2 * 144 // 2
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        demo.stop()

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 from tests.conftest import POSTGRES_ADMIN_DSN
-from tests.served import cli_env, free_port
+from tests.served import ServedProcess, start_mosquitto, start_served
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto.conf"
 #: lines of the shipped config that name the production host's listener, files and paths
@@ -53,14 +47,6 @@ def wait_until(
         time.sleep(every)
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @contextmanager
 def mosquitto(
     directory: Path, *, users: Path | None = None, acl: Path | None = None
@@ -74,34 +60,24 @@ def mosquitto(
         if users is not None and acl is not None
         else ["allow_anonymous true"]
     )
-    port = free_port()
     kept = [
         line
         for line in SHIPPED_CONFIG.read_text().splitlines()
         if not line.strip().startswith(_HOST_SPECIFIC)
     ]
-    config = directory / "mosquitto.conf"
-    config.write_text(
-        "\n".join(
-            [
-                *kept,
-                f"listener {port} 127.0.0.1",
-                *access,
-                f"persistence_location {directory}/",
-                # as root Mosquitto would switch to the user "mosquitto", who cannot write here
-                f"user {getpass.getuser()}",
-                f"log_dest file {directory}/mosquitto.log",
-                "",
-            ]
-        )
-    )
-    process = subprocess.Popen(
-        ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
+
+    def config(port: int) -> list[str]:
+        return [
+            *kept,
+            f"listener {port} 127.0.0.1",
+            *access,
+            f"persistence_location {directory}/",
+            # as root Mosquitto would switch to the user "mosquitto", who cannot write here
+            f"user {getpass.getuser()}",
+        ]
+
+    port, process = start_mosquitto(directory, config)
     try:
-        wait_until(lambda: _accepts(port) or process.poll() is not None, 10, "Mosquitto")
-        if process.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {(directory / 'mosquitto.log').read_text()}")
         yield port
     finally:
         process.terminate()
@@ -138,54 +114,13 @@ def fresh_postgres() -> Iterator[str]:
         _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclass
-class Hub:
-    """A `cityhelix serve` process: its URL, and how to stop or kill it."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def kill(self) -> None:
-        """SIGKILL: no lifespan shutdown, nothing flushed."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+#: a `cityhelix serve` process: its URL, and how to stop or kill it
+Hub = ServedProcess
 
 
 def start_hub(database_url: str, log: Path, **env: str) -> Hub:
     """A `cityhelix serve` on a free port, once it answers."""
-    port = free_port()
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
-            env=cli_env(database_url, **env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    hub = Hub(f"http://127.0.0.1:{port}", process, log)
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"cityhelix serve exited early:\n{hub.output()}")
-        try:
-            return httpx.get(f"{hub.url}/v1.1", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(answers, START_SECONDS, "cityhelix serve to answer")
-    except BaseException:
-        hub.stop()
-        raise
-    return hub
+    return start_served(database_url, log, seconds=START_SECONDS, **env)
 
 
 @contextmanager

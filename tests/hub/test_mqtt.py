@@ -31,6 +31,7 @@ from cityhelix.hub.mqtt import MqttBridge, MqttUnavailable, start_mqtt
 from cityhelix.hub.mqtt.links import EmbeddedLink
 from cityhelix.hub.mqtt_state import SlotLeases
 from cityhelix.hub.mqtt_tables import mqtt_slots
+from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Backend, bearer
 from tests.hub.factories import (
     datastream,
@@ -40,6 +41,7 @@ from tests.hub.factories import (
     sensor,
     thing,
 )
+from tests.served import free_port, on_a_free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,13 +58,6 @@ TIMEOUT = 10.0
 SHARED_BROKER = {"mqtt_clean_session": True}
 
 Document = dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -87,32 +82,29 @@ async def hub(
 ) -> AsyncIterator[Hub]:
     """The bridge next to the test app (same engine, same event bus), on the broker asked for."""
     kind: str = request.param
+
+    async def start(changes: dict[str, Any], declared: tuple[str, ...]) -> MqttBridge | None:
+        return await start_mqtt(
+            backend.settings.model_copy(update=changes),
+            engine,
+            running_app.state.bus,
+            http_root=HTTP_ROOT,
+            select_filters=declared,
+            # its own group, so that no other hub on this Mosquitto takes our creations
+            share_group=f"cityhelix-test-{uuid.uuid4().hex[:12]}",
+        )
+
     if kind == "embedded":
-        update: dict[str, Any] = {
-            "mqtt_url": "",
-            "mqtt_host": "127.0.0.1",
-            "mqtt_port": free_port(),
-        }
-        declared: tuple[str, ...] = ()
+        embedded = {"mqtt_url": "", "mqtt_host": "127.0.0.1"}
+        port, bridge = await on_a_free_port(lambda port: start({**embedded, "mqtt_port": port}, ()))
+        host = "127.0.0.1"
     else:
-        update = {"mqtt_url": MOSQUITTO_URL, **SHARED_BROKER}
-        declared = (DECLARED_SELECT_FILTER,)
-    settings = backend.settings.model_copy(update=update)
-    bridge = await start_mqtt(
-        settings,
-        engine,
-        running_app.state.bus,
-        http_root=HTTP_ROOT,
-        select_filters=declared,
-        # its own group, so that no other hub on this Mosquitto takes our creations
-        share_group=f"cityhelix-test-{uuid.uuid4().hex[:12]}",
-    )
-    assert bridge is not None
-    if kind == "embedded":
-        host, port = "127.0.0.1", settings.mqtt_port
-    else:
+        bridge = await start(
+            {"mqtt_url": MOSQUITTO_URL, **SHARED_BROKER}, (DECLARED_SELECT_FILTER,)
+        )
         parts = urlsplit(MOSQUITTO_URL)
         host, port = parts.hostname or "127.0.0.1", parts.port or 1883
+    assert bridge is not None
     try:
         yield Hub(kind, bridge, host, port)
     finally:
@@ -594,8 +586,13 @@ async def test_stop_leaves_nothing_running(
     backend: Backend, running_app: Any, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = asyncio.all_tasks()
-    settings = backend.settings.model_copy(update={"mqtt_port": free_port(), "mqtt_url": ""})
-    bridge = await start_mqtt(settings, engine, running_app.state.bus)
+
+    def settings(port: int) -> Settings:
+        return backend.settings.model_copy(update={"mqtt_port": port, "mqtt_url": ""})
+
+    _, bridge = await on_a_free_port(
+        lambda port: start_mqtt(settings(port), engine, running_app.state.bus)
+    )
     assert bridge is not None
     await bridge.stop()
     assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.hub.factories import full_thing, thing
 
@@ -164,17 +168,22 @@ async def test_mqtt_conformance_is_announced_only_when_mqtt_runs(
     client: httpx.AsyncClient, backend: object
 ) -> None:
     from cityhelix.app import create_app
-    from tests.served import free_port
+    from tests.served import entered_on_free_port
 
     mqtt_class = (
         "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates"
     )
     off = (await client.get("/v1.1")).json()["serverSettings"]
     assert mqtt_class not in off["conformance"]
-    port = free_port()
-    settings = backend.settings.model_copy(update={"mqtt_port": port})  # type: ignore[attr-defined]
-    app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app):
+
+    @contextlib.asynccontextmanager
+    async def started(port: int) -> AsyncIterator[FastAPI]:
+        settings = backend.settings.model_copy(update={"mqtt_port": port})  # type: ignore[attr-defined]
+        app = create_app(settings, migrate=False)
+        async with app.router.lifespan_context(app):
+            yield app
+
+    async with entered_on_free_port(started) as (port, app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             on = (await http.get("/v1.1")).json()["serverSettings"]

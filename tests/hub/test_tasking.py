@@ -9,17 +9,20 @@ do not fit it; the service root announces the Tasking classes (the MQTT ones wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from cityhelix.app import create_app
 from cityhelix.hub.http.api import TASKING_CONFORMANCE, TASKING_MQTT_CONFORMANCE
 from tests.conftest import Backend
 from tests.hub.factories import location
 from tests.hub.test_mqtt import Hub, hub, next_message, publish  # noqa: F401 - the fixture
-from tests.served import free_port
+from tests.served import entered_on_free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -267,9 +270,14 @@ async def test_service_root_announces_the_tasking_classes_and_the_mqtt_ones_with
         "http://www.opengis.net/spec/iot_tasking/1.0/req/actuator",
         "http://www.opengis.net/spec/iot_tasking/1.0/req/create-tasks",
     )
-    port = free_port()
-    app = create_app(backend.settings.model_copy(update={"mqtt_port": port}), migrate=False)
-    async with app.router.lifespan_context(app):
+
+    @contextlib.asynccontextmanager
+    async def started(port: int) -> AsyncIterator[FastAPI]:
+        app = create_app(backend.settings.model_copy(update={"mqtt_port": port}), migrate=False)
+        async with app.router.lifespan_context(app):
+            yield app
+
+    async with entered_on_free_port(started) as (port, app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             on = (await http.get("/v1.1")).json()["serverSettings"]

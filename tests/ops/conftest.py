@@ -23,7 +23,7 @@ from cityhelix.events.stream import EventStream
 from cityhelix.pillars import SCHEMA
 from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Backend, _empty_all_tables
-from tests.served import free_port
+from tests.served import bound_socket, port_of
 
 #: generous: on a PostgreSQL cluster shared with other runs, a long transaction elsewhere
 #: holds every stream reader back (docs/events.md)
@@ -78,21 +78,29 @@ def client_of(app: FastAPI) -> httpx.AsyncClient:
 
 @contextlib.asynccontextmanager
 async def uvicorn_served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
-    """An app on a fresh database, served by uvicorn on a free port (its lifespan ours)."""
+    """An app on a fresh database, served by uvicorn on a port of its own (its lifespan ours)."""
     await fresh_database(settings)
     app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app):
-        port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-        )
+    async with app.router.lifespan_context(app), serving_in_process(app) as url:
+        yield app, url
+
+
+@contextlib.asynccontextmanager
+async def serving_in_process(app: Any) -> AsyncIterator[str]:
+    """The URL of `app` (an ASGI app, lifespan not run) served by uvicorn in this loop, on a
+    socket bound here first: no other server can take its port meanwhile."""
+    with bound_socket() as bound:
+        config = uvicorn.Config(app, lifespan="off", log_level="warning")
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        async with asyncio.timeout(TIMEOUT):
-            while not server.started:  # uvicorn offers no awaitable for this
-                await asyncio.sleep(0.01)
+        task = asyncio.create_task(server.serve(sockets=[bound]))
         try:
-            yield app, f"http://127.0.0.1:{port}"
+            async with asyncio.timeout(TIMEOUT):
+                while not server.started:  # uvicorn offers no awaitable for this
+                    if task.done():
+                        task.result()  # its failure, rather than a wait until the timeout
+                        raise RuntimeError("uvicorn stopped before it started")
+                    await asyncio.sleep(0.01)
+            yield f"http://127.0.0.1:{port_of(bound)}"
         finally:
             server.should_exit = True
             await task

@@ -21,7 +21,6 @@ from cityhelix.settings import Settings
 from tests.conftest import Backend
 from tests.ops.conftest import client_of, fresh_database, ops_settings
 from tests.ops.desk_factories import incident
-from tests.served import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 BUCKET = "cityhelix-attachments"
@@ -30,11 +29,11 @@ CREDENTIALS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-s
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    """A real S3 HTTP endpoint on a free port, with the bucket made."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    """A real S3 HTTP endpoint on a port of its own (bound by the server: port 0), with the
+    bucket made."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
     boto3.client("s3", endpoint_url=url, region_name="us-east-1", **CREDENTIALS).create_bucket(
         Bucket=BUCKET
     )

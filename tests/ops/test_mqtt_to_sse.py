@@ -6,6 +6,7 @@ its clearing; on both databases."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -17,15 +18,17 @@ from tests.conftest import ADMIN_TOKEN, Backend
 from tests.ops.conftest import client_of, ops_settings, uvicorn_served
 from tests.ops.readings import alerts, new_datastream, new_rule, threshold
 from tests.ops.test_sse import listening
-from tests.served import free_port
+from tests.served import entered_on_free_port
 
 
 @pytest.fixture
 async def mqtt_app(backend: Backend) -> AsyncIterator[tuple[FastAPI, str, int]]:
     """An app with its embedded MQTT broker on a free port, served by uvicorn."""
-    broker = free_port()
-    settings = ops_settings(backend, mqtt_port=broker, mqtt_host="127.0.0.1")
-    async with uvicorn_served(settings) as (app, url):
+
+    def served_with_broker(port: int) -> AbstractAsyncContextManager[tuple[FastAPI, str]]:
+        return uvicorn_served(ops_settings(backend, mqtt_port=port, mqtt_host="127.0.0.1"))
+
+    async with entered_on_free_port(served_with_broker) as (broker, (app, url)):
         yield app, url, broker
 
 

@@ -1,11 +1,10 @@
-"""Webhooks against a real HTTP receiver (uvicorn on a free port in the test): signed
+"""Webhooks against a real HTTP receiver (uvicorn in the test, on a socket of its own): signed
 deliveries verified by the receiver, retries after failures, the dead-letter list and its
 replay, stored deliveries; on both databases."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,13 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from cityhelix.ops.desk.webhooks import SIGNATURE_HEADER, verify
 from tests.conftest import bearer
+from tests.ops.conftest import serving_in_process
 from tests.ops.desk_factories import incident
-from tests.served import free_port
 
 SECRET = "receiver-shared-secret-0123456789"
 
@@ -72,18 +70,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     app = Receiver()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)  # uvicorn offers no start event to wait on
-    app.url = f"http://127.0.0.1:{port}/hooks/cityhelix"
-    yield app
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with serving_in_process(app) as url:
+        app.url = f"{url}/hooks/cityhelix"
+        yield app
 
 
 async def subscribe(
@@ -121,11 +110,9 @@ async def test_signed_delivery_is_retried_after_failures_and_verified_by_the_rec
     assert body["payload"]["department_codes"] == ["water"]
     assert received[2]["event"] == "ops.Incident.create"
     # the stored delivery says so (once its outcome is recorded after the answer)
-    for _ in range(200):
-        delivered = await _delivery(client, admin, hook["id"], "delivered")
-        if delivered:
-            break
-        await asyncio.sleep(0.02)  # the outcome is written just after the receiver answered
+    async with asyncio.timeout(20):  # the outcome is written just after the receiver answered
+        while not (delivered := await _delivery(client, admin, hook["id"], "delivered")):
+            await asyncio.sleep(0.02)
     assert [(d["attempts"], d["last_status"]) for d in delivered] == [(3, 200)]
 
 
@@ -136,11 +123,15 @@ async def test_given_up_delivery_goes_to_dead_letters_and_replays(
     hook = await subscribe(client, admin, receiver.url, ["ops.Incident.create"])
     await incident(client, admin)
     await receiver.wait_for(3)
-    for _ in range(200):
-        dead = (await client.get("/api/ops/webhooks/dead-letters", headers=admin)).json()["value"]
-        if dead:
-            break
-        await asyncio.sleep(0.02)  # the outcome is written just after the receiver answered
+
+    async def dead_letters() -> list[Any]:
+        answer = await client.get("/api/ops/webhooks/dead-letters", headers=admin)
+        value: list[Any] = answer.json()["value"]
+        return value
+
+    async with asyncio.timeout(20):  # the outcome is written just after the receiver answered
+        while not (dead := await dead_letters()):
+            await asyncio.sleep(0.02)
     assert [(d["webhook_id"], d["attempts"], d["last_status"]) for d in dead] == [
         (hook["id"], 3, 500)
     ]

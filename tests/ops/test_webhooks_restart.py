@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from cityhelix.ops.desk.webhooks import SIGNATURE_HEADER, verify
 from tests.conftest import ADMIN_TOKEN, POSTGRES_ADMIN_DSN, _run_outside_loop
-from tests.served import free_port, served
+from tests.served import bound_socket, port_of, served
 
 SECRET = "restart-shared-secret-0123456789"
 ENV = {
@@ -85,8 +85,10 @@ def _until(condition: Any, timeout: float, what: str) -> Any:
 
 @pytest.mark.slow
 def test_failed_delivery_is_sent_by_the_next_process_after_a_restart(fresh_database: str) -> None:
-    port = free_port()
-    target = f"http://127.0.0.1:{port}/hook"
+    # the receiver's port, bound now and listened on later: until then deliveries are
+    # refused there, and no other server can take it meanwhile
+    reserved = bound_socket()
+    target = f"http://127.0.0.1:{port_of(reserved)}/hook"
     with served(fresh_database, **ENV) as base:
         hook = httpx.post(
             f"{base}/api/ops/webhooks",
@@ -108,10 +110,8 @@ def test_failed_delivery_is_sent_by_the_next_process_after_a_restart(fresh_datab
         assert pending["status"] == "pending" and "Connect" in (pending["last_error"] or "")
 
     receiver = Receiver()
-    server = uvicorn.Server(
-        uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(receiver, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [reserved]}, daemon=True)
     thread.start()
     try:
         with served(fresh_database, **ENV) as base:
@@ -130,3 +130,4 @@ def test_failed_delivery_is_sent_by_the_next_process_after_a_restart(fresh_datab
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        reserved.close()

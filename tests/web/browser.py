@@ -1,4 +1,5 @@
-"""A served CityHelix with the demo province and a signed-in-able operator, and Chromium.
+"""A served CityHelix for the browser tests (one start for all of them: `served_city`, with
+the demo province, an operator who signs in, what each test needs), and Chromium.
 
 The browser is Debian's Chromium driven by Playwright (its own browser download is not
 used); every page a test opens records console errors and requests to other origins.
@@ -11,11 +12,12 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,8 +25,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 
 from cityhelix.demo.loader import load_province
 from tests.conftest import ADMIN_TOKEN, _run_outside_loop
-from tests.hub.processes import wait_until
-from tests.served import cli_env, free_port
+from tests.served import cli_env, serving
 
 CHROMIUM = os.environ.get("CITYHELIX_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,7 +44,6 @@ _ROOT = Path(__file__).resolve().parents[2]
 #: refreshes the ones the docs show
 SCREENSHOTS = _ROOT / os.environ.get("CITYHELIX_SCREENSHOTS", "build/screenshots")
 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-START_SECONDS = 60.0
 
 
 @dataclass
@@ -92,47 +92,58 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def served_city(database_url: str, log: Path) -> Iterator[City]:
-    """`cityhelix serve` with its embedded MQTT broker, an operator with a password, and the
-    demo province loaded over HTTP."""
-    made = cli(database_url, "users", "create", OPERATOR, "--role", "operator")
-    assert made.returncode == 0, made.stdout + made.stderr
-    password = cli(database_url, "users", "set-password", OPERATOR, stdin=OPERATOR_PASSWORD + "\n")
-    assert password.returncode == 0, password.stdout + password.stderr
-    port, mqtt_port = free_port(), free_port()
-    env = cli_env(
-        database_url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN, CITYHELIX_MQTT_PORT=str(mqtt_port)
-    )
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+def served_city(
+    database_url: str,
+    log: Path,
+    *,
+    operator: bool = False,
+    embedded_mqtt: bool = False,
+    ready: str = "/v1.1",
+    prepare: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+    populate: Callable[[City], Coroutine[Any, Any, None]] | None = None,
+    **env: str,
+) -> Iterator[City]:
+    """`cityhelix serve` on `database_url` (output to `log`), the one start of every served
+    city of the browser tests, stopped on exit.
+
+    With the operator who signs in with a password (`operator`, made by the CLI first), the
+    embedded MQTT broker on a free port (`embedded_mqtt`, else MQTT off unless `env` says
+    otherwise), `prepare(database_url)` awaited before it starts and `populate(city)` once
+    `ready` answers. Both run on a loop of their own: Playwright's sync API runs one in this
+    thread.
+    """
+    if operator:
+        made = cli(database_url, "users", "create", OPERATOR, "--role", "operator")
+        assert made.returncode == 0, made.stdout + made.stderr
+        password = cli(
+            database_url, "users", "set-password", OPERATOR, stdin=OPERATOR_PASSWORD + "\n"
         )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{url}/v1.1", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, START_SECONDS, "cityhelix serve to answer", every=0.1)
-        # Playwright's sync API runs an event loop in this thread: load from another one
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, _load_demo(url)).result()
-        yield City(url, database_url, mqtt_port)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        assert password.returncode == 0, password.stdout + password.stderr
+    if prepare is not None:
+        _run_on_own_loop(prepare(database_url))
+    with serving(
+        database_url,
+        log,
+        embedded_mqtt=embedded_mqtt,
+        ready=ready,
+        CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN,
+        **env,
+    ) as process:
+        city = City(process.url, database_url, process.mqtt_port)
+        if populate is not None:
+            _run_on_own_loop(populate(city))
+        yield city
 
 
-async def _load_demo(url: str) -> None:
+def _run_on_own_loop(work: Coroutine[Any, Any, None]) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
+async def load_demo_province(city: City) -> None:
+    """The demo province, loaded over HTTP as an integrator would."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=city.url, headers=headers, timeout=120) as client:
         await load_province(client)
 
 
@@ -174,10 +185,16 @@ def watched_page(browser: Browser, city: City, **context: object) -> Watched:
 
 
 def sign_in(
-    watched: Watched, city: City, *, name: str = OPERATOR, password: str = OPERATOR_PASSWORD
+    watched: Watched,
+    city: City,
+    *,
+    name: str = OPERATOR,
+    password: str = OPERATOR_PASSWORD,
+    then: str | None = None,
 ) -> None:
+    """Sign in on the login page (going to `then` afterwards, when given)."""
     page = watched.page
-    page.goto(f"{city.url}/login")
+    page.goto(f"{city.url}/login" + ("" if then is None else f"?next={then}"))
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.web.browser import (
     CHROMIUM,
@@ -14,19 +15,29 @@ from tests.web.browser import (
     City,
     Watched,
     fresh_database,
+    load_demo_province,
     served_city,
     watched_page,
 )
+
+#: how long `expect` waits in the browser tests
+PATIENT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Chromium for one module: Playwright's sync API runs an event loop in this thread
     while it is open, which async tests collected after the module could not run beside."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    # Playwright's `expect` gives up after 5 s by default: on a loaded machine (2 cores, two
+    # workers, a served city each) a page's write, redirect and render can take longer
+    expect.set_options(timeout=PATIENT_MS)
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        expect.set_options(timeout=5_000)
 
 
 @pytest.fixture
@@ -44,19 +55,30 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Watched]]:
         watched.page.context.close()
 
 
+@contextmanager
+def demo_city(backend: str, tmp: Path) -> Iterator[City]:
+    """A `cityhelix serve` process on a fresh database of `backend`: the demo province
+    loaded, the operator who signs in with a password, the embedded MQTT broker."""
+    with (
+        fresh_database(backend, tmp) as url,
+        served_city(
+            url, tmp / "serve.log", operator=True, embedded_mqtt=True, populate=load_demo_province
+        ) as served,
+    ):
+        yield served
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def city(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[City]:
-    """A `cityhelix serve` process with the demo province, on each database backend."""
-    tmp: Path = tmp_path_factory.mktemp(f"city-{request.param}")
-    with fresh_database(request.param, tmp) as url, served_city(url, tmp / "serve.log") as served:
+    """The demo city, on each database backend."""
+    with demo_city(request.param, tmp_path_factory.mktemp(f"city-{request.param}")) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def sqlite_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     """The demo city on SQLite only, for flows that do not touch the database's dialect."""
-    tmp: Path = tmp_path_factory.mktemp("city-sqlite-only")
-    with fresh_database("sqlite", tmp) as url, served_city(url, tmp / "serve.log") as served:
+    with demo_city("sqlite", tmp_path_factory.mktemp("city-sqlite-only")) as served:
         yield served

@@ -6,20 +6,14 @@ A `cityhelix serve` of its own without the demo province: the stations are the t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ADMIN_TOKEN
-from tests.hub.processes import wait_until
-from tests.served import cli_env, free_port
-from tests.web.browser import SCREENSHOTS, START_SECONDS, City, Watched
+from tests.web.browser import SCREENSHOTS, City, Watched, fresh_database, served_city
 
 MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 
@@ -28,32 +22,8 @@ MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurem
 def air_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     """`cityhelix serve` on a fresh SQLite database, MQTT off, no demo province."""
     tmp: Path = tmp_path_factory.mktemp("air-page")
-    url = f"sqlite+aiosqlite:///{tmp / 'air.db'}"
-    port = free_port()
-    env = cli_env(url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN, CITYHELIX_MQTT_PORT="0")
-    log = tmp / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    root = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{root}/v1.1", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, START_SECONDS, "cityhelix serve to answer", every=0.1)
-        yield City(root, url, 0)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with fresh_database("sqlite", tmp) as url, served_city(url, tmp / "serve.log") as city:
+        yield city
 
 
 def _station(city: City, name: str, pm25: float | None) -> int:

@@ -6,8 +6,6 @@ Screenshots are saved for the docs."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,19 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.city.factories import CATEGORY, stream
-from tests.conftest import ADMIN_TOKEN
-from tests.hub.processes import wait_until
-from tests.served import cli_env, free_port
-from tests.web.browser import (
-    OPERATOR,
-    OPERATOR_PASSWORD,
-    SCREENSHOTS,
-    START_SECONDS,
-    City,
-    Watched,
-    cli,
-    sign_in,
-)
+from tests.web.browser import SCREENSHOTS, City, Watched, fresh_database, served_city, sign_in
 
 WIDE = {"width": 1400, "height": 1000}
 
@@ -40,38 +26,11 @@ def crafted_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     """`cityhelix serve` on a fresh SQLite database (MQTT off, no demo province) with an
     operator who signs in with a password; the data are each test's."""
     tmp: Path = tmp_path_factory.mktemp("city-pages")
-    url = f"sqlite+aiosqlite:///{tmp / 'city.db'}"
-    for args, stdin in (
-        (("users", "create", OPERATOR, "--role", "operator"), None),
-        (("users", "set-password", OPERATOR), OPERATOR_PASSWORD + "\n"),
+    with (
+        fresh_database("sqlite", tmp) as url,
+        served_city(url, tmp / "serve.log", operator=True) as city,
     ):
-        done = cli(url, *args, stdin=stdin)
-        assert done.returncode == 0, done.stdout + done.stderr
-    port = free_port()
-    env = cli_env(url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN, CITYHELIX_MQTT_PORT="0")
-    log = tmp / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    root = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{root}/v1.1", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, START_SECONDS, "cityhelix serve to answer", every=0.1)
-        yield City(root, url, 0)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        yield city
 
 
 def wire(moment: datetime) -> str:

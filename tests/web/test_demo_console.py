@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,29 +11,25 @@ import pytest
 from cityhelix.city import demo as city_demo
 from cityhelix.city.lighting import demo as lighting_demo
 from tests.hub.processes import wait_until
-from tests.served import cli_env, free_port
+from tests.served import start_served
 
 
 @pytest.mark.slow
 def test_demo_prints_a_console_url_and_an_operator_who_can_sign_in(tmp_path: Path) -> None:
-    port, mqtt_port = free_port(), free_port()
-    env = cli_env(f"sqlite+aiosqlite:///{tmp_path}/demo.db", CITYHELIX_MQTT_PORT=str(mqtt_port))
     log = tmp_path / "demo.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityhelix", "demo", "--port", str(port)],
-            env={**env, "COLUMNS": "200"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    # the province takes minutes to load on a loaded machine: up once it says how to sign in
+    demo = start_served(
+        f"sqlite+aiosqlite:///{tmp_path}/demo.db",
+        log,
+        embedded_mqtt=True,
+        command=("demo",),
+        said="sign in as:",
+        seconds=240,
+        COLUMNS="200",
+    )
+    port = demo.port
     try:
-
-        def printed() -> bool:
-            assert process.poll() is None, log.read_text()
-            return "sign in as:" in log.read_text()
-
-        wait_until(printed, 240, "the demo to print how to sign in", every=0.5)
-        text = log.read_text()
+        text = demo.output()
         assert f"http://127.0.0.1:{port}/console" in text
         found = re.search(r"sign in as:\s+(\S+) / (\S+)", text)
         assert found is not None, text
@@ -59,5 +53,4 @@ def test_demo_prints_a_console_url_and_an_operator_who_can_sign_in(tmp_path: Pat
                 every=1.0,
             )
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        demo.stop()

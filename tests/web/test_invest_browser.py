@@ -7,13 +7,8 @@ from this site and logs no console error.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +22,7 @@ from cityhelix.auth.service import create_user, set_password
 from cityhelix.invest import service
 from cityhelix.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.hub.processes import wait_until
-from tests.served import cli_env, free_port
-from tests.web.browser import SCREENSHOTS, City, Watched, fresh_database
+from tests.web.browser import SCREENSHOTS, City, Watched, fresh_database, served_city, sign_in
 
 ANALYST = "promoter"
 ANALYST_PASSWORD = "harbour-lotus-58"
@@ -48,60 +41,29 @@ async def _prepare(database_url: str, demo: bool) -> None:
             await service.load_demo(app.state.engine, Principal("test", Role.ADMIN))
 
 
-@contextmanager
-def invest_city(database_url: str, log: Path, *, demo: bool) -> Iterator[City]:
-    """`cityhelix serve` with the investment demo (no sensor province: these pages do not
-    read it) and an analyst who signs in with a password."""
-    # in this process (one migration, no interpreter start per command), on its own loop:
-    # Playwright's sync API runs one in this thread
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _prepare(database_url, demo)).result()
-    port = free_port()
-    env = cli_env(database_url, CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{url}/invest", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, 60, "cityhelix serve to answer", every=0.1)
-        yield City(url, database_url, 0)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def city(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[City]:
     tmp: Path = tmp_path_factory.mktemp(f"invest-{request.param}")
     demo = request.param == "sqlite"
+    # the investment demo (no sensor province: these pages do not read it) and an analyst
+    # who signs in with a password, prepared in this process: one migration, no interpreter
+    # start per command
     with (
         fresh_database(request.param, tmp) as url,
-        invest_city(url, tmp / "serve.log", demo=demo) as city,
+        served_city(
+            url, tmp / "serve.log", ready="/invest", prepare=lambda url: _prepare(url, demo)
+        ) as city,
     ):
         city.backend = request.param  # type: ignore[attr-defined]
         yield city
 
 
-def _sign_in(page: Page, city: City) -> None:
-    page.goto(f"{city.url}/login?next=/invest/staff/pipeline")
-    page.get_by_label("User name").fill(ANALYST)
-    page.get_by_label("Password").fill(ANALYST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{city.url}/invest/staff/pipeline")
+def _sign_in(watched: Watched, city: City) -> None:
+    staff = "/invest/staff/pipeline"
+    sign_in(watched, city, name=ANALYST, password=ANALYST_PASSWORD, then=staff)
+    expect(watched.page).to_have_url(f"{city.url}{staff}")
 
 
 def _column_of(page: Page, lead_id: int) -> str | None:
@@ -123,7 +85,7 @@ def test_staff_board_shows_the_overdue_lead_and_moves_a_case(
         fresh = api.post("/api/invest/leads", json={"organisation": "Fresh Foundry"}).json()
     watched = open_page(city, viewport=DESKTOP)
     page = watched.page
-    _sign_in(page, city)
+    _sign_in(watched, city)
     overdue_card = page.locator(f"#lead-{late['id']}")
     expect(overdue_card).to_have_class("lead-card overdue")
     expect(page.locator("#overdue-leads")).to_contain_text("Overdue Optics")
@@ -218,7 +180,7 @@ def test_portal_wizard_enquiry_languages_and_staff_pages(
     watched.assert_clean()
 
     staff = open_page(city, viewport=DESKTOP)
-    _sign_in(staff.page, city)
+    _sign_in(staff, city)
     card = staff.page.locator(".lead-card", has_text="Lotus Wafer Works")
     expect(card).to_contain_text("portal")
     card.get_by_role("link", name="Lotus Wafer Works").click()
@@ -302,7 +264,7 @@ def test_policy_editor_drafts_a_flip_shows_it_in_the_what_if_view_and_adopts(
     assert before["verdict"] == "not_recommended"
     watched = open_page(city, viewport=DESKTOP)
     page = watched.page
-    _sign_in(page, city)
+    _sign_in(watched, city)
     page.get_by_role("link", name="Policies").click()
     page.wait_for_load_state("domcontentloaded")
     threshold = page.locator('[name="rules.used_equipment_age.threshold"]')
@@ -370,7 +332,7 @@ def test_import_page_refuses_a_bad_row_naming_it_and_imports_a_good_file(
         before = len(api.get("/api/invest/parks", params={"limit": 1000}).json())
     watched = open_page(city, viewport=DESKTOP)
     page = watched.page
-    _sign_in(page, city)
+    _sign_in(watched, city)
     page.get_by_role("link", name="Import", exact=True).click()
     page.wait_for_load_state("domcontentloaded")
     page.get_by_label("The file holds").select_option("parks")

@@ -28,8 +28,13 @@ async def test_demo_lamps_load_once_and_answer_their_tasks_over_mqtt(
     assert len((await client.get("/api/city/lighting/schedules")).json()) == 2
     stop = asyncio.Event()
     async with hub.device() as device:
-        running = asyncio.create_task(LampSimulator(lamps).run(device, stop))
-        await asyncio.sleep(0.3)  # the lamps' subscription reaches the broker
+        simulator = LampSimulator(lamps)
+        running = asyncio.create_task(simulator.run(device, stop))
+        # the lamps' subscriptions reach the broker before their Tasks are sent
+        wanted = {f"v1.1/TaskingCapabilities({c})/Tasks" for c in simulator.lamps}
+        async with asyncio.timeout(20):
+            while not wanted <= set(hub.bridge.link.subscribed_filters()):
+                await asyncio.sleep(0.05)
         assert await synchronise(client, lamps) == 21
 
         async def outcomes() -> dict[int, str]:

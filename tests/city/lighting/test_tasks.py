@@ -37,9 +37,13 @@ async def until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
     raise AssertionError(what)  # pragma: no cover
 
 
-async def simulated_lamp(device: aiomqtt.Client, capability_id: int, state_id: int) -> None:
-    """Take each Task of the capability and report the level it asked for."""
+async def simulated_lamp(
+    device: aiomqtt.Client, capability_id: int, state_id: int, subscribed: asyncio.Event
+) -> None:
+    """Take each Task of the capability and report the level it asked for (`subscribed`
+    is set once the broker acknowledged the subscription: Tasks sent before are missed)."""
     await device.subscribe(f"v1.1/TaskingCapabilities({capability_id})/Tasks", qos=1)
+    subscribed.set()
     async for message in device.messages:
         task = orjson.loads(message.payload)
         parameters = task.get("taskingParameters", {})
@@ -56,11 +60,15 @@ async def test_a_task_is_delivered_over_mqtt_and_confirmed_and_an_unanswered_one
     answering = await make_lamp(client, admin, "Lamp answering")
     silent = await make_lamp(client, admin, "Lamp silent", confirmation_seconds=1)
     async with hub.device() as device, hub.device() as operator:
+        subscribed = asyncio.Event()
         lamp = asyncio.create_task(
-            simulated_lamp(device, answering["capability_id"], answering["state_datastream_id"])
+            simulated_lamp(
+                device, answering["capability_id"], answering["state_datastream_id"], subscribed
+            )
         )
         try:
-            await asyncio.sleep(0.2)  # the lamp's subscription reaches the broker
+            async with asyncio.timeout(TIMEOUT):
+                await subscribed.wait()
             created = await client.post(
                 f"/v1.1/TaskingCapabilities({answering['capability_id']})/Tasks",
                 json={"taskingParameters": {"on": True, "level": 70}},
@@ -142,16 +150,21 @@ async def test_a_cabinets_task_over_mqtt_is_passed_on_to_the_lamps_it_feeds(
     other = await make_lamp(client, admin, "Lamp TDM-08 1", cabinet="TDM-08")
     async with contextlib.AsyncExitStack() as stack:
         operator = await stack.enter_async_context(hub.device())
-        answering = []
+        answering, subscriptions = [], []
         for lamp in (cabinet, *fed):  # a device (MQTT client) each
             device = await stack.enter_async_context(hub.device())
+            subscriptions.append(subscribed := asyncio.Event())
             answering.append(
                 asyncio.create_task(
-                    simulated_lamp(device, lamp["capability_id"], lamp["state_datastream_id"])
+                    simulated_lamp(
+                        device, lamp["capability_id"], lamp["state_datastream_id"], subscribed
+                    )
                 )
             )
         try:
-            await asyncio.sleep(0.2)  # the subscriptions reach the broker
+            async with asyncio.timeout(TIMEOUT):
+                for subscribed in subscriptions:
+                    await subscribed.wait()
             topic = f"v1.1/TaskingCapabilities({cabinet['capability_id']})/Tasks"
             await publish(operator, topic, {"taskingParameters": {"on": True, "level": 40}})
             (cabinet_task,) = await until(
