@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user, set_password
@@ -27,8 +27,8 @@ from cityhelix.settings import Settings
 from cityhelix.web.const import LANGUAGE_COOKIE
 from tests.web.browser import OPERATOR, OPERATOR_PASSWORD, SCREENSHOTS, City, Watched
 
-WIDE = {"width": 1400, "height": 900}
-PHONE = {"width": 360, "height": 740}
+WIDE: ViewportSize = {"width": 1400, "height": 900}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 PASSWORD = "signal-tower-2026"
 
 #: the console's links as base.html offered them before the grouping (the contract):
