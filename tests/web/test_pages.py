@@ -25,6 +25,7 @@ def test_every_page_loads_only_from_this_site_without_console_errors(
     sign_in(watched, sqlite_city)
     expect(page).to_have_url(f"{sqlite_city.url}/console")
     page.wait_for_function("() => window.cityhelixConsole && window.cityhelixConsole.ready")
+    page.locator("summary", has_text="Operations").click()  # the console's links are grouped
     page.get_by_role("link", name="KPIs").click()
     expect(page.get_by_role("heading", name="Data hub KPIs")).to_be_visible()
     page.wait_for_selector("#rate-chart canvas")
@@ -89,7 +90,9 @@ def test_switching_to_vietnamese_translates_the_pages_and_is_remembered(
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page).to_have_url(f"{sqlite_city.url}/console")
     page.wait_for_function("() => window.cityhelixConsole && window.cityhelixConsole.ready")
+    page.locator("summary", has_text="Điều hành").click()
     expect(page.get_by_role("link", name="Bản đồ thành phố")).to_be_visible()
+    page.keyboard.press("Escape")
     expect(page.get_by_label("Đèn đường")).to_be_checked()
     expect(page.locator("#map-summary")).to_contain_text("Đang hiển thị")
     expect(page.locator("#live-status")).to_have_text("Trực tuyến")
