@@ -103,15 +103,6 @@ async def test_a_reader_whose_lease_ran_out_is_told_the_group_was_taken_and_noth
     assert sorted(ids_b) == sorted(meanwhile + during)  # each change once for the group
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: a reader whose lease ran out takes the group back, once the process that "
-        "took it meanwhile left, without GroupTaken and from its own position: it reads the "
-        "changes the other process handled and committed again (DatabaseConsumer._hold "
-        "keeps self._read when the row's owner changed in between)"
-    ),
-)
 async def test_a_reader_back_after_another_process_held_and_left_the_group_reads_on_after_it(
     backend: Backend,
 ) -> None:
