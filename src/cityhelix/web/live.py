@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: messages a browser may have waiting; past this its oldest are dropped
 _CLIENT_QUEUE = 64
+#: events taken from the bus between two turns of the event loop (a few ms of work)
+_EVENTS_PER_TURN = 5_000
 
 
 class TooManyListeners(Exception):
@@ -96,17 +98,25 @@ class LiveFeed:
     async def _gather(self, subscription: Subscription) -> list[int]:
         """The Observation ids created during one tick (waiting for the first event)."""
         ids: list[int] = []
-        event = await subscription.queue.get()
+        queue = subscription.queue
+        event = await queue.get()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIVE_TICK_SECONDS
+        taken = 0
         while True:
+            taken += 1
             if event.entity_type == "Observation" and event.action == "create":
                 ids.append(event.id)
+            # what is queued already is taken without waiting (a write of 100,000 readings
+            # queues as many events), a turn of the event loop every `_EVENTS_PER_TURN`
+            if not queue.empty() and taken % _EVENTS_PER_TURN:
+                event = queue.get_nowait()
+                continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
-                event = await asyncio.wait_for(subscription.queue.get(), remaining)
+                event = await asyncio.wait_for(queue.get(), remaining)
             except TimeoutError:
                 break
         return ids
