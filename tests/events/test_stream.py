@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 
 from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
+from cityhelix.events import outbox
 from cityhelix.events.bus import EntityEvent, EventBus
 from cityhelix.events.stream import Change, EventStream, StreamConsumer
 from cityhelix.hub import service
@@ -247,6 +249,57 @@ async def test_a_slow_consumer_is_never_skipped_where_the_live_bus_drops(
                 seen += observations(await slow.read(limit=1, timeout=TIMEOUT))
                 await slow.commit()
     assert [event.id for event in seen] == written
+
+
+async def test_a_large_write_comes_in_bounded_changes_each_reading_once_in_order(
+    stream_hub: StreamHub,
+) -> None:
+    """25,000 readings in one transaction: changes of at most `EVENTS_PER_ROW` events (NATS
+    messages: fewer), reads of at most `EVENTS_PER_READ`, so a consumer handles a bounded
+    batch at a time; every reading once, in order, and what was read but not committed
+    goes to the group's next reader."""
+    client = stream_hub.client
+    stream_id = await make_datastream(client, ADMIN_HEADERS)
+    count = 25_000
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [
+        [(start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"), i] for i in range(count)
+    ]
+    name = group()
+    async with stream_hub.stream.consumer(name) as consumer:
+        await drain(consumer)
+        answer = await client.post(
+            "/v1.1/CreateObservations",
+            json=[
+                {
+                    "Datastream": {"@iot.id": stream_id},
+                    "components": ["phenomenonTime", "result"],
+                    "dataArray": rows,
+                }
+            ],
+            headers=ADMIN_HEADERS,
+        )
+        assert answer.status_code == 201, answer.text[:300]
+        written = [int(link.rsplit("(", 1)[1].rstrip(")")) for link in answer.json()]
+        uncommitted = observations(await consumer.read(timeout=TIMEOUT))
+        assert uncommitted
+    seen: list[EntityEvent] = []
+    reads: list[list[Change]] = []
+    async with stream_hub.stream.consumer(name) as restarted:
+        async with asyncio.timeout(TIMEOUT * 3):
+            while len(seen) < count:
+                changes = await restarted.read(timeout=TIMEOUT)
+                reads.append(changes)
+                seen += observations(changes)
+                await restarted.commit()
+        assert observations(await restarted.read(timeout=0.5)) == []
+    assert [event.id for event in seen] == written
+    assert seen[: len(uncommitted)] == uncommitted  # read again: nothing was committed
+    assert [event.payload["result"] for event in seen] == list(range(count))
+    assert len(reads) >= 2
+    for changes in reads:
+        assert all(len(change.events) <= outbox.EVENTS_PER_ROW for change in changes)
+        assert sum(len(change.events) for change in changes) <= outbox.EVENTS_PER_READ
 
 
 async def test_writers_committing_out_of_order_are_not_skipped(stream_hub: StreamHub) -> None:

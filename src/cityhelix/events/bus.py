@@ -4,13 +4,15 @@ Writers publish only after their transaction committed, so a subscriber never se
 was rolled back. Each subscriber has its own bounded queue; one that falls behind loses
 its oldest events and is told how many (never blocking the writers): right for live
 notifications. Consumers that must see every change read the durable stream instead
-(`events.stream`), which carries the same events.
+(`events.stream`), which carries the same events. A large publish (a write of 100,000
+readings) is handed out in slices, one turn of the event loop each, in publish order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,6 +20,8 @@ from typing import Any, NamedTuple
 
 #: the payload of an event that carries none (read-only: it is shared)
 NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
+#: events handed to the subscribers in one turn of the event loop (a few ms of work)
+EVENTS_PER_TURN = 5_000
 
 
 class EntityEvent(NamedTuple):
@@ -54,16 +58,54 @@ class EventBus:
     _subscriptions: list[Subscription] = field(default_factory=list)
     #: called once per `publish` (not per event): wakes readers of the durable stream
     _wakers: list[Callable[[], None]] = field(default_factory=list)
+    #: published events not handed out yet (past `EVENTS_PER_TURN`), oldest first, each
+    #: batch with the index of its first event still to hand out
+    _waiting: deque[tuple[Sequence[EntityEvent], int]] = field(default_factory=deque)
 
     def publish(self, events: Iterable[EntityEvent]) -> None:
+        """Hand `events` to every subscriber: at once when few (and none wait before them),
+        else a slice per turn of the event loop, after those published before."""
+        batch = events if isinstance(events, Sequence) else list(events)
+        if batch:
+            self._waiting.append((batch, 0))
+            if len(self._waiting) == 1:
+                self._hand_out()
+        for wake in self._wakers:
+            wake()  # the durable stream's readers read the outbox: committed already
+
+    def _hand_out(self) -> None:
+        """Up to `EVENTS_PER_TURN` waiting events to the subscribers; the rest next turn."""
+        budget = EVENTS_PER_TURN
+        while self._waiting and budget > 0:
+            batch, first = self._waiting[0]
+            end = min(len(batch), first + budget)
+            self._fan_out(batch[first:end])
+            budget -= end - first
+            if end < len(batch):
+                self._waiting[0] = (batch, end)
+            else:
+                self._waiting.popleft()
+        if not self._waiting:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script): no one to share it with
+            while self._waiting:
+                batch, first = self._waiting.popleft()
+                self._fan_out(batch[first:])
+            return
+        loop.call_soon(self._hand_out)
+
+    def _fan_out(self, events: Sequence[EntityEvent]) -> None:
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return
         for event in events:
-            for subscription in self._subscriptions:
+            for subscription in subscriptions:
                 if subscription.queue.full():
                     subscription.queue.get_nowait()
                     subscription.dropped += 1
                 subscription.queue.put_nowait(event)
-        for wake in self._wakers:
-            wake()
 
     def on_publish(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` after every publish until the returned function is called."""

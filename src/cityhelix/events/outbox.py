@@ -8,6 +8,7 @@ after a younger one is never skipped (PostgreSQL); SQLite writes one at a time.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,8 +44,12 @@ class Position:
 
 
 START = Position(-1, 0)
-#: the most events in one outbox row (a write of more takes several rows, in order)
-EVENTS_PER_ROW = 20_000
+#: the most events in one outbox row (a write of more takes several rows, in order): a
+#: row is encoded and decoded in one call that holds the event loop (about 10 ms here)
+EVENTS_PER_ROW = 5_000
+#: the events one read returns at most (at least one row, whatever its size): a consumer
+#: group behind by a million readings reads them a bounded batch at a time
+EVENTS_PER_READ = 20_000
 
 
 async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> None:
@@ -55,15 +60,15 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
     if not events:
         return
     now = datetime.now(UTC)
-    # a huge transaction (an import of a million readings) in rows of a bounded size
-    rows = [
-        {
-            "committed_at": now,
-            "event_count": len(part),
-            "events": orjson.dumps(list(map(tuple, part)), default=_plain).decode(),
-        }
-        for part in (events[i : i + EVENTS_PER_ROW] for i in range(0, len(events), EVENTS_PER_ROW))
-    ]
+    # a huge transaction (an import of a million readings) in rows of a bounded size, each
+    # encoded in a turn of the event loop of its own
+    rows = []
+    for first in range(0, len(events), EVENTS_PER_ROW):
+        if first:
+            await asyncio.sleep(0)
+        part = events[first : first + EVENTS_PER_ROW]
+        encoded = orjson.dumps(list(map(tuple, part)), default=_plain).decode()
+        rows.append({"committed_at": now, "event_count": len(part), "events": encoded})
     await connection.execute(insert(event_outbox).values(xid=transaction_id()), rows)
 
 
@@ -74,28 +79,63 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} into an event")
 
 
-async def read_after(connection: AsyncConnection, position: Position, limit: int) -> list[Change]:
-    """Up to `limit` final rows after `position`, in order (one snapshot, one statement)."""
-    rows = await connection.execute(
+async def read_after(
+    connection: AsyncConnection,
+    position: Position,
+    limit: int,
+    *,
+    max_events: int = EVENTS_PER_READ,
+) -> list[Change]:
+    """Up to `limit` final rows after `position`, in order (one snapshot, one statement),
+    and no more rows than hold `max_events` (always the first one).
+
+    Each row is decoded in a turn of the event loop of its own: a read of a large write's
+    rows must not hold the loop for all of them.
+    """
+    outbox = event_outbox.c
+    candidates = (
         select(
-            event_outbox.c.xid,
-            event_outbox.c.id,
-            event_outbox.c.committed_at,
-            event_outbox.c.events,
+            outbox.xid,
+            outbox.id,
+            outbox.committed_at,
+            outbox.event_count,
+            outbox.events,
+            # the events of the rows up to this one: the rows before it hold fewer than
+            # `max_events`, or it is not read now (its text is then not sent either)
+            func.sum(outbox.event_count).over(order_by=(outbox.xid, outbox.id)).label("through"),
         )
         .where(
-            tuple_(event_outbox.c.xid, event_outbox.c.id) > tuple_(position.xid, position.id),
-            event_outbox.c.xid < committed_horizon(),
+            tuple_(outbox.xid, outbox.id) > tuple_(position.xid, position.id),
+            outbox.xid < committed_horizon(),
         )
-        .order_by(event_outbox.c.xid, event_outbox.c.id)
+        .order_by(outbox.xid, outbox.id)
         .limit(limit)
+        .subquery("candidates")
     )
-    return [
-        Change(
-            str(Position(row.xid, row.id)), row.committed_at, _decoded(row.xid, row.id, row.events)
+    rows = (
+        await connection.execute(
+            select(
+                candidates.c.xid,
+                candidates.c.id,
+                candidates.c.committed_at,
+                candidates.c.events,
+            )
+            .where(candidates.c.through - candidates.c.event_count < max_events)
+            .order_by(candidates.c.xid, candidates.c.id)
         )
-        for row in rows
-    ]
+    ).all()
+    changes = []
+    for index, row in enumerate(rows):
+        if index:
+            await asyncio.sleep(0)
+        changes.append(
+            Change(
+                str(Position(row.xid, row.id)),
+                row.committed_at,
+                _decoded(row.xid, row.id, row.events),
+            )
+        )
+    return changes
 
 
 #: the most events `_decoded` keeps (a few bulk writes' rows)
@@ -107,7 +147,7 @@ def _decoded(xid: int, row_id: int, text: str) -> tuple[EntityEvent, ...]:
     """The events of an outbox row, decoded once for every consumer group of this process.
 
     Each group (rules, the desk, traffic, webhooks, ...) reads every row soon after it
-    commits; decoding a bulk write's row (20,000 events) costs far more than reading it,
+    commits; decoding a bulk write's row (5,000 events) costs more than reading it,
     and the serve process paid it once per group (bulk ingest: 15 % of its CPU). Keyed by
     the row's text as well as its position: positions restart when the tables are emptied
     (SQLite), the text makes a stale hit impossible. Events are immutable named tuples; their

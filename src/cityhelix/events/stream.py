@@ -25,7 +25,8 @@ Start = Literal["earliest", "latest"]
 
 @dataclass(frozen=True)
 class Change:
-    """The events of one committed transaction, in the order it wrote them."""
+    """The events of one committed transaction, in the order it wrote them (a transaction
+    of more than `outbox.EVENTS_PER_ROW` events comes as several changes, in order)."""
 
     #: the backend's position of this change (opaque to consumers: only compared by equality)
     position: str
@@ -98,7 +99,8 @@ class StreamConsumer(ABC):
 
     @abstractmethod
     async def read(self, *, limit: int = 100, timeout: float | None = None) -> list[Change]:
-        """Up to `limit` changes after those read; [] when none came within `timeout`.
+        """Up to `limit` changes after those read, of a bounded number of events in all
+        (`outbox.EVENTS_PER_READ`); [] when none came within `timeout`.
 
         Raises `GroupTaken` when another process took the group from this reader (a lease
         that ran out): what the reader kept of the changes it read is out of date."""

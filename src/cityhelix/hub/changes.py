@@ -9,8 +9,10 @@ the writes made on its connection join its log, and are announced once, at its c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +30,9 @@ from cityhelix.hub.values import format_interval, format_time, result_value
 
 _LOG = "cityhelix.changes"
 _FEATURE_ID = "FeatureOfInterest/id"
+#: readings or events made between two turns of the event loop (a few ms of work): a
+#: write of 100,000 readings makes its events in slices, not in one step that holds the loop
+_PER_TURN = 5_000
 
 
 #: an Observation event's payload, its `thing_id` filled in at the commit (per stream)
@@ -43,9 +48,27 @@ class ChangeLog:
         self.readings: dict[int, Payload] = {}
         #: (stream column, stream id) -> the payloads of its readings, to fill in `thing_id`
         self.streams: dict[tuple[str, int], list[Payload]] = {}
+        #: DataArray rows whose payloads are made at the commit (`data_array_facts`)
+        self.facts: list[_DataArrayFacts] = []
 
     def add(self, written: Iterable[Written]) -> None:
         self.written.extend(written)
+
+
+@dataclass(frozen=True)
+class _DataArrayFacts:
+    """What `data_array_facts` noted of one group's rows, for `events_of` to make payloads of."""
+
+    fk: str
+    stream_id: int
+    at: int | None  # the index of phenomenonTime (None: the write's time, `now`)
+    result_at: int | None
+    result: int
+    feature_at: int | None  # None: every row has the stream's generated `feature`
+    feature: int | None
+    now: str
+    rows: Sequence[Sequence[Any]]
+    ids: Sequence[int | None]
 
 
 @asynccontextmanager
@@ -85,7 +108,8 @@ def data_array_facts(
     rows: Sequence[Sequence[Any]],
     ids: Sequence[int | None],
 ) -> None:
-    """Note the payloads of the rows `ids` says were written (None: refused) from the rows.
+    """Note the rows `ids` says were written (None: refused), whose events' payloads are
+    made from the rows at the commit (`events_of`).
 
     Times are passed on as sent when they are UTC with `Z` (the common case, no parsing),
     else normalised; a FeatureOfInterest the writer generated is the one it used for the
@@ -93,15 +117,10 @@ def data_array_facts(
     """
     fk = "datastream_id" if stream_type is DATASTREAM else "multi_datastream_id"
     index = {name: i for i, name in enumerate(components)}
-    at, result_at, result = (
-        index.get("phenomenonTime"),
-        index.get("resultTime"),
-        index.get("result"),
-    )
+    result = index.get("result")
     feature_at = index.get(_FEATURE_ID)
     if result is None:
         return  # no row without a result is written
-    now = format_time(writer.now) or ""
     generated: int | None = None
     if feature_at is None:
         # the writer's cache of the FeatureOfInterest it generated per stream: read, not
@@ -110,33 +129,62 @@ def data_array_facts(
         generated = features.get((table_of(stream_type).name, stream_id))
         if generated is None:
             return
+    # the payloads are made at the commit, in slices (`events_of`): noted here, a request
+    # of 100,000 rows would make them all in one step of the event loop
+    log.facts.append(
+        _DataArrayFacts(
+            fk,
+            stream_id,
+            index.get("phenomenonTime"),
+            index.get("resultTime"),
+            result,
+            feature_at,
+            generated,
+            format_time(writer.now) or "",
+            rows,
+            ids,
+        )
+    )
+
+
+async def _payloads_of(log: ChangeLog) -> None:
+    """The payloads of the DataArray rows `log.facts` noted, a slice per turn of the loop."""
     readings = log.readings
-    payloads = log.streams.setdefault((fk, stream_id), [])
-    for row, entity_id in zip(rows, ids, strict=True):
-        if entity_id is None:
-            continue
-        feature = generated if feature_at is None else row[feature_at]
-        if type(feature) is not int:
-            continue
-        if at is None:
-            time = now
-        else:
-            time = row[at]
-            if type(time) is not str or time[-1:] != "Z" or "/" in time:
-                time = wire_time(time)
-        result_time = None
-        if result_at is not None and row[result_at] is not None:
-            result_time = wire_time(row[result_at])
-        payload = {
-            fk: stream_id,
-            "thing_id": None,
-            "phenomenonTime": time,
-            "resultTime": result_time,
-            "result": row[result],
-            "feature_of_interest_id": feature,
-        }
-        readings[entity_id] = payload
-        payloads.append(payload)
+    done = 0
+    for facts in log.facts:
+        at, result_at, result = facts.at, facts.result_at, facts.result
+        fk, stream_id, now = facts.fk, facts.stream_id, facts.now
+        feature_at, generated = facts.feature_at, facts.feature
+        payloads = log.streams.setdefault((fk, stream_id), [])
+        for row, entity_id in zip(facts.rows, facts.ids, strict=True):
+            done += 1
+            if not done % _PER_TURN:
+                await asyncio.sleep(0)
+            if entity_id is None:
+                continue
+            feature = generated if feature_at is None else row[feature_at]
+            if type(feature) is not int:
+                continue
+            if at is None:
+                time = now
+            else:
+                time = row[at]
+                if type(time) is not str or time[-1:] != "Z" or "/" in time:
+                    time = wire_time(time)
+            result_time = None
+            if result_at is not None and row[result_at] is not None:
+                result_time = wire_time(row[result_at])
+            payload = {
+                fk: stream_id,
+                "thing_id": None,
+                "phenomenonTime": time,
+                "resultTime": result_time,
+                "result": row[result],
+                "feature_of_interest_id": feature,
+            }
+            readings[entity_id] = payload
+            payloads.append(payload)
+    log.facts.clear()
 
 
 def wire_time(value: object) -> str:
@@ -160,12 +208,16 @@ async def events_of(connection: AsyncConnection, log: ChangeLog) -> list[EntityE
     one query per entity type (not per entity), and the Things of the readings' streams
     by one query per stream table.
     """
+    await _payloads_of(log)
     if not log.written:
         return []
     wanted: dict[str, set[int]] = {}
-    for written in log.written:
+    readings = log.readings
+    for index, written in enumerate(log.written):
+        if index and not index % _PER_TURN:
+            await asyncio.sleep(0)
         if written.action != "delete" and not (
-            written.entity_type is OBSERVATION and written.id in log.readings
+            written.entity_type is OBSERVATION and written.id in readings
         ):
             wanted.setdefault(written.entity_type.name, set()).add(written.id)
     rows: dict[str, dict[int, Any]] = {}
@@ -189,9 +241,10 @@ async def events_of(connection: AsyncConnection, log: ChangeLog) -> list[EntityE
     await _fill_things(connection, log.streams)
     events: list[EntityEvent] = []
     append = events.append
-    readings = log.readings
     observation = OBSERVATION
-    for written in log.written:
+    for index, written in enumerate(log.written):
+        if index and not index % _PER_TURN:
+            await asyncio.sleep(0)
         entity_type = written.entity_type
         if written.action == "delete":
             append(EntityEvent("delete", entity_type.name, written.id))
@@ -235,5 +288,9 @@ async def _fill_things(
             select(table.c.id, table.c.thing_id).where(table.c.id.in_(ids))
         )
         for stream_id, thing_id in found:
-            for payload in streams[(fk, stream_id)]:
-                payload["thing_id"] = thing_id
+            payloads = streams[(fk, stream_id)]
+            for first in range(0, len(payloads), _PER_TURN):
+                if first:
+                    await asyncio.sleep(0)
+                for payload in payloads[first : first + _PER_TURN]:
+                    payload["thing_id"] = thing_id

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: messages a browser may have waiting; past this its oldest are dropped
 _CLIENT_QUEUE = 64
+#: events taken from the bus between two turns of the event loop (a few ms of work)
+_EVENTS_PER_TURN = 5_000
 
 
 class TooManyListeners(Exception):
@@ -100,11 +102,14 @@ class LiveFeed:
         event = await queue.get()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIVE_TICK_SECONDS
+        taken = 0
         while True:
+            taken += 1
             if event.entity_type == "Observation" and event.action == "create":
                 ids.append(event.id)
-            if not queue.empty():
-                # a bulk write queues thousands at once: take them without a wait_for each
+            # what is queued already is taken without waiting (a write of 100,000 readings
+            # queues as many events), a turn of the event loop every `_EVENTS_PER_TURN`
+            if not queue.empty() and taken % _EVENTS_PER_TURN:
                 event = queue.get_nowait()
                 continue
             remaining = deadline - loop.time()

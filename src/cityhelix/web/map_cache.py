@@ -36,6 +36,8 @@ MAP_ENTITIES = frozenset({"Thing", "Location", "HistoricalLocation", "Datastream
 _MOST_DATASTREAMS = 5_000
 #: the shortest rest of the task that keeps the rows read between requests
 _WARM_SECONDS = 2.0
+#: events taken from the bus between two turns of the event loop (a few ms of work)
+_EVENTS_PER_TURN = 5_000
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +85,23 @@ class MapCache:
                 logger.exception("reading the map's rows ahead of a request failed")
             rest = max(_WARM_SECONDS, 3 * (time.monotonic() - started))
 
-    def _pending(self) -> tuple[bool, set[int]]:
+    async def _pending(self) -> tuple[bool, set[int]]:
         """(whether the map must be read again, the Datastreams with new readings) since
-        the last look."""
+        the last look.
+
+        The queue is emptied a slice at a time: after a write of 100,000 readings it holds
+        as many events, which would take one step of the event loop well over 100 ms."""
         stale = self._subscription.dropped != self._dropped
         self._dropped = self._subscription.dropped
         streams: set[int] = set()
         queue = self._subscription.queue
+        taken = 0
         while not queue.empty():
+            taken += 1
+            if not taken % _EVENTS_PER_TURN:
+                await asyncio.sleep(0)
+                if queue.empty():
+                    break
             event = queue.get_nowait()
             if event.entity_type in MAP_ENTITIES:
                 stale = True
@@ -105,7 +116,7 @@ class MapCache:
     async def things(self) -> list[MapThing]:
         """The rows as of now: every commit before this call is in them."""
         async with self._lock:
-            stale, streams = self._pending()
+            stale, streams = await self._pending()
             if self._things is None or stale:
                 read = await map_things(self._engine)
                 self._things = {thing.id: thing for thing in read}

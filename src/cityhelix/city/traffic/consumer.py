@@ -18,11 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.background import stop_tasks
 from cityhelix.city import service
 from cityhelix.city.const import CAMERA_GROUP
-from cityhelix.events.stream import EventStream, GroupTaken
+from cityhelix.events.stream import Change, EventStream, GroupTaken
 from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: readings judged together: their rules are read once, and it is a few ms of work
+_READINGS_PER_SLICE = 2_000
 
 
 async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Settings) -> None:
@@ -31,14 +34,12 @@ async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Se
         try:
             async with stream.consumer(CAMERA_GROUP, start="latest") as consumer:
                 while True:
-                    readings: list[tuple[int, dict[str, Any]]] = [
-                        (event.id, dict(event.payload))
-                        for change in await consumer.read(limit=100, timeout=None)
-                        for event in change.events
-                        if event.topic == "hub.Observation.create"
-                    ]
-                    await service.judge_camera_readings(engine, settings, readings)
-                    await service.judge_park_readings(engine, settings, readings)
+                    changes = await consumer.read(limit=100, timeout=None)
+                    # a large write's readings a slice at a time, each judged in a turn of
+                    # the event loop of its own; the position is committed after them all
+                    async for readings in _reading_slices(changes):
+                        await service.judge_camera_readings(engine, settings, readings)
+                        await service.judge_park_readings(engine, settings, readings)
                     await consumer.commit()
         except (GroupTaken, IntegrityError, ops.OpsError) as error:
             # another reader took the group or won a rule state's race: read again
@@ -49,6 +50,25 @@ async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Se
         except Exception:
             log.exception("city camera events: failed; reading again in 5 s")
             await asyncio.sleep(5.0)
+
+
+async def _reading_slices(
+    changes: list[Change],
+) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
+    """The (Observation id, payload) of the readings `changes` created, in stream order, in
+    slices of at most `_READINGS_PER_SLICE` (none empty), yielding the loop between them."""
+    readings: list[tuple[int, dict[str, Any]]] = []
+    for change in changes:
+        for event in change.events:
+            if event.topic == "hub.Observation.create":
+                readings.append((event.id, dict(event.payload)))
+                if len(readings) == _READINGS_PER_SLICE:
+                    yield readings
+                    readings = []
+                    await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    if readings:
+        yield readings
 
 
 @contextlib.asynccontextmanager

@@ -41,7 +41,8 @@ class EntityHooks:
     async def rows_inserted(
         self, stream_type: EntityType, stream_id: int, rows: list[dict[str, Any]]
     ) -> None:
-        """After a bulk insert of Observations of one stream (CreateObservations, ingest)."""
+        """After a bulk insert of Observations of one stream (CreateObservations, ingest);
+        a large group's rows come in slices, a call each: fold what each call brings."""
 
     async def check_update(
         self,

@@ -47,6 +47,9 @@ _ROWS_PER_TURN = 1000
 #: rows a bulk insert takes at most: SQLAlchemy converts each row's values on the event
 #: loop (about 20 µs a row), and 100,000 rows held it for seconds
 _ROWS_PER_INSERT = 2500
+#: rows handed to the Observation hooks (and noted as written) between two turns of the
+#: event loop, after the insert: a few ms of work
+_ROWS_AFTER_INSERT = 5000
 
 
 async def write_observation_rows(
@@ -124,7 +127,12 @@ async def write_observation_rows(
         # slices: the driver's bind processing of each row runs on the event loop
         chunk = every[first : first + _ROWS_PER_INSERT]
         ids += await insert_rows(writer.connection, observations, chunk, sorted(keys))
-    writer.written.extend(Written(OBSERVATION, entity_id, "create") for entity_id in ids)
+    for first in range(0, len(ids), _ROWS_AFTER_INSERT):
+        await asyncio.sleep(0)  # what follows the insert, in slices too
+        writer.written.extend(
+            Written(OBSERVATION, entity_id, "create")
+            for entity_id in ids[first : first + _ROWS_AFTER_INSERT]
+        )
     hooks = writer.hooks(OBSERVATION)
     new_ids = iter(ids)  # in the order of `every`: group by group
     for group, valid, positions, answer in zip(
@@ -134,8 +142,13 @@ async def write_observation_rows(
             continue
         for position in positions:
             answer.ids[position] = next(new_ids)
-        for hook in hooks:
-            await hook.rows_inserted(group.stream_type, group.stream_id, valid)
+        # a hook folds the rows it is given (derived times, rollup minutes): a large
+        # group's rows go to it in slices, a turn of the event loop each
+        for first in range(0, len(valid), _ROWS_AFTER_INSERT):
+            await asyncio.sleep(0)
+            rows = valid[first : first + _ROWS_AFTER_INSERT]
+            for hook in hooks:
+                await hook.rows_inserted(group.stream_type, group.stream_id, rows)
     return answers
 
 

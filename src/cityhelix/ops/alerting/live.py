@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 GROUP = "ops-rules"
 STALE_LEASE = "ops-stale-check"
+#: events looked at between two turns of the event loop (a few ms of work)
+_EVENTS_PER_TURN = 2_000
 
 
 def wake_readers(stream: EventStream | None) -> None:
@@ -141,8 +143,12 @@ class RuleEvaluation:
         """Evaluate the readings of `changes`; rule changes take effect where they were made."""
         pending: list[tuple[int, int | None, Reading]] = []
         await self.rules()  # the index tells which readings can meet a rule at all
+        seen = 0
         for change in changes:
             for event in change.events:
+                seen += 1
+                if not seen % _EVENTS_PER_TURN:
+                    await asyncio.sleep(0)  # a large write's events: let requests through
                 if event.pillar == "ops" and event.entity_type == "Rule":
                     await self.evaluate_readings(pending)
                     pending = []
@@ -168,7 +174,9 @@ class RuleEvaluation:
         if not self._listed and not self._resolved:
             return
         matches: list[Match] = []
-        for datastream_id, thing_id, reading in readings:
+        for index, (datastream_id, thing_id, reading) in enumerate(readings):
+            if index and not index % _EVENTS_PER_TURN:
+                await asyncio.sleep(0)
             # a reading meets only its own Datastream's listed rules (10,000 rules cost a
             # dictionary look-up, not 10,000 scope checks) and the rules with resolved scopes
             listed = self._listed.get(datastream_id, [])

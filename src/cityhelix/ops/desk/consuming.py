@@ -23,7 +23,11 @@ async def consume_forever(
             async with stream.consumer(group, start=start) as consumer:
                 while True:
                     changes = await consumer.read(limit=100)
-                    for change in changes:
+                    for index, change in enumerate(changes):
+                        if index:
+                            # a large write's changes (5,000 events each): a turn of the
+                            # event loop each, whether `handle` waited for anything or not
+                            await asyncio.sleep(0)
                         await handle(change)
                     if changes:
                         await consumer.commit()

@@ -38,6 +38,10 @@ SIGNATURE_HEADER = "X-CityHelix-Signature"
 MAX_BACKOFF_SECONDS = 3600.0
 _PATTERN = re.compile(r"^[A-Za-z]+(\.[A-Za-z]+(\.[a-z]+)?)?(\.\*)?$|^\*$")
 logger = logging.getLogger(__name__)
+#: events of a change matched between two turns of the event loop (a few ms of work)
+_EVENTS_PER_TURN = 1_000
+#: deliveries stored by one statement (the driver binds each row on the event loop)
+_ROWS_PER_INSERT = 1_000
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -146,6 +150,8 @@ async def enqueue(engine: AsyncEngine, change: Change) -> None:
     now = datetime.now(UTC)
     rows = []
     for index, event in enumerate(change.events):
+        if index and not index % _EVENTS_PER_TURN:
+            await asyncio.sleep(0)  # a large write's change: let requests through
         wanted = [s for s in subscriptions if matches(s.events, event.topic)]
         if not wanted:
             continue
@@ -176,7 +182,11 @@ async def enqueue(engine: AsyncEngine, change: Change) -> None:
         return
     try:
         async with engine.begin() as connection:
-            await connection.execute(insert(webhook_deliveries), rows)
+            # in slices: the driver binds each row's values on the event loop
+            for first in range(0, len(rows), _ROWS_PER_INSERT):
+                await connection.execute(
+                    insert(webhook_deliveries), rows[first : first + _ROWS_PER_INSERT]
+                )
     except IntegrityError:
         # read again after a crash: keep those stored, add the missing ones one by one
         for row in rows:
