@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import asyncpg
+import orjson
 
 from tests.conftest import POSTGRES_ADMIN_DSN
 from tests.served import cli_env, free_port, wait_until_up
@@ -70,3 +71,21 @@ def served_limited(
             # test is over, its database is thrown away
             process.kill()
             process.wait(timeout=20)
+
+
+def data_array_body(stream: int, rows: int) -> bytes:
+    """A CreateObservations body of `rows` readings of `stream`, one a second from
+    2026-01-01 (a large write: 50,000 rows are about 1.5 MB)."""
+    readings = [
+        [f"2026-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", i]
+        for i in range(rows)
+    ]
+    return orjson.dumps(
+        [
+            {
+                "Datastream": {"@iot.id": stream},
+                "components": ["phenomenonTime", "result"],
+                "dataArray": readings,
+            }
+        ]
+    )

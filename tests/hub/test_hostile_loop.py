@@ -8,12 +8,11 @@ import asyncio
 from collections.abc import Iterator
 
 import httpx
-import orjson
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
 from tests.hub.factories import make_datastream
-from tests.hub.hostile_support import postgres_database, served_limited
+from tests.hub.hostile_support import data_array_body, postgres_database, served_limited
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: rows of the large request: a body of about 1.5 MB
@@ -29,22 +28,6 @@ def database_url(
         return
     with postgres_database() as (url, _dsn):
         yield url
-
-
-def _large_body(stream: int) -> bytes:
-    rows = [
-        [f"2026-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", i]
-        for i in range(ROWS)
-    ]
-    return orjson.dumps(
-        [
-            {
-                "Datastream": {"@iot.id": stream},
-                "components": ["phenomenonTime", "result"],
-                "dataArray": rows,
-            }
-        ]
-    )
 
 
 async def _reads_answered_during(base: str, large: httpx.Request) -> tuple[int, httpx.Response]:
@@ -73,7 +56,7 @@ def test_small_reads_answer_while_a_large_write_and_a_large_read_run(database_ur
             write = httpx.Request(
                 "POST",
                 f"{base}/v1.1/CreateObservations",
-                content=_large_body(stream),
+                content=data_array_body(stream, ROWS),
                 headers={**AUTH, "Content-Type": "application/json"},
             )
             answered, response = await _reads_answered_during(base, write)

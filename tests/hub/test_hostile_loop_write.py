@@ -21,12 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
 from tests.hub.factories import make_datastream
-from tests.hub.hostile_support import postgres_database
+from tests.hub.hostile_support import data_array_body, postgres_database
 from tests.served import cli_env, free_port, wait_until_up
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -99,22 +98,6 @@ def served_in_debug(database_url: str, log: Path, **env: str) -> Iterator[str]:
                 process.wait(timeout=20)
 
 
-def _body(stream: int) -> bytes:
-    rows = [
-        [f"2026-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", i]
-        for i in range(ROWS)
-    ]
-    return orjson.dumps(
-        [
-            {
-                "Datastream": {"@iot.id": stream},
-                "components": ["phenomenonTime", "result"],
-                "dataArray": rows,
-            }
-        ]
-    )
-
-
 async def _consumer_lags(client: httpx.AsyncClient) -> dict[str, int]:
     status = await client.get("/api/hub/stream", headers=AUTH)
     assert status.status_code == 200, status.text
@@ -145,7 +128,7 @@ def test_a_write_of_100000_readings_holds_the_event_loop_nowhere_long(
                     return len(await _consumer_lags(client)) >= GROUPS
 
                 await _until("the consumer groups", 60, groups_reading)
-                body = _body(stream)
+                body = data_array_body(stream, ROWS)
                 start = log.stat().st_size
                 answer = await client.post(
                     "/v1.1/CreateObservations",
