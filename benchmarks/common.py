@@ -151,8 +151,11 @@ def served(argv: Sequence[str], port: int, log: Path, env: dict[str, str]) -> It
 
 
 def server_env(**values: str) -> dict[str, str]:
-    """The environment minus any CITYHELIX_ setting of the caller, plus `values`."""
+    """The environment minus any CITYHELIX_ setting of the caller, plus `values`; the
+    anonymous read limit off (one benchmark client sends hundreds of reads a second: the
+    limit answered 429 to the SQLite run of `sta_queries`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHELIX_")}
+    env["CITYHELIX_RATE_ANONYMOUS_READS_PER_SECOND"] = "0"
     env.update(values)
     return env
 
