@@ -221,6 +221,17 @@ def _wait_until_listening(
         time.sleep(0.1)
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL when the process has not ended within 30 s: a pillar's stop may
+    hang past it (the web pillar's, after a large write) once its test is over."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=20)
+
+
 @contextmanager
 def serving(database_url: str, log: Path, **options: object) -> Iterator[ServedProcess]:
     """`start_served`'s process (same arguments), stopped on exit."""

@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 
 from tests.conftest import POSTGRES_ADMIN_DSN
-from tests.served import cli_env, free_port, wait_until_up
+from tests.served import cli_env, free_port, stop_process, wait_until_up
 
 
 async def _admin(statement: str) -> None:
@@ -63,14 +63,7 @@ def served_limited(
         wait_until_up(process, url)
         yield url, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            # a pillar's stop may hang past it (the web pillar's, after a large write): the
-            # test is over, its database is thrown away
-            process.kill()
-            process.wait(timeout=20)
+        stop_process(process)
 
 
 def data_array_body(stream: int, rows: int) -> bytes:

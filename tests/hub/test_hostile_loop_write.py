@@ -26,7 +26,7 @@ import pytest
 from tests.conftest import ADMIN_TOKEN
 from tests.hub.factories import make_datastream
 from tests.hub.hostile_support import data_array_body, postgres_database
-from tests.served import cli_env, free_port, wait_until_up
+from tests.served import cli_env, free_port, stop_process, wait_until_up
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ROWS = 100_000
@@ -90,12 +90,7 @@ def served_in_debug(database_url: str, log: Path, **env: str) -> Iterator[str]:
             yield f"http://127.0.0.1:{port}"
             return
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=20)
+            stop_process(process)
 
 
 async def _consumer_lags(client: httpx.AsyncClient) -> dict[str, int]:
