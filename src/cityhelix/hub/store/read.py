@@ -304,8 +304,7 @@ class CollectionStream:
         for expansion in self.found.expansions:
             if expansion.by_foreign_key:
                 continue
-            top = expansion.options.top
-            most = rows * ((top if top is not None else self.page.page_size) + 1)
+            most = rows * _fetched_per_parent(expansion, self.page.page_size)
             if most > self.page.max_entities:
                 raise _over_budget(self.page.max_entities, most, "up to", expansion.where)
 
@@ -430,6 +429,13 @@ async def _rows(
         .limit(limit)
     )
     return list(await connection.execute(statement))
+
+
+def _fetched_per_parent(expansion: Expansion, page_size: int) -> int:
+    """The most rows a to-many expansion fetches for one parent: its `$top` (the page size
+    without one) and one more, which tells whether a nextLink follows."""
+    top = expansion.options.top
+    return (top if top is not None else page_size) + 1
 
 
 def _over_budget(max_entities: int, count: int, what: str, where: str) -> BadQuery:
@@ -564,7 +570,7 @@ class _Expander:
         options = expansion.options
         top = options.top if options.top is not None else self.page_size
         parent_ids = sorted({row.id for row in rows})
-        most = self.fetched + len(parent_ids) * (top + 1)
+        most = self.fetched + len(parent_ids) * _fetched_per_parent(expansion, self.page_size)
         if most > self.max_entities:
             raise self.refuse(most, "up to", expansion.where)
         related: dict[int, list[Any]] = {}
