@@ -14,19 +14,23 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
+import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.events import outbox
 from cityhelix.events.bus import EntityEvent, EventBus
-from cityhelix.events.stream import Change, EventStream, StreamConsumer
+from cityhelix.events.stream import Change, Events, EventStream, StreamConsumer
+from cityhelix.events.tables import event_outbox
 from cityhelix.hub import service
 from cityhelix.hub.query.path import parse_path
 from cityhelix.settings import Settings
@@ -300,6 +304,60 @@ async def test_a_large_write_comes_in_bounded_changes_each_reading_once_in_order
     for changes in reads:
         assert all(len(change.events) <= outbox.EVENTS_PER_ROW for change in changes)
         assert sum(len(change.events) for change in changes) <= outbox.EVENTS_PER_READ
+
+
+async def test_the_writing_process_reads_the_events_another_decodes_from_the_outbox(
+    stream_hub: StreamHub,
+) -> None:
+    """The writing process keeps its own rows' events instead of decoding them again: what
+    its groups read is what any other reader decodes from the stored text."""
+    if stream_hub.backend == "nats":
+        pytest.skip("the NATS consumers decode every message; the relay reads the outbox")
+    client, engine = stream_hub.client, stream_hub.app.state.engine
+    async with stream_hub.stream.consumer(group()) as consumer:
+        await drain(consumer)
+        stream_id = await make_datastream(client, ADMIN_HEADERS, "Air station 9")
+        written = await write_readings(client, stream_id, 12)
+        seen: list[Change] = []
+        async with asyncio.timeout(TIMEOUT):
+            while written[-1] not in {e.id for e in observations(seen)}:
+                seen += await consumer.read(timeout=TIMEOUT)
+    async with engine.connect() as connection:
+        stored = {
+            str(outbox.Position(row.xid, row.id)): [
+                EntityEvent(*event) for event in orjson.loads(row.events)
+            ]
+            for row in await connection.execute(select(event_outbox))
+        }
+    assert seen
+    for change in seen:
+        assert list(change.events) == stored[change.position]
+    created = [e for change in seen for e in change.events if e.action == "create"]
+    assert {e.entity_type for e in created} >= {"Thing", "Datastream", "Observation"}
+
+
+async def test_a_changes_events_are_looked_up_by_topic_and_datastream() -> None:
+    reading = partial(EntityEvent, "create", "Observation")
+    events = [
+        reading(1, {"datastream_id": 7, "result": 1}),
+        EntityEvent("create", "Alert", 3, {"rule_id": 2}, "ops"),
+        reading(2, {"multi_datastream_id": 7, "result": [1, 2]}),
+        reading(4, {"datastream_id": 8, "result": 2}),
+        reading(5, {"datastream_id": 7, "result": 3}),
+        EntityEvent("delete", "Observation", 1),
+    ]
+    change = Change("0:1", datetime.now(UTC), tuple(events))  # a plain tuple is made Events
+    assert isinstance(change.events, Events)
+    assert list(change.events) == events
+    assert change.events.by_topic == {
+        "hub.Observation.create": (events[0], events[2], events[3], events[4]),
+        "ops.Alert.create": (events[1],),
+        "hub.Observation.delete": (events[5],),
+    }
+    assert change.events.readings_by_datastream == {
+        7: (events[0], events[4]),
+        8: (events[3],),
+    }
 
 
 async def test_writers_committing_out_of_order_are_not_skipped(stream_hub: StreamHub) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -362,6 +362,30 @@ async def watch_camera(
             }
         )
     return made
+
+
+async def judged_datastreams(engine: AsyncEngine, datastream_ids: set[int]) -> set[int]:
+    """Those of `datastream_ids` whose readings the camera and park consumer judges (a camera
+    rule or a park limit on them): one query, so that a bulk write on other Datastreams
+    costs the consumer nothing more."""
+    if not datastream_ids:
+        return set()
+    async with engine.connect() as connection:
+        found = await connection.execute(
+            select(city_rules.c.datastream_id)
+            .where(
+                city_rules.c.datastream_id.in_(sorted(datastream_ids)),
+                or_(
+                    city_rules.c.purpose == "camera_events",
+                    and_(
+                        city_rules.c.purpose == "park_limit",
+                        city_rules.c.subject.like("%:ratio"),
+                    ),
+                ),
+            )
+            .distinct()
+        )
+        return {int(datastream_id) for (datastream_id,) in found}
 
 
 async def camera_rules_of(engine: AsyncEngine, datastream_ids: set[int]) -> dict[int, list[Any]]:

@@ -31,6 +31,7 @@ from cityhelix.events.database import DatabaseStream
 from cityhelix.events.stream import (
     Change,
     ConsumerStatus,
+    Events,
     EventStream,
     Start,
     StreamConsumer,
@@ -233,5 +234,5 @@ def _change(message: Msg) -> Change:
     return Change(
         headers.get(_POSITION, ""),
         datetime.fromisoformat(headers[_COMMITTED]) if _COMMITTED in headers else datetime.now(UTC),
-        tuple(EntityEvent(*event) for event in events),
+        Events(EntityEvent(*event) for event in events),
     )

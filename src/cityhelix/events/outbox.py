@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.db.dialect import committed_horizon, transaction_id
 from cityhelix.events.bus import EntityEvent
-from cityhelix.events.stream import Change
+from cityhelix.events.stream import Change, Events
 from cityhelix.events.tables import event_outbox
 
 #: the PostgreSQL NOTIFY channel the outbox's trigger signals on (see migration 0006)
@@ -56,20 +56,31 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
     """Record `events` in the caller's transaction: one row for all of them.
 
     Each event is a JSON array `[action, entity_type, id, payload, pillar]` (docs/events.md).
+    The events are also kept in this process as the row's decoded events: its consumer
+    groups read them without fetching and decoding the row's text again.
     """
     if not events:
         return
     now = datetime.now(UTC)
     # a huge transaction (an import of a million readings) in rows of a bounded size, each
     # encoded in a turn of the event loop of its own
-    rows = []
+    rows, parts = [], []
     for first in range(0, len(events), EVENTS_PER_ROW):
         if first:
             await asyncio.sleep(0)
         part = events[first : first + EVENTS_PER_ROW]
         encoded = orjson.dumps(list(map(tuple, part)), default=_plain).decode()
         rows.append({"committed_at": now, "event_count": len(part), "events": encoded})
-    await connection.execute(insert(event_outbox).values(xid=transaction_id()), rows)
+        parts.append(Events(part))
+    inserted = await connection.execute(
+        insert(event_outbox)
+        .values(xid=transaction_id())
+        .returning(event_outbox.c.xid, event_outbox.c.id, sort_by_parameter_order=True),
+        rows,
+    )
+    # a row of a transaction that then rolls back is never read: its entry ages out
+    for (xid, row_id), part in zip(inserted, parts, strict=True):
+        _decoded.keep((xid, row_id, now), part)
 
 
 def _plain(value: object) -> object:
@@ -86,11 +97,12 @@ async def read_after(
     *,
     max_events: int = EVENTS_PER_READ,
 ) -> list[Change]:
-    """Up to `limit` final rows after `position`, in order (one snapshot, one statement),
-    and no more rows than hold `max_events` (always the first one).
+    """Up to `limit` final rows after `position`, in order, and no more rows than hold
+    `max_events` (always the first one).
 
-    Each row is decoded in a turn of the event loop of its own: a read of a large write's
-    rows must not hold the loop for all of them.
+    One statement finds the rows; a second fetches the text of those this process has not
+    decoded yet (`_decoded`), each decoded in a turn of the event loop of its own: a read
+    of a large write's rows must not hold the loop for all of them.
     """
     outbox = event_outbox.c
     candidates = (
@@ -99,9 +111,8 @@ async def read_after(
             outbox.id,
             outbox.committed_at,
             outbox.event_count,
-            outbox.events,
             # the events of the rows up to this one: the rows before it hold fewer than
-            # `max_events`, or it is not read now (its text is then not sent either)
+            # `max_events`, or it is not read now
             func.sum(outbox.event_count).over(order_by=(outbox.xid, outbox.id)).label("through"),
         )
         .where(
@@ -114,57 +125,72 @@ async def read_after(
     )
     rows = (
         await connection.execute(
-            select(
-                candidates.c.xid,
-                candidates.c.id,
-                candidates.c.committed_at,
-                candidates.c.events,
-            )
+            select(candidates.c.xid, candidates.c.id, candidates.c.committed_at)
             .where(candidates.c.through - candidates.c.event_count < max_events)
             .order_by(candidates.c.xid, candidates.c.id)
         )
     ).all()
-    changes = []
-    for index, row in enumerate(rows):
-        if index:
-            await asyncio.sleep(0)
-        changes.append(
-            Change(
-                str(Position(row.xid, row.id)),
-                row.committed_at,
-                _decoded(row.xid, row.id, row.events),
-            )
+    keys = [(row.xid, row.id, row.committed_at) for row in rows]
+    # the rows this process wrote or decoded already are not fetched again
+    missing = [key[1] for key in keys if key not in _decoded]
+    texts: dict[int, str] = {}
+    if missing:
+        found = await connection.execute(
+            select(outbox.id, outbox.events).where(outbox.id.in_(missing))
         )
+        texts = {row_id: text for row_id, text in found}
+    changes: list[Change] = []
+    for key in keys:
+        events = _decoded.get(key)
+        if events is None:
+            text = texts.get(key[1])
+            if text is None:
+                break  # pruned by retention since the first statement: gone, as if before
+            if changes:
+                await asyncio.sleep(0)  # decoding a row holds the loop: one row per turn
+            events = Events(EntityEvent(*event) for event in orjson.loads(text))
+            _decoded.keep(key, events)
+        changes.append(Change(str(Position(key[0], key[1])), key[2], events))
     return changes
 
 
-#: the most events `_decoded` keeps (a few bulk writes' rows)
-_DECODED_EVENTS_KEPT = 100_000
-_decoded_rows: OrderedDict[tuple[int, int, str], tuple[EntityEvent, ...]] = OrderedDict()
-
-
-def _decoded(xid: int, row_id: int, text: str) -> tuple[EntityEvent, ...]:
-    """The events of an outbox row, decoded once for every consumer group of this process.
+class _DecodedRows:
+    """The events of recent outbox rows, decoded once for every consumer group of this
+    process, by (xid, id, committed_at).
 
     Each group (rules, the desk, traffic, webhooks, ...) reads every row soon after it
-    commits; decoding a bulk write's row (5,000 events) costs more than reading it,
-    and the serve process paid it once per group (bulk ingest: 15 % of its CPU). Keyed by
-    the row's text as well as its position: positions restart when the tables are emptied
-    (SQLite), the text makes a stale hit impossible. Events are immutable named tuples; their
-    payloads are shared and never changed after the write.
+    commits; fetching and decoding a bulk write's row (5,000 events) costs more than
+    reading it, and the serve process paid it once per group. The rows this process wrote
+    are kept from the write itself. `committed_at` is in the key because positions restart
+    when the tables are emptied (SQLite): a stale hit needs the same microsecond too.
+    The events are immutable named tuples; their payloads are never changed after the write.
     """
-    key = (xid, row_id, text)
-    events = _decoded_rows.get(key)
-    if events is not None:
-        _decoded_rows.move_to_end(key)
+
+    #: the most events kept (a few bulk writes' rows)
+    MOST_EVENTS = 100_000
+
+    def __init__(self) -> None:
+        self._rows: OrderedDict[tuple[int, int, datetime], Events] = OrderedDict()
+        self._events = 0
+
+    def __contains__(self, key: tuple[int, int, datetime]) -> bool:
+        return key in self._rows
+
+    def get(self, key: tuple[int, int, datetime]) -> Events | None:
+        events = self._rows.get(key)
+        if events is not None:
+            self._rows.move_to_end(key)
         return events
-    events = tuple(EntityEvent(*event) for event in orjson.loads(text))
-    _decoded_rows[key] = events
-    kept = sum(len(kept_events) for kept_events in _decoded_rows.values())
-    while kept > _DECODED_EVENTS_KEPT and len(_decoded_rows) > 1:
-        _, dropped = _decoded_rows.popitem(last=False)
-        kept -= len(dropped)
-    return events
+
+    def keep(self, key: tuple[int, int, datetime], events: Events) -> None:
+        self._events += len(events) - len(self._rows.pop(key, ()))
+        self._rows[key] = events
+        while self._events > self.MOST_EVENTS and len(self._rows) > 1:
+            _, dropped = self._rows.popitem(last=False)
+            self._events -= len(dropped)
+
+
+_decoded = _DecodedRows()
 
 
 async def latest(connection: AsyncConnection) -> Position:

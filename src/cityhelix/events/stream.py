@@ -9,8 +9,10 @@ outbox itself, SQLite or PostgreSQL) and `nats` (JetStream, fed from the outbox)
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -23,6 +25,37 @@ from cityhelix.settings import Settings
 Start = Literal["earliest", "latest"]
 
 
+#: the topic of a new reading's event
+READING = "hub.Observation.create"
+
+
+class Events(tuple[EntityEvent, ...]):
+    """A change's events in order, with lookups by topic and by Datastream made once.
+
+    Every consumer group of a process reads the same decoded change (`outbox._decoded`):
+    a group that wants one topic of a bulk write's 5,000 events looks it up instead of
+    testing each event, and the lookup is built by whichever group asks first.
+    """
+
+    @cached_property
+    def by_topic(self) -> Mapping[str, tuple[EntityEvent, ...]]:
+        """The events of each topic present, in order."""
+        found: dict[str, list[EntityEvent]] = {}
+        for event in self:
+            found.setdefault(event.topic, []).append(event)
+        return {topic: tuple(events) for topic, events in found.items()}
+
+    @cached_property
+    def readings_by_datastream(self) -> Mapping[int, tuple[EntityEvent, ...]]:
+        """The new readings of each Datastream (not MultiDatastream), in order."""
+        found: dict[int, list[EntityEvent]] = {}
+        for event in self.by_topic.get(READING, ()):
+            datastream = event.payload.get("datastream_id")
+            if isinstance(datastream, int):
+                found.setdefault(datastream, []).append(event)
+        return {datastream: tuple(events) for datastream, events in found.items()}
+
+
 @dataclass(frozen=True)
 class Change:
     """The events of one committed transaction, in the order it wrote them (a transaction
@@ -31,7 +64,11 @@ class Change:
     #: the backend's position of this change (opaque to consumers: only compared by equality)
     position: str
     committed_at: datetime
-    events: tuple[EntityEvent, ...]
+    events: Events
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.events, Events):  # a plain sequence (a test, a relay)
+            object.__setattr__(self, "events", Events(self.events))
 
 
 @dataclass(frozen=True)

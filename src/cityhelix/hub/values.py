@@ -300,9 +300,12 @@ def to_columns(prop: Property, value: object, body: dict[str, Any]) -> dict[str,
 def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> str | None:
     """The path of the first container nested past `limit` levels in `value`, or None.
 
-    A walk without recursion (a hostile body must not exhaust the stack either) that only
-    visits containers: its cost is that of the body's parse.
+    Walks without recursion (a hostile body must not exhaust the stack either) and only
+    visits containers. The paths are worked out only for a value that is too deep: a bulk
+    write's 10,000 rows would otherwise cost a path string each on every request.
     """
+    if not _nested_past(value, limit):
+        return None
     stack: list[tuple[object, int, str]] = [(value, 1, "")]
     while stack:
         node, depth, path = stack.pop()
@@ -319,6 +322,24 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> str | None:
                 if isinstance(item, dict | list):
                     stack.append((item, depth + 1, f"{path}[{index}]"))
     return None
+
+
+_CONTAINERS = (dict, list)
+
+
+def _nested_past(value: object, limit: int) -> bool:
+    """Whether a container in `value` is nested past `limit` levels: a level at a time."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [
+            item
+            for node in level
+            for item in (node.values() if isinstance(node, dict) else node)
+            if isinstance(item, _CONTAINERS)  # a tuple: twice as fast as `dict | list`
+        ]
+    return bool(level)
 
 
 def _shown(path: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.background import stop_tasks
 from cityhelix.city import service
 from cityhelix.city.const import CAMERA_GROUP
-from cityhelix.events.stream import Change, EventStream, GroupTaken
+from cityhelix.events.stream import READING, Change, EventStream, GroupTaken
 from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
 
@@ -37,7 +37,8 @@ async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Se
                     changes = await consumer.read(limit=100, timeout=None)
                     # a large write's readings a slice at a time, each judged in a turn of
                     # the event loop of its own; the position is committed after them all
-                    async for readings in _reading_slices(changes):
+                    judged = await service.judged_datastreams(engine, _datastreams_of(changes))
+                    async for readings in _reading_slices(changes, judged):
                         await service.judge_camera_readings(engine, settings, readings)
                         await service.judge_park_readings(engine, settings, readings)
                     await consumer.commit()
@@ -52,15 +53,22 @@ async def consume_forever(stream: EventStream, engine: AsyncEngine, settings: Se
             await asyncio.sleep(5.0)
 
 
+def _datastreams_of(changes: list[Change]) -> set[int]:
+    return {datastream for change in changes for datastream in change.events.readings_by_datastream}
+
+
 async def _reading_slices(
-    changes: list[Change],
+    changes: list[Change], judged: set[int]
 ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
-    """The (Observation id, payload) of the readings `changes` created, in stream order, in
-    slices of at most `_READINGS_PER_SLICE` (none empty), yielding the loop between them."""
+    """The (Observation id, payload) of the readings `changes` created on the Datastreams
+    `judged`, in stream order, in slices of at most `_READINGS_PER_SLICE` (none empty),
+    yielding the loop between them."""
+    if not judged:
+        return  # a bulk write on Datastreams without camera or park rules: nothing to judge
     readings: list[tuple[int, dict[str, Any]]] = []
     for change in changes:
-        for event in change.events:
-            if event.topic == "hub.Observation.create":
+        for event in change.events.by_topic.get(READING, ()):
+            if event.payload.get("datastream_id") in judged:
                 readings.append((event.id, dict(event.payload)))
                 if len(readings) == _READINGS_PER_SLICE:
                     yield readings

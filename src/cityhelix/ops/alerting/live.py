@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.background import stop_tasks
 from cityhelix.events.bus import EntityEvent
 from cityhelix.events.database import DatabaseStream, process_name
-from cityhelix.events.stream import Change, EventStream, GroupTaken
+from cityhelix.events.stream import READING, Change, EventStream, GroupTaken
 from cityhelix.hub import service as hub
 from cityhelix.ops.alerting import store
 from cityhelix.ops.alerting.evaluate import Reading, evaluate, evaluate_composite
@@ -145,6 +145,12 @@ class RuleEvaluation:
         await self.rules()  # the index tells which readings can meet a rule at all
         seen = 0
         for change in changes:
+            if (
+                not self._resolved
+                and change.events.by_topic.keys() == {READING}
+                and self._listed.keys().isdisjoint(change.events.readings_by_datastream)
+            ):
+                continue  # only readings, none of them on a Datastream a rule lists
             for event in change.events:
                 seen += 1
                 if not seen % _EVENTS_PER_TURN:

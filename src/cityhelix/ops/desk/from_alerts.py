@@ -70,9 +70,7 @@ def incident_from_alert(catalogue: Catalogue, event: EntityEvent) -> NewIncident
 
 async def open_incidents(engine: AsyncEngine, catalogue: Catalogue, change: Change) -> None:
     """Open the incidents a change's raised alerts ask for (each alert once)."""
-    for event in change.events:
-        if event.topic != "ops.Alert.create":
-            continue
+    for event in change.events.by_topic.get("ops.Alert.create", ()):
         new = incident_from_alert(catalogue, event)
         if new is None:
             continue

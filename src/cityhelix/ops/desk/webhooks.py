@@ -147,12 +147,18 @@ async def enqueue(engine: AsyncEngine, change: Change) -> None:
         subscriptions = list(await connection.execute(select(webhooks)))
     if not subscriptions:
         return
+    wanted_by_topic = {
+        topic: [s for s in subscriptions if matches(s.events, topic)]
+        for topic in change.events.by_topic
+    }
+    if not any(wanted_by_topic.values()):
+        return  # a bulk write's readings, and no subscription wants them
     now = datetime.now(UTC)
     rows = []
     for index, event in enumerate(change.events):
         if index and not index % _EVENTS_PER_TURN:
             await asyncio.sleep(0)  # a large write's change: let requests through
-        wanted = [s for s in subscriptions if matches(s.events, event.topic)]
+        wanted = wanted_by_topic[event.topic]
         if not wanted:
             continue
         body = orjson.dumps(
