@@ -351,7 +351,13 @@ def thing_json(row: Any, base: str, p: str = "") -> dict[str, Any]:
     document["name"] = row[p + "name"]
     _put(document, "description", row[p + "description"])
     _put(document, "properties", json_value(row[p + "properties"]))
-    for name in ("Locations", "HistoricalLocations", "Datastreams", "MultiDatastreams"):
+    for name in (
+        "Locations",
+        "HistoricalLocations",
+        "Datastreams",
+        "MultiDatastreams",
+        "TaskingCapabilities",  # Tasking (issue 16)
+    ):
         document[f"{name}@iot.navigationLink"] = f"{link}/{name}"
     return document
 
