@@ -17,12 +17,13 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.background import stop_tasks
 from cityhelix.db.notify import notifications
+from cityhelix.db.types import UtcDateTime
 from cityhelix.events import outbox
 from cityhelix.events.bus import EventBus
 from cityhelix.events.outbox import Position
@@ -138,6 +139,23 @@ def _held(lease_until: datetime | None) -> bool:
     return lease_until is not None and lease_until > datetime.now(UTC)
 
 
+#: a group's position stored by the reader holding it (made once: a consumer group stores
+#: its position after every read, and building the statement cost more than running it)
+_STORE_POSITION = (
+    update(event_consumers)
+    .where(
+        event_consumers.c.name == bindparam("group"),
+        event_consumers.c.owner == bindparam("reader"),
+    )
+    .values(
+        position_xid=bindparam("xid"),
+        position_id=bindparam("row_id"),
+        lease_until=bindparam("until", type_=UtcDateTime()),
+        updated_at=bindparam("now", type_=UtcDateTime()),
+    )
+)
+
+
 class DatabaseConsumer(StreamConsumer):
     """Reads the outbox for a group while it holds the group's lease."""
 
@@ -177,14 +195,15 @@ class DatabaseConsumer(StreamConsumer):
         now = datetime.now(UTC)
         async with self._stream.engine.begin() as connection:
             result = await connection.execute(
-                update(event_consumers)
-                .where(event_consumers.c.name == self.group, event_consumers.c.owner == self._owner)
-                .values(
-                    position_xid=self._read.xid,
-                    position_id=self._read.id,
-                    lease_until=now + self._lease,
-                    updated_at=now,
-                )
+                _STORE_POSITION,
+                {
+                    "group": self.group,
+                    "reader": self._owner,
+                    "xid": self._read.xid,
+                    "row_id": self._read.id,
+                    "until": now + self._lease,
+                    "now": now,
+                },
             )
         if result.rowcount != 1:
             self._held_until, self._read, self._stored = None, None, None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import BigInteger, Integer, Select, bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.db.dialect import committed_horizon, transaction_id
@@ -90,6 +90,42 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} into an event")
 
 
+def _read_statement() -> Select[tuple[int, int, datetime]]:
+    """The final rows after a position (`after_xid`, `after_id`), in order: at most `rows`
+    of them, and no more than hold `most` events (always the first). Made once: building
+    it per read cost a consumer group more than running it."""
+    outbox = event_outbox.c
+    candidates = (
+        select(
+            outbox.xid,
+            outbox.id,
+            outbox.committed_at,
+            outbox.event_count,
+            # the events of the rows up to this one: the rows before it hold fewer than
+            # `most`, or it is not read now
+            func.sum(outbox.event_count).over(order_by=(outbox.xid, outbox.id)).label("through"),
+        )
+        .where(
+            tuple_(outbox.xid, outbox.id)
+            > tuple_(
+                bindparam("after_xid", type_=BigInteger), bindparam("after_id", type_=BigInteger)
+            ),
+            outbox.xid < committed_horizon(),
+        )
+        .order_by(outbox.xid, outbox.id)
+        .limit(bindparam("rows", type_=Integer))
+        .subquery("candidates")
+    )
+    return (
+        select(candidates.c.xid, candidates.c.id, candidates.c.committed_at)
+        .where(candidates.c.through - candidates.c.event_count < bindparam("most", type_=Integer))
+        .order_by(candidates.c.xid, candidates.c.id)
+    )
+
+
+_READ = _read_statement()
+
+
 async def read_after(
     connection: AsyncConnection,
     position: Position,
@@ -104,30 +140,10 @@ async def read_after(
     decoded yet (`_decoded`), each decoded in a turn of the event loop of its own: a read
     of a large write's rows must not hold the loop for all of them.
     """
-    outbox = event_outbox.c
-    candidates = (
-        select(
-            outbox.xid,
-            outbox.id,
-            outbox.committed_at,
-            outbox.event_count,
-            # the events of the rows up to this one: the rows before it hold fewer than
-            # `max_events`, or it is not read now
-            func.sum(outbox.event_count).over(order_by=(outbox.xid, outbox.id)).label("through"),
-        )
-        .where(
-            tuple_(outbox.xid, outbox.id) > tuple_(position.xid, position.id),
-            outbox.xid < committed_horizon(),
-        )
-        .order_by(outbox.xid, outbox.id)
-        .limit(limit)
-        .subquery("candidates")
-    )
     rows = (
         await connection.execute(
-            select(candidates.c.xid, candidates.c.id, candidates.c.committed_at)
-            .where(candidates.c.through - candidates.c.event_count < max_events)
-            .order_by(candidates.c.xid, candidates.c.id)
+            _READ,
+            {"after_xid": position.xid, "after_id": position.id, "rows": limit, "most": max_events},
         )
     ).all()
     keys = [(row.xid, row.id, row.committed_at) for row in rows]
@@ -136,7 +152,7 @@ async def read_after(
     texts: dict[int, str] = {}
     if missing:
         found = await connection.execute(
-            select(outbox.id, outbox.events).where(outbox.id.in_(missing))
+            select(event_outbox.c.id, event_outbox.c.events).where(event_outbox.c.id.in_(missing))
         )
         texts = {row_id: text for row_id, text in found}
     changes: list[Change] = []
