@@ -25,9 +25,9 @@ def _created(response: dict[str, Any]) -> tuple[str, int]:
 
 
 def _drain(subscription: Subscription) -> list[EntityEvent]:
-    events = []
-    while not subscription.queue.empty():
-        events.append(subscription.queue.get_nowait())
+    events: list[EntityEvent] = []
+    while batch := subscription.take_nowait():
+        events += batch
     return events
 
 

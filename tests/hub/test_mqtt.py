@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from cityhelix.auth.tables import audit_log
 from cityhelix.events.broker import BrokerPortInUse, start_embedded_broker
 from cityhelix.hub.mqtt import MqttBridge, MqttUnavailable, start_mqtt
+from cityhelix.hub.mqtt.bridge import ANNOUNCE_CHUNK
 from cityhelix.hub.mqtt.links import EmbeddedLink
 from cityhelix.hub.mqtt_state import SlotLeases
 from cityhelix.hub.mqtt_tables import mqtt_slots
@@ -407,6 +408,32 @@ async def test_data_array_messages_are_written_and_announced_in_order_each_audit
             )
         ).all()
     assert len(audited) == 9  # one row per written message
+
+
+@embedded_only  # the chunks are the bridge's, whatever the broker (over Mosquitto: 13 s)
+async def test_a_write_longer_than_a_chunk_is_announced_whole_in_commit_order(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """One transaction of 2 x `ANNOUNCE_CHUNK` + 1 readings reaches the bridge as one batch
+    of the bus: it goes out in three chunks, every reading once, in order."""
+    stream_id = await make_datastream(client, admin)
+    count = 2 * ANNOUNCE_CHUNK + 1
+    start = datetime(2026, 11, 3, tzinfo=UTC)
+    rows = [
+        [(start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"), float(i)]
+        for i in range(count)
+    ]
+    body = {
+        "Datastream": {"@iot.id": stream_id},
+        "components": ["phenomenonTime", "result"],
+        "dataArray": rows,
+    }
+    async with hub.device() as subscriber:
+        await subscriber.subscribe(f"v1.1/Datastreams({stream_id})/Observations", qos=1)
+        created = await client.post("/v1.1/CreateObservations", json=[body], headers=admin)
+        assert created.status_code == 201, created.text
+        announced = [(await next_message(subscriber))[1]["result"] for _ in range(count)]
+    assert announced == [float(i) for i in range(count)]
 
 
 async def test_select_subscription_gets_only_the_selected_members(

@@ -1,11 +1,12 @@
 """The in-process event bus: committed changes, fanned out to subscribers in commit order.
 
 Writers publish only after their transaction committed, so a subscriber never sees what
-was rolled back. Each subscriber has its own bounded queue; one that falls behind loses
-its oldest events and is told how many (never blocking the writers): right for live
-notifications. Consumers that must see every change read the durable stream instead
+was rolled back. Each subscriber has its own bounded queue (`Subscription`); one that falls
+behind loses its oldest events and is told how many (never blocking the writers): right for
+live notifications. Consumers that must see every change read the durable stream instead
 (`events.stream`), which carries the same events. A large publish (a write of 100,000
-readings) is handed out in slices, one turn of the event loop each, in publish order.
+readings) is handed out in slices, one turn of the event loop each, in publish order; a
+subscriber receives those slices as they are, never event by event.
 """
 
 from __future__ import annotations
@@ -44,16 +45,86 @@ class EntityEvent(NamedTuple):
         return f"{self.pillar}.{self.entity_type}.{self.action}"
 
 
-@dataclass
 class Subscription:
-    queue: asyncio.Queue[EntityEvent]
-    dropped: int = 0
+    """One subscriber's waiting events, as the batches the bus handed out, oldest first.
+
+    Batches, not single events: a write of 10,000 readings reaches a subscriber as two
+    slices in O(1) each, where a queue of events cost a put and a get per event per
+    subscriber. Bounded by `size` events all the same: a batch that would make more wait
+    drops the oldest events (whole batches, or the head of the oldest), counted in
+    `dropped`, so the writers never wait for a slow subscriber. A batch is shared by every
+    subscriber: read it, never change it.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        #: events dropped so far because more than `size` were waiting
+        self.dropped = 0
+        self._batches: deque[Sequence[EntityEvent]] = deque()
+        self._waiting = 0
+        #: what `take` waits for: set by every batch put, cleared by `take` before it waits
+        self._arrived = asyncio.Event()
+
+    def empty(self) -> bool:
+        """Whether no event waits."""
+        return not self._batches
+
+    def waiting(self) -> int:
+        """The events waiting, in all batches."""
+        return self._waiting
+
+    def take_nowait(self, most: int | None = None) -> Sequence[EntityEvent]:
+        """The oldest waiting batch, or an empty sequence when none waits: never raises,
+        so `while batch := subscription.take_nowait()` takes all that waits.
+
+        With `most` (at least 1), a longer batch gives its first `most` events and keeps
+        the rest waiting as the oldest: a consumer that works in chunks of its own size
+        need not hold a remainder outside the bound."""
+        if not self._batches:
+            return ()
+        batch = self._batches[0]
+        if most is not None and len(batch) > most:
+            self._batches[0] = batch[most:]
+            batch = batch[:most]
+        else:
+            self._batches.popleft()
+        self._waiting -= len(batch)
+        return batch
+
+    async def take(self, most: int | None = None) -> Sequence[EntityEvent]:
+        """The oldest batch (as `take_nowait`), waiting until one is there.
+
+        Cancelled while waiting, it has taken nothing: the batch is taken only after the
+        wait, in the same step, so a timeout around it loses no event."""
+        while not self._batches:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self.take_nowait(most)
+
+    def _put(self, batch: Sequence[EntityEvent]) -> None:
+        """Called by the bus with each slice (the same object for every subscriber, never
+        copied); past the bound the oldest events go, so the writer never waits."""
+        self._batches.append(batch)
+        self._waiting += len(batch)
+        excess = self._waiting - self._size
+        while excess > 0:
+            oldest = self._batches[0]
+            lost = min(len(oldest), excess)
+            if lost == len(oldest):
+                self._batches.popleft()
+            else:
+                self._batches[0] = oldest[lost:]
+            self._waiting -= lost
+            self.dropped += lost
+            excess -= lost
+        self._arrived.set()
 
 
 @dataclass
 class EventBus:
     """Fan-out of `EntityEvent`s to every current subscriber."""
 
+    #: events a subscriber may have waiting; past this its oldest are dropped
     queue_size: int = 100_000
     _subscriptions: list[Subscription] = field(default_factory=list)
     #: called once per `publish` (not per event): wakes readers of the durable stream
@@ -97,15 +168,8 @@ class EventBus:
         loop.call_soon(self._hand_out)
 
     def _fan_out(self, events: Sequence[EntityEvent]) -> None:
-        subscriptions = self._subscriptions
-        if not subscriptions:
-            return
-        for event in events:
-            for subscription in subscriptions:
-                if subscription.queue.full():
-                    subscription.queue.get_nowait()
-                    subscription.dropped += 1
-                subscription.queue.put_nowait(event)
+        for subscription in self._subscriptions:
+            subscription._put(events)  # the same slice for all: O(subscribers)
 
     def on_publish(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` after every publish until the returned function is called."""
@@ -115,7 +179,7 @@ class EventBus:
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
         """A subscription for the duration of the `async with` block."""
-        subscription = Subscription(asyncio.Queue(self.queue_size))
+        subscription = Subscription(self.queue_size)
         self._subscriptions.append(subscription)
         try:
             yield subscription

@@ -98,27 +98,32 @@ class LiveFeed:
     async def _gather(self, subscription: Subscription) -> list[int]:
         """The Observation ids created during one tick (waiting for the first event)."""
         ids: list[int] = []
-        queue = subscription.queue
-        event = await queue.get()
+        batch = await subscription.take()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIVE_TICK_SECONDS
         taken = 0
         while True:
-            taken += 1
-            if event.entity_type == "Observation" and event.action == "create":
-                ids.append(event.id)
-            # what is queued already is taken without waiting (a write of 100,000 readings
-            # queues as many events), a turn of the event loop every `_EVENTS_PER_TURN`
-            if not queue.empty() and taken % _EVENTS_PER_TURN:
-                event = queue.get_nowait()
-                continue
+            ids += [
+                event.id
+                for event in batch
+                if event.entity_type == "Observation" and event.action == "create"
+            ]
+            # a write of 100,000 readings leaves 20 batches waiting: a turn of the event
+            # loop every `_EVENTS_PER_TURN` events
+            taken += len(batch)
+            if taken >= _EVENTS_PER_TURN:
+                taken = 0
+                await asyncio.sleep(0)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            try:
-                event = await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
-                break
+            # what waits already is taken without waiting
+            batch = subscription.take_nowait()
+            if not batch:
+                try:
+                    batch = await asyncio.wait_for(subscription.take(), remaining)
+                except TimeoutError:
+                    break
         return ids
 
     async def _send(self, ids: list[int]) -> None:

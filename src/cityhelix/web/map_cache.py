@@ -69,7 +69,7 @@ class MapCache:
         return (
             self._things is None
             or self._subscription.dropped != self._dropped
-            or not self._subscription.queue.empty()
+            or not self._subscription.empty()
         )
 
     async def _keep_warm(self) -> None:
@@ -89,28 +89,27 @@ class MapCache:
         """(whether the map must be read again, the Datastreams with new readings) since
         the last look.
 
-        The queue is emptied a slice at a time: after a write of 100,000 readings it holds
-        as many events, which would take one step of the event loop well over 100 ms."""
+        The subscription is emptied a few batches at a time, a turn of the event loop
+        between: after a write of 100,000 readings it holds as many events, which would
+        take one step of the event loop well over 100 ms."""
         stale = self._subscription.dropped != self._dropped
         self._dropped = self._subscription.dropped
         streams: set[int] = set()
-        queue = self._subscription.queue
         taken = 0
-        while not queue.empty():
-            taken += 1
-            if not taken % _EVENTS_PER_TURN:
+        while batch := self._subscription.take_nowait():
+            for event in batch:
+                if event.entity_type in MAP_ENTITIES:
+                    stale = True
+                elif event.entity_type == "Observation" and event.action == "create":
+                    datastream = event.payload.get("datastream_id")
+                    if isinstance(datastream, int):
+                        streams.add(datastream)
+                    else:
+                        stale = True  # an event without its Datastream: read everything
+            taken += len(batch)
+            if taken >= _EVENTS_PER_TURN:
+                taken = 0
                 await asyncio.sleep(0)
-                if queue.empty():
-                    break
-            event = queue.get_nowait()
-            if event.entity_type in MAP_ENTITIES:
-                stale = True
-            elif event.entity_type == "Observation" and event.action == "create":
-                datastream = event.payload.get("datastream_id")
-                if isinstance(datastream, int):
-                    streams.add(datastream)
-                else:
-                    stale = True  # an event without its Datastream: read everything
         return stale or len(streams) > _MOST_DATASTREAMS, streams
 
     async def things(self) -> list[MapThing]:

@@ -427,15 +427,16 @@ class MqttBridge:
         Changes go out a chunk at a time (what waited, up to `ANNOUNCE_CHUNK`): one snapshot
         query per entity type of the chunk, and its publishes in flight together: one query
         and one round trip per change kept the hub to about 20 changes a second (BENCHMARKS.md
-        section 3).
+        section 3). A longer batch of the bus is split: its rest waits in the subscription
+        for the next chunk, in order.
         """
-        assert self._events is not None
-        queue = self._events.queue
+        events = self._events
+        assert events is not None
         while True:
             if not self._pending:
-                self._pending = [await queue.get()]
-                while len(self._pending) < ANNOUNCE_CHUNK and not queue.empty():
-                    self._pending.append(queue.get_nowait())
+                self._pending = list(await events.take(ANNOUNCE_CHUNK))
+                while len(self._pending) < ANNOUNCE_CHUNK and not events.empty():
+                    self._pending += events.take_nowait(ANNOUNCE_CHUNK - len(self._pending))
                 self._note_lost_events()
             messages = await self._notifications(self._pending)
             # in commit order; the next chunk waits for this one's acknowledgements
