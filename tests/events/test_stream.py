@@ -29,7 +29,7 @@ from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
 from cityhelix.events import outbox
 from cityhelix.events.bus import EntityEvent, EventBus
-from cityhelix.events.stream import Change, Events, EventStream, StreamConsumer
+from cityhelix.events.stream import Change, Events, EventStream, StreamConsumer, position_order
 from cityhelix.events.tables import event_outbox
 from cityhelix.hub import service
 from cityhelix.hub.query.path import parse_path
@@ -358,6 +358,17 @@ async def test_a_changes_events_are_looked_up_by_topic_and_datastream() -> None:
         7: (events[0], events[4]),
         8: (events[3],),
     }
+
+
+async def test_positions_sort_in_the_order_a_group_receives_changes() -> None:
+    # the database backend's "xid:id" (ids of a younger transaction may be lower), the
+    # NATS backend's "xid:id/part" (part 0 when absent), and the stream's start
+    received = ["-1:0", "0:9", "7:120", "8:100", "8:100/1", "8:101/0", "12:3"]
+    assert sorted(received, key=position_order) == received
+    assert position_order("8:100") == position_order("8:100/0") == (8, 100, 0)
+    assert position_order(str(outbox.Position(5, 40))) == (5, 40, 0)
+    with pytest.raises(ValueError, match="not a stream position"):
+        position_order("8")
 
 
 async def test_writers_committing_out_of_order_are_not_skipped(stream_hub: StreamHub) -> None:

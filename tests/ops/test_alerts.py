@@ -9,8 +9,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from cityhelix.app import create_app
+from cityhelix.events import outbox
+from cityhelix.events.tables import event_consumers
+from cityhelix.ops.alerting import live
 from cityhelix.ops.alerting.kpis import alert_counts
 from tests.conftest import Backend
 from tests.ops.conftest import Watch, client_of, fresh_database, ops_settings
@@ -184,6 +188,43 @@ async def test_rule_state_survives_a_restart_of_the_app(
         assert raised.payload["first_seen"] == at(5)
         await watch.close()
         assert len(await alerts(http, admin, rule_id=rule_id)) == 1
+
+
+async def test_readings_the_rules_group_reads_again_are_not_evaluated_again(
+    backend: Backend, admin: dict[str, str]
+) -> None:
+    """The group's stream position set back (a reader that died before it committed): the
+    next reader gets the same changes again and counts none of them twice."""
+    settings = ops_settings(backend)
+    await fresh_database(settings)
+    first = create_app(settings, migrate=False)
+    async with first.router.lifespan_context(first), client_of(first) as http:
+        datastream_id = await new_datastream(http, admin)
+        rule_id = await new_rule(http, admin, **threshold(datastream_id))
+        watch = Watch(first.state.stream)
+        for minute in range(3):
+            await send(http, admin, datastream_id, minute, 60 + minute)
+        await watch.alert("repeat", rule_id=rule_id, count=3)
+        await watch.close()
+        engine = first.state.engine
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(event_consumers)
+                .where(event_consumers.c.name == live.GROUP)
+                .values(position_xid=outbox.START.xid, position_id=outbox.START.id)
+            )
+    second = create_app(settings, migrate=False)
+    async with second.router.lifespan_context(second), client_of(second) as http:
+        watch = Watch(second.state.stream)
+        # after every change read again: its repeat says they were all handled
+        await send(http, admin, datastream_id, 3, 63)
+        await watch.alert("repeat", rule_id=rule_id, count=4)
+        await watch.close()
+        (alert,) = await alerts(http, admin, rule_id=rule_id)
+        assert alert["count"] == 4
+        status = await second.state.stream.status()
+        (group,) = [c for c in status.consumers if c.name == live.GROUP]
+        assert group.lag_changes == 0
 
 
 async def test_unacknowledged_critical_alert_gets_a_reminder_event_and_acknowledging_stops_it(

@@ -61,7 +61,8 @@ class Change:
     """The events of one committed transaction, in the order it wrote them (a transaction
     of more than `outbox.EVENTS_PER_ROW` events comes as several changes, in order)."""
 
-    #: the backend's position of this change (opaque to consumers: only compared by equality)
+    #: the backend's position of this change (opaque to consumers: compared by equality,
+    #: or put in the group's order by `position_order`)
     position: str
     committed_at: datetime
     events: Events
@@ -69,6 +70,24 @@ class Change:
     def __post_init__(self) -> None:
         if not isinstance(self.events, Events):  # a plain sequence (a test, a relay)
             object.__setattr__(self, "events", Events(self.events))
+
+
+def position_order(position: str) -> tuple[int, int, int]:
+    """A sortable key of a change's `position`: the order in which a consumer group
+    receives changes (commit order), on every backend.
+
+    The database backend's position is "xid:id" (`outbox.Position`); the NATS backend's
+    is "xid:id/part", the outbox's position and the part of a change too large for one
+    message (part 0 when absent). A consumer that records the position of the last change
+    it applied, in the transaction that applied it, tells a change delivered again (at or
+    before that position) from a new one: exactly-once effects over at-least-once delivery.
+    """
+    change, _, part = position.partition("/")
+    xid, _, row_id = change.partition(":")
+    try:
+        return int(xid), int(row_id), int(part or 0)
+    except ValueError:
+        raise ValueError(f"not a stream position: {position!r}") from None
 
 
 @dataclass(frozen=True)

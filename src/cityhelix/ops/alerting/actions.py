@@ -143,7 +143,7 @@ async def history_states(view: HubView, rule: Rule, moment: datetime) -> dict[in
         return {}
     states: dict[int, State] = {}
     for datastream_id in (await view.datastreams_of(rule))[:MAX_SCOPE_IDS]:
-        state = await history.state_before(view.engine, rule, datastream_id, moment, replay=False)
+        state = await history.state_before(view.engine, rule, datastream_id, moment)
         if state.window:
             states[datastream_id] = state
     return states

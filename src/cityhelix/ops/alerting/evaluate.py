@@ -28,7 +28,6 @@ class State:
     pending_since: datetime | None = None
     last_value: float | None = None
     last_time: datetime | None = None
-    last_observation_id: int = 0
     cleared_at: datetime | None = None
     #: the open alert's severity while firing
     severity: str | None = None
@@ -110,9 +109,11 @@ def evaluate(
     """The state after `reading` and what happened to the alert (a repeat is a no-op).
 
     A reading that changes nothing the rule remembers gives back `state` itself, so the
-    caller can tell "nothing to write" by identity (the common case, cheaply)."""
-    if reading.observation_id and reading.observation_id <= state.last_observation_id:
-        return state, []  # delivered again: already evaluated
+    caller can tell "nothing to write" by identity (the common case, cheaply).
+
+    Every reading given is evaluated: Observation ids do not come in commit order (two
+    writers' transactions overlap), so live evaluation tells a reading delivered again by
+    its change's stream position (`live.RuleEvaluation.handle`), not here."""
     if rule.kind == "stale":
         return _stale(rule, state, reading, min_reraise_seconds=min_reraise_seconds)
     if rule.kind in QUIET_KINDS and state.status == CLEAR:
@@ -127,7 +128,6 @@ def evaluate(
         state,
         last_value=reading.value,
         last_time=reading.time,
-        last_observation_id=max(reading.observation_id, state.last_observation_id),
         window=window,
     )
     if measure is None:
@@ -160,12 +160,9 @@ def _stale(
         return state, []
     if state.status == CLEAR and not triggered:
         return state, []
-    after = state
-    if reading.observation_id:
-        after = replace(state, last_observation_id=reading.observation_id)
     return step(
         rule,
-        after,
+        state,
         reading.time,
         age,
         triggered=triggered,

@@ -27,14 +27,10 @@ def needs_history(rule: Rule) -> bool:
 
 
 async def state_before(
-    engine: AsyncEngine, rule: Rule, datastream_id: int, moment: datetime, *, replay: bool
+    engine: AsyncEngine, rule: Rule, datastream_id: int, moment: datetime
 ) -> State:
     """The state `rule` starts with on `datastream_id` at `moment`: an anomaly rule's window
-    holds the latest `window` numeric readings before it (an empty State for other kinds).
-
-    `replay`: for a preview, which goes by phenomenon time; live evaluation also remembers
-    the newest Observation id taken in, so a reading the stream delivers again is skipped.
-    """
+    holds the latest `window` numeric readings before it (an empty State for other kinds)."""
     if not needs_history(rule):
         return State()
     stored = await hub.readings_before(engine, datastream_id, moment, limit=rule.window)
@@ -45,6 +41,5 @@ async def state_before(
     return State(
         last_value=last_value,
         last_time=last.phenomenon_time,
-        last_observation_id=0 if replay else max(r.id for r, _ in taken),
         window=tuple(value for _, value in taken),
     )

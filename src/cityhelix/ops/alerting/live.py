@@ -1,10 +1,14 @@
 """Live evaluation: the consumer group "ops-rules" on the durable stream, each committed
 reading evaluated once, in order; and the scheduler of stale rules and reminders.
 
-A batch's rule states and alert changes are one transaction; the group's position is
-committed after it. A reader that lost the group (or a race on a state) rolls back and
-lets the group's next reader evaluate the same readings, which the states' last
-Observation id makes idempotent.
+A batch's rule states and alert changes are one transaction, which also records the
+stream position of the last change it evaluated (`ops_rule_progress`); the group's
+position is committed after it. The stream delivers at least once: a change read but not
+committed (a reader that died or lost the group) comes again to the group's next reader,
+which skips the changes at or before the recorded position. A reader that lost the group
+(or a race on a state) rolls back on that record's compare-and-set and reads again. So
+each reading is evaluated once: not by Observation id, which two writers' overlapping
+transactions commit out of order.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.background import stop_tasks
 from cityhelix.events.bus import EntityEvent
 from cityhelix.events.database import DatabaseStream, process_name
-from cityhelix.events.stream import READING, Change, EventStream, GroupTaken
+from cityhelix.events.stream import READING, Change, EventStream, GroupTaken, position_order
 from cityhelix.hub import service as hub
 from cityhelix.ops.alerting import store
 from cityhelix.ops.alerting.evaluate import Reading, evaluate, evaluate_composite
@@ -102,9 +106,23 @@ class RuleEvaluation:
         #: resolved per reading
         self._listed: dict[int, list[Rule]] = {}
         self._resolved: list[Rule] = []
+        #: the position recorded as applied (`_applied_read`: read since the last restart)
+        self._applied: str | None = None
+        self._applied_read = False
 
     def forget_rules(self) -> None:
+        """Read the rules and the group's applied position again before the next changes:
+        after a failed batch or a lost group, another reader may have moved both on."""
         self._rules = None
+        self._applied_read = False
+
+    async def _applied_order(self) -> tuple[int, int, int] | None:
+        """The order of the position recorded as applied, read once per (re)start."""
+        if not self._applied_read:
+            async with self.engine.connect() as connection:
+                self._applied = await store.applied_position(connection, GROUP)
+            self._applied_read = True
+        return None if self._applied is None else position_order(self._applied)
 
     async def rules(self) -> list[Rule]:
         if self._rules is None:
@@ -140,11 +158,24 @@ class RuleEvaluation:
                 self._resolved.append(rule)
 
     async def handle(self, changes: Sequence[Change]) -> None:
-        """Evaluate the readings of `changes`; rule changes take effect where they were made."""
+        """Evaluate the readings of `changes`; rule changes take effect where they were made.
+
+        A change at or before the recorded position was evaluated already (delivered again
+        after a reader died or lost the group): its readings are skipped, its rule events
+        too (the rules were read afresh since), and the hub entities it changed forgotten."""
         pending: list[tuple[int, int | None, Reading]] = []
+        #: the position of the change of the last pending reading
+        through: str | None = None
         await self.rules()  # the index tells which readings can meet a rule at all
+        applied = await self._applied_order()
         seen = 0
         for change in changes:
+            if applied is not None and position_order(change.position) <= applied:
+                for topic, events in change.events.by_topic.items():
+                    if topic != READING:
+                        for event in events:
+                            self.view.forget(event)
+                continue
             if (
                 not self._resolved
                 and change.events.by_topic.keys() == {READING}
@@ -156,7 +187,7 @@ class RuleEvaluation:
                 if not seen % _EVENTS_PER_TURN:
                     await asyncio.sleep(0)  # a large write's events: let requests through
                 if event.pillar == "ops" and event.entity_type == "Rule":
-                    await self.evaluate_readings(pending)
+                    await self.evaluate_readings(pending, through)
                     pending = []
                     await self.rule_changed(event.id)
                     continue
@@ -171,9 +202,14 @@ class RuleEvaluation:
                     found = reading_of(event)
                     if found is not None:
                         pending.append(found)
-        await self.evaluate_readings(pending)
+                        through = change.position
+        await self.evaluate_readings(pending, through)
 
-    async def evaluate_readings(self, readings: Sequence[tuple[int, int | None, Reading]]) -> None:
+    async def evaluate_readings(
+        self, readings: Sequence[tuple[int, int | None, Reading]], position: str | None = None
+    ) -> None:
+        """Evaluate `readings` in one transaction, recorded as applied through the change at
+        `position` (a stream position; None: readings from no stream)."""
         if not readings:
             return
         await self.rules()  # builds the index by listed Datastream
@@ -196,10 +232,14 @@ class RuleEvaluation:
                 await asyncio.sleep(0)  # scope checks: a long batch yields to requests
             if listed:
                 matches.append(Match(listed, datastream_id, thing_id, reading))
-        await self.apply(matches)
+        await self.apply(matches, position)
 
-    async def apply(self, matches: Sequence[Match]) -> list[EntityEvent]:
-        """One transaction: each match evaluated in order, states, alerts, events written.
+    async def apply(
+        self, matches: Sequence[Match], position: str | None = None
+    ) -> list[EntityEvent]:
+        """One transaction: each match evaluated in order, states, alerts, events written,
+        and `position` (the stream position of the last change evaluated, if from the
+        stream) recorded as the group's applied position.
 
         States are read once per batch; a rule that a reading leaves as it was (most of
         them, most of the time) costs the evaluator's call and nothing else."""
@@ -262,7 +302,11 @@ class RuleEvaluation:
                         )
             for key in sorted(dirty):
                 await store.save_state(connection, key, states[key])
+            if position is not None:
+                await store.record_position(connection, GROUP, self._applied, position, now)
             await store.append_events(connection, events)
+        if position is not None:
+            self._applied = position
         if events:
             wake_readers(self.stream)
         return events

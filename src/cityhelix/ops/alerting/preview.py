@@ -150,9 +150,7 @@ class _Replay:
                 if (value := numeric(r.result)) is not None
             ]
             self.readings += len(readings)
-            state = await state_before(
-                self.view.engine, rule, datastream_id, self.start, replay=True
-            )
+            state = await state_before(self.view.engine, rule, datastream_id, self.start)
             found.extend(
                 replay(
                     rule,

@@ -20,7 +20,13 @@ from cityhelix.events.bus import EntityEvent
 from cityhelix.ops.alerting.evaluate import State, Transition
 from cityhelix.ops.alerting.rules import Rule, parse_rule
 from cityhelix.ops.alerting.scope import Place
-from cityhelix.ops.alerting.tables import ops_alert_steps, ops_alerts, ops_rule_states, ops_rules
+from cityhelix.ops.alerting.tables import (
+    ops_alert_steps,
+    ops_alerts,
+    ops_rule_progress,
+    ops_rule_states,
+    ops_rules,
+)
 from cityhelix.ops.errors import Conflict
 
 #: the state key of a composite rule (it watches rules, not one Datastream)
@@ -32,6 +38,37 @@ NEW_STATE = State()
 
 class StateRace(Conflict):
     """Another reader changed a rule's state since it was read: this transaction lost."""
+
+
+async def applied_position(connection: AsyncConnection, group: str) -> str | None:
+    """The stream position of the last change whose readings consumer group `group` has
+    evaluated (None: none yet)."""
+    position: str | None = await connection.scalar(
+        select(ops_rule_progress.c.position).where(ops_rule_progress.c.group_name == group)
+    )
+    return position
+
+
+async def record_position(
+    connection: AsyncConnection, group: str, read: str | None, position: str, now: datetime
+) -> None:
+    """Record `position` as applied by `group`, in the transaction of those evaluations, by
+    compare-and-set on the position `read` before them: a reader that lost the group and
+    evaluated the same changes as the group's next reader raises StateRace (its whole
+    transaction rolls back) instead of recording them twice."""
+    if read is None:
+        # a second first writer fails on the primary key (IntegrityError): rolled back too
+        await connection.execute(
+            insert(ops_rule_progress).values(group_name=group, position=position, updated_at=now)
+        )
+        return
+    result = await connection.execute(
+        update(ops_rule_progress)
+        .where(ops_rule_progress.c.group_name == group, ops_rule_progress.c.position == read)
+        .values(position=position, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise StateRace(f"consumer group {group} was evaluated further by another reader")
 
 
 def rule_of(row: Any) -> Rule:
@@ -65,7 +102,6 @@ def _state(row: Any) -> State:
         pending_since=row.pending_since,
         last_value=row.last_value,
         last_time=row.last_time,
-        last_observation_id=row.last_observation_id,
         cleared_at=row.cleared_at,
         severity=row.severity,
         window=tuple(row.window or ()),
@@ -110,7 +146,6 @@ async def save_state(connection: AsyncConnection, key: tuple[int, int], keyed: K
         "pending_since": state.pending_since,
         "last_value": state.last_value,
         "last_time": state.last_time,
-        "last_observation_id": state.last_observation_id,
         "cleared_at": state.cleared_at,
         "severity": state.severity,
         "alert_id": keyed.alert_id,

@@ -1,8 +1,10 @@
 """The alerting part's tables: rules (as data), each rule's stored state per Datastream,
-alerts with their timeline, and leases for work one process does at a time (stale checks).
+alerts with their timeline, leases for work one process does at a time (stale checks), and
+how far live evaluation has applied the durable stream.
 
 State lives here, not in memory, so a restart or a second process continues where the
-last evaluation stopped; it is written in the transaction that writes the alert changes.
+last evaluation stopped; it is written in the transaction that writes the alert changes,
+with the stream position those changes follow from.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ ops_rule_states = Table(
     Column("pending_since", UtcDateTime, nullable=True),
     Column("last_value", Float, nullable=True),
     Column("last_time", UtcDateTime, nullable=True),
-    # the newest Observation evaluated: a reading delivered twice is evaluated once
+    # no longer read: Observation ids do not come in commit order (two writers overlap),
+    # so a change delivered again is told by its stream position (ops_rule_progress)
     Column("last_observation_id", BigInteger, nullable=False, default=0),
     Column("cleared_at", UtcDateTime, nullable=True),
     Column("alert_id", BigInteger, nullable=True),
@@ -111,4 +114,15 @@ ops_leases = Table(
     Column("name", String(100), primary_key=True),
     Column("owner", String(200), nullable=True),
     Column("until", UtcDateTime, nullable=True),
+)
+
+#: how far each consumer group of live evaluation has applied the stream: the position of
+#: the last change whose readings it evaluated, written in the transaction of those
+#: evaluations (migration 0104), so a change the stream delivers again is evaluated once
+ops_rule_progress = Table(
+    "ops_rule_progress",
+    metadata,
+    Column("group_name", String(100), primary_key=True),
+    Column("position", String(100), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
