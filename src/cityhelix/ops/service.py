@@ -80,7 +80,9 @@ async def evaluate_reading(
 ) -> int:
     """Evaluate rule `rule_id` on one number another pillar derived from a reading the
     live evaluator cannot read (a camera's category event as 1 or 0); how many alert
-    changes it made. Idempotent per Observation id, like live evaluation."""
+    changes it made. Idempotent per Observation id: a reading whose id is not newer than
+    the last one evaluated for the rule and Datastream is skipped (a fault the next check
+    finds again, a camera event delivered again)."""
     async with engine.connect() as connection:
         row = (
             await connection.execute(select(ops_rules).where(ops_rules.c.id == rule_id))
@@ -90,7 +92,7 @@ async def evaluate_reading(
     evaluation = RuleEvaluation(engine, settings, HubView(engine))
     reading = Reading(observation_id, time, value)
     match = Match((store.rule_of(row),), datastream_id, thing_id, reading)
-    return len(await evaluation.apply([match]))
+    return len(await evaluation.apply([match], once_per_id=True))
 
 
 async def alerts_of_rules(engine: AsyncEngine, rule_ids: list[int]) -> list[dict[str, Any]]:

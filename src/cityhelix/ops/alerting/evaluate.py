@@ -28,6 +28,8 @@ class State:
     pending_since: datetime | None = None
     last_value: float | None = None
     last_time: datetime | None = None
+    #: the newest Observation id evaluated (`evaluate(..., once_per_id=True)`)
+    last_observation_id: int = 0
     cleared_at: datetime | None = None
     #: the open alert's severity while firing
     severity: str | None = None
@@ -104,16 +106,26 @@ def _scheduled(rule: Rule, time: datetime) -> bool:
 
 
 def evaluate(
-    rule: Rule, state: State, reading: Reading, *, min_reraise_seconds: float
+    rule: Rule,
+    state: State,
+    reading: Reading,
+    *,
+    min_reraise_seconds: float,
+    once_per_id: bool = False,
 ) -> tuple[State, list[Transition]]:
     """The state after `reading` and what happened to the alert (a repeat is a no-op).
 
     A reading that changes nothing the rule remembers gives back `state` itself, so the
     caller can tell "nothing to write" by identity (the common case, cheaply).
 
-    Every reading given is evaluated: Observation ids do not come in commit order (two
-    writers' transactions overlap), so live evaluation tells a reading delivered again by
-    its change's stream position (`live.RuleEvaluation.handle`), not here."""
+    Live evaluation tells a reading delivered again by its change's stream position
+    (`live.RuleEvaluation.handle`): Observation ids do not come in commit order (two
+    writers' transactions overlap). `once_per_id` is for numbers other pillars derive and
+    may hand in again (a lighting fault found by the next check too): a reading whose id is
+    not newer than the last one evaluated is then skipped."""
+    seen = reading.observation_id and reading.observation_id <= state.last_observation_id
+    if once_per_id and seen:
+        return state, []
     if rule.kind == "stale":
         return _stale(rule, state, reading, min_reraise_seconds=min_reraise_seconds)
     if rule.kind in QUIET_KINDS and state.status == CLEAR:
@@ -128,6 +140,7 @@ def evaluate(
         state,
         last_value=reading.value,
         last_time=reading.time,
+        last_observation_id=max(reading.observation_id, state.last_observation_id),
         window=window,
     )
     if measure is None:
@@ -160,9 +173,12 @@ def _stale(
         return state, []
     if state.status == CLEAR and not triggered:
         return state, []
+    after = state
+    if reading.observation_id:
+        after = replace(state, last_observation_id=reading.observation_id)
     return step(
         rule,
-        state,
+        after,
         reading.time,
         age,
         triggered=triggered,

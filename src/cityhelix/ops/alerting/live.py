@@ -235,11 +235,11 @@ class RuleEvaluation:
         await self.apply(matches, position)
 
     async def apply(
-        self, matches: Sequence[Match], position: str | None = None
+        self, matches: Sequence[Match], position: str | None = None, *, once_per_id: bool = False
     ) -> list[EntityEvent]:
         """One transaction: each match evaluated in order, states, alerts, events written,
         and `position` (the stream position of the last change evaluated, if from the
-        stream) recorded as the group's applied position.
+        stream) recorded as the group's applied position. `once_per_id`: see `evaluate`.
 
         States are read once per batch; a rule that a reading leaves as it was (most of
         them, most of the time) costs the evaluator's call and nothing else."""
@@ -267,7 +267,7 @@ class RuleEvaluation:
                     keyed = states.get(key)
                     before = store.NEW_STATE if keyed is None else keyed.state
                     after, transitions = evaluate(
-                        rule, before, reading, min_reraise_seconds=reraise
+                        rule, before, reading, min_reraise_seconds=reraise, once_per_id=once_per_id
                     )
                     if not transitions and (after is before or after == before):
                         continue  # nothing to remember, nothing to write

@@ -52,8 +52,8 @@ ops_rule_states = Table(
     Column("pending_since", UtcDateTime, nullable=True),
     Column("last_value", Float, nullable=True),
     Column("last_time", UtcDateTime, nullable=True),
-    # no longer read: Observation ids do not come in commit order (two writers overlap),
-    # so a change delivered again is told by its stream position (ops_rule_progress)
+    # read only for other pillars' derived readings (`evaluate(once_per_id=True)`): live
+    # evaluation tells a change delivered again by its stream position (ops_rule_progress)
     Column("last_observation_id", BigInteger, nullable=False, default=0),
     Column("cleared_at", UtcDateTime, nullable=True),
     Column("alert_id", BigInteger, nullable=True),
