@@ -112,9 +112,12 @@ async def block(server: Served, requests: Sequence[Request], count: int) -> list
 
 
 def busy_samples(profile: Path) -> int:
+    """The samples of a collapsed-stack profile (`frame;frame;... count` lines; a frame
+    name may itself hold a line break, so only lines ending in a count count)."""
     if not profile.exists():
         return 0
-    return sum(int(line.rsplit(" ", 1)[1]) for line in profile.read_text().splitlines() if line)
+    counts = (line.rsplit(" ", 1)[-1] for line in profile.read_text().splitlines())
+    return sum(int(count) for count in counts if count.isdigit())
 
 
 async def measure(args: argparse.Namespace, servers: dict[str, Served]) -> None:

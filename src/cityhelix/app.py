@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 from cityhelix.background import stopped_within
 from cityhelix.db.engine import create_engine
@@ -92,4 +95,26 @@ def create_app(
     for pillar in pillars:
         for router in pillar.routers:
             app.include_router(router)
+    described = [route for pillar in pillars for route in pillar.described]
+    if described:
+        _describe(app, described)
     return app
+
+
+def _describe(app: FastAPI, described: Sequence[BaseRoute]) -> None:
+    """/openapi.json with `described` (paths a catch-all serves) ahead of the mounted routes."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                description=app.description,
+                routes=[*described, *app.routes],
+                tags=app.openapi_tags,
+                servers=app.servers,
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -67,6 +67,7 @@ async def running_hub(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 PILLAR = Pillar(
     name="hub",
     routers=(api.router, aggregates.router, ingest_status.router),
+    described=api.DESCRIBED,
     lifespan=running_hub,
     commands={"import": cli.import_app, "export": cli.export_app, "users": cli.users_app},
     table_modules=(

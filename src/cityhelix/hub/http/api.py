@@ -198,7 +198,7 @@ async def reply_response(reply: Reply, max_bytes: int, path: str = "") -> Respon
     VERSION_PATH + "/{resource:path}",
     methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
     summary="Any SensorThings resource: /Things, /Things(1), /Things(1)/Datastreams, ...",
-    # described path by path from the entity registry (`openapi.documentation_routes`)
+    # described path by path from the entity registry (`DESCRIBED`)
     include_in_schema=False,
 )
 async def resource(request: Request, resource: str) -> Response:
@@ -265,5 +265,6 @@ async def _documented(request: Request) -> Response:
     return await resource(request, request.url.path.removeprefix(VERSION_PATH + "/"))
 
 
-# after the catch-all, which serves every path first: these describe them in /openapi.json
-router.routes.extend(documentation_routes(_documented))
+#: each SensorThings path, described in /openapi.json (`Pillar.described`), not mounted: the
+#: catch-all above serves them all
+DESCRIBED = documentation_routes(_documented)

@@ -6,9 +6,9 @@ request bodies and the responses the server really gives (201, 400, 401, 403, 40
 413, 415, 429...) with their schemas. A ninth entity type is described by being
 registered, as it is served.
 
-The paths are documentation routes (`documentation_routes`): FastAPI writes them into
-`/openapi.json` like any route, and each one answers through the same handler as the
-catch-all SensorThings route in `api`, which serves every path (and comes first).
+The paths are documentation routes (`documentation_routes`), written into `/openapi.json`
+(the hub pillar's `described`) and not mounted: the catch-all SensorThings route in `api`
+serves every path, and each route's handler is that route's, should one be mounted.
 """
 
 from __future__ import annotations
