@@ -71,19 +71,16 @@ async def load(server: Served, things: int) -> dict[str, list[Request]]:
     requests of queries a and d."""
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         streams = await create_city(client, things, 2)
-        for stream in streams:
-            answer = await client.post(
-                "/v1.1/CreateObservations",
-                json=[
-                    {
-                        "Datastream": {"@iot.id": stream},
-                        "components": ["phenomenonTime", "result"],
-                        "dataArray": READINGS,
-                    }
-                ],
-                headers=ADMIN_HEADERS,
-            )
-            answer.raise_for_status()
+        body = [
+            {
+                "Datastream": {"@iot.id": stream},
+                "components": ["phenomenonTime", "result"],
+                "dataArray": READINGS,
+            }
+            for stream in streams
+        ]
+        answer = await client.post("/v1.1/CreateObservations", json=body, headers=ADMIN_HEADERS)
+        answer.raise_for_status()
     near = f"geo.distance(location, geography'POINT({CENTRE_LON} {CENTRE_LAT})') lt 0.05"
     return {
         "a": [

@@ -364,6 +364,12 @@ async def watch_camera(
     return made
 
 
+#: the rules the camera and park consumer judges a Datastream's readings by: its camera
+#: rules and its park limits on a ratio (subject `...:ratio`)
+_CAMERA_RULES = city_rules.c.purpose == "camera_events"
+_PARK_RATIO_RULES = and_(city_rules.c.purpose == "park_limit", city_rules.c.subject.like("%:ratio"))
+
+
 async def judged_datastreams(engine: AsyncEngine, datastream_ids: set[int]) -> set[int]:
     """Those of `datastream_ids` whose readings the camera and park consumer judges (a camera
     rule or a park limit on them): one query, so that a bulk write on other Datastreams
@@ -375,13 +381,7 @@ async def judged_datastreams(engine: AsyncEngine, datastream_ids: set[int]) -> s
             select(city_rules.c.datastream_id)
             .where(
                 city_rules.c.datastream_id.in_(sorted(datastream_ids)),
-                or_(
-                    city_rules.c.purpose == "camera_events",
-                    and_(
-                        city_rules.c.purpose == "park_limit",
-                        city_rules.c.subject.like("%:ratio"),
-                    ),
-                ),
+                or_(_CAMERA_RULES, _PARK_RATIO_RULES),
             )
             .distinct()
         )
@@ -396,8 +396,7 @@ async def camera_rules_of(engine: AsyncEngine, datastream_ids: set[int]) -> dict
         rows = (
             await connection.execute(
                 select(city_rules).where(
-                    city_rules.c.purpose == "camera_events",
-                    city_rules.c.datastream_id.in_(sorted(datastream_ids)),
+                    _CAMERA_RULES, city_rules.c.datastream_id.in_(sorted(datastream_ids))
                 )
             )
         ).all()
@@ -751,9 +750,7 @@ async def judge_park_readings(
         rows = (
             await connection.execute(
                 select(city_rules).where(
-                    city_rules.c.purpose == "park_limit",
-                    city_rules.c.datastream_id.in_(sorted(streams)),
-                    city_rules.c.subject.like("%:ratio"),
+                    _PARK_RATIO_RULES, city_rules.c.datastream_id.in_(sorted(streams))
                 )
             )
         ).all()
