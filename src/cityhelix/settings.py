@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     #: a waiting consumer looks for new changes at least this often, in seconds (wake-ups
     #: by the in-process bus and PostgreSQL NOTIFY usually come first)
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: a consumer group that is caught up reads again at most this often, in milliseconds:
+    #: commits that come faster (the MQTT ingest's many small ones) are read together, so a
+    #: group's read and position store are paid per gap, not per commit; a group that is
+    #: behind reads on without pausing, an idle one at once when woken
+    stream_read_gap_ms: int = Field(default=100, ge=0, le=10_000)
     #: a consumer group's reader holds it this long without reading before another process
     #: may take over, in seconds (also the JetStream ack wait)
     stream_lease_seconds: float = Field(default=30.0, ge=1, le=3600)

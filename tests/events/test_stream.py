@@ -533,3 +533,36 @@ async def _two_writers_one_group(backend: str, url: str, nats_stream: str, hubs:
                 await client.aclose()
     both = seen_first + seen_second
     assert sorted(both) == sorted(everything)  # each once, for the group as a whole
+
+
+@pytest.mark.parametrize("backend", ["database-sqlite", "database-postgresql"])
+async def test_a_caught_up_group_takes_the_commits_of_its_read_gap_in_one_read(
+    backend: str, tmp_path: Path
+) -> None:
+    """Commits that come faster than `stream_read_gap_ms` are read together (one read and
+    one position store per gap, not per commit); an idle group reads at once when woken."""
+    gap = 0.6
+    with _database(backend, tmp_path) as url:
+        settings = stream_settings(backend, url, "unused", stream_read_gap_ms=int(gap * 1000))
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                stream_id = await make_datastream(client, ADMIN_HEADERS)
+                stream: EventStream = app.state.stream
+                async with stream.consumer(group()) as consumer:
+                    await drain(consumer)
+                    await asyncio.sleep(gap)  # idle for longer than the gap
+                    loop = asyncio.get_running_loop()
+                    first = await post_reading(client, stream_id, 1.0)
+                    woken = loop.time()
+                    assert [e.id for e in observations(await consumer.read(timeout=5))] == [first]
+                    assert loop.time() - woken < gap / 2  # read at once, not after a gap
+                    read_at = loop.time()
+                    await consumer.commit()
+                    reading = asyncio.create_task(consumer.read(timeout=5))
+                    more = [await post_reading(client, stream_id, float(i)) for i in range(3)]
+                    changes = await reading
+                    assert loop.time() - read_at >= gap * 0.9
+                    assert [e.id for e in observations(changes)] == more
+                    assert len(changes) == 3  # three transactions, one read

@@ -135,6 +135,10 @@ class DatabaseStream(EventStream):
         )
 
 
+def _events(changes: list[Change]) -> int:
+    return sum(len(change.events) for change in changes)
+
+
 def _held(lease_until: datetime | None) -> bool:
     return lease_until is not None and lease_until > datetime.now(UTC)
 
@@ -170,12 +174,24 @@ class DatabaseConsumer(StreamConsumer):
         self._held_until: datetime | None = None
         self._read: Position | None = None  # after the changes read, not yet committed
         self._stored: Position | None = None
+        self._gap = stream.settings.stream_read_gap_ms / 1000
+        #: when the last read that found the group caught up ended (loop time), if any
+        self._caught_up_at: float | None = None
 
     async def read(self, *, limit: int = 100, timeout: float | None = None) -> list[Change]:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         poll = self._stream.settings.stream_poll_seconds
         while True:
+            if self._caught_up_at is not None:
+                # the previous read took all there was: more commits that come within the
+                # gap are read at its end, in one read, instead of each on its own
+                pause = self._caught_up_at + self._gap - loop.time()
+                if deadline is not None:
+                    pause = min(pause, deadline - loop.time())
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self._caught_up_at = None
             mark = self._stream.wake.mark()
             if await self._hold():
                 assert self._read is not None
@@ -183,6 +199,8 @@ class DatabaseConsumer(StreamConsumer):
                     changes = await outbox.read_after(connection, self._read, limit)
                 if changes:
                     self._read = Position.parse(changes[-1].position)
+                    if len(changes) < limit and _events(changes) < outbox.EVENTS_PER_READ:
+                        self._caught_up_at = loop.time()  # (a read cut short holds more)
                     return changes
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
