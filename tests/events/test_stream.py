@@ -317,18 +317,23 @@ async def test_the_writing_process_reads_the_events_another_decodes_from_the_out
     async with stream_hub.stream.consumer(group()) as consumer:
         await drain(consumer)
         stream_id = await make_datastream(client, ADMIN_HEADERS, "Air station 9")
+        # the first write also makes the stream's FeatureOfInterest; the second only readings
         written = await write_readings(client, stream_id, 12)
+        written += await write_readings(client, stream_id, 12, start=12)
         seen: list[Change] = []
         async with asyncio.timeout(TIMEOUT):
             while written[-1] not in {e.id for e in observations(seen)}:
                 seen += await consumer.read(timeout=TIMEOUT)
     async with engine.connect() as connection:
-        stored = {
-            str(outbox.Position(row.xid, row.id)): [
-                EntityEvent(*event) for event in orjson.loads(row.events)
-            ]
+        texts = {
+            str(outbox.Position(row.xid, row.id)): row.events
             for row in await connection.execute(select(event_outbox))
         }
+    stored = {position: list(outbox.decode(text)) for position, text in texts.items()}
+    # the readings' row in columns (a fifth of the text), the Thing's as an array of events
+    readings = next(c for c in seen if c.events.by_topic.keys() == {"hub.Observation.create"})
+    assert list(orjson.loads(texts[readings.position])) == ["readings"]
+    assert any(isinstance(orjson.loads(text), list) for text in texts.values())
     assert seen
     for change in seen:
         assert list(change.events) == stored[change.position]
@@ -566,3 +571,56 @@ async def test_a_caught_up_group_takes_the_commits_of_its_read_gap_in_one_read(
                     assert loop.time() - read_at >= gap * 0.9
                     assert [e.id for e in observations(changes)] == more
                     assert len(changes) == 3  # three transactions, one read
+
+
+def _reading(entity_id: int, **payload: Any) -> EntityEvent:
+    base = {
+        "datastream_id": 7,
+        "thing_id": 2,
+        "phenomenonTime": f"2026-11-01T00:00:{entity_id % 60:02d}Z",
+        "resultTime": None,
+        "result": entity_id * 0.5,
+        "feature_of_interest_id": 3,
+    }
+    return EntityEvent("create", "Observation", entity_id, {**base, **payload})
+
+
+@pytest.mark.parametrize(
+    ("events", "columns"),
+    [
+        ([_reading(i) for i in range(1, 50)], True),
+        ([_reading(1, result={"a": [1, None]}), _reading(2, result="x", resultTime="t")], True),
+        ([_reading(1), EntityEvent("update", "Thing", 3, {"name": "x", "properties": {}})], False),
+        ([_reading(1), EntityEvent("delete", "Observation", 1)], False),
+        ([_reading(1), EntityEvent("update", "Observation", 1, _reading(1).payload)], False),
+        ([_reading(1), EntityEvent("create", "Observation", 2, {})], False),
+        ([_reading(1, extra=1)], False),
+        ([_reading(1), _reading(2, pillar_note=None)], False),
+        (
+            [
+                _reading(1),
+                EntityEvent(
+                    "create",
+                    "Observation",
+                    2,
+                    {
+                        "multi_datastream_id": 7,
+                        "thing_id": 2,
+                        "phenomenonTime": "2026-11-01T00:00:00Z",
+                        "resultTime": None,
+                        "result": [1, 2],
+                        "feature_of_interest_id": 3,
+                    },
+                ),
+            ],
+            False,
+        ),
+        ([EntityEvent("create", "Observation", 1, _reading(1).payload, "ops")], False),
+    ],
+)
+async def test_an_outbox_row_of_readings_is_written_in_columns_and_read_back_the_same(
+    events: list[EntityEvent], columns: bool
+) -> None:
+    text = outbox.encode(events)
+    assert isinstance(orjson.loads(text), dict) is columns
+    assert list(outbox.decode(text)) == events

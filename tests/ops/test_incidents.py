@@ -10,10 +10,10 @@ import sys
 from typing import Any
 
 import httpx
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.events import outbox
 from cityhelix.events.tables import event_outbox
 from cityhelix.ops.desk.tables import incidents
 from tests.conftest import Backend, bearer
@@ -31,7 +31,7 @@ async def _count(engine: AsyncEngine) -> int:
 async def _incident_events(engine: AsyncEngine) -> list[list[Any]]:
     async with engine.connect() as connection:
         rows = await connection.execute(select(event_outbox.c.events).order_by(event_outbox.c.id))
-        return [e for r in rows for e in orjson.loads(r.events) if e[1] == "Incident"]
+        return [list(e) for r in rows for e in outbox.decode(r.events) if e[1] == "Incident"]
 
 
 async def test_report_touching_two_departments_goes_to_both(

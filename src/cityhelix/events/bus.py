@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -43,6 +44,33 @@ class EntityEvent(NamedTuple):
     @property
     def topic(self) -> str:
         return f"{self.pillar}.{self.entity_type}.{self.action}"
+
+
+_ACTION, _ENTITY_TYPE, _PAYLOAD, _PILLAR = map(itemgetter, (0, 1, 3, 4))
+_DATASTREAM = itemgetter("datastream_id")
+
+
+def only_readings(events: Sequence[EntityEvent]) -> bool:
+    """Whether `events` are all new readings (`hub.Observation.create`: a bulk write, the
+    MQTT ingest), tested in C (`map`): the bus's subscribers, the stream's consumers and
+    the outbox ask this of every batch, and a test per event in Python cost them a few ms
+    per 10,000 readings."""
+    return (
+        set(map(_ENTITY_TYPE, events)) == {"Observation"}
+        and set(map(_ACTION, events)) == {"create"}
+        and set(map(_PILLAR, events)) == {"hub"}
+    )
+
+
+def reading_streams(events: Sequence[EntityEvent]) -> list[Any] | None:
+    """When `events` are all new readings, the `datastream_id` of each, in order (None for
+    a MultiDatastream's); else None."""
+    if not only_readings(events):
+        return None
+    try:
+        return list(map(_DATASTREAM, map(_PAYLOAD, events)))
+    except KeyError:  # a MultiDatastream's reading among them
+        return [event.payload.get("datastream_id") for event in events]
 
 
 class Subscription:

@@ -79,6 +79,10 @@ class DatabaseStream(EventStream):
     def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
         self.settings = settings
         self.engine = engine
+        #: one statement per call, no transaction around it: a consumer group's read and
+        #: position store are a round trip each instead of three (BEGIN, it, COMMIT or
+        #: ROLLBACK), and N groups do both after every commit
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.bus = bus
         self.wake = Wake()
         self._stack = contextlib.AsyncExitStack()
@@ -195,7 +199,7 @@ class DatabaseConsumer(StreamConsumer):
             mark = self._stream.wake.mark()
             if await self._hold():
                 assert self._read is not None
-                async with self._stream.engine.connect() as connection:
+                async with self._stream.autocommit.connect() as connection:
                     changes = await outbox.read_after(connection, self._read, limit)
                 if changes:
                     self._read = Position.parse(changes[-1].position)
@@ -211,7 +215,7 @@ class DatabaseConsumer(StreamConsumer):
         if self._read is None or self._read == self._stored:
             return
         now = datetime.now(UTC)
-        async with self._stream.engine.begin() as connection:
+        async with self._stream.autocommit.connect() as connection:
             result = await connection.execute(
                 _STORE_POSITION,
                 {

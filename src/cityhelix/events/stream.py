@@ -18,7 +18,7 @@ from typing import Any, Literal, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.events.bus import EntityEvent, EventBus, only_readings, reading_streams
 from cityhelix.settings import Settings
 
 #: where a new consumer group starts: at the oldest change kept, or after the newest
@@ -40,6 +40,8 @@ class Events(tuple[EntityEvent, ...]):
     @cached_property
     def by_topic(self) -> Mapping[str, tuple[EntityEvent, ...]]:
         """The events of each topic present, in order."""
+        if self._only_readings:
+            return {READING: tuple(self)}
         found: dict[str, list[EntityEvent]] = {}
         for event in self:
             found.setdefault(event.topic, []).append(event)
@@ -48,12 +50,24 @@ class Events(tuple[EntityEvent, ...]):
     @cached_property
     def readings_by_datastream(self) -> Mapping[int, tuple[EntityEvent, ...]]:
         """The new readings of each Datastream (not MultiDatastream), in order."""
+        streams = reading_streams(self) if self._only_readings else None
+        if streams is not None and len(first := set(streams)) == 1:
+            (only,) = first  # a bulk write of one stream: the change as it is
+            return {only: tuple(self)} if isinstance(only, int) else {}
         found: dict[int, list[EntityEvent]] = {}
-        for event in self.by_topic.get(READING, ()):
-            datastream = event.payload.get("datastream_id")
+        if streams is None:
+            readings = self.by_topic.get(READING, ())
+            streams = [event.payload.get("datastream_id") for event in readings]
+        else:
+            readings = self
+        for datastream, event in zip(streams, readings, strict=True):
             if isinstance(datastream, int):
                 found.setdefault(datastream, []).append(event)
         return {datastream: tuple(events) for datastream, events in found.items()}
+
+    @cached_property
+    def _only_readings(self) -> bool:
+        return only_readings(self)
 
 
 @dataclass(frozen=True)

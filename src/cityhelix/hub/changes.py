@@ -10,11 +10,14 @@ the writes made on its connection join its log, and are announced once, at its c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from itertools import repeat
+from operator import attrgetter, itemgetter
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -147,44 +150,108 @@ def data_array_facts(
     )
 
 
-async def _payloads_of(log: ChangeLog) -> None:
-    """The payloads of the DataArray rows `log.facts` noted, a slice per turn of the loop."""
+async def _payloads_of(log: ChangeLog) -> list[EntityEvent]:
+    """The events of the DataArray rows `log.facts` noted, in order, `_PER_TURN` rows per
+    turn of the event loop; their payloads also go to `log.readings` (by id) and
+    `log.streams` (by stream, for `_fill_things`)."""
     readings = log.readings
-    done = 0
+    events: list[EntityEvent] = []
     for facts in log.facts:
-        at, result_at, result = facts.at, facts.result_at, facts.result
-        fk, stream_id, now = facts.fk, facts.stream_id, facts.now
-        feature_at, generated = facts.feature_at, facts.feature
-        payloads = log.streams.setdefault((fk, stream_id), [])
-        for row, entity_id in zip(facts.rows, facts.ids, strict=True):
-            done += 1
-            if not done % _PER_TURN:
-                await asyncio.sleep(0)
-            if entity_id is None:
-                continue
-            feature = generated if feature_at is None else row[feature_at]
-            if type(feature) is not int:
-                continue
-            if at is None:
-                time = now
+        payloads = log.streams.setdefault((facts.fk, facts.stream_id), [])
+        for first in range(0, len(facts.rows), _PER_TURN):
+            await asyncio.sleep(0)
+            rows = facts.rows[first : first + _PER_TURN]
+            ids = facts.ids[first : first + _PER_TURN]
+            plain = _plain_payloads(facts, rows, ids)
+            if plain is None:
+                made = _row_payloads(facts, rows, ids)
             else:
-                time = row[at]
-                if type(time) is not str or time[-1:] != "Z" or "/" in time:
-                    time = wire_time(time)
-            result_time = None
-            if result_at is not None and row[result_at] is not None:
-                result_time = wire_time(row[result_at])
-            payload = {
-                fk: stream_id,
-                "thing_id": None,
-                "phenomenonTime": time,
-                "resultTime": result_time,
-                "result": row[result],
-                "feature_of_interest_id": feature,
-            }
-            readings[entity_id] = payload
-            payloads.append(payload)
+                made = list(zip(cast(Sequence[int], ids), plain, strict=True))
+            payloads += map(_second, made)
+            readings.update(made)
+            events += map(
+                _new_event,
+                zip(
+                    _CREATE, _OBSERVATION, map(_first, made), map(_second, made), _HUB, strict=False
+                ),
+            )
     log.facts.clear()
+    return events
+
+
+#: an EntityEvent made from a tuple of its fields in C (no keyword handling: a bulk write
+#: makes one per reading), and the constant fields of a new reading's event
+_new_event = partial(tuple.__new__, EntityEvent)
+_CREATE, _OBSERVATION, _HUB = repeat("create"), repeat("Observation"), repeat("hub")
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _plain_payloads(
+    facts: _DataArrayFacts, rows: Sequence[Sequence[Any]], ids: Sequence[int | None]
+) -> list[Payload] | None:
+    """The payloads of `rows` (of `facts`) when every row was written, with a UTC time sent
+    with `Z`, no resultTime and the stream's generated FeatureOfInterest: the common bulk
+    write, made in a few passes in C and one comprehension. Else None."""
+    if facts.at is None or facts.result_at is not None or facts.feature_at is not None:
+        return None
+    if None in ids:
+        return None
+    times = list(map(itemgetter(facts.at), rows))
+    if set(map(type, times)) != {str} or not all(map(str.endswith, times, _Z)):
+        return None
+    if any(map(str.__contains__, times, _SLASH)):
+        return None  # an interval
+    fk, stream_id, feature = facts.fk, facts.stream_id, facts.feature
+    return [
+        {
+            fk: stream_id,
+            "thing_id": None,
+            "phenomenonTime": time,
+            "resultTime": None,
+            "result": result,
+            "feature_of_interest_id": feature,
+        }
+        for time, result in zip(times, map(itemgetter(facts.result), rows), strict=True)
+    ]
+
+
+def _row_payloads(
+    facts: _DataArrayFacts, rows: Sequence[Sequence[Any]], ids: Sequence[int | None]
+) -> list[tuple[int, Payload]]:
+    """(id, payload) of each written row of `rows`, looked at one by one: times other than
+    UTC with `Z` normalised, a resultTime, FeaturesOfInterest given by id."""
+    at, result_at, result = facts.at, facts.result_at, facts.result
+    fk, stream_id, now = facts.fk, facts.stream_id, facts.now
+    feature_at, generated = facts.feature_at, facts.feature
+    made: list[tuple[int, Payload]] = []
+    for row, entity_id in zip(rows, ids, strict=True):
+        if entity_id is None:
+            continue
+        feature = generated if feature_at is None else row[feature_at]
+        if type(feature) is not int:
+            continue
+        if at is None:
+            time = now
+        else:
+            time = row[at]
+            if type(time) is not str or time[-1:] != "Z" or "/" in time:
+                time = wire_time(time)
+        result_time = None
+        if result_at is not None and row[result_at] is not None:
+            result_time = wire_time(row[result_at])
+        payload = {
+            fk: stream_id,
+            "thing_id": None,
+            "phenomenonTime": time,
+            "resultTime": result_time,
+            "result": row[result],
+            "feature_of_interest_id": feature,
+        }
+        made.append((entity_id, payload))
+    return made
+
+
+_Z, _SLASH = repeat("Z"), repeat("/")
 
 
 def wire_time(value: object) -> str:
@@ -208,11 +275,17 @@ async def events_of(connection: AsyncConnection, log: ChangeLog) -> list[EntityE
     one query per entity type (not per entity), and the Things of the readings' streams
     by one query per stream table.
     """
-    await _payloads_of(log)
+    from_rows = await _payloads_of(log)
     if not log.written:
         return []
-    wanted: dict[str, set[int]] = {}
     readings = log.readings
+    if len(log.written) == len(from_rows) and list(map(_written_id, log.written)) == list(
+        map(_event_id, from_rows)
+    ):
+        # only the DataArray rows' new readings, in the order written (a bulk write)
+        await _fill_things(connection, log.streams)
+        return from_rows
+    wanted: dict[str, set[int]] = {}
     for index, written in enumerate(log.written):
         if index and not index % _PER_TURN:
             await asyncio.sleep(0)
@@ -239,6 +312,7 @@ async def events_of(connection: AsyncConnection, log: ChangeLog) -> list[EntityE
         log.readings[row.id] = payload
         log.streams.setdefault((fk, stream_id), []).append(payload)
     await _fill_things(connection, log.streams)
+    made = {event.id: event for event in from_rows}
     events: list[EntityEvent] = []
     append = events.append
     observation = OBSERVATION
@@ -249,17 +323,21 @@ async def events_of(connection: AsyncConnection, log: ChangeLog) -> list[EntityE
         if written.action == "delete":
             append(EntityEvent("delete", entity_type.name, written.id))
         elif entity_type is observation:
-            # gone again before the commit (a $batch group deleted it): no payload
-            append(
-                EntityEvent(
-                    written.action, "Observation", written.id, readings.get(written.id, NO_PAYLOAD)
-                )
-            )
+            event = made.get(written.id) if written.action == "create" else None
+            if event is None:
+                # gone again before the commit (a $batch group deleted it): no payload
+                known: Mapping[str, Any] = readings.get(written.id, NO_PAYLOAD)
+                event = EntityEvent(written.action, "Observation", written.id, known)
+            append(event)
         else:
             row = rows.get(entity_type.name, {}).get(written.id)
             described = NO_PAYLOAD if row is None else _entity_payload(entity_type, row)
             append(EntityEvent(written.action, entity_type.name, written.id, described))
     return events
+
+
+_written_id = attrgetter("id")
+_event_id = itemgetter(2)
 
 
 def _entity_payload(entity_type: EntityType, row: Any) -> dict[str, Any]:

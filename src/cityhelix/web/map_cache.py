@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.background import stop_tasks
-from cityhelix.events.bus import EventBus, Subscription
+from cityhelix.events.bus import EventBus, Subscription, reading_streams
 from cityhelix.hub import service
 from cityhelix.web.city_map import MapThing, map_things
 
@@ -97,6 +97,13 @@ class MapCache:
         streams: set[int] = set()
         taken = 0
         while batch := self._subscription.take_nowait():
+            taken += len(batch)
+            if (readings := reading_streams(batch)) is not None:
+                # a bulk write's or the ingest's readings: their streams, tested in C
+                found = set(readings)
+                stale |= not all(isinstance(datastream, int) for datastream in found)
+                streams |= found - {None}
+                batch = ()
             for event in batch:
                 if event.entity_type in MAP_ENTITIES:
                     stale = True
@@ -106,7 +113,6 @@ class MapCache:
                         streams.add(datastream)
                     else:
                         stale = True  # an event without its Datastream: read everything
-            taken += len(batch)
             if taken >= _EVENTS_PER_TURN:
                 taken = 0
                 await asyncio.sleep(0)
