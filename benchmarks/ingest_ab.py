@@ -165,8 +165,10 @@ async def measure(args: argparse.Namespace, trees: list[Tree]) -> None:
         await admin.close()
     first = trees[0]
     print(f"\n{args.rounds} requests of {ROWS:,} rows per tree, interleaved; {machine_load()}")
-    print("| tree | pillars | wall p50 ms | server CPU ms/request | its PostgreSQL CPU ms "
-          f"| wall / {first.name} | server CPU / {first.name} |")
+    print(
+        "| tree | pillars | wall p50 ms | server CPU ms/request | its PostgreSQL CPU ms "
+        f"| wall / {first.name} | server CPU / {first.name} |"
+    )
     print("|---|---|---|---|---|---|---|")
     for tree in trees:
         wall, cpu = statistics.median(tree.wall), statistics.fmean(tree.cpu)

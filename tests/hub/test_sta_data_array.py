@@ -25,6 +25,31 @@ pytestmark = pytest.mark.asyncio
 OM_OBSERVATION = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Observation"
 
 
+async def test_create_observations_refuses_the_rows_whose_result_misses_the_observation_type(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    stream = await make_datastream(client, admin, observation_type=MEASUREMENT)
+    rows: list[list[Any]] = [
+        ["2026-11-01T00:00:00Z", 1.5],
+        ["2026-11-01T00:01:00Z", {"a": 1}],
+        ["2026-11-01T00:02:00Z", [1, 2]],
+        ["2026-11-01T00:03:00Z", 7],
+    ]
+    body = [
+        {
+            "Datastream": {"@iot.id": stream},
+            "components": ["phenomenonTime", "result"],
+            "dataArray": rows,
+        }
+    ]
+    response = await client.post("/v1.1/CreateObservations", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    answers = response.json()
+    assert answers[1] == "error" and answers[2] == "error"
+    stored = (await client.get(f"/v1.1/Datastreams({stream})/Observations")).json()["value"]
+    assert sorted(o["result"] for o in stored) == [1.5, 7]
+
+
 async def test_create_observations_answers_a_link_or_error_per_row(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

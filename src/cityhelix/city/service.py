@@ -35,6 +35,7 @@ from cityhelix.city.parks.limits import station_limits
 from cityhelix.city.tables import city_rules
 from cityhelix.city.traffic import cameras, level
 from cityhelix.city.water import gauges
+from cityhelix.db.engine import read_connection
 from cityhelix.hub import service as hub
 from cityhelix.ops import service as ops
 from cityhelix.settings import Settings
@@ -376,7 +377,7 @@ async def judged_datastreams(engine: AsyncEngine, datastream_ids: set[int]) -> s
     costs the consumer nothing more."""
     if not datastream_ids:
         return set()
-    async with engine.connect() as connection:
+    async with read_connection(engine) as connection:  # one round trip: after every commit
         found = await connection.execute(
             select(city_rules.c.datastream_id)
             .where(

@@ -97,6 +97,18 @@ async def read_connection(
             deadline[0] = math.inf
 
 
+@asynccontextmanager
+async def statement_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection on which each statement commits by itself: a write of one statement
+    (a consumer group's stored position) is one round trip on PostgreSQL, not three
+    (`BEGIN`, it, `COMMIT`); on SQLite the block's statements commit at its end."""
+    async with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+        await connection.commit()  # nothing to do on PostgreSQL: no transaction began
+
+
 def is_time_limit(error: DBAPIError) -> bool:
     """True when `error` is a read stopped by `read_connection`'s time limit."""
     original = getattr(error, "orig", None)

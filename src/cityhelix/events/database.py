@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.background import stop_tasks
+from cityhelix.db.engine import read_connection, statement_connection
 from cityhelix.db.notify import notifications
 from cityhelix.db.types import UtcDateTime
 from cityhelix.events import outbox
@@ -79,10 +80,6 @@ class DatabaseStream(EventStream):
     def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
         self.settings = settings
         self.engine = engine
-        #: one statement per call, no transaction around it: a consumer group's read and
-        #: position store are a round trip each instead of three (BEGIN, it, COMMIT or
-        #: ROLLBACK), and N groups do both after every commit
-        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.bus = bus
         self.wake = Wake()
         self._stack = contextlib.AsyncExitStack()
@@ -199,7 +196,8 @@ class DatabaseConsumer(StreamConsumer):
             mark = self._stream.wake.mark()
             if await self._hold():
                 assert self._read is not None
-                async with self._stream.autocommit.connect() as connection:
+                # no transaction around the read: N groups read after every commit
+                async with read_connection(self._stream.engine) as connection:
                     changes = await outbox.read_after(connection, self._read, limit)
                 if changes:
                     self._read = Position.parse(changes[-1].position)
@@ -215,7 +213,7 @@ class DatabaseConsumer(StreamConsumer):
         if self._read is None or self._read == self._stored:
             return
         now = datetime.now(UTC)
-        async with self._stream.autocommit.connect() as connection:
+        async with statement_connection(self._stream.engine) as connection:
             result = await connection.execute(
                 _STORE_POSITION,
                 {

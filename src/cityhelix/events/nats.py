@@ -14,10 +14,8 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import nats
-import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -26,12 +24,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cityhelix.events.bus import EntityEvent, EventBus
+from cityhelix.events import outbox
+from cityhelix.events.bus import EventBus
 from cityhelix.events.database import DatabaseStream
 from cityhelix.events.stream import (
     Change,
     ConsumerStatus,
-    Events,
     EventStream,
     Start,
     StreamConsumer,
@@ -115,9 +113,7 @@ class NatsStream(EventStream):
             position = f"{change.position}/{part}"
             await self.jetstream.publish(
                 self.subject,
-                orjson.dumps(
-                    list(map(tuple, events[first : first + EVENTS_PER_MESSAGE])), default=dict
-                ),
+                outbox.encode(events[first : first + EVENTS_PER_MESSAGE]).encode(),
                 headers={
                     "Nats-Msg-Id": f"{self.settings.nats_stream}:{position}",
                     _POSITION: position,
@@ -230,9 +226,8 @@ class NatsConsumer(StreamConsumer):
 
 def _change(message: Msg) -> Change:
     headers = message.headers or {}
-    events: list[list[Any]] = orjson.loads(message.data)
     return Change(
         headers.get(_POSITION, ""),
         datetime.fromisoformat(headers[_COMMITTED]) if _COMMITTED in headers else datetime.now(UTC),
-        Events(EntityEvent(*event) for event in events),
+        outbox.decode(message.data),
     )

@@ -101,7 +101,8 @@ _members_by_name = tuple(zip(READING_MEMBERS, map(itemgetter, READING_MEMBERS), 
 
 
 def encode(events: Sequence[EntityEvent]) -> str:
-    """The outbox text of `events` (docs/events.md, "The outbox row").
+    """The outbox text of `events`, also a JetStream message's (docs/events.md, "How events
+    are written").
 
     A JSON array of `[action, entity_type, id, payload, pillar]`; a row of nothing but new
     readings of Datastreams (the bulk and the MQTT ingest) as an object of columns instead,
@@ -122,8 +123,9 @@ def encode(events: Sequence[EntityEvent]) -> str:
     return orjson.dumps(list(map(tuple, events)), default=_plain).decode()
 
 
-def decode(text: str) -> Events:
-    """The events of an outbox row's text (either form `encode` writes)."""
+def decode(text: str | bytes) -> Events:
+    """The events of an outbox row's text or a JetStream message (either form `encode`
+    writes)."""
     document: Any = orjson.loads(text)
     if isinstance(document, list):
         return Events(EntityEvent(*event) for event in document)

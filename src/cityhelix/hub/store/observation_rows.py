@@ -99,7 +99,9 @@ async def write_observation_rows(
                     or len(columns["result_json"]) != width
                 ):
                     raise BadRequest(f"{where}: result must be an array of {width} values")
-                if kind is not None:
+                if kind is not None and columns.get("result_json") is not None:
+                    # only an array or object result can miss its observationType: a
+                    # number or a string row costs no call
                     check_result_type(kind, columns, where)
                 if foi_index is not None:
                     columns["feature_of_interest_id"] = await writer.existing_id(

@@ -27,6 +27,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cityhelix.db.engine import read_connection
 from cityhelix.events.stream import Change
 from cityhelix.ops.desk.tables import webhook_deliveries, webhooks
 from cityhelix.ops.desk.webhook_targets import CheckedTransport
@@ -143,7 +144,7 @@ async def create_webhook(connection: AsyncConnection, fields: dict[str, Any], ac
 async def enqueue(engine: AsyncEngine, change: Change) -> None:
     """Store a delivery per event of `change` and subscription that wants it (once: a change
     read again adds nothing, by the unique event key)."""
-    async with engine.connect() as connection:
+    async with read_connection(engine) as connection:  # one round trip: after every commit
         subscriptions = list(await connection.execute(select(webhooks)))
     if not subscriptions:
         return
