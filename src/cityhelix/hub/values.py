@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -325,20 +326,36 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> str | None:
 
 
 _CONTAINERS = (dict, list)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _nested_past(value: object, limit: int) -> bool:
-    """Whether a container in `value` is nested past `limit` levels: a level at a time."""
-    level = [value] if isinstance(value, _CONTAINERS) else []
+    """Whether a container in `value` is nested past `limit` levels: a level at a time,
+    each level's members gathered and typed in C (`chain`, `map`): the rows of a
+    10,000-row DataArray are one level of 20,000 strings and numbers, which a test per
+    member in Python took 2-5 ms of every bulk write to look at."""
+    level: list[Any] = [value] if isinstance(value, _CONTAINERS) else []
     for _ in range(limit):
         if not level:
             return False
-        level = [
-            item
-            for node in level
-            for item in (node.values() if isinstance(node, dict) else node)
-            if isinstance(item, _CONTAINERS)  # a tuple: twice as fast as `dict | list`
-        ]
+        kinds = set(map(type, level))
+        if kinds == {list}:
+            members = list(chain.from_iterable(level))
+        elif kinds == {dict}:
+            members = list(chain.from_iterable(map(dict.values, level)))
+        else:
+            members = [
+                item
+                for node in level
+                for item in (node.values() if isinstance(node, dict) else node)
+            ]
+        kinds = set(map(type, members))
+        if kinds <= _SCALARS:
+            return False
+        if kinds <= {list, dict}:
+            level = members
+        else:
+            level = [item for item in members if isinstance(item, _CONTAINERS)]
     return bool(level)
 
 
