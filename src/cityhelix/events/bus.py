@@ -62,15 +62,13 @@ def only_readings(events: Sequence[EntityEvent]) -> bool:
     )
 
 
-def reading_streams(events: Sequence[EntityEvent]) -> list[Any] | None:
-    """When `events` are all new readings, the `datastream_id` of each, in order (None for
-    a MultiDatastream's); else None."""
-    if not only_readings(events):
-        return None
+def datastream_ids(readings: Sequence[EntityEvent]) -> list[Any]:
+    """The `datastream_id` of each of `readings` (new readings, `only_readings`), in order;
+    None for a MultiDatastream's."""
     try:
-        return list(map(_DATASTREAM, map(_PAYLOAD, events)))
+        return list(map(_DATASTREAM, map(_PAYLOAD, readings)))
     except KeyError:  # a MultiDatastream's reading among them
-        return [event.payload.get("datastream_id") for event in events]
+        return [event.payload.get("datastream_id") for event in readings]
 
 
 class Subscription:
@@ -178,7 +176,8 @@ class EventBus:
         while self._waiting and budget > 0:
             batch, first = self._waiting[0]
             end = min(len(batch), first + budget)
-            self._fan_out(batch[first:end])
+            # a batch that fits goes out as it is (an outbox row's `Events`, with its lookups)
+            self._fan_out(batch if first == 0 and end == len(batch) else batch[first:end])
             budget -= end - first
             if end < len(batch):
                 self._waiting[0] = (batch, end)

@@ -54,15 +54,16 @@ EVENTS_PER_ROW = 5_000
 EVENTS_PER_READ = 20_000
 
 
-async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> None:
-    """Record `events` in the caller's transaction: one row for all of them.
+async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> list[Events]:
+    """Record `events` in the caller's transaction: one row for all of them; the rows'
+    events (`Events`, in order), for the caller to publish on the bus after the commit.
 
     Each event is a JSON array `[action, entity_type, id, payload, pillar]` (docs/events.md).
     The events are also kept in this process as the row's decoded events: its consumer
     groups read them without fetching and decoding the row's text again.
     """
     if not events:
-        return
+        return []
     now = datetime.now(UTC)
     # a huge transaction (an import of a million readings) in rows of a bounded size, each
     # encoded in a turn of the event loop of its own
@@ -83,6 +84,7 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
     # a row of a transaction that then rolls back is never read: its entry ages out
     for (xid, row_id), part in zip(inserted, parts, strict=True):
         _decoded.keep((xid, row_id, now), part)
+    return parts
 
 
 #: the members of a new reading's payload (docs/events.md), in the order a row of readings

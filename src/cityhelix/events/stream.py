@@ -9,7 +9,7 @@ outbox itself, SQLite or PostgreSQL) and `nats` (JetStream, fed from the outbox)
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -18,7 +18,7 @@ from typing import Any, Literal, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cityhelix.events.bus import EntityEvent, EventBus, only_readings, reading_streams
+from cityhelix.events.bus import EntityEvent, EventBus, datastream_ids, only_readings
 from cityhelix.settings import Settings
 
 #: where a new consumer group starts: at the oldest change kept, or after the newest
@@ -40,7 +40,7 @@ class Events(tuple[EntityEvent, ...]):
     @cached_property
     def by_topic(self) -> Mapping[str, tuple[EntityEvent, ...]]:
         """The events of each topic present, in order."""
-        if self._only_readings:
+        if self.only_readings:
             return {READING: tuple(self)}
         found: dict[str, list[EntityEvent]] = {}
         for event in self:
@@ -50,7 +50,7 @@ class Events(tuple[EntityEvent, ...]):
     @cached_property
     def readings_by_datastream(self) -> Mapping[int, tuple[EntityEvent, ...]]:
         """The new readings of each Datastream (not MultiDatastream), in order."""
-        streams = reading_streams(self) if self._only_readings else None
+        streams = datastream_ids(self) if self.only_readings else None
         if streams is not None and len(first := set(streams)) == 1:
             (only,) = first  # a bulk write of one stream: the change as it is
             return {only: tuple(self)} if isinstance(only, int) else {}
@@ -66,8 +66,16 @@ class Events(tuple[EntityEvent, ...]):
         return {datastream: tuple(events) for datastream, events in found.items()}
 
     @cached_property
-    def _only_readings(self) -> bool:
+    def only_readings(self) -> bool:
+        """Whether every event is a new reading (`events.bus.only_readings`)."""
         return only_readings(self)
+
+
+def as_events(batch: Sequence[EntityEvent]) -> Events:
+    """`batch` (a slice the bus handed out) with the lookups of `Events`: itself when it is
+    an outbox row's `Events` already (a write's rows are published as they are), so that
+    every subscriber and consumer group of the process shares one set of lookups."""
+    return batch if isinstance(batch, Events) else Events(batch)
 
 
 @dataclass(frozen=True)

@@ -94,12 +94,14 @@ async def recorded(
         own.info[_LOG] = log
         try:
             yield own, log
-            events = await events_of(own, log)
-            await outbox.append(own, events)
+            parts = await outbox.append(own, await events_of(own, log))
         finally:
             own.info.pop(_LOG, None)
     if bus is not None:
-        bus.publish(events)
+        # the outbox rows' `Events`, not a copy: the bus's subscribers and this process's
+        # consumer groups then share each row's lookups (`Events.by_topic`, ...)
+        for part in parts:
+            bus.publish(part)
 
 
 def data_array_facts(

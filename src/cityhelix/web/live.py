@@ -19,7 +19,8 @@ from operator import itemgetter
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cityhelix.events.bus import EventBus, Subscription, only_readings
+from cityhelix.events.bus import EventBus, Subscription
+from cityhelix.events.stream import as_events
 from cityhelix.web.city_map import live_readings
 from cityhelix.web.const import LIVE_MAX_CLIENTS, LIVE_MAX_PER_TICK, LIVE_TICK_SECONDS
 
@@ -106,7 +107,7 @@ class LiveFeed:
         deadline = loop.time() + LIVE_TICK_SECONDS
         taken = 0
         while True:
-            if only_readings(batch):
+            if as_events(batch).only_readings:
                 ids += map(_id, batch)  # only new readings (a bulk write): no test per event
             else:
                 ids += [

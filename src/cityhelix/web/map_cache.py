@@ -26,7 +26,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.background import stop_tasks
-from cityhelix.events.bus import EventBus, Subscription, reading_streams
+from cityhelix.events.bus import EventBus, Subscription
+from cityhelix.events.stream import Events, as_events
 from cityhelix.hub import service
 from cityhelix.web.city_map import MapThing, map_things
 
@@ -98,25 +99,36 @@ class MapCache:
         taken = 0
         while batch := self._subscription.take_nowait():
             taken += len(batch)
-            if (readings := reading_streams(batch)) is not None:
-                # a bulk write's or the ingest's readings: their streams, tested in C
-                found = set(readings)
-                stale |= not all(isinstance(datastream, int) for datastream in found)
-                streams |= found - {None}
-                batch = ()
-            for event in batch:
-                if event.entity_type in MAP_ENTITIES:
-                    stale = True
-                elif event.entity_type == "Observation" and event.action == "create":
-                    datastream = event.payload.get("datastream_id")
-                    if isinstance(datastream, int):
-                        streams.add(datastream)
-                    else:
-                        stale = True  # an event without its Datastream: read everything
+            events = as_events(batch)
+            if events.only_readings:
+                # a bulk write's or the ingest's readings: their streams, looked up once for
+                # every subscriber and consumer group (`Events.readings_by_datastream`)
+                by_stream = events.readings_by_datastream
+                streams |= by_stream.keys()
+                # a MultiDatastream's reading has no Datastream: read everything
+                stale |= sum(map(len, by_stream.values())) != len(events)
+            else:
+                stale |= self._note(events, streams)
             if taken >= _EVENTS_PER_TURN:
                 taken = 0
                 await asyncio.sleep(0)
         return stale or len(streams) > _MOST_DATASTREAMS, streams
+
+    @staticmethod
+    def _note(events: Events, streams: set[int]) -> bool:
+        """Add to `streams` those with new readings among `events`; whether the map must be
+        read again (a mapped entity changed, or a reading came without its Datastream)."""
+        stale = False
+        for event in events:
+            if event.entity_type in MAP_ENTITIES:
+                stale = True
+            elif event.entity_type == "Observation" and event.action == "create":
+                datastream = event.payload.get("datastream_id")
+                if isinstance(datastream, int):
+                    streams.add(datastream)
+                else:
+                    stale = True
+        return stale
 
     async def things(self) -> list[MapThing]:
         """The rows as of now: every commit before this call is in them."""
