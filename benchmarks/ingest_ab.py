@@ -18,11 +18,10 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,20 +30,17 @@ import httpx
 import orjson
 from benchmarks.common import (
     ADMIN_HEADERS,
-    ADMIN_TOKEN,
     POSTGRES_ADMIN_DSN,
     Database,
     Served,
     create_city,
-    free_port,
     machine_load,
     postgres_database,
     print_profile,
     py_spy_record,
     read_profile,
-    served,
-    server_env,
 )
+from benchmarks.read_ab import tree_served
 
 ROWS = 10_000
 #: after each answer, before the next request: the work it set off (consumer groups) ends
@@ -71,21 +67,6 @@ def parse_tree(text: str) -> Tree:
     if not name or not src:
         raise argparse.ArgumentTypeError(f"--tree NAME=SRC[:PILLARS], not {text!r}")
     return Tree(name, Path(src).resolve(), pillars if colon else "hub")
-
-
-@contextmanager
-def tree_served(tree: Tree, database: Database, log: Path) -> Iterator[Served]:
-    env = server_env(
-        PYTHONPATH=str(tree.src),
-        CITYHELIX_DATABASE_URL=database.url,
-        CITYHELIX_ADMIN_TOKEN=ADMIN_TOKEN,
-        CITYHELIX_MQTT_PORT="0",
-        **({"CITYHELIX_PILLARS": tree.pillars} if tree.pillars else {}),
-    )
-    port = free_port()
-    argv = [sys.executable, "-m", "cityhelix", "serve", "--port", str(port)]
-    with served(argv, port, log, env) as server:
-        yield server
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -199,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for tree in trees:
             tree.database = stack.enter_context(postgres_database(args.postgres_dsn))
             log = Path(args.log_dir) / f"ingest-ab-{tree.name}.log"
-            tree.server = stack.enter_context(tree_served(tree, tree.database, log))
+            served_tree = tree_served(tree.src, tree.database, log, tree.pillars)
+            tree.server = stack.enter_context(served_tree)
             print(f"{tree.name}: {tree.src} ({tree.pillars or 'every pillar'}) {tree.server.url}")
         asyncio.run(measure(args, trees))
 
