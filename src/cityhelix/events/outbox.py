@@ -58,8 +58,8 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
     """Record `events` in the caller's transaction: one row for all of them; the rows'
     events (`Events`, in order), for the caller to publish on the bus after the commit.
 
-    Each event is a JSON array `[action, entity_type, id, payload, pillar]` (docs/events.md).
-    The events are also kept in this process as the row's decoded events: its consumer
+    A row's text is `encode`'s (docs/events.md, "How events are written"). The events are
+    also kept in this process as the row's decoded events: its consumer
     groups read them without fetching and decoding the row's text again.
     """
     if not events:
@@ -121,7 +121,8 @@ def encode(events: Sequence[EntityEvent]) -> str:
         except KeyError:
             pass  # another member instead: the array form
         else:
-            return orjson.dumps({"readings": {"id": list(map(_id, events)), **columns}}).decode()
+            document = {"readings": {"id": list(map(_id, events)), **columns}}
+            return orjson.dumps(document, default=_plain).decode()
     return orjson.dumps(list(map(tuple, events)), default=_plain).decode()
 
 
