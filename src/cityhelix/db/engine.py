@@ -102,9 +102,7 @@ async def statement_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnec
     """A connection on which each statement commits by itself: a write of one statement
     (a consumer group's stored position) is one round trip on PostgreSQL, not three
     (`BEGIN`, it, `COMMIT`); on SQLite the block's statements commit at its end."""
-    async with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
+    async with read_connection(engine) as connection:
         yield connection
         await connection.commit()  # nothing to do on PostgreSQL: no transaction began
 

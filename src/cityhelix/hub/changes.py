@@ -166,16 +166,12 @@ async def _payloads_of(log: ChangeLog) -> list[EntityEvent]:
             ids = facts.ids[first : first + _PER_TURN]
             plain = _plain_payloads(facts, rows, ids)
             if plain is None:
-                made = _row_payloads(facts, rows, ids)
-            else:
-                made = list(zip(cast(Sequence[int], ids), plain, strict=True))
-            payloads += map(_second, made)
-            readings.update(made)
+                ids, plain = _row_payloads(facts, rows, ids)
+            written = cast(Sequence[int], ids)  # none refused: those were left out
+            payloads += plain
+            readings.update(zip(written, plain, strict=True))
             events += map(
-                _new_event,
-                zip(
-                    _CREATE, _OBSERVATION, map(_first, made), map(_second, made), _HUB, strict=False
-                ),
+                _new_event, zip(_CREATE, _OBSERVATION, written, plain, _HUB, strict=False)
             )
     log.facts.clear()
     return events
@@ -185,7 +181,6 @@ async def _payloads_of(log: ChangeLog) -> list[EntityEvent]:
 #: makes one per reading), and the constant fields of a new reading's event
 _new_event = partial(tuple.__new__, EntityEvent)
 _CREATE, _OBSERVATION, _HUB = repeat("create"), repeat("Observation"), repeat("hub")
-_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _plain_payloads(
@@ -219,13 +214,14 @@ def _plain_payloads(
 
 def _row_payloads(
     facts: _DataArrayFacts, rows: Sequence[Sequence[Any]], ids: Sequence[int | None]
-) -> list[tuple[int, Payload]]:
-    """(id, payload) of each written row of `rows`, looked at one by one: times other than
-    UTC with `Z` normalised, a resultTime, FeaturesOfInterest given by id."""
+) -> tuple[list[int], list[Payload]]:
+    """The ids and payloads of the written rows of `rows`, looked at one by one: times other
+    than UTC with `Z` normalised, a resultTime, FeaturesOfInterest given by id."""
     at, result_at, result = facts.at, facts.result_at, facts.result
     fk, stream_id, now = facts.fk, facts.stream_id, facts.now
     feature_at, generated = facts.feature_at, facts.feature
-    made: list[tuple[int, Payload]] = []
+    made_ids: list[int] = []
+    made: list[Payload] = []
     for row, entity_id in zip(rows, ids, strict=True):
         if entity_id is None:
             continue
@@ -249,8 +245,9 @@ def _row_payloads(
             "result": row[result],
             "feature_of_interest_id": feature,
         }
-        made.append((entity_id, payload))
-    return made
+        made_ids.append(entity_id)
+        made.append(payload)
+    return made_ids, made
 
 
 _Z, _SLASH = repeat("Z"), repeat("/")

@@ -123,8 +123,7 @@ def evaluate(
     writers' transactions overlap). `once_per_id` is for numbers other pillars derive and
     may hand in again (a lighting fault found by the next check too): a reading whose id is
     not newer than the last one evaluated is then skipped."""
-    seen = reading.observation_id and reading.observation_id <= state.last_observation_id
-    if once_per_id and seen:
+    if once_per_id and 0 < reading.observation_id <= state.last_observation_id:
         return state, []
     if rule.kind == "stale":
         return _stale(rule, state, reading, min_reraise_seconds=min_reraise_seconds)
