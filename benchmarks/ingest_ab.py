@@ -59,6 +59,9 @@ class Tree:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     database_cpu: list[float] = field(default_factory=list)
+    #: the server's CPU over all measured rounds, the other trees' turns included (the
+    #: work a write sets off after the settling time, and the idle loops, count too)
+    run_cpu: float = 0.0
 
 
 def parse_tree(text: str) -> Tree:
@@ -88,13 +91,13 @@ async def backends(admin: asyncpg.Connection, database: Database) -> list[int]:
     return [row["pid"] for row in rows]
 
 
-def body(streams: list[int], request: int) -> bytes:
-    """10,000 rows on one Datastream (rotating), a minute apart, unique per request."""
+def body(streams: list[int], request: int, count: int) -> bytes:
+    """`count` rows on one Datastream (rotating), a minute apart, unique per request."""
     stream = streams[request % len(streams)]
-    start = 1_700_000_000 + request * ROWS * 60
+    start = 1_700_000_000 + request * count * 60
     rows = [
         [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + i * 60)), (i % 997) * 0.25]
-        for i in range(ROWS)
+        for i in range(count)
     ]
     document = [
         {"Datastream": {"@iot.id": stream}, "components": ["phenomenonTime", "result"]}
@@ -115,6 +118,10 @@ async def measure(args: argparse.Namespace, trees: list[Tree]) -> None:
         headers = {**ADMIN_HEADERS, "Content-Type": "application/json"}
         profiles = ExitStack()
         for round_ in range(-2, args.rounds):  # two rounds of warm-up
+            if round_ == 0:
+                for tree in trees:
+                    assert tree.server is not None
+                    tree.run_cpu = -cpu_seconds([tree.server.pid])
             if round_ == 0 and args.py_spy:
                 for tree in trees:
                     assert tree.server is not None
@@ -123,7 +130,7 @@ async def measure(args: argparse.Namespace, trees: list[Tree]) -> None:
             shift = round_ % len(trees)
             for tree in trees[shift:] + trees[:shift]:
                 assert tree.server is not None and tree.database is not None
-                payload = body(tree.streams, round_ + 2)
+                payload = body(tree.streams, round_ + 2, args.rows)
                 pids = await backends(admin, tree.database)
                 before = cpu_seconds([tree.server.pid]), cpu_seconds(pids)
                 start = time.perf_counter()
@@ -133,31 +140,36 @@ async def measure(args: argparse.Namespace, trees: list[Tree]) -> None:
                 took = time.perf_counter() - start
                 if answer.status_code != 201:
                     raise RuntimeError(f"{tree.name}: {answer.status_code} {answer.text[:300]}")
-                await asyncio.sleep(SETTLE_S)
+                await asyncio.sleep(args.settle)
                 after = cpu_seconds([tree.server.pid]), cpu_seconds(pids)
                 if round_ >= 0:
                     tree.wall.append(took * 1000)
                     tree.cpu.append((after[0] - before[0]) * 1000)
                     tree.database_cpu.append((after[1] - before[1]) * 1000)
+        for tree in trees:
+            assert tree.server is not None
+            tree.run_cpu += cpu_seconds([tree.server.pid])
         profiles.close()
     finally:
         for client in clients.values():
             await client.aclose()
         await admin.close()
     first = trees[0]
-    print(f"\n{args.rounds} requests of {ROWS:,} rows per tree, interleaved; {machine_load()}")
+    print(f"\n{args.rounds} requests of {args.rows:,} rows per tree, interleaved; {machine_load()}")
     print(
         "| tree | pillars | wall p50 ms | server CPU ms/request | its PostgreSQL CPU ms "
-        f"| wall / {first.name} | server CPU / {first.name} |"
+        f"| wall / {first.name} | server CPU / {first.name} | whole run: server CPU "
+        f"ms/request, / {first.name} |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for tree in trees:
         wall, cpu = statistics.median(tree.wall), statistics.fmean(tree.cpu)
         print(
             f"| {tree.name} | {tree.pillars or 'every pillar'} | {wall:.0f} | {cpu:.1f} "
             f"| {statistics.fmean(tree.database_cpu):.1f} "
             f"| {wall / statistics.median(first.wall):.3f} "
-            f"| {cpu / statistics.fmean(first.cpu):.3f} |"
+            f"| {cpu / statistics.fmean(first.cpu):.3f} "
+            f"| {tree.run_cpu * 1000 / args.rounds:.1f}, {tree.run_cpu / first.run_cpu:.3f} |"
         )
     for tree in trees if args.py_spy else ():
         output = Path(args.log_dir) / f"ingest-ab-{tree.name}.txt"
@@ -171,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--tree", type=parse_tree, action="append", required=True, help="NAME=SRC[:PILLARS]"
     )
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rows", type=int, default=ROWS, help="rows per request")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, help="seconds after each answer")
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile each server")
     parser.add_argument("--postgres-dsn", default=POSTGRES_ADMIN_DSN, help="an admin DSN")
     parser.add_argument("--log-dir", default=str(Path(tempfile.gettempdir()) / "cityhelix-bench"))

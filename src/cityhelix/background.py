@@ -12,11 +12,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 
-async def stop_tasks(tasks: Iterable[asyncio.Task[None]], *, seconds: float = 5.0) -> None:
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, seconds: float = 5.0) -> None:
     """Cancel `tasks` and wait at most `seconds` for them to end."""
     pending = [task for task in tasks if not task.done()]
     for task in pending:

@@ -11,7 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -23,7 +23,7 @@ import nats
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cityhelix.app import create_app
 from cityhelix.auth.principal import Principal, Role
@@ -571,6 +571,48 @@ async def test_a_caught_up_group_takes_the_commits_of_its_read_gap_in_one_read(
                     assert loop.time() - read_at >= gap * 0.9
                     assert [e.id for e in observations(changes)] == more
                     assert len(changes) == 3  # three transactions, one read
+
+
+@pytest.mark.parametrize("backend", ["database-sqlite", "database-postgresql"])
+async def test_the_groups_of_a_process_woken_by_one_commit_share_one_read_of_the_outbox(
+    backend: str, tmp_path: Path
+) -> None:
+    """Every group reads after every commit; those of one process at one position read the
+    outbox once between them, and each gets the whole change."""
+    with _database(backend, tmp_path) as url:
+        # the hub alone: no pillar's own group reads beside the three of the test
+        app = create_app(stream_settings(backend, url, "unused", pillars="hub"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                stream_id = await make_datastream(client, ADMIN_HEADERS)
+                stream: EventStream = app.state.stream
+                reads: list[str] = []
+
+                def count(*args: Any) -> None:
+                    statement: str = args[2]
+                    if "event_outbox" in statement and " OVER " in statement.upper():
+                        reads.append(statement)
+
+                event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+                async with AsyncExitStack() as stack:
+                    consumers = [
+                        await stack.enter_async_context(stream.consumer(group())) for _ in range(3)
+                    ]
+                    for consumer in consumers:
+                        await drain(consumer)
+                    # new groups start at positions of their own ("latest" when each was
+                    # made); a change read by all three puts them at one
+                    await post_reading(client, stream_id, 0.0)
+                    for consumer in consumers:
+                        await drain(consumer)
+                    waiting = [asyncio.create_task(c.read(timeout=5)) for c in consumers]
+                    await asyncio.sleep(0.3)  # each has read, found nothing, and waits
+                    reads.clear()
+                    reading = await post_reading(client, stream_id, 1.0)
+                    changes = await asyncio.gather(*waiting)
+                    assert [[e.id for e in observations(c)] for c in changes] == [[reading]] * 3
+                    assert len(reads) == 1
 
 
 def _reading(entity_id: int, **payload: Any) -> EntityEvent:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from cityhelix.db.types import UtcDateTime
 
@@ -46,8 +47,15 @@ class utc_bucket_start(FunctionElement[Any]):
     """The start of the UTC `width` bucket ('1m', '1h' or '1d') holding a `UtcDateTime`."""
 
     type = UtcDateTime()
-    inherit_cache = False
     name = "utc_bucket_start"
+    # the width is part of the statement's cache key: without it (`inherit_cache = False`
+    # alone) SQLAlchemy could not cache any statement holding a bucket, and compiled a
+    # rollup rebuild anew for every write (3 ms of an MQTT batch's 14, BENCHMARKS.md §2)
+    inherit_cache = False
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("width", InternalTraversal.dp_string),
+    ]
 
     def __init__(self, width: str, moment: ColumnElement[Any]) -> None:
         if width not in _UNITS:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -84,6 +85,9 @@ class DatabaseStream(EventStream):
         self.wake = Wake()
         self._stack = contextlib.AsyncExitStack()
         self._pruning: asyncio.Task[None] | None = None
+        #: the reads of the outbox under way or just done, by (position, limit): the
+        #: process's groups, woken by the same commit at the same position, share one
+        self._reads: dict[tuple[Position, int], _SharedRead] = {}
 
     async def start(self) -> None:
         self._stack.callback(self.bus.on_publish(self.wake))
@@ -93,7 +97,45 @@ class DatabaseStream(EventStream):
     async def stop(self) -> None:
         if self._pruning is not None:
             await stop_tasks((self._pruning,))
+        await stop_tasks([read.task for read in self._reads.values()])
+        self._reads.clear()
         await self._stack.aclose()
+
+    async def read_after(self, position: Position, limit: int, mark: asyncio.Event) -> list[Change]:
+        """`outbox.read_after(position, limit)`, shared by this process's consumer groups.
+
+        Every group reads after each commit, and the groups of one process are mostly at
+        the same position: one read serves them all while no wake-up came since it began
+        (`mark`, taken by the caller before its read, is still the one that read began
+        under) and it is at most a read gap old. A commit that came since wakes the
+        readers with a new mark, so a shared read never hides it; an older result would
+        hide rows held back by an open transaction from a poll that should see them.
+        """
+        loop = asyncio.get_running_loop()
+        key = (position, limit)
+        shared = self._reads.get(key)
+        fresh = shared is not None and (
+            not shared.task.done() or loop.time() - shared.begun <= self._fresh_seconds
+        )
+        if shared is None or shared.mark is not mark or not fresh:
+            for stale in [k for k, read in self._reads.items() if read.task.done()]:
+                del self._reads[stale]
+            shared = _SharedRead(mark, loop.time(), asyncio.create_task(self._read(*key)))
+            self._reads[key] = shared
+        # a reader cancelled while it waits (the app stopping) leaves the read to the others
+        return list(await asyncio.shield(shared.task))
+
+    @property
+    def _fresh_seconds(self) -> float:
+        """How long a read done serves the groups that come after it: a read gap (they
+        would have paused that long anyway), less than a poll (which must read anew)."""
+        settings = self.settings
+        return min(settings.stream_read_gap_ms / 1000, settings.stream_poll_seconds / 2)
+
+    async def _read(self, position: Position, limit: int) -> list[Change]:
+        # no transaction around the read: the groups read after every commit
+        async with read_connection(self.engine) as connection:
+            return await outbox.read_after(connection, position, limit)
 
     async def _prune_forever(self) -> None:
         retention = timedelta(hours=self.settings.stream_retention_hours)
@@ -134,6 +176,14 @@ class DatabaseStream(EventStream):
             oldest,
             tuple(consumers),
         )
+
+
+@dataclass(frozen=True)
+class _SharedRead:
+    #: the wake-up mark current when the read began, and when (loop time)
+    mark: asyncio.Event
+    begun: float
+    task: asyncio.Task[list[Change]]
 
 
 def _events(changes: list[Change]) -> int:
@@ -196,9 +246,7 @@ class DatabaseConsumer(StreamConsumer):
             mark = self._stream.wake.mark()
             if await self._hold():
                 assert self._read is not None
-                # no transaction around the read: N groups read after every commit
-                async with read_connection(self._stream.engine) as connection:
-                    changes = await outbox.read_after(connection, self._read, limit)
+                changes = await self._stream.read_after(self._read, limit, mark)
                 if changes:
                     self._read = Position.parse(changes[-1].position)
                     if len(changes) < limit and _events(changes) < outbox.EVENTS_PER_READ:
