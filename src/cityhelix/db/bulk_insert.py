@@ -22,21 +22,34 @@ BulkInsert = Callable[
 ]
 
 
+#: the rows one statement takes at most, by dialect: each row's values are converted on the
+#: event loop, about 20 µs a row by SQLAlchemy's bind processing (100,000 rows held the loop
+#: for seconds), under 2 µs by asyncpg's COPY encoder, where each statement more costs a
+#: sequence read and a COPY's set-up (a 10,000-row DataArray in four COPYs cost the server
+#: ~8 ms more CPU than in one, BENCHMARKS.md §2)
+_ROWS_PER_STATEMENT = {"postgresql": 10_000}
+_ROWS_PER_INSERT = 2_500
+
+
 async def insert_rows(
     connection: AsyncConnection, table: Table, rows: list[dict[str, Any]], keys: list[str]
 ) -> list[int]:
     """Insert `rows` (each holding every one of `keys`; other columns NULL) into `table` in
-    the caller's transaction; their new ids, in the order of `rows`."""
-    if not rows:
-        return []
-    insert_for = _BY_DIALECT.get(connection.dialect.name, _insert_returning)
-    return await insert_for(connection, table, rows, keys)
+    the caller's transaction; their new ids, in the order of `rows`. Many rows go in
+    slices, a statement each, so that no one statement holds the event loop for long."""
+    dialect = connection.dialect.name
+    insert_for = _BY_DIALECT.get(dialect, _insert_returning)
+    size = _ROWS_PER_STATEMENT.get(dialect, _ROWS_PER_INSERT)
+    ids: list[int] = []
+    for first in range(0, len(rows), size):
+        ids += await insert_for(connection, table, rows[first : first + size], keys)
+    return ids
 
 
 async def _insert_returning(
     connection: AsyncConnection, table: Table, rows: list[dict[str, Any]], keys: list[str]
 ) -> list[int]:
-    """One INSERT ... RETURNING for all rows (SQLite, and any backend without a faster way)."""
+    """One INSERT ... RETURNING (SQLite, and any backend without a faster way)."""
     inserted = await connection.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
     )

@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 
 #: rows validated between two turns of the event loop (about 10 ms of work)
 _ROWS_PER_TURN = 1000
-#: rows a bulk insert takes at most: SQLAlchemy converts each row's values on the event
-#: loop (about 20 µs a row), and 100,000 rows held it for seconds
-_ROWS_PER_INSERT = 2500
 #: rows handed to the Observation hooks (and noted as written) between two turns of the
 #: event loop, after the insert: a few ms of work
 _ROWS_AFTER_INSERT = 5000
@@ -124,11 +121,7 @@ async def write_observation_rows(
         if len(columns) != len(keys):
             for key in keys:
                 columns.setdefault(key, None)
-    ids: list[int] = []
-    for first in range(0, len(every), _ROWS_PER_INSERT):
-        # slices: the driver's bind processing of each row runs on the event loop
-        chunk = every[first : first + _ROWS_PER_INSERT]
-        ids += await insert_rows(writer.connection, observations, chunk, sorted(keys))
+    ids = await insert_rows(writer.connection, observations, every, sorted(keys))
     for first in range(0, len(ids), _ROWS_AFTER_INSERT):
         await asyncio.sleep(0)  # what follows the insert, in slices too
         writer.written.extend(
