@@ -64,11 +64,10 @@ async def _copy_into(
     COPY is what lets a 10,000-row DataArray cost about what the raw load costs. JSON
     columns travel as their text, which COPY's binary format takes for json/jsonb.
     """
-    ids: list[int] = list(
-        await connection.scalars(
-            select(func.nextval(f"{table.name}_id_seq")).select_from(
-                func.generate_series(1, len(rows))
-            )
+    # the ids as one array: one row for the driver to decode (in C), not one per id
+    ids: list[int] = await connection.scalar(
+        select(func.array_agg(func.nextval(f"{table.name}_id_seq"))).select_from(
+            func.generate_series(1, len(rows))
         )
     )
     names = ["id", *keys]
@@ -76,7 +75,7 @@ async def _copy_into(
         row["id"] = entity_id
     records = list(map(itemgetter(*names), rows))
     json_names = [name for name in names if isinstance(table.c[name].type, JSON)]
-    if any(row[name] is not None for name in json_names for row in rows):
+    if any(list(map(itemgetter(name), rows)).count(None) < len(rows) for name in json_names):
         json_positions = {names.index(name) for name in json_names}
         records = [
             tuple(
