@@ -50,7 +50,7 @@ class utc_bucket_start(FunctionElement[Any]):
     name = "utc_bucket_start"
     # the width is part of the statement's cache key: without it (`inherit_cache = False`
     # alone) SQLAlchemy could not cache any statement holding a bucket, and compiled a
-    # rollup rebuild anew for every write (3 ms of an MQTT batch's 14, BENCHMARKS.md §2)
+    # rollup rebuild anew for every write (5 of a 30-row write's 14.5 ms, BENCHMARKS.md §2)
     inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,

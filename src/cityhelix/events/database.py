@@ -105,11 +105,11 @@ class DatabaseStream(EventStream):
         """`outbox.read_after(position, limit)`, shared by this process's consumer groups.
 
         Every group reads after each commit, and the groups of one process are mostly at
-        the same position: one read serves them all while no wake-up came since it began
-        (`mark`, taken by the caller before its read, is still the one that read began
-        under) and it is at most a read gap old. A commit that came since wakes the
-        readers with a new mark, so a shared read never hides it; an older result would
-        hide rows held back by an open transaction from a poll that should see them.
+        the same position: one read serves them all as long as no wake-up came since it
+        began (the caller's `mark`, taken before its read, is the one the read began under)
+        and it is in flight or at most `_fresh_seconds` old. A commit that came since
+        wakes the readers with a new mark, so a shared read never hides it; an older result
+        would hide rows held back by an open transaction from a poll that should see them.
         """
         loop = asyncio.get_running_loop()
         key = (position, limit)
@@ -128,7 +128,7 @@ class DatabaseStream(EventStream):
     @property
     def _fresh_seconds(self) -> float:
         """How long a read done serves the groups that come after it: a read gap (they
-        would have paused that long anyway), less than a poll (which must read anew)."""
+        would have paused that long anyway), at most half a poll (which must read anew)."""
         settings = self.settings
         return min(settings.stream_read_gap_ms / 1000, settings.stream_poll_seconds / 2)
 
