@@ -202,11 +202,16 @@ def _wait_until_listening(
         with served.log.open("rb") as output:
             output.seek(offset)
             output_now = output.read()
+        text = output_now.decode(errors="replace")
         if served.process.poll() is not None:
-            text = output_now.decode(errors="replace")
             raise (PortTaken if says_port_taken(text) else RuntimeError)(
                 f"cityhelix {served.process.args[3]} exited early:\n{text}"
             )
+        if listening not in output_now and says_port_taken(text):
+            # uvicorn binds after the app's start-up, then runs its shutdown before it
+            # exits: a pillar's stop that hangs there (once in a full run) must not pass
+            # for a start that never came; the caller stops it and starts on another port
+            raise PortTaken(f"cityhelix {served.process.args[3]} found its port taken:\n{text}")
         if said is not None:
             if said.encode() in output_now:
                 return
