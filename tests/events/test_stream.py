@@ -11,7 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -540,6 +540,18 @@ async def _two_writers_one_group(backend: str, url: str, nats_stream: str, hubs:
     assert sorted(both) == sorted(everything)  # each once, for the group as a whole
 
 
+@asynccontextmanager
+async def _served_stream(
+    settings: Settings,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, int]]:
+    """An app of its own on `settings`, started: (the app, a client of it, a Datastream)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield app, client, await make_datastream(client, ADMIN_HEADERS)
+
+
 @pytest.mark.parametrize("backend", ["database-sqlite", "database-postgresql"])
 async def test_a_caught_up_group_takes_the_commits_of_its_read_gap_in_one_read(
     backend: str, tmp_path: Path
@@ -549,28 +561,24 @@ async def test_a_caught_up_group_takes_the_commits_of_its_read_gap_in_one_read(
     gap = 0.6
     with _database(backend, tmp_path) as url:
         settings = stream_settings(backend, url, "unused", stream_read_gap_ms=int(gap * 1000))
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                stream_id = await make_datastream(client, ADMIN_HEADERS)
-                stream: EventStream = app.state.stream
-                async with stream.consumer(group()) as consumer:
-                    await drain(consumer)
-                    await asyncio.sleep(gap)  # idle for longer than the gap
-                    loop = asyncio.get_running_loop()
-                    first = await post_reading(client, stream_id, 1.0)
-                    woken = loop.time()
-                    assert [e.id for e in observations(await consumer.read(timeout=5))] == [first]
-                    assert loop.time() - woken < gap / 2  # read at once, not after a gap
-                    read_at = loop.time()
-                    await consumer.commit()
-                    reading = asyncio.create_task(consumer.read(timeout=5))
-                    more = [await post_reading(client, stream_id, float(i)) for i in range(3)]
-                    changes = await reading
-                    assert loop.time() - read_at >= gap * 0.9
-                    assert [e.id for e in observations(changes)] == more
-                    assert len(changes) == 3  # three transactions, one read
+        async with _served_stream(settings) as (app, client, stream_id):
+            stream: EventStream = app.state.stream
+            async with stream.consumer(group()) as consumer:
+                await drain(consumer)
+                await asyncio.sleep(gap)  # idle for longer than the gap
+                loop = asyncio.get_running_loop()
+                first = await post_reading(client, stream_id, 1.0)
+                woken = loop.time()
+                assert [e.id for e in observations(await consumer.read(timeout=5))] == [first]
+                assert loop.time() - woken < gap / 2  # read at once, not after a gap
+                read_at = loop.time()
+                await consumer.commit()
+                reading = asyncio.create_task(consumer.read(timeout=5))
+                more = [await post_reading(client, stream_id, float(i)) for i in range(3)]
+                changes = await reading
+                assert loop.time() - read_at >= gap * 0.9
+                assert [e.id for e in observations(changes)] == more
+                assert len(changes) == 3  # three transactions, one read
 
 
 @pytest.mark.parametrize("backend", ["database-sqlite", "database-postgresql"])
@@ -585,40 +593,36 @@ async def test_the_groups_of_a_process_woken_by_one_commit_share_one_read_of_the
         settings = stream_settings(backend, url, "unused", pillars="hub").model_copy(
             update={"stream_lease_seconds": 60.0}
         )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                stream_id = await make_datastream(client, ADMIN_HEADERS)
-                stream: EventStream = app.state.stream
-                reads: list[str] = []
+        async with _served_stream(settings) as (app, client, stream_id):
+            stream: EventStream = app.state.stream
+            reads: list[str] = []
 
-                def count(*args: Any) -> None:
-                    statement: str = args[2]
-                    if "event_outbox" in statement and " OVER " in statement.upper():
-                        reads.append(statement)
+            def count(*args: Any) -> None:
+                statement: str = args[2]
+                if "event_outbox" in statement and " OVER " in statement.upper():
+                    reads.append(statement)
 
-                event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
-                async with AsyncExitStack() as stack:
-                    consumers = [
-                        await stack.enter_async_context(stream.consumer(group())) for _ in range(3)
-                    ]
-                    for consumer in consumers:
-                        await drain(consumer)
-                    # new groups start at positions of their own ("latest" when each was
-                    # made); a change read by all three puts them at one
-                    await post_reading(client, stream_id, 0.0)
-                    for consumer in consumers:
-                        await drain(consumer)
-                    waiting = [asyncio.create_task(c.read(timeout=5)) for c in consumers]
-                    await asyncio.sleep(0.3)  # each has read, found nothing, and waits
-                    reads.clear()
-                    reading = await post_reading(client, stream_id, 1.0)
-                    changes = await asyncio.gather(*waiting)
-                    assert [[e.id for e in observations(c)] for c in changes] == [[reading]] * 3
-                    # one read; on a loaded machine a group may come after the shared read
-                    # ended (PostgreSQL's NOTIFY wakes them again): never one read a group
-                    assert len(reads) < len(consumers)
+            event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+            async with AsyncExitStack() as stack:
+                consumers = [
+                    await stack.enter_async_context(stream.consumer(group())) for _ in range(3)
+                ]
+                for consumer in consumers:
+                    await drain(consumer)
+                # new groups start at positions of their own ("latest" when each was
+                # made); a change read by all three puts them at one
+                await post_reading(client, stream_id, 0.0)
+                for consumer in consumers:
+                    await drain(consumer)
+                waiting = [asyncio.create_task(c.read(timeout=5)) for c in consumers]
+                await asyncio.sleep(0.3)  # each has read, found nothing, and waits
+                reads.clear()
+                reading = await post_reading(client, stream_id, 1.0)
+                changes = await asyncio.gather(*waiting)
+                assert [[e.id for e in observations(c)] for c in changes] == [[reading]] * 3
+                # one read; on a loaded machine a group may come after the shared read
+                # ended (PostgreSQL's NOTIFY wakes them again): never one read a group
+                assert len(reads) < len(consumers)
 
 
 def _reading(entity_id: int, **payload: Any) -> EntityEvent:
