@@ -475,6 +475,45 @@ async def test_http_writes_are_announced_over_mqtt(
     assert (topic, updated) == (entity_topic, patched.json())
 
 
+async def test_a_change_goes_only_to_the_topics_someone_subscribed_to(
+    hub: Hub, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The embedded broker knows every subscription: a reading goes to the one topic held,
+    and, once no one listens, nowhere; an external broker gets every topic whatever is held."""
+    stream_id = await make_datastream(client, admin)
+    topic = f"v1.1/Datastreams({stream_id})/Observations"
+    embedded = hub.kind == "embedded"
+    # on Mosquitto: the reading's 4 topics, and 2 narrowed by the declared `$select` filter
+    everything = 6
+
+    async def post(result: float) -> None:
+        created = await client.post(f"/{topic}", json=reading(result), headers=admin)
+        assert created.status_code == 201, created.text
+
+    def counters() -> tuple[int, int]:
+        status = hub.bridge.status()  # what GET /api/hub/ingest shows under "mqtt"
+        return status["notifications"], status["unheard_changes"]
+
+    async with hub.device() as subscriber:
+        await subscriber.subscribe(topic, qos=1)
+        # announced in commit order and counted before they go out: once the subscriber has
+        # a reading, every change before it is counted
+        for result in (4.5, 5.5):
+            await post(result)
+            announced_on, announced = await next_message(subscriber)
+            assert (announced_on, announced["result"]) == (topic, result)
+            if result == 4.5:
+                sent, unheard = counters()
+        assert counters() == (sent + (1 if embedded else everything), unheard)
+        await subscriber.unsubscribe(topic)  # the broker drops the filter before its UNSUBACK
+    sent, unheard = counters()
+    await post(6.5)
+    async with asyncio.timeout(TIMEOUT):
+        while sum(counters()) == sent + unheard:
+            await asyncio.sleep(0.02)
+    assert counters() == ((sent, unheard + 1) if embedded else (sent + everything, unheard))
+
+
 async def test_creations_are_audited_as_their_publisher(
     hub: Hub,
     client: httpx.AsyncClient,

@@ -75,7 +75,9 @@ async def stream_status(request: Request) -> Response:
         "creations waiting (`waiting`, at most about `queue_bound`; `read_pauses` counts the "
         "times the hub stopped reading its socket to hold the broker back); "
         "`own_notifications` counts the hub's own notifications an external broker sent back "
-        "through the shared subscription (none with `CITYHELIX_MQTT_SHARE_GROUP` empty). "
+        "through the shared subscription (none with `CITYHELIX_MQTT_SHARE_GROUP` empty); "
+        "`notifications` counts those published, `unheard_changes` the committed changes "
+        "announced to no one (the embedded broker had no subscription matching them). "
         "Readable by admin, operator and analyst."
     ),
 )

@@ -117,6 +117,12 @@ class BrokerLink(Protocol):
         """The topic filters clients hold, as far as this broker lets us know."""
         ...
 
+    @property
+    def knows_subscriptions(self) -> bool:
+        """Whether `subscribed_filters` are all that clients hold (then a topic matching
+        none of them needs no notification)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -131,6 +137,8 @@ class EmbeddedLink:
 
     notification_properties: Properties | None = None
     own_notifications = 0
+    #: amqtt lists every subscription, persistent sessions' while their clients are away too
+    knows_subscriptions = True
 
     def __init__(self, broker: EmbeddedBroker, select_filters: Iterable[str] = ()) -> None:
         self.broker = broker
@@ -490,6 +498,8 @@ class ExternalLink:
     def subscribed_filters(self) -> Iterable[str]:
         """Only the declared ones: an external broker does not say what clients hold."""
         return self._select_filters
+
+    knows_subscriptions = False
 
     async def close(self) -> None:
         """The broker is not ours to stop."""
