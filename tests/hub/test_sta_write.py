@@ -73,6 +73,53 @@ async def test_deep_insert_creates_the_whole_tree(
     assert stream["phenomenonTime"] == "2026-11-01T00:00:00Z/2026-11-01T03:00:00Z"
 
 
+async def test_a_deep_inserts_inline_observations_keep_their_order_around_a_linked_one(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    """Inline Observations go in as runs (one statement each): the ids follow the order
+    given, an own FeatureOfInterest and one moved in by `@iot.id` keep their places, and a
+    bad one at a run's end is refused with nothing written."""
+    elsewhere = await post(client, "/v1.1/Things", full_thing(observations=1), admin)
+    stream_url = f"/v1.1/Things({elsewhere['@iot.id']})/Datastreams"
+    moved = (await client.get(stream_url, params={"$expand": "Observations"})).json()
+    moved_id = moved["value"][0]["Observations"][0]["@iot.id"]
+    feature = {
+        "name": "river bank",
+        "description": "the gauge's own feature",
+        "encodingType": "application/geo+json",
+        "feature": {"type": "Point", "coordinates": [106.7, 11.0]},
+    }
+    results = [5, 3, 9, 1]
+    inline: list[dict[str, Any]] = [
+        {"phenomenonTime": f"2026-11-02T0{hour}:00:00Z", "result": result}
+        for hour, result in zip((3, 1, 2, 0), results, strict=True)
+    ]
+    inline[2]["FeatureOfInterest"] = feature
+    body = full_thing(observations=0)
+    body["Datastreams"][0]["Observations"] = [*inline[:2], {"@iot.id": moved_id}, *inline[2:]]
+    created = await post(client, "/v1.1/Things", body, admin)
+    listed = (
+        await client.get(
+            f"/v1.1/Things({created['@iot.id']})/Datastreams",
+            params={"$expand": "Observations($orderby=id;$expand=FeatureOfInterest)"},
+        )
+    ).json()["value"][0]["Observations"]
+    # the moved one first: the oldest id, made elsewhere (full_thing's first result is 10)
+    assert [o["result"] for o in listed] == [10, *results]
+    assert listed[0]["@iot.id"] == moved_id
+    assert listed[3]["FeatureOfInterest"]["name"] == "river bank"
+    generated = {o["FeatureOfInterest"]["@iot.id"] for i, o in enumerate(listed) if i not in (0, 3)}
+    assert len(generated) == 1  # the Thing's Location, generated once for the others
+
+    before = await row_counts(engine)
+    body = full_thing(observations=0)
+    body["Datastreams"][0]["Observations"] = [*inline[:3], {"result": 2, "phenomenonTime": "x"}]
+    response = await client.post("/v1.1/Things", json=body, headers=admin)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "phenomenonTime"
+    assert await row_counts(engine) == before
+
+
 async def test_link_existing_entities_by_id(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
