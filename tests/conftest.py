@@ -96,52 +96,6 @@ def postgres_url() -> Iterator[str]:
     _run_outside_loop(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-#: the test files that keep a worker longest (their setups and calls, over 15 s each in
-#: `pytest --durations=150` of a whole run), longest first. They start first (`make test`
-#: runs xdist with --no-loadscope-reorder, which keeps this order instead of putting the
-#: files with the most tests first): the workers then end within seconds of each other,
-#: where the browser modules, which have few tests, came last and ran for minutes on one
-#: worker alone
-LONGEST_FILES = (
-    "tests/cli/test_transfer.py",
-    "tests/hub/test_ingest_processes.py",
-    "tests/web/test_map.py",
-    "tests/web/test_pages.py",
-    "tests/events/test_stream.py",
-    "tests/demo/test_demo_command.py",
-    "tests/web/test_nav_browser.py",
-    "tests/cli/test_users.py",
-    "tests/web/test_report_wall_map_browser.py",
-    "tests/web/test_demo_console.py",
-    "tests/hub/test_hostile_loop_write.py",
-    "tests/web/test_helix_pages.py",
-    "tests/web/test_invest_browser.py",
-    "tests/web/test_set_password_command.py",
-    "tests/ops/test_open311_keys.py",
-    "tests/hub/test_sta_streaming.py",
-    "tests/web/test_ops_pages.py",
-    "tests/hub/test_hostile_loop.py",
-    "tests/ops/test_incidents.py",
-    "tests/web/test_city_pages_browser.py",
-    "tests/ops/test_webhooks_restart.py",
-    "tests/ops/test_alerts_processes.py",
-    "tests/hub/test_hostile_budget.py",
-    "tests/test_served.py",
-    "tests/events/test_handover.py",
-    "tests/invest/test_cli.py",
-    "tests/fuzz/test_fuzz_openapi.py",
-    "tests/city/lighting/test_schedule_restart.py",
-    "tests/ops/test_webhooks.py",
-)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first, each file's tests in the order pytest gave them."""
-    rank = {path: index for index, path in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
-
-
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("sqlite") / "cityhelix.db"
@@ -189,13 +143,13 @@ async def _empty_all_tables(engine: AsyncEngine) -> None:
     """Every table emptied, ids from 1 again.
 
     The session's app keeps running between tests, and its background tasks (escalation,
-    webhook delivery, the event relay) write while the reset runs: on PostgreSQL a row one
-    of them adds under a parent the reset deletes can deadlock or break a foreign key, on
-    SQLite the write lock can stay taken past the busy timeout while the loop is busy
-    elsewhere. Either way the reset rolled back whole and is simply tried again. On SQLite
-    the collector runs first (a connection dropped inside a reference cycle keeps its
-    transaction, and the file's write lock, until it is collected), and a reset that still
-    fails names who holds locks on the file: this process or another one.
+    webhook delivery, the event relay) write while the reset runs: on PostgreSQL the reset's
+    locks, taken table by table, can deadlock with one of them, on SQLite the write lock can
+    stay taken past the busy timeout while the loop is busy elsewhere. Either way the reset
+    rolled back whole and is simply tried again. On SQLite the collector runs first (a
+    connection dropped inside a reference cycle keeps its transaction, and the file's write
+    lock, until it is collected), and a reset that still fails names who holds locks on the
+    file: this process or another one.
     """
     for attempt in range(_RESET_ATTEMPTS):
         try:
@@ -203,11 +157,7 @@ async def _empty_all_tables(engine: AsyncEngine) -> None:
             return
         except DBAPIError as lost:
             message = str(lost.orig).lower()
-            # (a background writer's row, added under a table the reset had emptied)
-            lock_race = any(
-                race in message
-                for race in ("deadlock detected", "database is locked", "foreign key constraint")
-            )
+            lock_race = "deadlock detected" in message or "database is locked" in message
             if not lock_race:
                 raise
             if attempt == _RESET_ATTEMPTS - 1:
@@ -250,15 +200,18 @@ async def _empty_all_tables_once(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # DELETE, not TRUNCATE: a TRUNCATE of the 66 tables makes new files for each
-            # (0.44 s a test; 0.05 s this way, in one round trip), and its table locks
-            # deadlocked with the app's background writers
+            # (0.44 s a test; 0.02 s this way, in one round trip). The tables are locked
+            # first, as TRUNCATE locks them: a background writer's transaction in flight
+            # (an alert of the lighting round) ends before the rows go, not after
             key = str(engine.url)
             if key not in _OWNED_SEQUENCES:
                 found = await connection.execute(_SEQUENCES_OF)
                 _OWNED_SEQUENCES[key] = list(found.scalars())
             quote = connection.dialect.identifier_preparer.quote
+            tables = ", ".join(quote(t.name) for t in metadata.sorted_tables)
             script = "; ".join(
-                [f"DELETE FROM {quote(t.name)}" for t in reversed(metadata.sorted_tables)]
+                [f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"]
+                + [f"DELETE FROM {quote(t.name)}" for t in reversed(metadata.sorted_tables)]
                 + [f"ALTER SEQUENCE {quote(name)} RESTART" for name in _OWNED_SEQUENCES[key]]
             )
             raw = await connection.get_raw_connection()
