@@ -155,8 +155,9 @@ async def _empty_all_tables(engine: AsyncEngine) -> None:
         try:
             await _empty_all_tables_once(engine)
             return
-        except DBAPIError as lost:
-            message = str(lost.orig).lower()
+        except (DBAPIError, asyncpg.PostgresError) as lost:
+            # (the PostgreSQL reset runs on the driver's connection: asyncpg's own errors)
+            message = str(getattr(lost, "orig", lost)).lower()
             lock_race = "deadlock detected" in message or "database is locked" in message
             if not lock_race:
                 raise
