@@ -136,7 +136,11 @@ async def running_app(backend: Backend) -> AsyncIterator[object]:
 
 
 #: a reset that lost a lock race is tried again, this many times
-_RESET_ATTEMPTS = 10
+_RESET_ATTEMPTS = 20
+#: SQLite: how long the reset waits for the write lock each time, and the app's own wait
+#: (`db/engine.py`), given back to the connection after
+_RESET_BUSY_MS = 2_000
+_APP_BUSY_MS = 30_000
 
 
 async def _empty_all_tables(engine: AsyncEngine) -> None:
@@ -218,10 +222,17 @@ async def _empty_all_tables_once(engine: AsyncEngine) -> None:
             raw = await connection.get_raw_connection()
             await raw.driver_connection.execute(script)  # type: ignore[union-attr]
         else:
-            for table in reversed(metadata.sorted_tables):
-                await connection.execute(delete(table))
-            # ids start again at 1, as RESTART IDENTITY does on PostgreSQL
-            await connection.execute(text("DELETE FROM sqlite_sequence"))
+            # a short wait for the write lock, then the collector and another try (see
+            # `_empty_all_tables`): the app's 30 s made one held lock cost minutes
+            await connection.execute(text(f"PRAGMA busy_timeout={_RESET_BUSY_MS}"))
+            try:
+                for table in reversed(metadata.sorted_tables):
+                    await connection.execute(delete(table))
+                # ids start again at 1, as RESTART IDENTITY does on PostgreSQL
+                await connection.execute(text("DELETE FROM sqlite_sequence"))
+            finally:
+                # (not transactional: the pooled connection gets the app's wait back)
+                await connection.execute(text(f"PRAGMA busy_timeout={_APP_BUSY_MS}"))
 
 
 @pytest.fixture

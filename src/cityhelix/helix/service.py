@@ -21,7 +21,7 @@ from cityhelix.db.engine import read_connection
 from cityhelix.helix import open_data, programmes, registry, synergy
 from cityhelix.helix.errors import BadRequest, Forbidden
 from cityhelix.helix.errors import HelixError as HelixError  # the web pages show its message
-from cityhelix.helix.scorecard import card, report
+from cityhelix.helix.scorecard import card
 from cityhelix.settings import Settings
 
 #: roles that write the helix registry, programmes and manual indicators
@@ -368,6 +368,10 @@ async def scorecard_xlsx(engine: AsyncEngine, settings: Settings, period: str | 
 
 async def scorecard_pdf(engine: AsyncEngine, settings: Settings, period: str | None) -> bytes:
     """The printable report of the period, rendered in a thread (it is CPU work)."""
+    # imported here: ReportLab is a quarter of a second of every process's start (each
+    # `cityhelix` command's too), and only this download needs it
+    from cityhelix.helix.scorecard import report
+
     answer = await scorecard(engine, settings, period)
     return await asyncio.to_thread(report.scorecard_pdf, answer)
 
