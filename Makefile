@@ -49,10 +49,9 @@ types: install
 
 # every test, the fuzz stage (tests/fuzz, a fixed time budget on each backend) included, on
 # two workers, a test file each at a time (module fixtures such as a served city or a
-# browser are made once per file): half of the suite's time is waiting on processes. The
-# files go out in the order tests/conftest.py gives them (the longest first), not by count
+# browser are made once per file): half of the suite's time is waiting on processes
 test: lint types
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # the fuzz stage alone: schemathesis over /openapi.json and the hostile-request generator,
 # against real serve processes on SQLite and PostgreSQL

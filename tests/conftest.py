@@ -96,51 +96,6 @@ def postgres_url() -> Iterator[str]:
     _run_outside_loop(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-#: the test files that keep a worker longest (their setups and calls, over 15 s each in
-#: `pytest --durations=150` of a whole run), longest first. They start first (`make test`
-#: runs xdist with --no-loadscope-reorder, which keeps this order): by default xdist sends
-#: the files with the most tests first, so the browser modules, few tests of a minute each,
-#: came last and ran on both workers for the last ten minutes of a run
-LONGEST_FILES = (
-    "tests/cli/test_transfer.py",
-    "tests/hub/test_ingest_processes.py",
-    "tests/web/test_map.py",
-    "tests/web/test_pages.py",
-    "tests/events/test_stream.py",
-    "tests/demo/test_demo_command.py",
-    "tests/web/test_nav_browser.py",
-    "tests/cli/test_users.py",
-    "tests/web/test_report_wall_map_browser.py",
-    "tests/web/test_demo_console.py",
-    "tests/hub/test_hostile_loop_write.py",
-    "tests/web/test_helix_pages.py",
-    "tests/web/test_invest_browser.py",
-    "tests/web/test_set_password_command.py",
-    "tests/ops/test_open311_keys.py",
-    "tests/hub/test_sta_streaming.py",
-    "tests/web/test_ops_pages.py",
-    "tests/hub/test_hostile_loop.py",
-    "tests/ops/test_incidents.py",
-    "tests/web/test_city_pages_browser.py",
-    "tests/ops/test_webhooks_restart.py",
-    "tests/ops/test_alerts_processes.py",
-    "tests/hub/test_hostile_budget.py",
-    "tests/test_served.py",
-    "tests/events/test_handover.py",
-    "tests/invest/test_cli.py",
-    "tests/fuzz/test_fuzz_openapi.py",
-    "tests/city/lighting/test_schedule_restart.py",
-    "tests/ops/test_webhooks.py",
-)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first, each file's tests in the order pytest gave them."""
-    rank = {path: index for index, path in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
-
-
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("sqlite") / "cityhelix.db"
