@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cityhelix.app import create_app
 from cityhelix.auth.principal import Role
 from cityhelix.auth.service import create_user
+from cityhelix.db.engine import SQLITE_BUSY_MS
 from cityhelix.db.metadata import metadata
 from cityhelix.settings import Settings
 from tests.served import start_mosquitto
@@ -137,10 +138,9 @@ async def running_app(backend: Backend) -> AsyncIterator[object]:
 
 #: a reset that lost a lock race is tried again, this many times
 _RESET_ATTEMPTS = 20
-#: SQLite: how long the reset waits for the write lock each time, and the app's own wait
-#: (`db/engine.py`), given back to the connection after
+#: SQLite: how long the reset waits for the write lock each time (the connection gets the
+#: app's own wait, `SQLITE_BUSY_MS`, back after)
 _RESET_BUSY_MS = 2_000
-_APP_BUSY_MS = 30_000
 
 
 async def _empty_all_tables(engine: AsyncEngine) -> None:
@@ -232,7 +232,7 @@ async def _empty_all_tables_once(engine: AsyncEngine) -> None:
                 await connection.execute(text("DELETE FROM sqlite_sequence"))
             finally:
                 # (not transactional: the pooled connection gets the app's wait back)
-                await connection.execute(text(f"PRAGMA busy_timeout={_APP_BUSY_MS}"))
+                await connection.execute(text(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}"))
 
 
 @pytest.fixture

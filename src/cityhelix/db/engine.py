@@ -22,6 +22,9 @@ from sqlalchemy.util.concurrency import await_only
 from cityhelix.db.sqlite_functions import register_sqlite_functions
 from cityhelix.settings import Settings
 
+#: how long a SQLite connection waits for another's write lock before "database is locked"
+SQLITE_BUSY_MS = 30_000
+
 
 def _sqlite_file(url: str) -> Path | None:
     database = make_url(url).database
@@ -37,7 +40,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     return create_async_engine(
@@ -121,7 +124,7 @@ def _configure_sqlite(dbapi_connection: Any, record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
     register_sqlite_functions(dbapi_connection)
     # the read time limit: the handler runs in the driver's thread and only reads the box
