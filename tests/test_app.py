@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cityhelix.app import create_app
 from cityhelix.db.migrate import Schema, alembic_config
-from cityhelix.pillar import Lifespan, Pillar
+from cityhelix.pillar import Lifespan, Mount, Pillar
 from cityhelix.settings import Settings
 
 
@@ -41,7 +41,7 @@ def _pillar(name: str, events: list[str], *, fails: bool = False) -> Pillar:
             events.append(f"{name} down")
 
     running: Lifespan = lifespan
-    return Pillar(name=name, routers=(router,), lifespan=running)
+    return Pillar(name=name, mount=Mount(routers=(router,), lifespan=running))
 
 
 def _settings(tmp_path: Path) -> Settings:

@@ -1,10 +1,10 @@
 """The CityHelix web application: the ground, then every pillar of `cityhelix.pillars`.
 
 It only composes: the ground's shared resources (settings, migrations, the database engine,
-the event bus), then each pillar's routers and lifespan, entered in order and left in
-reverse. Each pillar's routers render their own errors (their `route_class`); everything
-else answers FastAPI's `{"detail": ...}`. Tests build several apps with different
-`Settings` in one process.
+the event bus), then each pillar's routers and lifespan (its `Mount`, imported here), the
+lifespans entered in order and left in reverse. Each pillar's routers render their own
+errors (their `route_class`); everything else answers FastAPI's `{"detail": ...}`. Tests
+build several apps with different `Settings` in one process.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def create_app(
     settings = settings or get_settings()
     schema = SCHEMA if pillars is None else schema_of(pillars)
     pillars = chosen(settings.pillars) if pillars is None else pillars
+    mounts = [(pillar, pillar.mounted()) for pillar in pillars]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,10 +58,10 @@ def create_app(
                 running.push_async_callback(stream.stop)
                 app.state.stream = stream
                 # a pillar starts on the ones before it and stops before them
-                for pillar in pillars:
-                    if pillar.lifespan is not None:
+                for pillar, mount in mounts:
+                    if mount.lifespan is not None:
                         await running.enter_async_context(
-                            stopped_within(pillar.name, pillar.lifespan(app, settings))
+                            stopped_within(pillar.name, mount.lifespan(app, settings))
                         )
                 yield
         finally:
@@ -92,10 +93,10 @@ def create_app(
     app.add_middleware(
         HeaderLimit, max_count=settings.max_header_count, max_bytes=settings.max_header_bytes
     )
-    for pillar in pillars:
-        for router in pillar.routers:
+    for _, mount in mounts:
+        for router in mount.routers:
             app.include_router(router)
-    described = [route for pillar in pillars for route in pillar.described]
+    described = [route for _, mount in mounts for route in mount.described]
     if described:
         _describe(app, described)
     return app

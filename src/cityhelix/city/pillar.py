@@ -1,51 +1,15 @@
-"""The city services pillar as the app composes it: one router per domain and one lifespan
-per domain that runs background work, each mounted from its list (adding a domain, as
-lighting, is a line in each list it needs), its tables and its Alembic history ("city")."""
+"""The city services pillar (see `cityhelix.pillar`): what its domains serve
+(`city/mount.py`), their tables and the pillar's Alembic history (branch "city")."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
-
-from cityhelix.city.http import air, parks, traffic, water
-from cityhelix.city.lighting import http as lighting
-from cityhelix.city.lighting import running as lighting_running
-from cityhelix.city.traffic import consumer
-from cityhelix.pillar import Lifespan, Pillar
-from cityhelix.settings import Settings
-
-#: the domains' routers, in mounting order (parks last: its `/{park}` catches the rest)
-ROUTERS: tuple[APIRouter, ...] = (
-    air.router,
-    traffic.router,
-    water.router,
-    lighting.router,
-    parks.router,
-)
-
-#: the domains' background work, entered in this order and left in reverse
-LIFESPANS: tuple[Lifespan, ...] = (consumer.running, lighting_running.running)
-
-#: modules whose import registers the domains' tables
-TABLE_MODULES: tuple[str, ...] = ("cityhelix.city.tables", "cityhelix.city.lighting.tables")
-
-
-@contextlib.asynccontextmanager
-async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """Every domain's lifespan for the life of the app."""
-    async with contextlib.AsyncExitStack() as stack:
-        for lifespan in LIFESPANS:
-            await stack.enter_async_context(lifespan(app, settings))
-        yield
-
+from cityhelix.pillar import Pillar
 
 PILLAR = Pillar(
     name="city",
-    routers=ROUTERS,
-    lifespan=running,
-    table_modules=TABLE_MODULES,
+    mount="cityhelix.city.mount:MOUNT",
+    table_modules=("cityhelix.city.tables", "cityhelix.city.lighting.tables"),
     migrations=Path(__file__).with_name("migrations") / "versions",
 )

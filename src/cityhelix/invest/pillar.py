@@ -1,17 +1,16 @@
-"""The investment pillar as the app composes it: its router, its tables, its migration."""
+"""The investment pillar (see `cityhelix.pillar`): what it serves (`invest/mount.py`), the
+`invest` commands, its tables and its Alembic history (branch "invest")."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cityhelix.invest import http
-from cityhelix.invest.cli import invest_app
 from cityhelix.pillar import Pillar
 
 PILLAR = Pillar(
     name="invest",
-    routers=(http.router,),
-    commands={"invest": invest_app},
+    mount="cityhelix.invest.mount:MOUNT",
+    commands={"invest": "cityhelix.invest.cli:invest_app"},
     table_modules=("cityhelix.invest.tables",),
     migrations=Path(__file__).with_name("migrations") / "versions",
 )

@@ -1,5 +1,5 @@
-"""What this part of the operations centre adds to the pillar: routers, background work,
-commands and table modules (`ops/pillar.py` composes the parts)."""
+"""What this part of the operations centre serves: routers and background work (`ops/mount.py`
+composes the parts; `ops/pillar.py` names their commands and tables)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,12 @@ from cityhelix.ops.alerting.cap import router as cap_router
 from cityhelix.ops.alerting.sse import router as stream_router
 
 if TYPE_CHECKING:
-    import typer
     from fastapi import APIRouter, FastAPI
 
     from cityhelix.settings import Settings
 
 # CAP first: `/alerts/{id}.cap` would otherwise reach `/alerts/{id}`
 ROUTERS: Sequence[APIRouter] = (cap_router, rules_router, stream_router)
-COMMANDS: dict[str, typer.Typer] = {}
-TABLE_MODULES: Sequence[str] = ("cityhelix.ops.alerting.tables",)
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,5 @@
-"""What this part of the operations centre adds to the pillar: routers, background work,
-commands and table modules (`ops/pillar.py` composes the parts)."""
+"""What this part of the operations centre serves: routers and background work (`ops/mount.py`
+composes the parts; `ops/pillar.py` names their commands and tables)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from cityhelix.ops.desk import escalation, from_alerts, webhooks
 from cityhelix.ops.desk.catalogue import load_catalogue
 from cityhelix.ops.desk.consuming import consume_forever
 from cityhelix.ops.desk.http import router as incidents_router
-from cityhelix.ops.desk.open311.cli import app as open311_app
 from cityhelix.ops.desk.open311.http import router as open311_router
 from cityhelix.ops.desk.webhooks_http import router as webhooks_router
 
 if TYPE_CHECKING:
-    import typer
     from fastapi import APIRouter, FastAPI
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,8 +24,6 @@ if TYPE_CHECKING:
     from cityhelix.settings import Settings
 
 ROUTERS: Sequence[APIRouter] = (incidents_router, webhooks_router, open311_router)
-COMMANDS: dict[str, typer.Typer] = {"open311": open311_app}
-TABLE_MODULES: Sequence[str] = ("cityhelix.ops.desk.tables",)
 
 
 @contextlib.asynccontextmanager
