@@ -71,10 +71,12 @@ async def append(connection: AsyncConnection, events: Sequence[EntityEvent]) -> 
     for first in range(0, len(events), EVENTS_PER_ROW):
         if first:
             await asyncio.sleep(0)
-        part = events[first : first + EVENTS_PER_ROW]
+        # `Events` first: its `only_readings`, which `encode` asks, is asked again by
+        # every subscriber of the bus and consumer group, and is made once
+        part = Events(events[first : first + EVENTS_PER_ROW])
         encoded = encode(part)
         rows.append({"committed_at": now, "event_count": len(part), "events": encoded})
-        parts.append(Events(part))
+        parts.append(part)
     inserted = await connection.execute(
         insert(event_outbox)
         .values(xid=transaction_id())
@@ -115,7 +117,8 @@ def encode(events: Sequence[EntityEvent]) -> str:
     """
     payloads = list(map(_payload, events))
     # six members each (a payload without one of them fails its column: KeyError)
-    if only_readings(events) and set(map(len, payloads)) == {len(READING_MEMBERS)}:
+    readings = events.only_readings if isinstance(events, Events) else only_readings(events)
+    if readings and set(map(len, payloads)) == {len(READING_MEMBERS)}:
         try:
             columns = {name: list(map(member, payloads)) for name, member in _members_by_name}
         except KeyError:
