@@ -1,4 +1,4 @@
-"""The city pillar's constants: Thing kinds it knows, its route prefix, its consumer group."""
+"""The city pillar's constants: Thing kinds it knows, its route prefix, its consumer groups."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ KIND_PARK_STACK = "park_stack"
 
 #: the durable stream's consumer group that turns camera events into alerts
 CAMERA_GROUP = "city-camera-events"
+#: the durable stream's consumer group that tracks every new Task (street lighting)
+LIGHTING_TASKS_GROUP = "city-lighting-tasks"
 
 #: the user the pillar's own writes (rules it derives) are audited as
 CITY_PRINCIPAL_NAME = "city-services"

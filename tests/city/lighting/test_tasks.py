@@ -19,8 +19,11 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cityhelix.auth.principal import Principal, Role
+from cityhelix.hub import service as hub_service
+from cityhelix.hub.query.path import parse_path
 from tests.city.lighting.helpers import make_lamp
-from tests.conftest import _empty_all_tables
+from tests.conftest import Backend, _empty_all_tables
 from tests.hub.test_mqtt import Hub, hub, publish  # noqa: F401 - the fixture
 from tests.hub.test_tasking import lamp as hub_lamp
 
@@ -228,3 +231,46 @@ async def test_a_task_asked_after_from_many_requests_at_once_is_tracked_once(
     assert {(a.json()["status"], a.json()["level"]) for a in answers} == {("pending", 40)}
     listed = (await client.get("/api/city/lighting/tasks")).json()
     assert [t["task_id"] for t in listed if t["task_id"] == task_id] == [task_id]
+
+
+async def test_a_task_committed_after_a_younger_one_is_tracked_too(
+    client: httpx.AsyncClient, admin: dict[str, str], running_app: Any, backend: Backend
+) -> None:
+    if backend.name == "sqlite":
+        pytest.skip("SQLite runs one write transaction at a time: no commit can overtake")
+    app = running_app
+    first = await make_lamp(client, admin, "Lamp written late")
+    second = await make_lamp(client, admin, "Lamp written early")
+    # an older transaction makes Tasks (the smaller ids; more than one read of them takes),
+    # still open while a younger one is made, committed and tracked: looking past the
+    # newest id tracked skips the older ones
+    async with hub_service.group_transaction(app.state.engine, app.state.bus) as (held, _log):
+        late = [
+            await hub_service.create(
+                app.state.engine,
+                Principal("admin", Role.ADMIN),
+                parse_path(f"TaskingCapabilities({first['capability_id']})/Tasks"),
+                {"taskingParameters": {"on": True, "level": 30}},
+                "/test",
+                connection=held,
+            )
+            for _ in range(25)
+        ]
+        early = await client.post(
+            f"/v1.1/TaskingCapabilities({second['capability_id']})/Tasks",
+            json={"taskingParameters": {"on": True, "level": 60}},
+            headers=admin,
+        )
+        assert early.status_code == 201, early.text
+        early_id = early.json()["@iot.id"]
+        assert early_id > max(task.id for task in late)
+        tracked = await client.get(f"/api/city/lighting/tasks/{early_id}")
+        assert tracked.status_code == 200, tracked.text
+
+    async def all_late_tracked() -> list[dict[str, Any]] | None:
+        listed = (await client.get("/api/city/lighting/tasks")).json()
+        found = [t for t in listed if t["task_id"] in {task.id for task in late}]
+        return found if len(found) == len(late) else None
+
+    outcomes = await until(all_late_tracked, "the Tasks committed late were never tracked")
+    assert {(o["status"], o["level"]) for o in outcomes} == {("pending", 30)}

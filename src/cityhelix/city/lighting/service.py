@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -364,8 +364,53 @@ def _task_level(parameters: object) -> int | None:
     return 100 if on is True else None
 
 
+async def track_tasks(engine: AsyncEngine, task_ids: Collection[int], bus: EventBus | None) -> int:
+    """Record the Tasks `task_ids` not recorded yet (their creations, as the durable stream
+    hands them out) and pass a cabinet's on to its lamps; how many this call recorded.
+
+    `reconcile_tasks` finds new Tasks past the newest id recorded, at once for a request
+    that asks; on PostgreSQL a Task whose transaction commits after a younger Task's was
+    recorded has a smaller id and would be skipped for ever. The stream's group sees every
+    Task once it commits; recording is idempotent, so a Task both find is kept once.
+    """
+    tasks = await _tasks_by_id(engine, sorted(set(task_ids)))
+    if not tasks:
+        return 0
+    every = await lamps(engine)
+    by_capability = {lamp.capability_id: lamp for lamp in every if lamp.capability_id}
+    recorded = await _track(engine, tasks, by_capability)
+    await _cascade(engine, recorded, every, bus)
+    return len(recorded)
+
+
+async def _tasks_by_id(engine: AsyncEngine, task_ids: list[int]) -> list[dict[str, Any]]:
+    """The Tasks `task_ids` that still exist, oldest first, read _TASKS_PER_READ at a time."""
+    found: list[dict[str, Any]] = []
+    for first in range(0, len(task_ids), _TASKS_PER_READ):
+        wanted = task_ids[first : first + _TASKS_PER_READ]
+        document = await hub.read_document(
+            engine,
+            "Tasks",
+            {
+                "$filter": " or ".join(f"id eq {int(task_id)}" for task_id in wanted),
+                "$orderby": "id",
+                "$top": str(len(wanted)),
+                "$expand": "TaskingCapability($select=id)",
+            },
+            max_rows=len(wanted),
+        )
+        found += document["value"]
+    return found
+
+
+#: Tasks named in one SensorThings filter (`id eq 1 or id eq 2 ...`: each `or` is a level
+#: of the parser's nesting, which it bounds at 50)
+_TASKS_PER_READ = 20
+
+
 async def _new_tasks(engine: AsyncEngine) -> list[dict[str, Any]]:
-    """The Tasks made since the newest one recorded (HTTP, MQTT, schedules), oldest first."""
+    """The Tasks made since the newest one recorded (HTTP, MQTT, schedules), oldest first;
+    one committed late with an older id is left to `track_tasks`."""
     async with engine.connect() as connection:
         last = (
             await connection.execute(select(func.max(lighting_task_outcomes.c.task_id)))
