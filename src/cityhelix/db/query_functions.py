@@ -2,6 +2,11 @@
 
 The hub's query compiler builds one expression with these; each renders per backend here
 (JSON paths, UTC date parts, case mapping, geometry), so both answer every query alike.
+
+A construct that compiles from attributes of its own (a JSON path, a date part) names them
+in its `_traverse_internals`: they are then part of SQLAlchemy's cache key, and a statement
+holding it is compiled once, not at every execution (without a key, SQLAlchemy cannot cache
+the statement at all: `things_of_kind`, asked by the pillars' loops, compiled every time).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from cityhelix.db.types import UtcDateTime
@@ -124,7 +130,12 @@ class json_value(FunctionElement[Any]):
     raises (PostgreSQL would on a bad cast), it is simply not there.
     """
 
-    inherit_cache = False
+    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("keys", InternalTraversal.dp_string_list),
+        ("kind", InternalTraversal.dp_string),
+    ]
     name = "json_value"
 
     def __init__(self, document: ColumnElement[Any], keys: tuple[str, ...], kind: str) -> None:
@@ -139,7 +150,11 @@ class json_value(FunctionElement[Any]):
 class json_kind(FunctionElement[str]):
     """The JSON type name of the value at `keys` ('null' for JSON null, NULL when missing)."""
 
-    inherit_cache = False
+    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("keys", InternalTraversal.dp_string_list),
+    ]
     name = "json_kind"
     type = Text()
 
@@ -315,7 +330,12 @@ class time_part(FunctionElement[Any]):
     """A part of a time, date or time of day, read in UTC: year ... second, fraction (0 <= f < 1),
     date, time."""
 
-    inherit_cache = False
+    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("part", InternalTraversal.dp_string),
+        ("source", InternalTraversal.dp_string),
+    ]
     name = "time_part"
 
     def __init__(self, value: ColumnElement[Any], part: str, source: str) -> None:
@@ -364,7 +384,11 @@ def _postgresql_time_part(element: time_part, compiler: SQLCompiler, **kw: Any) 
 class time_shift(FunctionElement[datetime]):
     """A time moved by a duration; the result compares like a time column."""
 
-    inherit_cache = False
+    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("delta", InternalTraversal.dp_plain_obj),
+    ]
     name = "time_shift"
 
     def __init__(self, value: ColumnElement[Any], delta: timedelta) -> None:
@@ -395,7 +419,11 @@ ROUNDINGS = ("round", "floor", "ceiling")
 class number_rounded(FunctionElement[float]):
     """round (half away from zero, as OData says), floor or ceiling of a number."""
 
-    inherit_cache = False
+    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("how", InternalTraversal.dp_string),
+    ]
     name = "number_rounded"
     type = Float()
 
@@ -509,7 +537,11 @@ def _postgis_geometry_of_document(
 class spatial_relation(FunctionElement[bool]):
     """One of the DE-9IM named predicates (SPATIAL_RELATIONS) between two geometries."""
 
-    inherit_cache = False
+    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("relation", InternalTraversal.dp_string),
+    ]
     name = "spatial_relation"
     type = Boolean()
 
