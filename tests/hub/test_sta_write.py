@@ -117,6 +117,8 @@ async def test_a_deep_inserts_inline_observations_keep_their_order_around_a_link
     response = await client.post("/v1.1/Things", json=body, headers=admin)
     assert response.status_code == 400, response.text
     assert response.json()["field"] == "phenomenonTime"
+    # the bad one named by its place in the deep insert, not only by its field
+    assert response.json()["message"].startswith("Thing/Datastreams[0]/Observations[3]: ")
     assert await row_counts(engine) == before
 
 

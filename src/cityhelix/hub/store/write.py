@@ -136,7 +136,9 @@ class Writer:
         """The columns of a new entity (its to-one links created or checked), its to-many
         links, and its hooks, once every check before the insert has passed."""
         self.tenancy.check_catalogue(entity_type, nested=nested)
-        columns, links = self._columns_and_links(entity_type, body, where, replace=True)
+        columns, links = self._columns_and_links(
+            entity_type, body, where, replace=True, nested=nested
+        )
         for navigation in entity_type.navigations:
             if navigation.source_fk is None:
                 continue
@@ -173,9 +175,17 @@ class Writer:
         await self._write_to_many_links(entity_type, entity_id, links, where, creating=True)
 
     def _columns_and_links(
-        self, entity_type: EntityType, body: dict[str, Any], where: str, *, replace: bool
+        self,
+        entity_type: EntityType,
+        body: dict[str, Any],
+        where: str,
+        *,
+        replace: bool,
+        nested: bool = False,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Validate the members of `body`: property columns, and navigation values apart."""
+        """Validate the members of `body`: property columns, and navigation values apart.
+        A nested entity's bad value is named with its place in the deep insert
+        (`Thing/Datastreams[0]/Observations[3]: phenomenonTime: ...`)."""
         columns: dict[str, Any] = {}
         links: dict[str, Any] = {}
         for key, value in body.items():
@@ -184,7 +194,12 @@ class Writer:
             prop = entity_type.find_property(key)
             if prop is not None:
                 if not prop.derived:
-                    columns.update(to_columns(prop, value, body))
+                    try:
+                        columns.update(to_columns(prop, value, body))
+                    except BadRequest as error:
+                        if not nested:
+                            raise
+                        raise BadRequest(f"{where}: {error.message}", field=error.field) from None
                 continue
             if entity_type.find_navigation(key) is not None:
                 links[key] = value
