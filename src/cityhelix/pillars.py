@@ -7,25 +7,18 @@ theirs. Adding a pillar is one line in `PILLAR_PACKAGES` (its package has a `pil
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 from cityhelix.db.migrate import Schema
-from cityhelix.pillar import Pillar
+from cityhelix.pillar import Pillar, load
 from cityhelix.settings import PILLAR_NAMES
 
 #: in mounting order; each package's `pillar.py` exposes `PILLAR`
 PILLAR_PACKAGES = tuple(f"cityhelix.{name}" for name in PILLAR_NAMES)
 
-
-def _pillar(package: str) -> Pillar:
-    pillar = importlib.import_module(f"{package}.pillar").PILLAR
-    if not isinstance(pillar, Pillar):
-        raise TypeError(f"{package}.pillar.PILLAR is a {type(pillar).__name__}, not a Pillar")
-    return pillar
-
-
-PILLARS: tuple[Pillar, ...] = tuple(_pillar(package) for package in PILLAR_PACKAGES)
+PILLARS: tuple[Pillar, ...] = tuple(
+    load(f"{package}.pillar:PILLAR", Pillar) for package in PILLAR_PACKAGES
+)
 
 #: the ground's tables (its migrations are `db/migrations/versions`, Alembic branch "ground")
 GROUND_TABLE_MODULES = ("cityhelix.auth.tables", "cityhelix.events.tables")

@@ -130,7 +130,7 @@ class json_value(FunctionElement[Any]):
     raises (PostgreSQL would on a bad cast), it is simply not there.
     """
 
-    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,
         ("keys", InternalTraversal.dp_string_list),
@@ -150,7 +150,7 @@ class json_value(FunctionElement[Any]):
 class json_kind(FunctionElement[str]):
     """The JSON type name of the value at `keys` ('null' for JSON null, NULL when missing)."""
 
-    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,
         ("keys", InternalTraversal.dp_string_list),
@@ -330,7 +330,7 @@ class time_part(FunctionElement[Any]):
     """A part of a time, date or time of day, read in UTC: year ... second, fraction (0 <= f < 1),
     date, time."""
 
-    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,
         ("part", InternalTraversal.dp_string),
@@ -384,7 +384,7 @@ def _postgresql_time_part(element: time_part, compiler: SQLCompiler, **kw: Any) 
 class time_shift(FunctionElement[datetime]):
     """A time moved by a duration; the result compares like a time column."""
 
-    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,
         ("delta", InternalTraversal.dp_plain_obj),
@@ -419,7 +419,7 @@ ROUNDINGS = ("round", "floor", "ceiling")
 class number_rounded(FunctionElement[float]):
     """round (half away from zero, as OData says), floor or ceiling of a number."""
 
-    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,
         ("how", InternalTraversal.dp_string),
@@ -537,7 +537,7 @@ def _postgis_geometry_of_document(
 class spatial_relation(FunctionElement[bool]):
     """One of the DE-9IM named predicates (SPATIAL_RELATIONS) between two geometries."""
 
-    inherit_cache = False  # the key below: what it compiles from, so it compiles once
+    inherit_cache = False
     _traverse_internals = [
         *FunctionElement._traverse_internals,
         ("relation", InternalTraversal.dp_string),

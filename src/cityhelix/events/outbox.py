@@ -21,8 +21,8 @@ from sqlalchemy import BigInteger, Integer, Select, bindparam, delete, func, ins
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cityhelix.db.dialect import committed_horizon, transaction_id
-from cityhelix.events.bus import EntityEvent, only_readings
-from cityhelix.events.stream import Change, Events
+from cityhelix.events.bus import EntityEvent
+from cityhelix.events.stream import Change, Events, as_events
 from cityhelix.events.tables import event_outbox
 
 #: the PostgreSQL NOTIFY channel the outbox's trigger signals on (see migration 0006)
@@ -117,8 +117,7 @@ def encode(events: Sequence[EntityEvent]) -> str:
     """
     payloads = list(map(_payload, events))
     # six members each (a payload without one of them fails its column: KeyError)
-    readings = events.only_readings if isinstance(events, Events) else only_readings(events)
-    if readings and set(map(len, payloads)) == {len(READING_MEMBERS)}:
+    if as_events(events).only_readings and set(map(len, payloads)) == {len(READING_MEMBERS)}:
         try:
             columns = {name: list(map(member, payloads)) for name, member in _members_by_name}
         except KeyError:
