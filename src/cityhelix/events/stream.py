@@ -200,7 +200,15 @@ class StreamConsumer(ABC):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.close()
+        try:
+            await self.close()
+        except Exception:
+            if error is None:
+                raise
+            # left on an error or a cancellation (the app stopping): that one goes on, and
+            # the group's lease runs out. A failed close (SQLite's write lock, taken at
+            # shutdown) replaced a cancellation with a database error, which the readers
+            # retry: a stopping reader read on, writing, and held the process's stop
 
 
 class EventStream(ABC):
